@@ -1,0 +1,370 @@
+//! Settings, read once at start-up from the environment (and `.env`, loaded by `main`).
+//!
+//! Every value is parsed into the type the rest of the app uses, so a bad setting fails here,
+//! with one line naming the variable, instead of on the first request. Nothing in this module
+//! talks to the network.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::secret::Secret;
+use crate::segment::{DestinationSlug, SegmentScope};
+
+/// Where the app's Segment calls go.
+// Built once at start-up; the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Real Segment (or any service speaking its protocol) with the partner's App credentials.
+    Segment {
+        client_id: String,
+        client_secret: Secret,
+        id_url: Url,
+        api_url: Url,
+    },
+    /// The built-in sandbox, mounted under `/sandbox` on the app's own server.
+    #[cfg(feature = "sandbox")]
+    Sandbox,
+}
+
+impl Mode {
+    pub fn is_sandbox(&self) -> bool {
+        !matches!(self, Mode::Segment { .. })
+    }
+}
+
+/// Everything the app is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    /// The partner's destination, e.g. `clearbrain`.
+    pub destination_slug: DestinationSlug,
+    /// The API key the partner provisioned for this customer, pushed into the destination's
+    /// `apiKey` setting by **Enable**.
+    pub destination_api_key: Secret,
+    /// The scope the App was created with in Segment's Developer Center.
+    pub scope: SegmentScope,
+    /// Where Segment sends the browser back to; must be registered with the App.
+    pub redirect_url: Url,
+    pub host: String,
+    pub port: u16,
+    /// Signs and encrypts the session cookie. `None`: a random key is generated at start-up.
+    pub session_key: Option<Secret>,
+    /// Send a PKCE S256 challenge with the authorization request.
+    pub pkce: bool,
+}
+
+/// A setting that could not be used. Its `Display` is the one line printed at start-up.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "{0} is set but {1} is not: set both to talk to Segment, or neither to use the sandbox"
+    )]
+    HalfCredentials(&'static str, &'static str),
+    #[error("{name} is not a valid URL ({value:?}): {reason}")]
+    BadUrl {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{name} is not valid ({value:?}): {reason}")]
+    BadValue {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "SESSION_KEY is too short ({0} bytes): it needs at least 64 bytes, e.g. `openssl rand -hex 32` gives 64"
+    )]
+    ShortSessionKey(usize),
+    #[error(
+        "CLIENT_ID and CLIENT_SECRET are required: this build has no sandbox (built without the `sandbox` feature)"
+    )]
+    NoCredentials,
+}
+
+pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callback";
+pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
+pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
+pub const MIN_SESSION_KEY_BYTES: usize = 64;
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of touching the
+    /// process environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let destination_slug = match get("DESTINATION_SLUG") {
+            Some(value) => {
+                DestinationSlug::parse(&value).map_err(|reason| ConfigError::BadValue {
+                    name: "DESTINATION_SLUG",
+                    value,
+                    reason: reason.to_string(),
+                })?
+            }
+            None => DestinationSlug::parse("clearbrain").expect("the default slug is valid"),
+        };
+        let scope = match get("SEGMENT_SCOPE") {
+            Some(value) => SegmentScope::parse(&value).map_err(|reason| ConfigError::BadValue {
+                name: "SEGMENT_SCOPE",
+                value,
+                reason: reason.to_string(),
+            })?,
+            None => SegmentScope::Destination(destination_slug.clone()),
+        };
+        let destination_api_key =
+            Secret::new(get("DESTINATION_API_KEY").unwrap_or_else(|| "abcd1234".to_owned()));
+
+        let redirect_url = parse_url("REDIRECT_URL", get("REDIRECT_URL"), DEFAULT_REDIRECT_URL)?;
+        let id_url = parse_url("SEGMENT_ID_URL", get("SEGMENT_ID_URL"), DEFAULT_ID_URL)?;
+        let api_url = parse_url("SEGMENT_API_URL", get("SEGMENT_API_URL"), DEFAULT_API_URL)?;
+
+        let mode = match (get("CLIENT_ID"), get("CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Mode::Segment {
+                client_id,
+                client_secret: Secret::new(secret),
+                id_url,
+                api_url,
+            },
+            (Some(_), None) => {
+                return Err(ConfigError::HalfCredentials("CLIENT_ID", "CLIENT_SECRET"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::HalfCredentials("CLIENT_SECRET", "CLIENT_ID"));
+            }
+            (None, None) => sandbox_mode()?,
+        };
+
+        let host = get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = match get("PORT") {
+            Some(value) => value.parse::<u16>().map_err(|e| ConfigError::BadValue {
+                name: "PORT",
+                value,
+                reason: e.to_string(),
+            })?,
+            None => 8888,
+        };
+        let session_key = match get("SESSION_KEY") {
+            Some(key) if key.len() < MIN_SESSION_KEY_BYTES => {
+                return Err(ConfigError::ShortSessionKey(key.len()));
+            }
+            other => other.map(Secret::new),
+        };
+        let pkce = match get("SEGMENT_PKCE").as_deref() {
+            None => true,
+            Some(value) => parse_bool(value).ok_or_else(|| ConfigError::BadValue {
+                name: "SEGMENT_PKCE",
+                value: value.to_owned(),
+                reason: "expected true or false".to_owned(),
+            })?,
+        };
+
+        Ok(Settings {
+            mode,
+            destination_slug,
+            destination_api_key,
+            scope,
+            redirect_url,
+            host,
+            port,
+            session_key,
+            pkce,
+        })
+    }
+
+    /// The origin (scheme, host, port) the browser uses to reach this app, taken from the
+    /// redirect URL: the sandbox's pages must be served from there too.
+    pub fn public_origin(&self) -> String {
+        self.redirect_url.origin().ascii_serialization()
+    }
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_mode() -> Result<Mode, ConfigError> {
+    Ok(Mode::Sandbox)
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_mode() -> Result<Mode, ConfigError> {
+    Err(ConfigError::NoCredentials)
+}
+
+fn parse_url(name: &'static str, value: Option<String>, default: &str) -> Result<Url, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    let url = Url::parse(&value).map_err(|e| ConfigError::BadUrl {
+        name,
+        value: value.clone(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::BadUrl {
+            name,
+            value,
+            reason: "expected an http:// or https:// URL with a host".to_owned(),
+        });
+    }
+    Ok(url)
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mode::Segment {
+                id_url, api_url, ..
+            } => {
+                write!(f, "Segment (identity {id_url}, Config API {api_url})")
+            }
+            #[cfg(feature = "sandbox")]
+            Mode::Sandbox => write!(f, "sandbox"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_segments_example() {
+        let s = settings(&[("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")]).unwrap();
+        assert_eq!(s.destination_slug.as_str(), "clearbrain");
+        assert_eq!(s.scope.to_string(), "destination/clearbrain");
+        assert_eq!(s.redirect_url.as_str(), DEFAULT_REDIRECT_URL);
+        assert_eq!(s.port, 8888);
+        assert_eq!(s.destination_api_key.expose(), "abcd1234");
+        assert!(s.pkce);
+        assert!(!s.mode.is_sandbox());
+    }
+
+    #[test]
+    fn scope_follows_the_slug() {
+        let s = settings(&[("DESTINATION_SLUG", "airship")]);
+        assert_eq!(s.unwrap().scope.to_string(), "destination/airship");
+    }
+
+    #[test]
+    fn half_credentials_name_the_missing_one() {
+        let err = settings(&[("CLIENT_ID", "id")]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::HalfCredentials("CLIENT_ID", "CLIENT_SECRET")
+        );
+        assert!(err.to_string().contains("CLIENT_SECRET is not"));
+        let err = settings(&[("CLIENT_SECRET", "s")]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::HalfCredentials("CLIENT_SECRET", "CLIENT_ID")
+        );
+    }
+
+    #[test]
+    fn bad_urls_name_the_variable() {
+        for name in ["REDIRECT_URL", "SEGMENT_ID_URL", "SEGMENT_API_URL"] {
+            let err = settings(&[(name, "not a url")]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+            let err = settings(&[(name, "ftp://example.com")]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn scope_must_be_one_of_the_three_forms() {
+        for bad in [
+            "workspace:write",
+            "destination/",
+            "destinations/clearbrain",
+            "admin",
+        ] {
+            let err = settings(&[("SEGMENT_SCOPE", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("SEGMENT_SCOPE"), "{bad}: {err}");
+        }
+        for good in [
+            "workspace",
+            "workspace:read",
+            "destination/google-analytics",
+        ] {
+            assert_eq!(
+                settings(&[("SEGMENT_SCOPE", good)])
+                    .unwrap()
+                    .scope
+                    .to_string(),
+                good
+            );
+        }
+    }
+
+    #[test]
+    fn short_session_key_is_refused() {
+        let err = settings(&[("SESSION_KEY", "too-short")]).unwrap_err();
+        assert_eq!(err, ConfigError::ShortSessionKey(9));
+        let long = "k".repeat(64);
+        assert!(
+            settings(&[("SESSION_KEY", &long)])
+                .unwrap()
+                .session_key
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn bad_port_and_pkce_are_refused() {
+        assert!(
+            settings(&[("PORT", "88888")])
+                .unwrap_err()
+                .to_string()
+                .starts_with("PORT")
+        );
+        let err = settings(&[("SEGMENT_PKCE", "maybe")]).unwrap_err();
+        assert!(err.to_string().starts_with("SEGMENT_PKCE"));
+        assert!(!settings(&[("SEGMENT_PKCE", "false")]).unwrap().pkce);
+    }
+
+    #[test]
+    fn no_credentials_means_sandbox() {
+        let result = settings(&[]);
+        #[cfg(feature = "sandbox")]
+        assert!(result.unwrap().mode.is_sandbox());
+        #[cfg(not(feature = "sandbox"))]
+        assert_eq!(result.unwrap_err(), ConfigError::NoCredentials);
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = settings(&[
+            ("CLIENT_ID", "id"),
+            ("CLIENT_SECRET", "very-secret-value"),
+            ("DESTINATION_API_KEY", "partner-key-123456"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("very-secret-value"), "{printed}");
+        assert!(!printed.contains("partner-key-123456"), "{printed}");
+    }
+}

@@ -1,0 +1,17 @@
+//! "Enable with Segment", the partner app: a web OAuth consumer that lets a partner's customers
+//! connect the partner's destination to their Segment workspace in a few clicks.
+//!
+//! The architecture, one module each:
+//! - [`segment`]: the client for Segment's identity service and Config API;
+//! - [`sandbox`]: the built-in stand-in for Segment (the default `sandbox` feature);
+//! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`);
+//! - [`config`] and [`startup`]: settings from the environment, and the running server.
+
+pub mod config;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod secret;
+pub mod segment;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,215 @@
+//! The sandbox's Config API (`/v1beta/...`): destinations, catalog, workspace, sources and the
+//! install token API, with Segment's scope rules and error bodies (see `world`).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::Sandbox;
+use super::identity::basic_credentials;
+use super::world::{Access, ApiError, World};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1beta")
+            .route(
+                "/catalog/destinations/{slug}",
+                web::get().to(catalog_destination),
+            )
+            .route("/installs/{id}/token", web::get().to(refresh_token))
+            .route("/workspaces/{ws}", web::get().to(workspace))
+            .route("/workspaces/{ws}/sources", web::get().to(sources))
+            .service(
+                web::resource("/workspaces/{ws}/sources/{src}/destinations")
+                    .route(web::get().to(list_destinations))
+                    .route(web::post().to(create_destination)),
+            )
+            .service(
+                web::resource("/workspaces/{ws}/sources/{src}/destinations/{slug}")
+                    .route(web::get().to(get_destination))
+                    .route(web::patch().to(update_destination))
+                    .route(web::delete().to(delete_destination)),
+            )
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// Runs `op` as the install behind the request's bearer token, logs the outcome, and answers
+/// with the body or Segment's error body.
+fn as_install(
+    sandbox: &Sandbox,
+    request: &HttpRequest,
+    op: impl FnOnce(&mut World, &super::world::Install) -> Result<Value, ApiError>,
+) -> HttpResponse {
+    let mut world = sandbox.world();
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let result = world
+        .authenticate(bearer)
+        .and_then(|install| op(&mut world, &install));
+    let what = format!("{} {}", request.method(), request.path());
+    respond(&mut world, &what, result)
+}
+
+fn respond(world: &mut World, what: &str, result: Result<Value, ApiError>) -> HttpResponse {
+    let (status, body) = match result {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => (
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            error.body(),
+        ),
+    };
+    let summary = match body.get("error").and_then(Value::as_str) {
+        Some(message) => format!("{what}: {message}"),
+        None => what.to_owned(),
+    };
+    world.log(&summary, status.as_u16());
+    HttpResponse::build(status).json(body)
+}
+
+fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+async fn catalog_destination(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    as_install(&sandbox, &request, |world, _| {
+        world
+            .catalog
+            .get(&path)
+            .map(|entry| entry.json.clone())
+            .ok_or_else(|| ApiError::not_found(format!("catalog destination {path} not found")))
+    })
+}
+
+async fn refresh_token(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let mut world = sandbox.world();
+    let client_ok = basic_credentials(&request).is_some_and(|(id, secret)| {
+        id == world.app.client_id && secret == world.app.client_secret.expose()
+    });
+    let result = if client_ok {
+        world.refresh_token(&path)
+    } else {
+        Err(ApiError::unauthenticated(
+            "the install token API needs the App's client id and secret (HTTP Basic)",
+        ))
+    };
+    let what = format!("GET {}", request.path());
+    respond(&mut world, &what, result)
+}
+
+async fn workspace(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Read, &path, None, None)?;
+        Ok(world.workspace_body())
+    })
+}
+
+async fn sources(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Read, &path, None, None)?;
+        Ok(world.sources_body())
+    })
+}
+
+async fn list_destinations(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (ws, src) = path.into_inner();
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Read, &ws, Some(&src), None)?;
+        Ok(world.list_destinations(&ws, &src))
+    })
+}
+
+async fn create_destination(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (ws, src) = path.into_inner();
+    as_install(&sandbox, &request, |world, install| {
+        let body = json_body(&body)?;
+        // The slug comes from the body's name; check the scope against it before anything else.
+        let slug = body
+            .pointer("/destination/name")
+            .and_then(Value::as_str)
+            .and_then(|name| name.rsplit_once("/destinations/"))
+            .map(|(_, slug)| slug.to_owned());
+        world.authorize(install, Access::Write, &ws, Some(&src), slug.as_deref())?;
+        world.create_destination(&ws, &src, &body)
+    })
+}
+
+async fn get_destination(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    let (ws, src, slug) = path.into_inner();
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Read, &ws, Some(&src), Some(&slug))?;
+        world.get_destination(&ws, &src, &slug)
+    })
+}
+
+async fn update_destination(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (ws, src, slug) = path.into_inner();
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Write, &ws, Some(&src), Some(&slug))?;
+        let body = json_body(&body)?;
+        world.update_destination(&ws, &src, &slug, &body)
+    })
+}
+
+async fn delete_destination(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    let (ws, src, slug) = path.into_inner();
+    as_install(&sandbox, &request, |world, install| {
+        world.authorize(install, Access::Write, &ws, Some(&src), Some(&slug))?;
+        world.delete_destination(&ws, &src, &slug)
+    })
+}
+
+async fn not_found(request: HttpRequest) -> HttpResponse {
+    let error = ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        request.method(),
+        request.path()
+    ));
+    HttpResponse::NotFound().json(error.body())
+}

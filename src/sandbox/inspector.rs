@@ -1,0 +1,83 @@
+//! The inspector at the sandbox's root: what Segment would show about this workspace (the App,
+//! its installs, the destinations and their config, the latest API calls), secrets masked.
+//! HTML for people, JSON for `Accept: application/json`. Two buttons act as a workspace owner
+//! would in Segment: uninstall an App, and (to show what a stale token does) expire its tokens.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::Sandbox;
+use super::world::Snapshot;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["", "/"]).route(web::get().to(inspect)))
+        .service(web::resource("/assets/sandbox.css").route(web::get().to(stylesheet)))
+        .service(web::resource("/installs/{id}/uninstall").route(web::post().to(uninstall)))
+        .service(
+            web::resource("/installs/{id}/expire-tokens").route(web::post().to(expire_tokens)),
+        );
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/inspector.html")]
+struct InspectorPage<'a> {
+    base_path: &'a str,
+    snapshot: Snapshot,
+}
+
+async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpResponse {
+    let snapshot = sandbox.snapshot();
+    let wants_json = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return HttpResponse::Ok().json(snapshot);
+    }
+    let page = InspectorPage {
+        base_path: &sandbox.base_path,
+        snapshot,
+    };
+    match page.render() {
+        Ok(body) => HttpResponse::Ok()
+            .content_type(ContentType::html())
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "the sandbox inspector failed to render");
+            HttpResponse::InternalServerError().body("The sandbox could not render this page.")
+        }
+    }
+}
+
+async fn uninstall(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {
+    sandbox.world().uninstall(path.into_inner());
+    back_to_inspector(&sandbox)
+}
+
+async fn expire_tokens(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {
+    let id = path.into_inner();
+    let mut world = sandbox.world();
+    world.expire_tokens(id);
+    world.log(
+        &format!("tokens of installs/{id} expired from the inspector"),
+        200,
+    );
+    drop(world);
+    back_to_inspector(&sandbox)
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/sandbox.css"))
+}
+
+fn back_to_inspector(sandbox: &Sandbox) -> HttpResponse {
+    let target = sandbox.path("/");
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, target))
+        .finish()
+}

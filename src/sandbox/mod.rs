@@ -1,0 +1,105 @@
+//! The built-in sandbox: an in-memory stand-in for Segment's identity service and Config API,
+//! serving the same paths, so the whole app works with no Segment account and no network.
+//!
+//! - `world` holds the state and every rule Segment enforces (scopes, codes, tokens, bodies).
+//! - `identity` is `/oauth2/auth` (with the consent page) and `/oauth2/token`.
+//! - `config_api` is `/v1beta/...`.
+//! - `inspector` is the page at the sandbox's root that shows what each click did.
+//!
+//! In sandbox mode it is mounted under `/sandbox` in the app's own server; [`serve`] runs it on
+//! a listener of its own (tests, or pointing another client at it). Not part of a build without
+//! the `sandbox` feature.
+
+mod catalog;
+mod config_api;
+mod identity;
+mod inspector;
+mod world;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::dev::Server;
+use actix_web::{App as ActixApp, HttpServer, web};
+use url::Url;
+
+pub use catalog::Catalog;
+pub use world::{Access, App, Snapshot, World, pkce_s256};
+
+use crate::secret::Secret;
+use crate::segment::SegmentScope;
+
+/// The sandbox App's credentials; the app uses them in sandbox mode.
+pub const CLIENT_ID: &str = "sandbox-partner-app";
+pub const CLIENT_SECRET: &str = "sandbox-client-secret";
+
+/// The sandbox: its world behind a lock, and the path it is mounted at.
+pub struct Sandbox {
+    /// `""` when it has a server of its own, `"/sandbox"` when mounted in the app.
+    base_path: String,
+    world: Mutex<World>,
+}
+
+impl Sandbox {
+    /// A sandbox whose one App has `app`'s registration, with the catalog (plus an entry for the
+    /// App's destination if the catalog lacks it).
+    pub fn new(app: App, base_path: &str) -> Arc<Sandbox> {
+        let extra_slug = match &app.scope {
+            SegmentScope::Destination(slug) => Some(slug.as_str().to_owned()),
+            _ => None,
+        };
+        let catalog = Catalog::load(extra_slug.as_deref());
+        Arc::new(Sandbox {
+            base_path: base_path.trim_end_matches('/').to_owned(),
+            world: Mutex::new(World::new(app, catalog)),
+        })
+    }
+
+    /// The world, for one short, synchronous look or change. A panic while it was held (there
+    /// should be none) does not make the sandbox unusable.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.world().snapshot()
+    }
+
+    /// A link inside the sandbox.
+    fn path(&self, path: &str) -> String {
+        format!("{}{}", self.base_path, path)
+    }
+}
+
+/// The sandbox App registered for this app: the app's redirect URL and scope.
+pub fn demo_app(redirect_url: &Url, scope: SegmentScope) -> App {
+    App {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        display_name: "Partner App (sandbox)".to_owned(),
+        name: "apps/1".to_owned(),
+        redirect_uris: vec![redirect_url.to_string()],
+        scope,
+    }
+}
+
+/// The sandbox's routes, under its base path.
+pub fn scope(sandbox: Arc<Sandbox>) -> actix_web::Scope {
+    let prefix = sandbox.base_path.clone();
+    web::scope(&prefix)
+        .app_data(web::Data::from(sandbox))
+        .configure(identity::routes)
+        .configure(config_api::routes)
+        .configure(inspector::routes)
+}
+
+/// Runs the sandbox alone on `listener`, at its root.
+pub fn serve(sandbox: Arc<Sandbox>, listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || ActixApp::new().service(scope(sandbox.clone())))
+        .workers(1)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}

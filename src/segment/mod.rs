@@ -1,0 +1,392 @@
+//! The client for Segment's side of "Enable with Segment": the identity service (OAuth) and the
+//! Config API.
+//!
+//! It knows Segment's URLs, bodies and errors, and nothing about the requests coming in to this
+//! app: the web layer calls it with typed values and gets typed values back. Point it at real
+//! Segment, at the built-in sandbox, or at a test double: only the base URLs change.
+
+mod error;
+mod oauth;
+mod types;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+pub use error::SegmentError;
+pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
+pub use types::*;
+
+use crate::secret::Secret;
+
+/// The base URLs of Segment's two services.
+#[derive(Debug, Clone)]
+pub struct SegmentUrls {
+    /// Where the browser is sent to consent: `{authorize_base}/oauth2/auth`.
+    pub authorize_base: Url,
+    /// Where this app exchanges codes: `{token_base}/oauth2/token`. The same host as
+    /// `authorize_base` for Segment; differs only when the sandbox is mounted in this app.
+    pub token_base: Url,
+    /// The Config API: `{api_base}/v1beta/...`.
+    pub api_base: Url,
+}
+
+/// The partner's App, as registered with Segment.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_url: Url,
+    pub scope: SegmentScope,
+    /// Send a PKCE S256 challenge with the authorization request.
+    pub pkce: bool,
+}
+
+/// Timeouts for every upstream call.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The one HTTP client for every upstream call: no redirects (a token endpoint that redirects
+/// is an SSRF risk, and Segment's API never needs them), and bounded waits.
+pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.total)
+        .user_agent(concat!(
+            "segment-partnerapp-rust/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+}
+
+/// How many pages of a list the client follows before it stops.
+const MAX_PAGES: usize = 20;
+
+/// Talks to Segment on behalf of one partner App.
+#[derive(Debug, Clone)]
+pub struct SegmentClient {
+    http: reqwest::Client,
+    oauth: oauth::OAuthClient,
+    app: AppCredentials,
+    api_base: Url,
+}
+
+impl SegmentClient {
+    pub fn new(http: reqwest::Client, urls: SegmentUrls, app: AppCredentials) -> SegmentClient {
+        let oauth = oauth::build_client(
+            &app.client_id,
+            &app.client_secret,
+            join(&urls.authorize_base, "oauth2/auth"),
+            join(&urls.token_base, "oauth2/token"),
+            app.redirect_url.clone(),
+        );
+        SegmentClient {
+            http,
+            oauth,
+            app,
+            api_base: urls.api_base,
+        }
+    }
+
+    pub fn scope(&self) -> &SegmentScope {
+        &self.app.scope
+    }
+
+    // ---- the install flow -------------------------------------------------------------------
+
+    /// A fresh authorization request: a new random `state` (and PKCE verifier) every time.
+    pub fn authorization_request(&self) -> AuthorizationRequest {
+        oauth::authorization_request(&self.oauth, &self.app.scope, self.app.pkce)
+    }
+
+    /// Trades the code from the callback for an install token.
+    pub async fn exchange_code(
+        &self,
+        code: &Secret,
+        pkce_verifier: Option<&Secret>,
+    ) -> Result<InstallToken, SegmentError> {
+        oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await
+    }
+
+    /// Mints a new token for an install (`GET /v1beta/{install_name}/token`). The previous token
+    /// stops working.
+    pub async fn refresh_install_token(
+        &self,
+        install: &InstallToken,
+    ) -> Result<InstallToken, SegmentError> {
+        let url = self.api(&format!("{}/token", install.install_name));
+        let request = self
+            .http
+            .get(url)
+            .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()));
+        let response: SegmentTokenResponse = self.send_json(request).await?;
+        oauth::install_token(&response, &install.source_names)
+    }
+
+    // ---- destinations -----------------------------------------------------------------------
+
+    /// The destination, or `None` when it does not exist.
+    pub async fn get_destination(
+        &self,
+        token: &Secret,
+        name: &DestinationName,
+    ) -> Result<Option<Destination>, SegmentError> {
+        match self
+            .call(Method::GET, name.as_str(), token, None::<&()>)
+            .await
+        {
+            Ok(destination) => Ok(Some(destination)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates `name` on its source with the given fields. Fails with "destination already
+    /// exists" when it is there.
+    pub async fn create_destination(
+        &self,
+        token: &Secret,
+        source: &SourceName,
+        name: &DestinationName,
+        fields: &DestinationChange,
+    ) -> Result<Destination, SegmentError> {
+        let body = serde_json::json!({ "destination": write_body(name, fields) });
+        let path = format!("{source}/destinations");
+        self.call(Method::POST, &path, token, Some(&body)).await
+    }
+
+    /// Changes the fields set in `change`, and only those (the update mask says which).
+    pub async fn update_destination(
+        &self,
+        token: &Secret,
+        name: &DestinationName,
+        change: &DestinationChange,
+    ) -> Result<Destination, SegmentError> {
+        let body = serde_json::json!({
+            "destination": write_body(name, change),
+            "update_mask": { "paths": change.update_mask() },
+        });
+        self.call(Method::PATCH, name.as_str(), token, Some(&body))
+            .await
+    }
+
+    pub async fn delete_destination(
+        &self,
+        token: &Secret,
+        name: &DestinationName,
+    ) -> Result<(), SegmentError> {
+        let _: serde_json::Value = self
+            .call(Method::DELETE, name.as_str(), token, None::<&()>)
+            .await?;
+        Ok(())
+    }
+
+    // ---- catalog and workspace --------------------------------------------------------------
+
+    /// The destination's catalog entry, with the schema of its settings.
+    pub async fn get_catalog_destination(
+        &self,
+        token: &Secret,
+        slug: &DestinationSlug,
+    ) -> Result<CatalogDestination, SegmentError> {
+        let path = format!("catalog/destinations/{slug}");
+        self.call(Method::GET, &path, token, None::<&()>).await
+    }
+
+    /// The workspace (wider scopes only).
+    pub async fn get_workspace(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceName,
+    ) -> Result<Workspace, SegmentError> {
+        self.call(Method::GET, workspace.as_str(), token, None::<&()>)
+            .await
+    }
+
+    /// Every source on the workspace (wider scopes only), following pages up to a bound.
+    pub async fn list_sources(
+        &self,
+        token: &Secret,
+        workspace: &WorkspaceName,
+    ) -> Result<Vec<Source>, SegmentError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            sources: Vec<Source>,
+            #[serde(default)]
+            next_page_token: String,
+        }
+        let mut sources = Vec::new();
+        let mut page_token = String::new();
+        for _ in 0..MAX_PAGES {
+            let mut path = format!("{workspace}/sources");
+            if !page_token.is_empty() {
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("page_token", &page_token)
+                    .finish();
+                path = format!("{path}?{query}");
+            }
+            let page: Page = self.call(Method::GET, &path, token, None::<&()>).await?;
+            sources.extend(page.sources);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(sources)
+    }
+
+    // ---- plumbing ---------------------------------------------------------------------------
+
+    fn api(&self, path: &str) -> Url {
+        join(&self.api_base, &format!("v1beta/{path}"))
+    }
+
+    async fn call<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        token: &Secret,
+        body: Option<&B>,
+    ) -> Result<T, SegmentError> {
+        let mut request = self
+            .http
+            .request(method, self.api(path))
+            .bearer_auth(token.expose());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send_json(request).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SegmentError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SegmentError::from_transport(&e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| SegmentError::from_transport(&e))?;
+        if !status.is_success() {
+            return Err(SegmentError::from_api_response(status.as_u16(), &body));
+        }
+        // An empty success body (e.g. a DELETE) reads as JSON `null`.
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &body
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            SegmentError::BadResponse(format!("the answer is not what was expected: {e}"))
+        })
+    }
+}
+
+/// The JSON of a destination in a create or update body.
+fn write_body(name: &DestinationName, change: &DestinationChange) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    body.insert("name".into(), name.as_str().into());
+    if let Some(enabled) = change.enabled {
+        body.insert("enabled".into(), enabled.into());
+    }
+    if let Some(mode) = change.connection_mode {
+        body.insert(
+            "connection_mode".into(),
+            serde_json::to_value(mode).unwrap_or_default(),
+        );
+    }
+    if let Some(config) = &change.config {
+        body.insert(
+            "config".into(),
+            serde_json::to_value(config).unwrap_or_default(),
+        );
+    }
+    body.into()
+}
+
+/// `base` + `path`, keeping any path `base` has (`http://host/sandbox` + `oauth2/auth`).
+fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path);
+    match joined.split_once('?') {
+        Some((path, query)) => {
+            url.set_path(path);
+            url.set_query(Some(query));
+        }
+        None => {
+            url.set_path(&joined);
+            url.set_query(None);
+        }
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_keeps_the_base_path() {
+        let base = Url::parse("http://127.0.0.1:8888/sandbox").unwrap();
+        assert_eq!(
+            join(&base, "oauth2/auth").as_str(),
+            "http://127.0.0.1:8888/sandbox/oauth2/auth"
+        );
+        let base = Url::parse("https://platform.segmentapis.com").unwrap();
+        assert_eq!(
+            join(&base, "v1beta/workspaces/acme/sources?page_token=a%2Bb").as_str(),
+            "https://platform.segmentapis.com/v1beta/workspaces/acme/sources?page_token=a%2Bb"
+        );
+    }
+
+    #[test]
+    fn write_body_has_only_the_changed_fields() {
+        let name =
+            DestinationName::parse("workspaces/a/sources/js/destinations/clearbrain").unwrap();
+        let body = write_body(
+            &name,
+            &DestinationChange {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            body,
+            serde_json::json!({"name": name.as_str(), "enabled": false})
+        );
+        let body = write_body(
+            &name,
+            &DestinationChange {
+                enabled: Some(true),
+                connection_mode: Some(ConnectionMode::Cloud),
+                config: Some(vec![ConfigValue {
+                    name: name.setting("apiKey"),
+                    value: "k".into(),
+                }]),
+            },
+        );
+        assert_eq!(body["connection_mode"], "CLOUD");
+        assert_eq!(body["config"][0]["name"], name.setting("apiKey"));
+    }
+}

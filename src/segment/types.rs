@@ -1,0 +1,466 @@
+//! Segment's nouns, in Segment's words: scopes, resource names, install tokens, destinations,
+//! catalog entries.
+//!
+//! Names are parsed, not validated: once a `SourceName` exists it has the shape
+//! `workspaces/{ws}/sources/{src}`, so the client can put it in a URL path as it is.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// One path segment of a resource name: a workspace, source or destination slug.
+fn is_slug(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && value != "."
+        && value != ".."
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = &'static str;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+    };
+}
+
+/// A destination's catalog slug, e.g. `clearbrain` or `google-analytics`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DestinationSlug(String);
+string_newtype!(DestinationSlug);
+
+impl DestinationSlug {
+    pub fn parse(value: &str) -> Result<DestinationSlug, &'static str> {
+        if is_slug(value) {
+            Ok(DestinationSlug(value.to_owned()))
+        } else {
+            Err("a destination slug is letters, digits, '-', '_' or '.', like `clearbrain`")
+        }
+    }
+}
+
+/// The permission an App asks for; Segment knows exactly three forms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SegmentScope {
+    /// `destination/<slug>`: one destination on the one source the user picks.
+    Destination(DestinationSlug),
+    /// `workspace:read`: read everything on one workspace, write nothing.
+    WorkspaceRead,
+    /// `workspace`: change everything on one workspace.
+    Workspace,
+}
+
+impl SegmentScope {
+    pub fn parse(value: &str) -> Result<SegmentScope, &'static str> {
+        const FORMS: &str = "expected `destination/<slug>`, `workspace:read` or `workspace`";
+        match value {
+            "workspace" => Ok(SegmentScope::Workspace),
+            "workspace:read" => Ok(SegmentScope::WorkspaceRead),
+            other => match other.strip_prefix("destination/") {
+                Some(slug) => DestinationSlug::parse(slug)
+                    .map(SegmentScope::Destination)
+                    .map_err(|_| FORMS),
+                None => Err(FORMS),
+            },
+        }
+    }
+
+    /// Whether tokens with this scope may create, change or delete anything.
+    pub fn can_write(&self) -> bool {
+        !matches!(self, SegmentScope::WorkspaceRead)
+    }
+
+    /// Whether the consent screen asks for a source, and the token names it.
+    pub fn names_a_source(&self) -> bool {
+        matches!(self, SegmentScope::Destination(_))
+    }
+}
+
+impl fmt::Display for SegmentScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentScope::Destination(slug) => write!(f, "destination/{slug}"),
+            SegmentScope::WorkspaceRead => f.write_str("workspace:read"),
+            SegmentScope::Workspace => f.write_str("workspace"),
+        }
+    }
+}
+
+impl TryFrom<String> for SegmentScope {
+    type Error = &'static str;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SegmentScope::parse(&value)
+    }
+}
+
+impl From<SegmentScope> for String {
+    fn from(value: SegmentScope) -> String {
+        value.to_string()
+    }
+}
+
+/// `workspaces/{workspace}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WorkspaceName(String);
+string_newtype!(WorkspaceName);
+
+impl WorkspaceName {
+    pub fn parse(value: &str) -> Result<WorkspaceName, &'static str> {
+        match value.strip_prefix("workspaces/") {
+            Some(slug) if is_slug(slug) => Ok(WorkspaceName(value.to_owned())),
+            _ => Err("expected a workspace name like `workspaces/acme`"),
+        }
+    }
+
+    /// The workspace's slug, the last part of its name.
+    pub fn slug(&self) -> &str {
+        &self.0["workspaces/".len()..]
+    }
+}
+
+/// `workspaces/{workspace}/sources/{source}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SourceName(String);
+string_newtype!(SourceName);
+
+impl SourceName {
+    pub fn parse(value: &str) -> Result<SourceName, &'static str> {
+        const SHAPE: &str = "expected a source name like `workspaces/acme/sources/javascript`";
+        let (workspace, source) = value.split_once("/sources/").ok_or(SHAPE)?;
+        WorkspaceName::parse(workspace).map_err(|_| SHAPE)?;
+        if is_slug(source) {
+            Ok(SourceName(value.to_owned()))
+        } else {
+            Err(SHAPE)
+        }
+    }
+
+    pub fn workspace(&self) -> WorkspaceName {
+        let (workspace, _) = self.0.split_once("/sources/").unwrap_or((&self.0, ""));
+        WorkspaceName(workspace.to_owned())
+    }
+
+    /// The source's slug, the last part of its name.
+    pub fn slug(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
+    /// The name of the destination with `slug` on this source.
+    pub fn destination(&self, slug: &DestinationSlug) -> DestinationName {
+        DestinationName(format!("{}/destinations/{}", self.0, slug))
+    }
+}
+
+/// `workspaces/{workspace}/sources/{source}/destinations/{slug}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DestinationName(String);
+string_newtype!(DestinationName);
+
+impl DestinationName {
+    pub fn parse(value: &str) -> Result<DestinationName, &'static str> {
+        const SHAPE: &str = "expected a destination name like `workspaces/acme/sources/javascript/destinations/clearbrain`";
+        let (source, slug) = value.split_once("/destinations/").ok_or(SHAPE)?;
+        let source = SourceName::parse(source).map_err(|_| SHAPE)?;
+        let slug = DestinationSlug::parse(slug).map_err(|_| SHAPE)?;
+        Ok(source.destination(&slug))
+    }
+
+    /// The full name of one of this destination's settings, as Segment wants it in `config`.
+    pub fn setting(&self, setting: &str) -> String {
+        format!("{}/config/{}", self.0, setting)
+    }
+}
+
+/// `installs/{id}`: what Segment created when the user consented. Tokens are re-minted from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InstallName(String);
+string_newtype!(InstallName);
+
+impl InstallName {
+    pub fn parse(value: &str) -> Result<InstallName, &'static str> {
+        match value.strip_prefix("installs/") {
+            Some(id) if is_slug(id) => Ok(InstallName(value.to_owned())),
+            _ => Err("expected an install name like `installs/7`"),
+        }
+    }
+}
+
+/// What the code exchange (and the install token API) returns: a token tied not to a user but
+/// to the App Install, with the workspace and (for `destination/<slug>` scopes) the source the
+/// user consented to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallToken {
+    pub access_token: Secret,
+    /// Absolute, so that a token kept in a session knows when it goes stale.
+    pub expires_at: DateTime<Utc>,
+    pub scope: SegmentScope,
+    pub app_name: String,
+    pub install_name: InstallName,
+    pub workspace_names: Vec<WorkspaceName>,
+    pub source_names: Vec<SourceName>,
+}
+
+impl InstallToken {
+    pub fn workspace(&self) -> Option<&WorkspaceName> {
+        self.workspace_names.first()
+    }
+
+    pub fn source(&self) -> Option<&SourceName> {
+        self.source_names.first()
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
+/// How Segment delivers data to the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionMode {
+    Cloud,
+    Device,
+    Unspecified,
+}
+
+/// A destination on a source, as the Config API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    pub name: String,
+    #[serde(default)]
+    pub parent: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub connection_mode: Option<String>,
+    #[serde(default)]
+    pub config: Vec<ConfigEntry>,
+    #[serde(default)]
+    pub create_time: Option<String>,
+    #[serde(default)]
+    pub update_time: Option<String>,
+}
+
+/// One setting's value on a destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    /// The full name, ending in `/config/{setting}`.
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+}
+
+impl ConfigEntry {
+    /// The setting's own name, e.g. `apiKey`.
+    pub fn setting(&self) -> &str {
+        self.name.rsplit("/config/").next().unwrap_or(&self.name)
+    }
+}
+
+/// A setting value to write; `name` is the full `…/config/{setting}` path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigValue {
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+/// A change to a destination. The update mask is derived from the fields that are set, so the
+/// mask and the body can never disagree.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DestinationChange {
+    pub enabled: Option<bool>,
+    pub connection_mode: Option<ConnectionMode>,
+    pub config: Option<Vec<ConfigValue>>,
+}
+
+impl DestinationChange {
+    /// The `update_mask.paths` Segment needs to apply this change.
+    pub fn update_mask(&self) -> Vec<&'static str> {
+        let mut paths = Vec::new();
+        if self.enabled.is_some() {
+            paths.push("destination.enabled");
+        }
+        if self.config.is_some() {
+            paths.push("destination.config");
+        }
+        if self.connection_mode.is_some() {
+            paths.push("destination.connection_mode");
+        }
+        paths
+    }
+}
+
+/// A workspace (wider scopes only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub create_time: Option<String>,
+}
+
+/// A source on a workspace (wider scopes only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    #[serde(default)]
+    pub catalog_name: String,
+    #[serde(default)]
+    pub parent: String,
+    #[serde(default)]
+    pub create_time: Option<String>,
+}
+
+/// A destination's catalog entry: its metadata and the schema of its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogDestination {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub settings: Vec<CatalogSetting>,
+}
+
+/// One setting in a catalog entry. Validators are kept as Segment sends them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogSetting {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub deprecated: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub settings: Vec<CatalogSetting>,
+    #[serde(flatten)]
+    pub validators: serde_json::Map<String, serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_their_shapes() {
+        let source = SourceName::parse("workspaces/acme/sources/javascript").unwrap();
+        assert_eq!(source.workspace().as_str(), "workspaces/acme");
+        assert_eq!(source.workspace().slug(), "acme");
+        assert_eq!(source.slug(), "javascript");
+        let dest = source.destination(&DestinationSlug::parse("clearbrain").unwrap());
+        assert_eq!(
+            dest.as_str(),
+            "workspaces/acme/sources/javascript/destinations/clearbrain"
+        );
+        assert_eq!(
+            dest.setting("apiKey"),
+            "workspaces/acme/sources/javascript/destinations/clearbrain/config/apiKey"
+        );
+        assert_eq!(DestinationName::parse(dest.as_str()).unwrap(), dest);
+    }
+
+    #[test]
+    fn names_refuse_anything_that_could_escape_a_url_path() {
+        for bad in [
+            "workspaces/acme/sources/../x",
+            "workspaces/acme/sources/a/b",
+            "workspaces//sources/js",
+            "workspaces/acme/sources/js?x=1",
+            "workspaces/acme/sources/",
+            "sources/js",
+        ] {
+            assert!(SourceName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(InstallName::parse("installs/7").is_ok());
+        assert!(InstallName::parse("installs/7/../../x").is_err());
+        assert!(DestinationSlug::parse("a b").is_err());
+    }
+
+    #[test]
+    fn update_mask_follows_the_change() {
+        let change = DestinationChange {
+            enabled: Some(true),
+            connection_mode: Some(ConnectionMode::Cloud),
+            config: Some(vec![]),
+        };
+        assert_eq!(
+            change.update_mask(),
+            [
+                "destination.enabled",
+                "destination.config",
+                "destination.connection_mode"
+            ]
+        );
+        let disable = DestinationChange {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(disable.update_mask(), ["destination.enabled"]);
+    }
+
+    #[test]
+    fn install_token_keeps_names_typed_through_serde() {
+        let json = serde_json::json!({
+            "access_token": "tok",
+            "expires_at": "2030-01-01T00:00:00Z",
+            "scope": "destination/clearbrain",
+            "app_name": "apps/1",
+            "install_name": "installs/7",
+            "workspace_names": ["workspaces/acme"],
+            "source_names": ["workspaces/acme/sources/javascript"]
+        });
+        let token: InstallToken = serde_json::from_value(json).unwrap();
+        assert_eq!(token.source().unwrap().slug(), "javascript");
+        let bad = serde_json::json!({
+            "access_token": "tok", "expires_at": "2030-01-01T00:00:00Z", "scope": "admin",
+            "app_name": "apps/1", "install_name": "installs/7",
+            "workspace_names": [], "source_names": []
+        });
+        assert!(serde_json::from_value::<InstallToken>(bad).is_err());
+    }
+}

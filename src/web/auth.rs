@@ -1,0 +1,114 @@
+//! The install flow: `GET /auth/segment` sends the visitor to Segment's consent screen,
+//! `GET /auth/segment/callback` brings them back with a code that becomes an install token,
+//! `POST /logout` forgets it all.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::error::WebError;
+use super::session::{FlashKind, PendingFlow, TypedSession};
+use super::{AppState, see_other};
+use crate::secret::Secret;
+
+/// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the session,
+/// then off to Segment.
+pub async fn start(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let request = state.segment.authorization_request();
+    session.start_flow(&PendingFlow {
+        state: request.state,
+        pkce_verifier: request.pkce_verifier,
+        started_at: Utc::now(),
+    })?;
+    Ok(see_other(request.url.as_str()))
+}
+
+/// What Segment puts on the redirect back: `code` and `state`, or `error`,
+/// `error_description`, `error_hint` and `state`.
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    error_hint: Option<String>,
+}
+
+/// `GET /auth/segment/callback`
+pub async fn callback(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    params: web::Query<CallbackParams>,
+) -> Result<HttpResponse, WebError> {
+    let params = params.into_inner();
+    // The flow is taken out first, whatever happens next: a state works once.
+    let flow = session.take_flow()?;
+
+    if let Some(error) = params.error {
+        return Err(WebError::Provider {
+            error,
+            description: params.error_description,
+            hint: params.error_hint,
+        });
+    }
+    let flow = flow.ok_or(WebError::NoFlow)?;
+    if flow.is_expired(Utc::now()) {
+        return Err(WebError::FlowExpired);
+    }
+    let returned = params.state.unwrap_or_default();
+    let matches: bool = returned
+        .as_bytes()
+        .ct_eq(flow.state.expose().as_bytes())
+        .into();
+    if !matches {
+        return Err(WebError::StateMismatch);
+    }
+    let code = Secret::new(
+        params
+            .code
+            .filter(|c| !c.is_empty())
+            .ok_or(WebError::MissingCode)?,
+    );
+
+    let install = state
+        .segment
+        .exchange_code(&code, flow.pkce_verifier.as_ref())
+        .await
+        .map_err(WebError::segment(
+            "exchanging the authorization code for an install token",
+        ))?;
+    if install.scope.names_a_source() && install.source().is_none() {
+        return Err(WebError::MissingSource(install.scope.to_string()));
+    }
+    tracing::info!(
+        install = %install.install_name,
+        workspace = ?install.workspace().map(|w| w.as_str()),
+        source = ?install.source().map(|s| s.as_str()),
+        scope = %install.scope,
+        "install token received"
+    );
+    session.log_in(&install)?;
+    let workspace = install
+        .workspace()
+        .map(|w| w.slug())
+        .unwrap_or("your workspace");
+    session.flash(
+        FlashKind::Success,
+        format!(
+            "Connected to Segment: the App is installed on the {workspace} workspace ({}).",
+            install.install_name
+        ),
+    )?;
+    Ok(see_other("/destination"))
+}
+
+/// `POST /logout`: forgets the install token and removes the session cookie. The install stays
+/// in Segment.
+pub async fn logout(session: TypedSession) -> HttpResponse {
+    session.log_out();
+    see_other("/")
+}

@@ -1,0 +1,346 @@
+//! The partner's destination on the customer's source: `GET /destination` shows the install
+//! and the destination's live state; `POST /destination/enable`, `/disable` and `/remove`
+//! change it and come back with a flash message. With a `workspace` or `workspace:read` scope
+//! the token names no source, so the visitor picks one first (`POST /destination/source`).
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::pages::{
+    DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
+    render,
+};
+use super::session::{FlashKind, TypedSession};
+use super::{AppState, see_other};
+use crate::secret::{is_secret_setting, mask};
+use crate::segment::{
+    ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName, InstallToken,
+    SourceName,
+};
+
+/// The install in the session, and the source whose destination is managed.
+struct Target {
+    install: InstallToken,
+    source: SourceName,
+    destination: DestinationName,
+}
+
+/// Where a request for a destination page leads.
+enum Resolved {
+    Target(Box<Target>),
+    /// Not connected: back to the home page.
+    NotConnected,
+    /// A wider scope with no source picked yet.
+    PickSource(InstallToken),
+}
+
+fn resolve(state: &AppState, session: &TypedSession) -> Result<Resolved, WebError> {
+    let Some(install) = session.install()? else {
+        return Ok(Resolved::NotConnected);
+    };
+    let source = match install.source().cloned() {
+        Some(source) => source,
+        None if install.scope.names_a_source() => {
+            return Err(WebError::MissingSource(install.scope.to_string()));
+        }
+        None => match session.picked_source()? {
+            Some(source) => source,
+            None => return Ok(Resolved::PickSource(install)),
+        },
+    };
+    let destination = source.destination(&state.destination_slug);
+    Ok(Resolved::Target(Box::new(Target {
+        install,
+        source,
+        destination,
+    })))
+}
+
+fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
+    session.flash(FlashKind::Info, "Connect with Segment first.")?;
+    Ok(see_other("/"))
+}
+
+/// `GET /destination`
+pub async fn show(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let target = match resolve(&state, &session)? {
+        Resolved::Target(target) => target,
+        Resolved::NotConnected => return not_connected(&session),
+        Resolved::PickSource(install) => return pick_source(&state, &session, &install).await,
+    };
+    let destination = state
+        .segment
+        .get_destination(&target.install.access_token, &target.destination)
+        .await
+        .map_err(WebError::segment("reading the destination"))?;
+    let page = DestinationPage {
+        layout: Layout::new(state.sandbox, &session),
+        install: install_view(&target.install, &target.source),
+        destination: destination_view(&target.destination, destination.as_ref()),
+        destination_slug: state.destination_slug.to_string(),
+    };
+    render(&page)
+}
+
+async fn pick_source(
+    state: &AppState,
+    session: &TypedSession,
+    install: &InstallToken,
+) -> Result<HttpResponse, WebError> {
+    let workspace = install
+        .workspace()
+        .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
+    let sources = state
+        .segment
+        .list_sources(&install.access_token, workspace)
+        .await
+        .map_err(WebError::segment("listing the workspace's sources"))?;
+    let sources = sources
+        .into_iter()
+        .filter_map(|s| {
+            let name = SourceName::parse(&s.name).ok()?;
+            Some(SourceChoice {
+                slug: name.slug().to_owned(),
+                name: name.to_string(),
+                catalog_name: s.catalog_name,
+            })
+        })
+        .collect();
+    render(&SourcesPage {
+        layout: Layout::new(state.sandbox, session),
+        workspace: workspace.to_string(),
+        scope: install.scope.to_string(),
+        sources,
+        destination_slug: state.destination_slug.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SourceForm {
+    source: String,
+}
+
+/// `POST /destination/source`: remembers the source to manage (wider scopes only).
+pub async fn choose_source(
+    session: TypedSession,
+    form: web::Form<SourceForm>,
+) -> Result<HttpResponse, WebError> {
+    let Some(install) = session.install()? else {
+        return not_connected(&session);
+    };
+    if install.scope.names_a_source() {
+        return Err(WebError::BadRequest(format!(
+            "the scope {} fixes the source at install time",
+            install.scope
+        )));
+    }
+    let source = SourceName::parse(&form.source)
+        .map_err(|reason| WebError::BadRequest(format!("source: {reason}")))?;
+    if Some(&source.workspace()) != install.workspace() {
+        return Err(WebError::BadRequest(
+            "that source is not on the installed workspace".into(),
+        ));
+    }
+    session.set_source(&source)?;
+    Ok(see_other("/destination"))
+}
+
+/// `POST /destination/enable`: creates the destination with the partner's API key, enabled;
+/// when it already exists, updates API key, enabled and connection mode instead (as Segment's
+/// Node example does).
+pub async fn enable(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let Some(target) = writable_target(&state, &session)? else {
+        return not_connected(&session);
+    };
+    let token = &target.install.access_token;
+    let change = DestinationChange {
+        enabled: Some(true),
+        connection_mode: Some(ConnectionMode::Cloud),
+        config: Some(vec![ConfigValue {
+            name: target.destination.setting("apiKey"),
+            value: state.destination_api_key.expose().into(),
+        }]),
+    };
+    let message = match state
+        .segment
+        .create_destination(token, &target.source, &target.destination, &change)
+        .await
+    {
+        Ok(created) => format!(
+            "{} was created on {} and enabled.",
+            label(&created),
+            target.source.slug()
+        ),
+        Err(error) if error.is_already_exists() => {
+            let updated = state
+                .segment
+                .update_destination(token, &target.destination, &change)
+                .await
+                .map_err(WebError::segment("updating the existing destination"))?;
+            format!(
+                "{} already existed: its API key was updated and it is enabled.",
+                label(&updated)
+            )
+        }
+        Err(error) => return Err(WebError::segment("creating the destination")(error)),
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(see_other("/destination"))
+}
+
+/// `POST /destination/disable`: keeps the destination and its settings, stops sending data.
+pub async fn disable(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let Some(target) = writable_target(&state, &session)? else {
+        return not_connected(&session);
+    };
+    let change = DestinationChange {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    match state
+        .segment
+        .update_destination(&target.install.access_token, &target.destination, &change)
+        .await
+    {
+        Ok(updated) => session.flash(
+            FlashKind::Success,
+            format!("{} is disabled.", label(&updated)),
+        )?,
+        Err(error) if error.is_not_found() => session.flash(
+            FlashKind::Error,
+            "There is no destination to disable yet: Enable creates it.",
+        )?,
+        Err(error) => return Err(WebError::segment("disabling the destination")(error)),
+    }
+    Ok(see_other("/destination"))
+}
+
+/// `POST /destination/remove`: deletes the destination from the source. The install stays.
+pub async fn remove(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let Some(target) = writable_target(&state, &session)? else {
+        return not_connected(&session);
+    };
+    match state
+        .segment
+        .delete_destination(&target.install.access_token, &target.destination)
+        .await
+    {
+        Ok(()) => session.flash(
+            FlashKind::Success,
+            format!("The destination was removed from {}.", target.source.slug()),
+        )?,
+        Err(error) if error.is_not_found() => {
+            session.flash(FlashKind::Info, "There was no destination to remove.")?
+        }
+        Err(error) => return Err(WebError::segment("removing the destination")(error)),
+    }
+    Ok(see_other("/destination"))
+}
+
+/// The target of a write; refuses read-only installs before calling Segment. `None`: not
+/// connected.
+fn writable_target(state: &AppState, session: &TypedSession) -> Result<Option<Target>, WebError> {
+    match resolve(state, session)? {
+        Resolved::Target(target) if !target.install.scope.can_write() => {
+            Err(WebError::ReadOnly(target.install.scope.to_string()))
+        }
+        Resolved::Target(target) => Ok(Some(*target)),
+        Resolved::NotConnected => Ok(None),
+        Resolved::PickSource(_) => Err(WebError::BadRequest(
+            "pick a source on the destination page first".into(),
+        )),
+    }
+}
+
+fn label(destination: &Destination) -> String {
+    if destination.display_name.is_empty() {
+        "The destination".to_owned()
+    } else {
+        destination.display_name.clone()
+    }
+}
+
+fn install_view(install: &InstallToken, source: &SourceName) -> InstallView {
+    let minutes = (install.expires_at - Utc::now()).num_minutes();
+    let expires = if minutes >= 0 {
+        format!(
+            "{} (in {minutes} min)",
+            install.expires_at.format("%H:%M:%S UTC")
+        )
+    } else {
+        format!("{} (expired)", install.expires_at.format("%H:%M:%S UTC"))
+    };
+    InstallView {
+        install_name: install.install_name.to_string(),
+        workspace: install
+            .workspace()
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| source.workspace().to_string()),
+        source: source.to_string(),
+        scope: install.scope.to_string(),
+        expires,
+        can_write: install.scope.can_write(),
+    }
+}
+
+fn destination_view(name: &DestinationName, destination: Option<&Destination>) -> DestinationView {
+    let Some(d) = destination else {
+        return DestinationView {
+            status: "Not created",
+            status_class: "absent",
+            exists: false,
+            enabled: false,
+            display_name: String::new(),
+            name: name.to_string(),
+            connection_mode: String::new(),
+            settings: Vec::new(),
+            updated: String::new(),
+        };
+    };
+    let settings = d
+        .config
+        .iter()
+        .map(|entry| {
+            let setting = entry.setting().to_owned();
+            let value = match &entry.value {
+                serde_json::Value::String(s) if is_secret_setting(&setting, &entry.kind) => mask(s),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            SettingView {
+                label: if entry.display_name.is_empty() {
+                    setting.clone()
+                } else {
+                    entry.display_name.clone()
+                },
+                setting,
+                value,
+            }
+        })
+        .collect();
+    DestinationView {
+        status: if d.enabled { "Enabled" } else { "Disabled" },
+        status_class: if d.enabled { "enabled" } else { "disabled" },
+        exists: true,
+        enabled: d.enabled,
+        display_name: d.display_name.clone(),
+        name: d.name.clone(),
+        connection_mode: d.connection_mode.clone().unwrap_or_default(),
+        settings,
+        updated: d.update_time.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,403 @@
+//! Everything that can go wrong while serving a page, the status it earns, the hint the user
+//! gets (taken from the FAQ in Segment's docs), and the one error page that shows it.
+//!
+//! Handlers return `Result<_, WebError>`. `ResponseError` gives each error a status and a
+//! plain-text body; the [`error_pages`] middleware, which can see the app's state, replaces that
+//! body with the HTML error page and writes the one log line.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError, web};
+use askama::Template;
+
+use super::AppState;
+use super::pages::{ErrorPage, Layout};
+use crate::segment::SegmentError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Segment (or the sandbox) refused or failed while the app was `doing` something.
+    #[error("Segment failed while {doing}: {error}")]
+    Segment {
+        doing: &'static str,
+        error: SegmentError,
+    },
+
+    /// Segment sent the browser back with `error=…` instead of a code.
+    #[error("Segment did not authorize the install: {error}")]
+    Provider {
+        error: String,
+        description: Option<String>,
+        hint: Option<String>,
+    },
+
+    #[error("no sign-in flow is in progress in this browser")]
+    NoFlow,
+
+    #[error("the sign-in flow expired")]
+    FlowExpired,
+
+    #[error("the state sent back does not match the one this browser was given")]
+    StateMismatch,
+
+    #[error("Segment sent the browser back without a code")]
+    MissingCode,
+
+    #[error("the install token names no source, but the scope {0} needs one")]
+    MissingSource(String),
+
+    #[error("the install's scope {0} is read-only")]
+    ReadOnly(String),
+
+    #[error("the request is not valid: {0}")]
+    BadRequest(String),
+
+    #[error("no page at this address")]
+    NotFound,
+
+    #[error("session problem: {0}")]
+    Session(String),
+
+    #[error("a page failed to render: {0}")]
+    Render(#[from] askama::Error),
+}
+
+impl WebError {
+    /// Wraps a Segment error with what the app was doing when it happened.
+    pub fn segment(doing: &'static str) -> impl FnOnce(SegmentError) -> WebError {
+        move |error| WebError::Segment { doing, error }
+    }
+
+    /// The error page's title.
+    fn title(&self) -> &'static str {
+        match self {
+            WebError::Segment { error, .. } => match error {
+                SegmentError::Unreachable { .. } => "Segment could not be reached",
+                SegmentError::BadResponse(_) => "Segment sent an unexpected answer",
+                SegmentError::OAuth { .. } => "Segment did not issue an install token",
+                SegmentError::Api { .. } => "Segment refused the request",
+            },
+            WebError::Provider { .. } => "Segment did not authorize the install",
+            WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => {
+                "This sign-in link is not valid"
+            }
+            WebError::MissingCode => "Segment sent no authorization code",
+            WebError::MissingSource(_) => "The install has no source",
+            WebError::ReadOnly(_) => "This install is read-only",
+            WebError::BadRequest(_) => "The request is not valid",
+            WebError::NotFound => "Page not found",
+            WebError::Session(_) | WebError::Render(_) => "Something went wrong on our side",
+        }
+    }
+
+    /// What the user reads under the title. Segment's own words are kept.
+    fn message(&self) -> String {
+        match self {
+            WebError::Segment { doing, error } => format!("While {doing}, {error}."),
+            WebError::Provider {
+                error, description, ..
+            } => match description {
+                Some(d) => format!("Segment answered {error}: {d}"),
+                None => format!("Segment answered {error}."),
+            },
+            WebError::NoFlow => "This browser has no sign-in in progress: the link was already \
+                                 used, or it was started in another browser."
+                .to_owned(),
+            WebError::FlowExpired => {
+                "The sign-in took longer than 10 minutes and expired.".to_owned()
+            }
+            WebError::StateMismatch => "The state Segment sent back does not match the one \
+                                        given to this browser. The link may have been tampered \
+                                        with, or belong to another sign-in."
+                .to_owned(),
+            WebError::Session(_) | WebError::Render(_) => {
+                "The page could not be prepared. Try again; if it keeps happening, the app's log says why."
+                    .to_owned()
+            }
+            other => {
+                let text = other.to_string();
+                let mut chars = text.chars();
+                match chars.next() {
+                    Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+                    None => text,
+                }
+            }
+        }
+    }
+
+    /// The advice shown under the message: the FAQ answer that fits, in one place.
+    pub fn hint(&self, sandbox: bool) -> Option<String> {
+        let text = match self {
+            WebError::Segment { error, .. } => error.message(),
+            WebError::Provider {
+                error, description, ..
+            } => format!("{error} {}", description.as_deref().unwrap_or("")),
+            _ => String::new(),
+        }
+        .to_ascii_lowercase();
+        let hint = if text.contains("install already exists") {
+            if sandbox {
+                "This App is already installed on that workspace, and Segment allows one install \
+                 per workspace. A partner app stores the install (install name, workspace, source) \
+                 with its user and skips the flow next time. In the sandbox, uninstall it from the \
+                 sandbox inspector (/sandbox) and connect again."
+            } else {
+                "This App is already installed on that workspace, and Segment allows one install \
+                 per workspace. Store the install (install name, workspace, source) with your user \
+                 and skip the flow, or uninstall the App in the workspace's settings in Segment."
+            }
+        } else if text.contains("invalid_scope") || text.contains("invalid scope") {
+            "The scope this app asks for (SEGMENT_SCOPE) must be exactly the scope the App was \
+             created with in Segment's Developer Center."
+        } else if text.contains("missing a required parameter") || text.contains("redirect_uri") {
+            "The redirect URL (REDIRECT_URL) must be one of the App's registered redirect URLs, and \
+             the same in the authorization request and the code exchange."
+        } else if text.contains("malformed token") {
+            "Install tokens expire after about an hour, and a refreshed token replaces the old \
+             one; the install may also have been removed. Connect with Segment again."
+        } else if text.contains("access_denied") {
+            "The workspace owner chose Deny on Segment's consent screen. Click Enable with Segment \
+             to try again."
+        } else if text.contains("invalid_client") {
+            "Segment did not accept the App's credentials: check CLIENT_ID and CLIENT_SECRET."
+        } else if text.contains("invalid_grant") {
+            "Authorization codes work once and for a few minutes only. Start the flow again."
+        } else {
+            return match self {
+                WebError::Segment { error, .. } => match error {
+                    SegmentError::Unreachable { .. } => Some(
+                        "Check that SEGMENT_ID_URL and SEGMENT_API_URL are right and reachable, \
+                         then try again."
+                            .to_owned(),
+                    ),
+                    SegmentError::Api { status: 403, .. } => Some(
+                        "The install's scope does not allow this. A destination/<slug> scope \
+                         reaches only that destination, on the source picked at install time; \
+                         workspace:read cannot change anything."
+                            .to_owned(),
+                    ),
+                    _ => None,
+                },
+                WebError::Provider { hint, .. } => hint.clone(),
+                WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => Some(
+                    "Start again from the home page: each sign-in gets its own state, and it \
+                     works once, in the browser that started it."
+                        .to_owned(),
+                ),
+                WebError::MissingSource(_) => Some(
+                    "With a destination/<slug> scope Segment's consent screen asks the user to \
+                     pick a source and returns it in source_names. Check that the App's scope \
+                     is the destination scope you configured."
+                        .to_owned(),
+                ),
+                WebError::ReadOnly(_) => Some(
+                    "An App created with the workspace:read scope can read but not change. \
+                     Create an App with the workspace scope to change destinations."
+                        .to_owned(),
+                ),
+                _ => None,
+            };
+        };
+        Some(hint.to_owned())
+    }
+
+    /// Whether the error page should offer to start the flow again.
+    fn offers_restart(&self) -> bool {
+        match self {
+            WebError::Segment { error, .. } => {
+                error.status() == Some(401) || matches!(error, SegmentError::OAuth { .. })
+            }
+            WebError::Provider { .. }
+            | WebError::NoFlow
+            | WebError::FlowExpired
+            | WebError::StateMismatch
+            | WebError::MissingCode
+            | WebError::MissingSource(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::Segment { error, .. } => match error {
+                SegmentError::Api { status, .. } => match status {
+                    401 => StatusCode::UNAUTHORIZED,
+                    403 => StatusCode::FORBIDDEN,
+                    404 => StatusCode::NOT_FOUND,
+                    409 => StatusCode::CONFLICT,
+                    429 => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_GATEWAY,
+                },
+                SegmentError::OAuth { error, .. } if error == "invalid_grant" => {
+                    StatusCode::BAD_REQUEST
+                }
+                oauth @ SegmentError::OAuth { .. } if oauth.is_already_exists() => {
+                    StatusCode::CONFLICT
+                }
+                SegmentError::OAuth { .. } | SegmentError::BadResponse(_) => {
+                    StatusCode::BAD_GATEWAY
+                }
+                SegmentError::Unreachable {
+                    timed_out: true, ..
+                } => StatusCode::GATEWAY_TIMEOUT,
+                SegmentError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
+            },
+            WebError::Provider { error, .. } if error == "access_denied" => StatusCode::FORBIDDEN,
+            WebError::Provider { .. }
+            | WebError::NoFlow
+            | WebError::FlowExpired
+            | WebError::StateMismatch
+            | WebError::MissingCode
+            | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
+            WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Session(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A plain-text fallback; [`error_pages`] replaces it with the HTML page.
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type(ContentType::plaintext())
+            .body(format!("{}\n\n{}", self.title(), self.message()))
+    }
+}
+
+/// Middleware: turns every `WebError` into the HTML error page, and logs it once.
+pub async fn error_pages(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let Some(error) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+    else {
+        return Ok(response.map_into_left_body());
+    };
+    let status = error.status_code();
+    let path = response.request().path().to_owned();
+    if status.is_server_error() {
+        tracing::error!(%status, %path, %error, "request failed");
+    } else {
+        tracing::warn!(%status, %path, %error, "request refused");
+    }
+    let sandbox = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.sandbox);
+    let page = ErrorPage {
+        layout: Layout::bare(sandbox),
+        status: status.as_u16(),
+        title: error.title(),
+        message: error.message(),
+        hint: error.hint(sandbox),
+        offer_restart: error.offers_restart(),
+    };
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(render_error) => {
+            tracing::error!(%render_error, "the error page failed to render");
+            return Ok(response.map_into_left_body());
+        }
+    };
+    let (request, _) = response.into_parts();
+    let page = HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .body(html);
+    Ok(ServiceResponse::new(request, page).map_into_right_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oauth(error: &str, description: &str) -> WebError {
+        WebError::Segment {
+            doing: "exchanging the code",
+            error: SegmentError::OAuth {
+                error: error.into(),
+                description: Some(description.into()),
+            },
+        }
+    }
+
+    #[test]
+    fn each_faq_error_gets_its_hint_and_status() {
+        let exists = oauth("invalid_request", "install already exists");
+        assert_eq!(exists.status_code(), StatusCode::CONFLICT);
+        assert!(exists.hint(true).unwrap().contains("sandbox inspector"));
+        assert!(!exists.hint(false).unwrap().contains("sandbox"));
+
+        let redirect = oauth(
+            "invalid_request",
+            "The request is missing a required parameter. The redirect_uri does not match.",
+        );
+        assert!(redirect.hint(false).unwrap().contains("REDIRECT_URL"));
+
+        let scope = WebError::Provider {
+            error: "invalid_scope".into(),
+            description: None,
+            hint: None,
+        };
+        assert!(scope.hint(false).unwrap().contains("SEGMENT_SCOPE"));
+        assert_eq!(scope.status_code(), StatusCode::BAD_REQUEST);
+
+        let denied = WebError::Provider {
+            error: "access_denied".into(),
+            description: None,
+            hint: None,
+        };
+        assert_eq!(denied.status_code(), StatusCode::FORBIDDEN);
+        assert!(denied.hint(false).unwrap().contains("Deny"));
+
+        let expired = WebError::Segment {
+            doing: "reading the destination",
+            error: SegmentError::Api {
+                status: 401,
+                message: "malformed token".into(),
+            },
+        };
+        assert_eq!(expired.status_code(), StatusCode::UNAUTHORIZED);
+        assert!(expired.hint(false).unwrap().contains("expire"));
+        assert!(expired.offers_restart());
+
+        let missing = WebError::MissingSource("destination/clearbrain".into());
+        assert!(missing.hint(false).unwrap().contains("source"));
+    }
+
+    #[test]
+    fn upstream_failures_map_to_gateway_statuses() {
+        let timeout = WebError::Segment {
+            doing: "x",
+            error: SegmentError::Unreachable {
+                timed_out: true,
+                detail: "no answer in time".into(),
+            },
+        };
+        assert_eq!(timeout.status_code(), StatusCode::GATEWAY_TIMEOUT);
+        let limited = WebError::Segment {
+            doing: "x",
+            error: SegmentError::Api {
+                status: 429,
+                message: "slow down".into(),
+            },
+        };
+        assert_eq!(limited.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let broken = WebError::Segment {
+            doing: "x",
+            error: SegmentError::Api {
+                status: 500,
+                message: "oops".into(),
+            },
+        };
+        assert_eq!(broken.status_code(), StatusCode::BAD_GATEWAY);
+    }
+}

@@ -1,0 +1,111 @@
+//! The web layer: routes, handlers, the session and the pages. It turns browser requests into
+//! calls of the Segment client and the answers into pages; it never builds a Segment URL or
+//! JSON body itself.
+//!
+//! | route                         | handler                   |
+//! |-------------------------------|---------------------------|
+//! | `GET /`                       | [`home`]                  |
+//! | `GET /auth/segment`           | [`auth::start`]           |
+//! | `GET /auth/segment/callback`  | [`auth::callback`]        |
+//! | `POST /logout`                | [`auth::logout`]          |
+//! | `GET /destination`            | [`destination::show`]     |
+//! | `POST /destination/source`    | [`destination::choose_source`] |
+//! | `POST /destination/enable`    | [`destination::enable`]   |
+//! | `POST /destination/disable`   | [`destination::disable`]  |
+//! | `POST /destination/remove`    | [`destination::remove`]   |
+//! | `GET /healthz`                | [`healthz`]               |
+//! | `GET /static/style.css`       | [`stylesheet`]            |
+
+pub mod auth;
+pub mod destination;
+pub mod error;
+pub mod pages;
+pub mod session;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::secret::Secret;
+use crate::segment::{DestinationSlug, SegmentClient};
+use error::WebError;
+use pages::{HomePage, Layout, render};
+use session::TypedSession;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub segment: SegmentClient,
+    pub destination_slug: DestinationSlug,
+    /// Pushed into the destination's `apiKey` setting by Enable.
+    pub destination_api_key: Secret,
+    /// The app talks to the built-in sandbox (pages show a marker).
+    pub sandbox: bool,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/healthz", web::get().to(healthz))
+        .route("/static/style.css", web::get().to(stylesheet))
+        .route("/auth/segment", web::get().to(auth::start))
+        .route("/auth/segment/callback", web::get().to(auth::callback))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/destination", web::get().to(destination::show))
+        .route(
+            "/destination/source",
+            web::post().to(destination::choose_source),
+        )
+        .route("/destination/enable", web::post().to(destination::enable))
+        .route("/destination/disable", web::post().to(destination::disable))
+        .route("/destination/remove", web::post().to(destination::remove))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
+        }))
+        .app_data(
+            web::FormConfig::default()
+                .limit(16 * 1024)
+                .error_handler(|error, _| {
+                    WebError::BadRequest(format!("the form cannot be read: {error}")).into()
+                }),
+        );
+}
+
+/// Anything else: the error page's 404.
+pub async fn not_found() -> Result<HttpResponse, WebError> {
+    Err(WebError::NotFound)
+}
+
+/// `GET /`: what this app is, and the button that starts the install.
+pub async fn home(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let install = session.install().ok().flatten();
+    let page = HomePage {
+        layout: Layout::new(state.sandbox, &session),
+        destination_slug: state.destination_slug.to_string(),
+        scope: state.segment.scope().to_string(),
+        connected_workspace: install
+            .as_ref()
+            .and_then(|i| i.workspace().map(|w| w.slug().to_owned())),
+    };
+    render(&page)
+}
+
+/// `GET /healthz`: the process answers. Does not call Segment.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /static/style.css`, compiled in so the app runs from any directory.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/style.css"))
+}
+
+/// A redirect that makes the browser GET `location` (also after a POST).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}

@@ -1,0 +1,126 @@
+//! The app's pages: one struct per template in `templates/`, and the layout every page shares
+//! (the sandbox marker, the flash message, the log-out button). Handlers fill these in; the
+//! templates only show what they are given.
+
+use actix_web::HttpResponse;
+use actix_web::http::header::ContentType;
+use askama::Template;
+
+use super::error::WebError;
+use super::session::{Flash, TypedSession};
+
+/// What `base.html` needs.
+pub struct Layout {
+    /// Show the "Sandbox" marker and the link to the inspector.
+    pub sandbox: bool,
+    pub flash: Option<Flash>,
+    /// The visitor has an install in their session (shows "Log out").
+    pub connected: bool,
+}
+
+impl Layout {
+    /// The layout for a page, taking the flash message out of the session.
+    pub fn new(sandbox: bool, session: &TypedSession) -> Layout {
+        Layout {
+            sandbox,
+            flash: session.take_flash(),
+            connected: matches!(session.install(), Ok(Some(_))),
+        }
+    }
+
+    /// The layout for pages drawn without the session (error pages).
+    pub fn bare(sandbox: bool) -> Layout {
+        Layout {
+            sandbox,
+            flash: None,
+            connected: false,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub layout: Layout,
+    pub destination_slug: String,
+    pub scope: String,
+    /// The workspace of the install in the session, if any.
+    pub connected_workspace: Option<String>,
+}
+
+/// The install, as the destination page shows it (never the token).
+pub struct InstallView {
+    pub install_name: String,
+    pub workspace: String,
+    pub source: String,
+    pub scope: String,
+    pub expires: String,
+    pub can_write: bool,
+}
+
+/// One setting's current value; secret values come masked.
+pub struct SettingView {
+    pub label: String,
+    pub setting: String,
+    pub value: String,
+}
+
+/// The destination's live state on the source.
+pub struct DestinationView {
+    /// "Not created", "Enabled" or "Disabled".
+    pub status: &'static str,
+    /// CSS class of the status badge.
+    pub status_class: &'static str,
+    pub exists: bool,
+    pub enabled: bool,
+    pub display_name: String,
+    pub name: String,
+    pub connection_mode: String,
+    pub settings: Vec<SettingView>,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "destination.html")]
+pub struct DestinationPage {
+    pub layout: Layout,
+    pub install: InstallView,
+    pub destination: DestinationView,
+    pub destination_slug: String,
+}
+
+/// A source to pick from (wider scopes only).
+pub struct SourceChoice {
+    pub name: String,
+    pub slug: String,
+    pub catalog_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+pub struct SourcesPage {
+    pub layout: Layout,
+    pub workspace: String,
+    pub scope: String,
+    pub sources: Vec<SourceChoice>,
+    pub destination_slug: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub offer_restart: bool,
+}
+
+/// Renders a page as a 200 HTML response.
+pub fn render(page: &impl Template) -> Result<HttpResponse, WebError> {
+    let html = page.render()?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(html))
+}

@@ -1,0 +1,150 @@
+//! What this app keeps in a visitor's session, behind typed methods: the OAuth flow in
+//! progress, the install token, the source picked (wider scopes) and a one-shot flash message.
+//!
+//! The session lives in a cookie that actix-session encrypts and signs with `SESSION_KEY`, so the
+//! visitor can neither read the install token nor change anything in it.
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::error::WebError;
+use crate::secret::Secret;
+use crate::segment::{InstallToken, SourceName};
+
+/// How long a visitor has to come back from Segment's consent screen.
+pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
+
+const FLOW: &str = "flow";
+const INSTALL: &str = "install";
+const SOURCE: &str = "source";
+const FLASH: &str = "flash";
+
+/// An authorization flow that was started and has not come back yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingFlow {
+    pub state: Secret,
+    pub pkce_verifier: Option<Secret>,
+    pub started_at: DateTime<Utc>,
+}
+
+impl PendingFlow {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        now - self.started_at > FLOW_LIFETIME
+    }
+}
+
+/// A message shown once, on the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FlashKind {
+    Success,
+    Info,
+    Error,
+}
+
+impl FlashKind {
+    /// The CSS class of the message box.
+    pub fn class(&self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Info => "info",
+            FlashKind::Error => "error",
+        }
+    }
+}
+
+pub struct TypedSession(Session);
+
+impl TypedSession {
+    /// Starts a new flow, replacing any earlier one that never came back.
+    pub fn start_flow(&self, flow: &PendingFlow) -> Result<(), WebError> {
+        self.insert(FLOW, flow)
+    }
+
+    /// The flow in progress, removed from the session: a `state` can be used once only.
+    pub fn take_flow(&self) -> Result<Option<PendingFlow>, WebError> {
+        let flow = self.get(FLOW)?;
+        self.0.remove(FLOW);
+        Ok(flow)
+    }
+
+    /// Keeps the install token under a new session id (so a session id seen before login is
+    /// worth nothing after it), and forgets any source picked for an earlier install.
+    pub fn log_in(&self, install: &InstallToken) -> Result<(), WebError> {
+        self.0.renew();
+        self.0.remove(SOURCE);
+        self.insert(INSTALL, install)
+    }
+
+    pub fn install(&self) -> Result<Option<InstallToken>, WebError> {
+        self.get(INSTALL)
+    }
+
+    pub fn set_source(&self, source: &SourceName) -> Result<(), WebError> {
+        self.insert(SOURCE, source)
+    }
+
+    pub fn picked_source(&self) -> Result<Option<SourceName>, WebError> {
+        self.get(SOURCE)
+    }
+
+    pub fn flash(&self, kind: FlashKind, message: impl Into<String>) -> Result<(), WebError> {
+        self.insert(
+            FLASH,
+            &Flash {
+                kind,
+                message: message.into(),
+            },
+        )
+    }
+
+    /// The flash message, removed: it shows once.
+    pub fn take_flash(&self) -> Option<Flash> {
+        // A flash that cannot be read is not worth an error page.
+        let flash = self.get(FLASH).ok().flatten();
+        if flash.is_some() {
+            self.0.remove(FLASH);
+        }
+        flash
+    }
+
+    /// Forgets everything and removes the cookie.
+    pub fn log_out(&self) {
+        self.0.purge();
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, WebError> {
+        self.0.get(key).map_err(|e| {
+            // An entry that no longer parses (e.g. after an upgrade) is dropped, not fatal.
+            tracing::warn!(key, error = %e, "dropping a session entry that cannot be read");
+            self.0.remove(key);
+            WebError::Session(format!("the session's {key} could not be read"))
+        })
+    }
+
+    fn insert<T: Serialize>(&self, key: &str, value: &T) -> Result<(), WebError> {
+        self.0
+            .insert(key, value)
+            .map_err(|e| WebError::Session(format!("could not save the {key} in the session: {e}")))
+    }
+}
+
+impl FromRequest for TypedSession {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<TypedSession, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(Ok(TypedSession(request.get_session())))
+    }
+}
