@@ -251,6 +251,13 @@ mod tests {
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
+    /// Settings with credentials, for checks that hold in either mode.
+    fn with_credentials(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut all = vec![("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")];
+        all.extend_from_slice(vars);
+        settings(&all)
+    }
+
     #[test]
     fn defaults_follow_segments_example() {
         let s = settings(&[("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")]).unwrap();
@@ -265,7 +272,7 @@ mod tests {
 
     #[test]
     fn scope_follows_the_slug() {
-        let s = settings(&[("DESTINATION_SLUG", "airship")]);
+        let s = with_credentials(&[("DESTINATION_SLUG", "airship")]);
         assert_eq!(s.unwrap().scope.to_string(), "destination/airship");
     }
 
@@ -287,9 +294,9 @@ mod tests {
     #[test]
     fn bad_urls_name_the_variable() {
         for name in ["REDIRECT_URL", "SEGMENT_ID_URL", "SEGMENT_API_URL"] {
-            let err = settings(&[(name, "not a url")]).unwrap_err();
+            let err = with_credentials(&[(name, "not a url")]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
-            let err = settings(&[(name, "ftp://example.com")]).unwrap_err();
+            let err = with_credentials(&[(name, "ftp://example.com")]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
     }
@@ -302,7 +309,7 @@ mod tests {
             "destinations/clearbrain",
             "admin",
         ] {
-            let err = settings(&[("SEGMENT_SCOPE", bad)]).unwrap_err();
+            let err = with_credentials(&[("SEGMENT_SCOPE", bad)]).unwrap_err();
             assert!(err.to_string().starts_with("SEGMENT_SCOPE"), "{bad}: {err}");
         }
         for good in [
@@ -311,7 +318,7 @@ mod tests {
             "destination/google-analytics",
         ] {
             assert_eq!(
-                settings(&[("SEGMENT_SCOPE", good)])
+                with_credentials(&[("SEGMENT_SCOPE", good)])
                     .unwrap()
                     .scope
                     .to_string(),
@@ -322,11 +329,11 @@ mod tests {
 
     #[test]
     fn short_session_key_is_refused() {
-        let err = settings(&[("SESSION_KEY", "too-short")]).unwrap_err();
+        let err = with_credentials(&[("SESSION_KEY", "too-short")]).unwrap_err();
         assert_eq!(err, ConfigError::ShortSessionKey(9));
         let long = "k".repeat(64);
         assert!(
-            settings(&[("SESSION_KEY", &long)])
+            with_credentials(&[("SESSION_KEY", &long)])
                 .unwrap()
                 .session_key
                 .is_some()
@@ -336,14 +343,14 @@ mod tests {
     #[test]
     fn bad_port_and_pkce_are_refused() {
         assert!(
-            settings(&[("PORT", "88888")])
+            with_credentials(&[("PORT", "88888")])
                 .unwrap_err()
                 .to_string()
                 .starts_with("PORT")
         );
-        let err = settings(&[("SEGMENT_PKCE", "maybe")]).unwrap_err();
+        let err = with_credentials(&[("SEGMENT_PKCE", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("SEGMENT_PKCE"));
-        assert!(!settings(&[("SEGMENT_PKCE", "false")]).unwrap().pkce);
+        assert!(!with_credentials(&[("SEGMENT_PKCE", "false")]).unwrap().pkce);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
+#[cfg(feature = "sandbox")]
 use url::Url;
 
 use crate::config::{Mode, Settings};

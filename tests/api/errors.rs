@@ -1,0 +1,179 @@
+//! What the customer sees when the flow does not go as planned: each case of Segment's FAQ,
+//! and each way the callback can be wrong.
+
+use crate::helpers::{Browser, Options, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn deny_shows_why_and_installs_nothing() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let page = app.browser.click(&consent, "Deny").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    let text = page.text();
+    assert!(text.contains("access_denied"), "{text}");
+    assert!(text.contains("chose Deny"), "no hint: {text}");
+    assert!(text.contains("Connect with Segment again"), "{text}");
+    assert_eq!(app.segment_view().await["installs"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_scope_the_app_was_not_created_with_is_refused() {
+    let app = spawn_app_with(Options {
+        app_scope: "workspace",
+        sandbox_scope: "destination/clearbrain",
+    })
+    .await;
+    let home = app.browser.get(&app.url("/")).await;
+    let page = app.browser.follow_link(&home, "Enable with Segment").await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_eq!(page.url.path(), "/auth/segment/callback");
+    let text = page.text();
+    assert!(text.contains("invalid_scope"), "{text}");
+    assert!(text.contains("SEGMENT_SCOPE"), "no hint: {text}");
+}
+
+#[tokio::test]
+async fn a_tampered_state_is_refused_and_the_code_is_never_exchanged() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let genuine = app.browser.click_to_redirect(&consent, "Allow", &[]).await;
+    let mut callback = genuine.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                format!("{v}x")
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(pairs);
+
+    let page = app.browser.get(callback.as_str()).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.text().contains("state"), "{}", page.text());
+    assert_eq!(app.segment_view().await["installs"], serde_json::json!([]));
+
+    // The state was spent by the failed attempt: the genuine link no longer works either.
+    let page = app.browser.get(genuine.as_str()).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_eq!(app.segment_view().await["installs"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_callback_used_twice_is_refused() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let callback = app.browser.click_to_redirect(&consent, "Allow", &[]).await;
+    let first = app.browser.get(callback.as_str()).await;
+    assert_eq!(first.url.path(), "/destination", "{}", first.body);
+
+    let again = app.browser.get(callback.as_str()).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(
+        again.text().contains("no sign-in in progress"),
+        "{}",
+        again.text()
+    );
+
+    // The same link in another browser, which never started a flow, is refused too.
+    let other = Browser::new().get(callback.as_str()).await;
+    assert_eq!(other.status, 400);
+    assert_eq!(
+        app.segment_view().await["installs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_second_install_on_the_workspace_explains_install_already_exists() {
+    let app = spawn_app().await;
+    app.install_on("javascript").await;
+    let page = app.browser.get(&app.url("/")).await;
+    app.browser.click(&page, "Log out").await;
+
+    let consent = app.open_consent().await;
+    let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    let text = page.text();
+    assert!(text.contains("install already exists"), "{text}");
+    assert!(
+        text.contains("one install per workspace"),
+        "no hint: {text}"
+    );
+
+    // Uninstalling in "Segment" (the inspector) lets the customer install again.
+    let inspector = app.browser.get(&app.sandbox_url).await;
+    let inspector = app.browser.click(&inspector, "Uninstall").await;
+    assert!(
+        inspector.text().contains("Installs (0)"),
+        "{}",
+        inspector.text()
+    );
+    let page = app.install_on("ios").await;
+    assert!(page.text().contains("workspaces/acme/sources/ios"));
+}
+
+#[tokio::test]
+async fn provider_errors_are_escaped() {
+    let app = spawn_app().await;
+    let payload = "<script>alert(1)</script>";
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/auth/segment/callback"),
+        &[
+            ("error", payload),
+            ("error_description", payload),
+            ("error_hint", payload),
+        ],
+    )
+    .unwrap();
+    let page = app.browser.get(url.as_str()).await;
+    assert_eq!(page.status, 400);
+    assert!(!page.body.contains(payload), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"));
+}
+
+#[tokio::test]
+async fn a_callback_without_a_flow_or_code_is_refused() {
+    let app = spawn_app().await;
+    let page = app
+        .browser
+        .get(&app.url("/auth/segment/callback?code=abc&state=xyz"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.text().contains("no sign-in in progress"));
+
+    let consent = app.open_consent().await;
+    let callback = app.browser.click_to_redirect(&consent, "Allow", &[]).await;
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let page = app
+        .browser
+        .get(&app.url(&format!("/auth/segment/callback?state={state}")))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.text().contains("without a code"), "{}", page.text());
+}
+
+#[tokio::test]
+async fn an_expired_install_token_explains_itself() {
+    let app = spawn_app().await;
+    let page = app.install_on("javascript").await;
+    let inspector = app.browser.get(&app.sandbox_url).await;
+    app.browser.click(&inspector, "Expire tokens").await;
+
+    let page = app.browser.get(page.url.as_str()).await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    let text = page.text();
+    assert!(text.contains("malformed token"), "{text}");
+    assert!(text.contains("expire"), "no hint: {text}");
+    assert!(text.contains("Connect with Segment again"), "{text}");
+}

@@ -1,0 +1,227 @@
+//! The customer's story, click by click: install, enable, disable, remove, log out.
+
+use crate::helpers::{API_KEY, spawn_app, spawn_app_in_sandbox_mode};
+
+#[tokio::test]
+async fn a_customer_installs_enables_disables_and_removes_the_destination() {
+    let app = spawn_app().await;
+
+    // The home page says what this is and offers the button.
+    let home = app.browser.get(&app.url("/")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains("Enable with Segment"));
+
+    // Segment's consent screen names the App and scope and asks for a source.
+    let consent = app.open_consent().await;
+    let text = consent.text();
+    assert!(text.contains("Partner App (sandbox)"), "{text}");
+    assert!(text.contains("destination/clearbrain"), "{text}");
+    for source in ["javascript", "ios", "node-server"] {
+        assert!(text.contains(source), "{source} missing from {text}");
+    }
+    assert_eq!(consent.buttons(), ["Allow", "Deny"]);
+
+    // Allow, on the ios source: back on the destination page, connected.
+    let page = app
+        .browser
+        .click_with(&consent, "Allow", &[("source", "ios")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.url.path(), "/destination");
+    assert!(page.flash().unwrap().contains("Connected to Segment"));
+    let text = page.text();
+    assert!(text.contains("workspaces/acme/sources/ios"), "{text}");
+    assert!(text.contains("Not created"), "{text}");
+    assert!(!page.body.contains("access_token"));
+    assert_eq!(page.buttons(), ["Log out", "Enable"]);
+
+    // Segment now has the install on that source.
+    let segment = app.segment_view().await;
+    assert_eq!(segment["installs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        segment["installs"][0]["source"],
+        "workspaces/acme/sources/ios"
+    );
+
+    // Enable: created with the partner's API key and enabled.
+    let page = app.browser.click(&page, "Enable").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.flash().unwrap().contains("created"),
+        "{:?}",
+        page.flash()
+    );
+    assert!(page.text().contains("Enabled"));
+    assert!(!page.body.contains(API_KEY), "the API key is shown in full");
+    let segment = app.segment_view().await;
+    let destination = &segment["destinations"][0];
+    assert_eq!(
+        destination["name"],
+        "workspaces/acme/sources/ios/destinations/clearbrain"
+    );
+    assert_eq!(destination["enabled"], true);
+    assert_eq!(destination["connection_mode"], "CLOUD");
+    assert_eq!(destination["config"][0]["setting"], "apiKey");
+    assert!(
+        destination["config"][0]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("0001"),
+        "the partner's key did not arrive: {destination}"
+    );
+
+    // Disable: still there, not enabled.
+    let page = app.browser.click(&page, "Disable").await;
+    assert!(
+        page.flash().unwrap().contains("disabled"),
+        "{:?}",
+        page.flash()
+    );
+    assert!(page.text().contains("Disabled"));
+    assert_eq!(
+        app.segment_view().await["destinations"][0]["enabled"],
+        false
+    );
+
+    // Remove: gone from the source.
+    let page = app.browser.click(&page, "Remove").await;
+    assert!(
+        page.flash().unwrap().contains("removed"),
+        "{:?}",
+        page.flash()
+    );
+    assert!(page.text().contains("Not created"));
+    assert_eq!(
+        app.segment_view().await["destinations"],
+        serde_json::json!([])
+    );
+
+    // Log out: the session is gone, the install stays in Segment.
+    let home = app.browser.click(&page, "Log out").await;
+    assert_eq!(home.url.path(), "/");
+    assert!(home.text().contains("Enable with Segment"));
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/");
+    assert!(page.flash().unwrap().contains("Connect with Segment first"));
+    assert_eq!(
+        app.segment_view().await["installs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn enable_updates_a_destination_that_already_exists() {
+    let app = spawn_app().await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    let page = app.browser.click(&page, "Disable").await;
+    assert!(page.text().contains("Disabled"));
+
+    // The second Enable meets "destination already exists" and updates instead.
+    let page = app.browser.click(&page, "Enable").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.flash().unwrap().contains("already existed"),
+        "{:?}",
+        page.flash()
+    );
+    assert!(page.text().contains("Enabled"));
+
+    let segment = app.segment_view().await;
+    assert_eq!(segment["destinations"].as_array().unwrap().len(), 1);
+    assert_eq!(segment["destinations"][0]["enabled"], true);
+    let activity: Vec<String> = segment["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["status"], a["what"].as_str().unwrap()))
+        .collect();
+    let create_refused = activity
+        .iter()
+        .position(|a| a.starts_with("409 POST") && a.contains("destination already exists"));
+    let patched = activity.iter().position(|a| a.starts_with("200 PATCH"));
+    assert!(
+        create_refused.is_some() && patched < create_refused,
+        "expected a refused create followed by a PATCH: {activity:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_mode_app_runs_the_whole_flow_on_its_own_port() {
+    let app = spawn_app_in_sandbox_mode().await;
+    let home = app.browser.get(&app.url("/")).await;
+    assert!(home.text().contains("Sandbox"), "no sandbox marker");
+
+    let consent = app.open_consent().await;
+    assert!(consent.url.path().starts_with("/sandbox/oauth2/auth"));
+    let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.body);
+    assert!(page.text().contains("Sandbox"), "no sandbox marker");
+    assert!(page.text().contains("workspaces/acme/sources/javascript"));
+
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(page.text().contains("Enabled"), "{}", page.body);
+    let inspector = app.browser.get(&app.sandbox_url).await;
+    assert_eq!(inspector.status, 200);
+    assert!(
+        inspector
+            .text()
+            .contains("workspaces/acme/sources/javascript/destinations/clearbrain")
+    );
+
+    // In sandbox mode, "install already exists" points at the inspector.
+    let page = app.browser.get(&app.url("/")).await;
+    app.browser.click(&page, "Log out").await;
+    let consent = app.open_consent().await;
+    let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.status, 409);
+    assert!(
+        page.text().contains("sandbox inspector (/sandbox)"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        !inspector.body.contains(API_KEY),
+        "the inspector shows the API key in full"
+    );
+}
+
+#[tokio::test]
+async fn pages_need_a_connection_first() {
+    let app = spawn_app().await;
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/");
+    assert!(page.flash().unwrap().contains("Connect with Segment first"));
+
+    for action in ["enable", "disable", "remove"] {
+        let page = app
+            .browser
+            .post(&app.url(&format!("/destination/{action}")), &[])
+            .await;
+        assert_eq!(page.url.path(), "/", "{action}");
+    }
+    let segment = app.segment_view().await;
+    assert_eq!(
+        segment["activity"],
+        serde_json::json!([]),
+        "Segment was called"
+    );
+}
+
+#[tokio::test]
+async fn health_and_unknown_pages() {
+    let app = spawn_app().await;
+    let health = app.browser.get(&app.url("/healthz")).await;
+    assert_eq!(health.status, 200);
+    assert!(health.body.contains("ok"));
+
+    let missing = app.browser.get(&app.url("/no/such/page")).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("Page not found"));
+
+    let css = app.browser.get(&app.url("/static/style.css")).await;
+    assert_eq!(css.status, 200);
+}

@@ -1,0 +1,401 @@
+//! Starts the sandbox and the app on port 0, and drives them as a browser would: a cookie jar,
+//! redirects followed one by one (at most ten), buttons and links found by their labels and
+//! forms submitted with the fields the page put in them.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use scraper::{ElementRef, Html, Selector};
+use segment_partnerapp::config::Settings;
+use segment_partnerapp::sandbox::{self, Sandbox};
+use segment_partnerapp::segment::SegmentScope;
+use segment_partnerapp::startup::Application;
+use serde_json::Value;
+use url::Url;
+
+/// The API key the tests' app pushes into destinations; long enough that the inspector's mask
+/// shows its last four characters.
+pub const API_KEY: &str = "partner-key-for-acme-0001";
+const MAX_REDIRECTS: usize = 10;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of the app.
+    pub address: String,
+    /// Where the sandbox's inspector is (its own server, or `/sandbox` in the app).
+    pub sandbox_url: String,
+    pub browser: Browser,
+}
+
+/// How to set the app and the sandbox up; the defaults are the happy path.
+pub struct Options {
+    /// The scope the app asks for (`SEGMENT_SCOPE`).
+    pub app_scope: &'static str,
+    /// The scope the sandbox's App was created with.
+    pub sandbox_scope: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            app_scope: "destination/clearbrain",
+            sandbox_scope: "destination/clearbrain",
+        }
+    }
+}
+
+fn bind() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("local address").port();
+    (listener, port)
+}
+
+fn settings(vars: &[(&str, String)]) -> Settings {
+    Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("test settings are valid")
+}
+
+/// The app talking, as it would to Segment, to a sandbox on a listener of its own.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    segment_partnerapp::telemetry::init();
+    let (app_listener, app_port) = bind();
+    let address = format!("http://127.0.0.1:{app_port}");
+    let redirect_url = format!("{address}/auth/segment/callback");
+
+    let (sandbox_listener, sandbox_port) = bind();
+    let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
+    let sandbox_scope = SegmentScope::parse(options.sandbox_scope).expect("a valid scope");
+    let redirect = Url::parse(&redirect_url).expect("a valid URL");
+    let sandbox = Sandbox::new(sandbox::demo_app(&redirect, sandbox_scope), "");
+    let server = sandbox::serve(sandbox, sandbox_listener).expect("the sandbox starts");
+    tokio::spawn(server);
+
+    let settings = settings(&[
+        ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
+        ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
+        ("SEGMENT_ID_URL", sandbox_url.clone()),
+        ("SEGMENT_API_URL", sandbox_url.clone()),
+        ("SEGMENT_SCOPE", options.app_scope.to_owned()),
+        ("REDIRECT_URL", redirect_url),
+        ("DESTINATION_API_KEY", API_KEY.to_owned()),
+        ("SESSION_KEY", "k".repeat(64)),
+    ]);
+    start(settings, app_listener, address, sandbox_url)
+}
+
+/// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
+pub async fn spawn_app_in_sandbox_mode() -> TestApp {
+    segment_partnerapp::telemetry::init();
+    let (listener, port) = bind();
+    let address = format!("http://127.0.0.1:{port}");
+    let settings = settings(&[
+        ("REDIRECT_URL", format!("{address}/auth/segment/callback")),
+        ("DESTINATION_API_KEY", API_KEY.to_owned()),
+    ]);
+    assert!(settings.mode.is_sandbox());
+    let sandbox_url = format!("{address}/sandbox");
+    start(settings, listener, address, sandbox_url)
+}
+
+fn start(
+    settings: Settings,
+    listener: TcpListener,
+    address: String,
+    sandbox_url: String,
+) -> TestApp {
+    let application = Application::build_with_listener(settings, listener).expect("the app starts");
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        sandbox_url,
+        browser: Browser::new(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// What Segment (the sandbox) holds now: the inspector's JSON.
+    pub async fn segment_view(&self) -> Value {
+        let response = self
+            .browser
+            .client
+            .get(&self.sandbox_url)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("the inspector answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("the inspector sends JSON")
+    }
+
+    /// Home → Enable with Segment → the consent page.
+    pub async fn open_consent(&self) -> Page {
+        let home = self.browser.get(&self.url("/")).await;
+        let consent = self.browser.follow_link(&home, "Enable with Segment").await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        assert!(consent.text().contains("Authorize"), "{}", consent.body);
+        consent
+    }
+
+    /// The whole install: consent, pick `source`, Allow, land on the destination page.
+    pub async fn install_on(&self, source: &str) -> Page {
+        let consent = self.open_consent().await;
+        let page = self
+            .browser
+            .click_with(&consent, "Allow", &[("source", source)])
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.url.path(), "/destination", "{}", page.body);
+        page
+    }
+}
+
+/// A page as the browser ended up on it.
+pub struct Page {
+    pub status: u16,
+    pub url: Url,
+    pub body: String,
+}
+
+impl Page {
+    /// The visible text, whitespace folded.
+    pub fn text(&self) -> String {
+        let html = Html::parse_document(&self.body);
+        let words: Vec<&str> = html
+            .root_element()
+            .text()
+            .flat_map(str::split_whitespace)
+            .collect();
+        words.join(" ")
+    }
+
+    /// The labels of the page's buttons.
+    pub fn buttons(&self) -> Vec<String> {
+        let html = Html::parse_document(&self.body);
+        let selector = Selector::parse("button").expect("selector");
+        html.select(&selector).map(|b| label(&b)).collect()
+    }
+
+    /// The flash message, if the page shows one.
+    pub fn flash(&self) -> Option<String> {
+        let html = Html::parse_document(&self.body);
+        let selector = Selector::parse(".flash").expect("selector");
+        html.select(&selector).next().map(|f| label(&f))
+    }
+}
+
+fn label(element: &ElementRef) -> String {
+    element
+        .text()
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A cookie-keeping client that follows redirects itself, so tests can also stop at one.
+pub struct Browser {
+    pub client: reqwest::Client,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A form ready to submit.
+pub struct Submission {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("a test client");
+        Browser { client }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        let url = Url::parse(url).expect("a valid URL");
+        self.follow(reqwest::Method::GET, url, Vec::new()).await
+    }
+
+    pub async fn post(&self, url: &str, fields: &[(&str, &str)]) -> Page {
+        let url = Url::parse(url).expect("a valid URL");
+        let fields = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.follow(reqwest::Method::POST, url, fields).await
+    }
+
+    /// One request, no redirect followed.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        fields: Vec<(String, String)>,
+    ) -> reqwest::Response {
+        let request = if method == reqwest::Method::GET {
+            let mut url = url;
+            if !fields.is_empty() {
+                url.query_pairs_mut().extend_pairs(fields.iter());
+            }
+            self.client.get(url)
+        } else {
+            self.client.request(method, url).form(&fields)
+        };
+        request.send().await.expect("the server answers")
+    }
+
+    async fn follow(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        fields: Vec<(String, String)>,
+    ) -> Page {
+        let mut response = self.send(method, url, fields).await;
+        for _ in 0..MAX_REDIRECTS {
+            if !response.status().is_redirection() {
+                let status = response.status().as_u16();
+                let url = response.url().clone();
+                let body = response.text().await.expect("a body");
+                return Page { status, url, body };
+            }
+            let next = location(&response);
+            response = self.send(reqwest::Method::GET, next, Vec::new()).await;
+        }
+        panic!("more than {MAX_REDIRECTS} redirects");
+    }
+
+    pub async fn follow_link(&self, page: &Page, text: &str) -> Page {
+        let html = Html::parse_document(&page.body);
+        let selector = Selector::parse("a[href]").expect("selector");
+        let link = html
+            .select(&selector)
+            .find(|a| label(a) == text)
+            .unwrap_or_else(|| panic!("no link {text:?} on {}:\n{}", page.url, page.body));
+        let href = link.value().attr("href").unwrap_or_default();
+        let url = page.url.join(href).expect("a valid link");
+        self.follow(reqwest::Method::GET, url, Vec::new()).await
+    }
+
+    /// Clicks the button labelled `text`, following redirects to the page it ends on.
+    pub async fn click(&self, page: &Page, text: &str) -> Page {
+        self.click_with(page, text, &[]).await
+    }
+
+    /// Clicks after setting some fields (a select's option, an input's value).
+    pub async fn click_with(&self, page: &Page, text: &str, fields: &[(&str, &str)]) -> Page {
+        let form = form_of(page, text, fields);
+        self.follow(form.method, form.url, form.fields).await
+    }
+
+    /// Clicks, and returns where the server redirects to, without going there.
+    pub async fn click_to_redirect(&self, page: &Page, text: &str, fields: &[(&str, &str)]) -> Url {
+        let form = form_of(page, text, fields);
+        let response = self.send(form.method, form.url, form.fields).await;
+        assert!(response.status().is_redirection(), "{}", response.status());
+        location(&response)
+    }
+}
+
+fn location(response: &reqwest::Response) -> Url {
+    let target = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a redirect has a Location");
+    response.url().join(target).expect("a valid Location")
+}
+
+/// The form holding the button labelled `text`, with its fields as a browser would send them.
+pub fn form_of(page: &Page, text: &str, overrides: &[(&str, &str)]) -> Submission {
+    let html = Html::parse_document(&page.body);
+    let forms = Selector::parse("form").expect("selector");
+    let buttons = Selector::parse("button").expect("selector");
+    let inputs = Selector::parse("input[name], select[name], textarea[name]").expect("selector");
+    let options = Selector::parse("option").expect("selector");
+    for form in html.select(&forms) {
+        let Some(button) = form.select(&buttons).find(|b| label(b) == text) else {
+            continue;
+        };
+        assert!(
+            button.value().attr("disabled").is_none(),
+            "the button {text:?} is disabled on {}",
+            page.url
+        );
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for input in form.select(&inputs) {
+            let element = input.value();
+            let name = element.attr("name").unwrap_or_default().to_owned();
+            let value = match element.name() {
+                "select" => {
+                    let mut choices = input.select(&options);
+                    let chosen = input
+                        .select(&options)
+                        .find(|o| o.value().attr("selected").is_some())
+                        .or_else(|| choices.next());
+                    chosen
+                        .and_then(|o| o.value().attr("value"))
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+                "textarea" => label(&input),
+                _ => match element.attr("type") {
+                    Some("checkbox") | Some("radio") if element.attr("checked").is_none() => {
+                        continue;
+                    }
+                    Some("checkbox") => element.attr("value").unwrap_or("on").to_owned(),
+                    _ => element.attr("value").unwrap_or_default().to_owned(),
+                },
+            };
+            fields.push((name, value));
+        }
+        for (name, value) in overrides {
+            fields.retain(|(n, _)| n != name);
+            fields.push((name.to_string(), value.to_string()));
+        }
+        if let Some(name) = button.value().attr("name") {
+            let value = button.value().attr("value").unwrap_or_default();
+            fields.push((name.to_owned(), value.to_owned()));
+        }
+        let method = match form
+            .value()
+            .attr("method")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("post") => reqwest::Method::POST,
+            _ => reqwest::Method::GET,
+        };
+        let action = form.value().attr("action").unwrap_or("");
+        let url = page.url.join(action).expect("a valid form action");
+        return Submission {
+            method,
+            url,
+            fields,
+        };
+    }
+    panic!(
+        "no button {text:?} in a form on {}:\n{}",
+        page.url, page.body
+    );
+}

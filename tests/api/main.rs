@@ -1,0 +1,9 @@
+//! Integration tests: the sandbox and the app on loopback ports, driven over HTTP as a browser
+//! (and, for the sandbox alone, as an OAuth and Config API client) would.
+#![cfg(feature = "sandbox")]
+
+mod errors;
+mod flow;
+mod helpers;
+mod sandbox;
+mod scopes;
