@@ -1,0 +1,90 @@
+//! The binary refuses bad settings at start-up with one line naming the problem, before it
+//! binds a port.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Runs the app with only `vars` set (from an empty directory, so no `.env` is read) and returns
+/// its exit code and standard error.
+fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("partnerapp-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
+    command.current_dir(&dir).env_clear().env("RUST_LOG", "off");
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    let started = Instant::now();
+    let output = command.output().expect("the binary runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "start-up checks took too long"
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_stop_the_app_with_one_line_naming_them() {
+    let long_key = "k".repeat(64);
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("CLIENT_ID", "id")], "CLIENT_SECRET"),
+        (&[("CLIENT_SECRET", "s3cr3t-value")], "CLIENT_ID"),
+        (&[("REDIRECT_URL", "not a url")], "REDIRECT_URL"),
+        (
+            &[
+                ("SEGMENT_API_URL", "ftp://x"),
+                ("CLIENT_ID", "a"),
+                ("CLIENT_SECRET", "b"),
+            ],
+            "SEGMENT_API_URL",
+        ),
+        (&[("SEGMENT_SCOPE", "admin")], "SEGMENT_SCOPE"),
+        (
+            &[
+                ("SESSION_KEY", "short"),
+                ("CLIENT_ID", "a"),
+                ("CLIENT_SECRET", "b"),
+            ],
+            "SESSION_KEY",
+        ),
+        (
+            &[
+                ("PORT", "eighty"),
+                ("SESSION_KEY", &long_key),
+                ("CLIENT_ID", "a"),
+                ("CLIENT_SECRET", "b"),
+            ],
+            "PORT",
+        ),
+    ];
+    for (vars, named) in cases {
+        let (code, stderr) = run_with(vars);
+        assert_eq!(code, Some(2), "{vars:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{vars:?}: {stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(
+            lines[0].contains(named),
+            "{vars:?} should name {named}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cr3t-value"),
+            "a secret was printed: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let (code, stderr) = run_with(&[("PORT", &port), ("CLIENT_ID", "a"), ("CLIENT_SECRET", "b")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
