@@ -207,8 +207,10 @@ impl WebError {
     /// Whether the error page should offer to start the flow again.
     fn offers_restart(&self) -> bool {
         match self {
+            // Connecting again cannot help with "install already exists".
             WebError::Segment { error, .. } => {
-                error.status() == Some(401) || matches!(error, SegmentError::OAuth { .. })
+                error.status() == Some(401)
+                    || (matches!(error, SegmentError::OAuth { .. }) && !error.is_already_exists())
             }
             WebError::Provider { .. }
             | WebError::NoFlow
@@ -335,6 +337,7 @@ mod tests {
         assert_eq!(exists.status_code(), StatusCode::CONFLICT);
         assert!(exists.hint(true).unwrap().contains("sandbox inspector"));
         assert!(!exists.hint(false).unwrap().contains("sandbox"));
+        assert!(!exists.offers_restart());
 
         let redirect = oauth(
             "invalid_request",
