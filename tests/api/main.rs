@@ -2,6 +2,7 @@
 //! (and, for the sandbox alone, as an OAuth and Config API client) would.
 #![cfg(feature = "sandbox")]
 
+mod client;
 mod errors;
 mod flow;
 mod helpers;
