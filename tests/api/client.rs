@@ -17,10 +17,14 @@ const REDIRECT: &str = "http://127.0.0.1:9/auth/segment/callback";
 async fn client_for(scope: &str) -> SegmentClient {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-    let redirect = Url::parse(REDIRECT).unwrap();
     let scope = SegmentScope::parse(scope).unwrap();
-    let app = sandbox::demo_app(&redirect, scope.clone());
+    let app = sandbox::demo_app(&Url::parse(REDIRECT).unwrap(), scope.clone());
     tokio::spawn(sandbox::serve(Sandbox::new(app, ""), listener).unwrap());
+    client_at(base, scope, sandbox::CLIENT_ID, sandbox::CLIENT_SECRET)
+}
+
+/// A client for an App with these credentials, talking to Segment at `base`.
+fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentClient {
     SegmentClient::new(
         http_client(Timeouts::default()).unwrap(),
         SegmentUrls {
@@ -29,9 +33,9 @@ async fn client_for(scope: &str) -> SegmentClient {
             api_base: base,
         },
         AppCredentials {
-            client_id: sandbox::CLIENT_ID.into(),
-            client_secret: Secret::new(sandbox::CLIENT_SECRET),
-            redirect_url: redirect,
+            client_id: id.into(),
+            client_secret: Secret::new(secret),
+            redirect_url: Url::parse(REDIRECT).unwrap(),
             scope,
             pkce: true,
         },
@@ -208,21 +212,7 @@ async fn an_unreachable_segment_is_an_error_not_a_hang() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = Url::parse(&format!("http://{}", closed.local_addr().unwrap())).unwrap();
     drop(closed);
-    let client = SegmentClient::new(
-        http_client(Timeouts::default()).unwrap(),
-        SegmentUrls {
-            authorize_base: base.clone(),
-            token_base: base.clone(),
-            api_base: base,
-        },
-        AppCredentials {
-            client_id: "id".into(),
-            client_secret: Secret::new("secret"),
-            redirect_url: Url::parse(REDIRECT).unwrap(),
-            scope: SegmentScope::Workspace,
-            pkce: false,
-        },
-    );
+    let client = client_at(base, SegmentScope::Workspace, "id", "secret");
     let error = client
         .exchange_code(&Secret::new("a-code-value"), None)
         .await

@@ -139,6 +139,13 @@ impl TestApp {
         response.json().await.expect("the inspector sends JSON")
     }
 
+    /// How many installs Segment (the sandbox) has.
+    pub async fn install_count(&self) -> usize {
+        self.segment_view().await["installs"]
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+
     /// Home → Enable with Segment → the consent page.
     pub async fn open_consent(&self) -> Page {
         let home = self.browser.get(&self.url("/")).await;

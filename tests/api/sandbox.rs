@@ -280,27 +280,21 @@ async fn a_destination_scope_reaches_only_its_destination_on_its_source() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], 5);
 
-    let (status, body) = segment
-        .api(
+    let create = || {
+        segment.api(
             Method::POST,
             "workspaces/acme/sources/javascript/destinations",
             token,
             Some(create_body(json!("key-12345678"))),
         )
-        .await;
+    };
+    let (status, body) = create().await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], true);
     assert_eq!(body["display_name"], "ClearBrain");
     assert_eq!(body["config"][0]["value"], "key-12345678");
 
-    let (status, body) = segment
-        .api(
-            Method::POST,
-            "workspaces/acme/sources/javascript/destinations",
-            token,
-            Some(create_body(json!("key-12345678"))),
-        )
-        .await;
+    let (status, body) = create().await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
         body["error"]
