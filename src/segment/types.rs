@@ -382,6 +382,97 @@ pub struct CatalogSetting {
     pub validators: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A MAP setting's rules (`map_validators`); every part may be empty.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MapRules {
+    /// Each value must match this (JavaScript syntax), when not empty.
+    pub regexp: Option<String>,
+    /// Each value is `{prefix}{n}` with `n` within `min..=max` (no upper bound when `max` is 0).
+    pub prefix: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Each value must be one of these, when not empty.
+    pub options: Vec<String>,
+}
+
+impl CatalogSetting {
+    fn validator(&self, kind: &str) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.validators.get(kind).and_then(|v| v.as_object())
+    }
+
+    /// The pattern a string value must match (`string_validators.regexp`), when there is one.
+    /// Written for JavaScript's RegExp engine.
+    pub fn string_pattern(&self) -> Option<&str> {
+        self.validator("string_validators")
+            .and_then(|v| v.get("regexp"))
+            .and_then(|r| r.as_str())
+            .filter(|r| !r.is_empty())
+    }
+
+    /// The bounds of a NUMBER (`number_validators`); a pair of zeros means none.
+    pub fn number_range(&self) -> (Option<f64>, Option<f64>) {
+        let Some(v) = self.validator("number_validators") else {
+            return (None, None);
+        };
+        let min = v.get("min").and_then(|m| m.as_f64());
+        let max = v.get("max").and_then(|m| m.as_f64());
+        match (min, max) {
+            (Some(min), Some(max)) if min == 0.0 && max == 0.0 => (None, None),
+            bounds => bounds,
+        }
+    }
+
+    /// The choices of a SELECT (`select_validators.select_options`).
+    pub fn select_options(&self) -> Vec<String> {
+        self.validator("select_validators")
+            .and_then(|v| v.get("select_options"))
+            .and_then(|o| o.as_array())
+            .map(|o| {
+                o.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The rules of a MAP (`map_validators`).
+    pub fn map_rules(&self) -> MapRules {
+        let Some(v) = self.validator("map_validators") else {
+            return MapRules::default();
+        };
+        let text = |key: &str| {
+            v.get(key)
+                .and_then(|x| x.as_str())
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+        };
+        let prefix = text("map_prefix");
+        let (min, max) = match (
+            v.get("min").and_then(|m| m.as_f64()),
+            v.get("max").and_then(|m| m.as_f64()),
+        ) {
+            // A max of 0 means "no bounds" in Segment's catalog.
+            (_, Some(0.0)) => (None, None),
+            bounds => bounds,
+        };
+        MapRules {
+            regexp: text("regexp"),
+            prefix,
+            min,
+            max,
+            options: v
+                .get("select_options")
+                .and_then(|o| o.as_array())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +532,31 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(disable.update_mask(), ["destination.enabled"]);
+    }
+
+    #[test]
+    fn catalog_validators_read_as_typed_rules() {
+        let setting: CatalogSetting = serde_json::from_value(serde_json::json!({
+            "name": "eVars", "type": "MAP",
+            "map_validators": {"regexp": "", "min": 0, "max": 250, "map_prefix": "eVar", "select_options": []}
+        }))
+        .unwrap();
+        let rules = setting.map_rules();
+        assert_eq!(rules.prefix.as_deref(), Some("eVar"));
+        assert_eq!((rules.min, rules.max), (Some(0.0), Some(250.0)));
+        assert_eq!(rules.regexp, None);
+
+        let number: CatalogSetting = serde_json::from_value(serde_json::json!({
+            "name": "sampleRate", "type": "NUMBER", "number_validators": {"min": 1, "max": 100}
+        }))
+        .unwrap();
+        assert_eq!(number.number_range(), (Some(1.0), Some(100.0)));
+        let string: CatalogSetting = serde_json::from_value(serde_json::json!({
+            "name": "x", "type": "STRING", "string_validators": {"regexp": ""}
+        }))
+        .unwrap();
+        assert_eq!(string.string_pattern(), None);
+        assert!(string.select_options().is_empty());
     }
 
     #[test]

@@ -21,14 +21,14 @@ use crate::segment::{
 };
 
 /// The install in the session, and the source whose destination is managed.
-struct Target {
-    install: InstallToken,
-    source: SourceName,
-    destination: DestinationName,
+pub(super) struct Target {
+    pub install: InstallToken,
+    pub source: SourceName,
+    pub destination: DestinationName,
 }
 
 /// Where a request for a destination page leads.
-enum Resolved {
+pub(super) enum Resolved {
     Target(Box<Target>),
     /// Not connected: back to the home page.
     NotConnected,
@@ -36,7 +36,7 @@ enum Resolved {
     PickSource(InstallToken),
 }
 
-fn resolve(state: &AppState, session: &TypedSession) -> Result<Resolved, WebError> {
+pub(super) fn resolve(state: &AppState, session: &TypedSession) -> Result<Resolved, WebError> {
     let Some(install) = session.install()? else {
         return Ok(Resolved::NotConnected);
     };
@@ -58,7 +58,7 @@ fn resolve(state: &AppState, session: &TypedSession) -> Result<Resolved, WebErro
     })))
 }
 
-fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
+pub(super) fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
     session.flash(FlashKind::Info, "Connect with Segment first.")?;
     Ok(see_other("/"))
 }
@@ -253,7 +253,10 @@ pub async fn remove(
 
 /// The target of a write; refuses read-only installs before calling Segment. `None`: not
 /// connected.
-fn writable_target(state: &AppState, session: &TypedSession) -> Result<Option<Target>, WebError> {
+pub(super) fn writable_target(
+    state: &AppState,
+    session: &TypedSession,
+) -> Result<Option<Target>, WebError> {
     match resolve(state, session)? {
         Resolved::Target(target) if !target.install.scope.can_write() => {
             Err(WebError::ReadOnly(target.install.scope.to_string()))

@@ -13,14 +13,19 @@
 //! | `POST /destination/enable`    | [`destination::enable`]   |
 //! | `POST /destination/disable`   | [`destination::disable`]  |
 //! | `POST /destination/remove`    | [`destination::remove`]   |
+//! | `GET /destination/configure`  | [`configure::show`]       |
+//! | `POST /destination/configure` | [`configure::save`]       |
 //! | `GET /healthz`                | [`healthz`]               |
 //! | `GET /static/style.css`       | [`stylesheet`]            |
 
 pub mod auth;
+pub mod configure;
+pub mod description;
 pub mod destination;
 pub mod error;
 pub mod pages;
 pub mod session;
+pub mod settings_form;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -56,6 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/destination/enable", web::post().to(destination::enable))
         .route("/destination/disable", web::post().to(destination::disable))
         .route("/destination/remove", web::post().to(destination::remove))
+        .route("/destination/configure", web::get().to(configure::show))
+        .route("/destination/configure", web::post().to(configure::save))
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
             WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
         }))

@@ -8,6 +8,7 @@ use askama::Template;
 
 use super::error::WebError;
 use super::session::{Flash, TypedSession};
+use super::settings_form::{Field, Widget};
 
 /// What `base.html` needs.
 pub struct Layout {
@@ -104,6 +105,25 @@ pub struct SourcesPage {
     pub scope: String,
     pub sources: Vec<SourceChoice>,
     pub destination_slug: String,
+}
+
+#[derive(Template)]
+#[template(path = "configure.html")]
+pub struct ConfigurePage {
+    pub layout: Layout,
+    pub destination_slug: String,
+    pub display_name: String,
+    pub source: String,
+    pub exists: bool,
+    pub enabled: bool,
+    /// `workspace:read`: the form is shown, disabled, with no Save button.
+    pub read_only: bool,
+    pub scope: String,
+    pub fields: Vec<Field>,
+    /// Deprecated settings, shown collapsed after the others.
+    pub deprecated: Vec<Field>,
+    /// Why the form came back (field errors), shown above it.
+    pub problem: Option<String>,
 }
 
 #[derive(Template)]

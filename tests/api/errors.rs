@@ -19,8 +19,8 @@ async fn deny_shows_why_and_installs_nothing() {
 #[tokio::test]
 async fn a_scope_the_app_was_not_created_with_is_refused() {
     let app = spawn_app_with(Options {
-        app_scope: "workspace",
-        sandbox_scope: "destination/clearbrain",
+        app_scope: "workspace".into(),
+        ..Options::default()
     })
     .await;
     let home = app.browser.get(&app.url("/")).await;

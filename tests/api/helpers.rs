@@ -30,16 +30,36 @@ pub struct TestApp {
 /// How to set the app and the sandbox up; the defaults are the happy path.
 pub struct Options {
     /// The scope the app asks for (`SEGMENT_SCOPE`).
-    pub app_scope: &'static str,
+    pub app_scope: String,
     /// The scope the sandbox's App was created with.
-    pub sandbox_scope: &'static str,
+    pub sandbox_scope: String,
+    /// The partner's destination (`DESTINATION_SLUG`).
+    pub slug: String,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        Options::destination("clearbrain")
+    }
+}
+
+impl Options {
+    /// The app and the sandbox's App both on `destination/<slug>`.
+    pub fn destination(slug: &str) -> Options {
+        let scope = format!("destination/{slug}");
         Options {
-            app_scope: "destination/clearbrain",
-            sandbox_scope: "destination/clearbrain",
+            app_scope: scope.clone(),
+            sandbox_scope: scope,
+            slug: slug.to_owned(),
+        }
+    }
+
+    /// The app and the sandbox's App both on `scope`, for the default destination.
+    pub fn scope(scope: &str) -> Options {
+        Options {
+            app_scope: scope.to_owned(),
+            sandbox_scope: scope.to_owned(),
+            ..Options::default()
         }
     }
 }
@@ -65,14 +85,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    segment_partnerapp::telemetry::init();
     let (app_listener, app_port) = bind();
     let address = format!("http://127.0.0.1:{app_port}");
     let redirect_url = format!("{address}/auth/segment/callback");
 
     let (sandbox_listener, sandbox_port) = bind();
     let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
-    let sandbox_scope = SegmentScope::parse(options.sandbox_scope).expect("a valid scope");
+    let sandbox_scope = SegmentScope::parse(&options.sandbox_scope).expect("a valid scope");
     let redirect = Url::parse(&redirect_url).expect("a valid URL");
     let sandbox = Sandbox::new(sandbox::demo_app(&redirect, sandbox_scope), "");
     let server = sandbox::serve(sandbox, sandbox_listener).expect("the sandbox starts");
@@ -83,7 +102,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
         ("SEGMENT_ID_URL", sandbox_url.clone()),
         ("SEGMENT_API_URL", sandbox_url.clone()),
-        ("SEGMENT_SCOPE", options.app_scope.to_owned()),
+        ("SEGMENT_SCOPE", options.app_scope),
+        ("DESTINATION_SLUG", options.slug),
         ("REDIRECT_URL", redirect_url),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
         ("SESSION_KEY", "k".repeat(64)),
@@ -93,7 +113,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
 pub async fn spawn_app_in_sandbox_mode() -> TestApp {
-    segment_partnerapp::telemetry::init();
     let (listener, port) = bind();
     let address = format!("http://127.0.0.1:{port}");
     let settings = settings(&[
@@ -192,6 +211,45 @@ impl Page {
         let html = Html::parse_document(&self.body);
         let selector = Selector::parse("button").expect("selector");
         html.select(&selector).map(|b| label(&b)).collect()
+    }
+
+    /// What the form control named `name` shows: an input's value (or, for a checkbox,
+    /// "checked"/"unchecked"; for a password, its placeholder), a textarea's text, a select's
+    /// chosen option. `None` when there is no such control.
+    pub fn control(&self, name: &str) -> Option<String> {
+        let html = Html::parse_document(&self.body);
+        let selector = Selector::parse(&format!("[name=\"{name}\"]")).expect("selector");
+        let element = html.select(&selector).next()?;
+        let node = element.value();
+        Some(match node.name() {
+            "textarea" => element.text().collect(),
+            "select" => {
+                let options = Selector::parse("option[selected]").expect("selector");
+                element
+                    .select(&options)
+                    .next()
+                    .and_then(|o| o.value().attr("value"))
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+            _ => match node.attr("type") {
+                Some("checkbox") if node.attr("checked").is_some() => "checked".to_owned(),
+                Some("checkbox") => "unchecked".to_owned(),
+                Some("password") => node.attr("placeholder").unwrap_or_default().to_owned(),
+                _ => node.attr("value").unwrap_or_default().to_owned(),
+            },
+        })
+    }
+
+    /// The error message shown with the control named `name`, if any.
+    pub fn field_error(&self, name: &str) -> Option<String> {
+        let html = Html::parse_document(&self.body);
+        let fields = Selector::parse(".field").expect("selector");
+        let control = Selector::parse(&format!("[name=\"{name}\"]")).expect("selector");
+        let error = Selector::parse(".field-error").expect("selector");
+        html.select(&fields)
+            .find(|f| f.select(&control).next().is_some())
+            .and_then(|f| f.select(&error).next().map(|e| label(&e)))
     }
 
     /// The flash message, if the page shows one.

@@ -3,6 +3,7 @@
 #![cfg(feature = "sandbox")]
 
 mod client;
+mod configure;
 mod errors;
 mod flow;
 mod helpers;

@@ -5,11 +5,7 @@ use crate::helpers::{Options, spawn_app_with};
 
 #[tokio::test]
 async fn with_the_workspace_scope_the_customer_picks_a_source() {
-    let app = spawn_app_with(Options {
-        app_scope: "workspace",
-        sandbox_scope: "workspace",
-    })
-    .await;
+    let app = spawn_app_with(Options::scope("workspace")).await;
     let consent = app.open_consent().await;
     assert!(
         !consent.body.contains("<select"),
@@ -52,11 +48,7 @@ async fn with_the_workspace_scope_the_customer_picks_a_source() {
 
 #[tokio::test]
 async fn with_workspace_read_writes_are_refused_before_segment_is_called() {
-    let app = spawn_app_with(Options {
-        app_scope: "workspace:read",
-        sandbox_scope: "workspace:read",
-    })
-    .await;
+    let app = spawn_app_with(Options::scope("workspace:read")).await;
     let consent = app.open_consent().await;
     let page = app.browser.click(&consent, "Allow").await;
     let page = app

@@ -1,0 +1,218 @@
+//! The Configure page: a form generated from the destination's catalog schema, so a partner
+//! whose destination needs more than an API key changes nothing but their slug.
+//!
+//! `GET /destination/configure` reads the catalog entry and the destination, and shows one
+//! control per setting, filled in. `POST /destination/configure` checks every answer first
+//! (nothing reaches Segment until the whole form is valid), then sends one update with the
+//! changed settings, or creates the destination with them when it does not exist yet.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde_json::Value;
+
+use super::destination::{Resolved, Target, not_connected, resolve, writable_target};
+use super::error::WebError;
+use super::pages::{ConfigurePage, Layout, render};
+use super::session::{FlashKind, TypedSession};
+use super::settings_form::{self, Field};
+use super::{AppState, see_other};
+use crate::segment::{
+    CatalogDestination, ConfigValue, ConnectionMode, Destination, DestinationChange,
+};
+
+/// `GET /destination/configure`
+pub async fn show(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let target = match resolve(&state, &session)? {
+        Resolved::Target(target) => target,
+        Resolved::NotConnected => return not_connected(&session),
+        Resolved::PickSource(_) => return Ok(see_other("/destination")),
+    };
+    let (catalog, destination) = load(&state, &target).await?;
+    let current = current_values(&state, &catalog, destination.as_ref());
+    let fields = settings_form::fields(&catalog.settings, &current);
+    let page = page(
+        &state,
+        &session,
+        &target,
+        &catalog,
+        destination.as_ref(),
+        fields,
+        None,
+    );
+    render(&page)
+}
+
+/// `POST /destination/configure`
+pub async fn save(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(target) = writable_target(&state, &session)? else {
+        return not_connected(&session);
+    };
+    let submitted: Vec<(String, String)> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let (catalog, destination) = load(&state, &target).await?;
+    let current = current_values(&state, &catalog, destination.as_ref());
+    let answers = settings_form::read(&catalog.settings, &current, &submitted);
+
+    if !answers.is_valid() {
+        let problem = match answers.error_count() {
+            1 => "One setting needs fixing; nothing was sent to Segment.".to_owned(),
+            n => format!("{n} settings need fixing; nothing was sent to Segment."),
+        };
+        let error_count = answers.error_count();
+        let page = page(
+            &state,
+            &session,
+            &target,
+            &catalog,
+            destination.as_ref(),
+            answers.fields,
+            Some(problem),
+        );
+        tracing::info!(errors = error_count, "configure form refused");
+        return Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY)
+            .content_type(ContentType::html())
+            .body(page.render()?));
+    }
+
+    let token = &target.install.access_token;
+    let name = &target.destination;
+    let config = |values: BTreeMap<String, Value>| -> Vec<ConfigValue> {
+        values
+            .into_iter()
+            .map(|(setting, value)| ConfigValue {
+                name: name.setting(&setting),
+                value,
+            })
+            .collect()
+    };
+    let message = match destination {
+        Some(_) => {
+            let changes = answers.changes(&current);
+            if changes.is_empty() {
+                session.flash(
+                    FlashKind::Info,
+                    "Nothing changed, so nothing was sent to Segment.",
+                )?;
+                return Ok(see_other("/destination/configure"));
+            }
+            let count = changes.len();
+            let change = DestinationChange {
+                config: Some(config(changes)),
+                ..Default::default()
+            };
+            state
+                .segment
+                .update_destination(token, name, &change)
+                .await
+                .map_err(WebError::segment("saving the destination's settings"))?;
+            format!(
+                "Saved {count} setting{}.",
+                if count == 1 { "" } else { "s" }
+            )
+        }
+        None => {
+            let fields = DestinationChange {
+                enabled: Some(false),
+                connection_mode: Some(ConnectionMode::Cloud),
+                config: Some(config(answers.merged(&current))),
+            };
+            state
+                .segment
+                .create_destination(token, &target.source, name, &fields)
+                .await
+                .map_err(WebError::segment(
+                    "creating the destination with these settings",
+                ))?;
+            "The destination was created with these settings, disabled: Enable it on the destination page when you are ready.".to_owned()
+        }
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(see_other("/destination/configure"))
+}
+
+/// The catalog entry and the destination, fetched together.
+async fn load(
+    state: &AppState,
+    target: &Target,
+) -> Result<(CatalogDestination, Option<Destination>), WebError> {
+    let token = &target.install.access_token;
+    let (catalog, destination) = tokio::join!(
+        state
+            .segment
+            .get_catalog_destination(token, &state.destination_slug),
+        state.segment.get_destination(token, &target.destination),
+    );
+    let catalog = catalog.map_err(WebError::segment("reading the destination's catalog entry"))?;
+    let destination = destination.map_err(WebError::segment("reading the destination"))?;
+    Ok((catalog, destination))
+}
+
+/// The destination's stored values by setting name. Before the destination exists, the API key
+/// the partner provisioned counts as stored, so creating it from this page carries the key.
+fn current_values(
+    state: &AppState,
+    catalog: &CatalogDestination,
+    destination: Option<&Destination>,
+) -> BTreeMap<String, Value> {
+    match destination {
+        Some(destination) => destination
+            .config
+            .iter()
+            .map(|entry| (entry.setting().to_owned(), entry.value.clone()))
+            .collect(),
+        None => catalog
+            .settings
+            .iter()
+            .filter(|s| s.name == "apiKey")
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    Value::from(state.destination_api_key.expose()),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn page(
+    state: &AppState,
+    session: &TypedSession,
+    target: &Target,
+    catalog: &CatalogDestination,
+    destination: Option<&Destination>,
+    fields: Vec<Field>,
+    problem: Option<String>,
+) -> ConfigurePage {
+    let (mut current, deprecated): (Vec<Field>, Vec<Field>) =
+        fields.into_iter().partition(|f| !f.deprecated);
+    // Required settings first; otherwise the catalog's order.
+    current.sort_by_key(|f| !f.required);
+    ConfigurePage {
+        layout: Layout::new(state.sandbox, session),
+        destination_slug: state.destination_slug.to_string(),
+        display_name: if catalog.display_name.is_empty() {
+            state.destination_slug.to_string()
+        } else {
+            catalog.display_name.clone()
+        },
+        source: target.source.to_string(),
+        exists: destination.is_some(),
+        enabled: destination.is_some_and(|d| d.enabled),
+        read_only: !target.install.scope.can_write(),
+        scope: target.install.scope.to_string(),
+        fields: current,
+        deprecated,
+        problem,
+    }
+}
