@@ -87,6 +87,21 @@ pub async fn show(
     render(&page)
 }
 
+/// `GET /destination/sources`: the source picker again, to manage another source (wider
+/// scopes only; a `destination/<slug>` install has its source fixed).
+pub async fn sources(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, WebError> {
+    let Some(install) = session.install()? else {
+        return not_connected(&session);
+    };
+    if install.scope.names_a_source() {
+        return Ok(see_other("/destination"));
+    }
+    pick_source(&state, &session, &install).await
+}
+
 async fn pick_source(
     state: &AppState,
     session: &TypedSession,
@@ -297,6 +312,7 @@ fn install_view(install: &InstallToken, source: &SourceName) -> InstallView {
         scope: install.scope.to_string(),
         expires,
         can_write: install.scope.can_write(),
+        source_is_picked: !install.scope.names_a_source(),
     }
 }
 

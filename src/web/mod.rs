@@ -9,6 +9,7 @@
 //! | `GET /auth/segment/callback`  | [`auth::callback`]        |
 //! | `POST /logout`                | [`auth::logout`]          |
 //! | `GET /destination`            | [`destination::show`]     |
+//! | `GET /destination/sources`    | [`destination::sources`]  |
 //! | `POST /destination/source`    | [`destination::choose_source`] |
 //! | `POST /destination/enable`    | [`destination::enable`]   |
 //! | `POST /destination/disable`   | [`destination::disable`]  |
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/segment/callback", web::get().to(auth::callback))
         .route("/logout", web::post().to(auth::logout))
         .route("/destination", web::get().to(destination::show))
+        .route("/destination/sources", web::get().to(destination::sources))
         .route(
             "/destination/source",
             web::post().to(destination::choose_source),

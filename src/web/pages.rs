@@ -57,6 +57,8 @@ pub struct InstallView {
     pub scope: String,
     pub expires: String,
     pub can_write: bool,
+    /// The source was picked in this app (wider scopes), so it can be changed.
+    pub source_is_picked: bool,
 }
 
 /// One setting's current value; secret values come masked.

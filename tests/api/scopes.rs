@@ -35,6 +35,24 @@ async fn with_the_workspace_scope_the_customer_picks_a_source() {
         "workspaces/acme/sources/node-server/destinations/clearbrain"
     );
 
+    // The customer can switch to another source.
+    let page = app.browser.get(&app.url("/destination")).await;
+    let picker = app.browser.follow_link(&page, "Change source").await;
+    let page = app
+        .browser
+        .click_with(
+            &picker,
+            "Manage this source",
+            &[("source", "workspaces/acme/sources/ios")],
+        )
+        .await;
+    assert!(
+        page.text().contains("workspaces/acme/sources/ios"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("Not created"));
+
     // A source of another workspace is refused before Segment is asked.
     let page = app
         .browser
