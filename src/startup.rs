@@ -21,7 +21,7 @@ use crate::config::{Mode, Settings};
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls, Timeouts};
-use crate::web::{self as routes, AppState, error::error_pages};
+use crate::web::{self as routes, AppState, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -147,16 +147,24 @@ impl Application {
                 .build();
             let app = App::new()
                 .app_data(state.clone())
+                .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
                 .wrap(session)
-                .wrap(from_fn(log_requests))
-                .configure(routes::routes);
+                .wrap(security::headers())
+                .wrap(from_fn(log_requests));
+            // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
+            // app's routes, outside their CSRF guard, and before them so its paths match first.
             #[cfg(feature = "sandbox")]
             let app = match &mounted {
                 Some(sandbox) => app.service(sandbox::scope(sandbox.clone())),
                 None => app,
             };
-            app.default_service(web::to(routes::not_found))
+            app.service(
+                web::scope("")
+                    .wrap(from_fn(security::guard))
+                    .configure(routes::routes),
+            )
+            .default_service(web::to(routes::not_found))
         })
         .listen(listener)
         .map_err(|source| StartupError::Listen {

@@ -58,6 +58,12 @@ pub enum WebError {
     #[error("no page at this address")]
     NotFound,
 
+    #[error("the form's security token is missing or does not belong to this session")]
+    Csrf,
+
+    #[error("the {0} is too large")]
+    TooLarge(&'static str),
+
     #[error("session problem: {0}")]
     Session(String),
 
@@ -89,6 +95,8 @@ impl WebError {
             WebError::ReadOnly(_) => "This install is read-only",
             WebError::BadRequest(_) => "The request is not valid",
             WebError::NotFound => "Page not found",
+            WebError::Csrf => "This form has expired",
+            WebError::TooLarge(_) => "The request is too large",
             WebError::Session(_) | WebError::Render(_) => "Something went wrong on our side",
         }
     }
@@ -193,6 +201,11 @@ impl WebError {
                      is the destination scope you configured."
                         .to_owned(),
                 ),
+                WebError::Csrf => Some(
+                    "Nothing was changed. Go back, reload the page, and submit the form again; \
+                     forms work only in the browser session that showed them."
+                        .to_owned(),
+                ),
                 WebError::ReadOnly(_) => Some(
                     "An App created with the workspace:read scope can read but not change. \
                      Create an App with the workspace scope to change destinations."
@@ -259,6 +272,9 @@ impl ResponseError for WebError {
             WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
             WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::TooLarge("query string") => StatusCode::URI_TOO_LONG,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Session(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

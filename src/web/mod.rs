@@ -25,6 +25,7 @@ pub mod description;
 pub mod destination;
 pub mod error;
 pub mod pages;
+pub mod security;
 pub mod session;
 pub mod settings_form;
 

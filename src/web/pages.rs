@@ -17,6 +17,8 @@ pub struct Layout {
     pub flash: Option<Flash>,
     /// The visitor has an install in their session (shows "Log out").
     pub connected: bool,
+    /// The session's CSRF token, put in every POST form.
+    pub csrf: String,
 }
 
 impl Layout {
@@ -26,6 +28,11 @@ impl Layout {
             sandbox,
             flash: session.take_flash(),
             connected: matches!(session.install(), Ok(Some(_))),
+            // Without a token the page still shows; its forms are then refused, not broken.
+            csrf: session
+                .csrf_token()
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -35,6 +42,7 @@ impl Layout {
             sandbox,
             flash: None,
             connected: false,
+            csrf: String::new(),
         }
     }
 }

@@ -24,6 +24,7 @@ const FLOW: &str = "flow";
 const INSTALL: &str = "install";
 const SOURCE: &str = "source";
 const FLASH: &str = "flash";
+const CSRF: &str = "csrf";
 
 /// An authorization flow that was started and has not come back yet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +85,7 @@ impl TypedSession {
     pub fn log_in(&self, install: &InstallToken) -> Result<(), WebError> {
         self.0.renew();
         self.0.remove(SOURCE);
+        self.0.remove(CSRF);
         self.insert(INSTALL, install)
     }
 
@@ -119,6 +121,21 @@ impl TypedSession {
         flash
     }
 
+    /// The token every POST form of this session must carry; made on first use.
+    pub fn csrf_token(&self) -> Result<Secret, WebError> {
+        if let Some(token) = self.existing_csrf_token() {
+            return Ok(token);
+        }
+        let token = Secret::new(oauth2::CsrfToken::new_random_len(32).secret().clone());
+        self.insert(CSRF, &token)?;
+        Ok(token)
+    }
+
+    /// The session's CSRF token, if a page has made one.
+    pub fn existing_csrf_token(&self) -> Option<Secret> {
+        self.get(CSRF).ok().flatten()
+    }
+
     /// Forgets everything and removes the cookie.
     pub fn log_out(&self) {
         self.0.purge();
@@ -146,5 +163,22 @@ impl FromRequest for TypedSession {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(Ok(TypedSession(request.get_session())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flow_expires_after_ten_minutes() {
+        let started_at = Utc::now();
+        let flow = PendingFlow {
+            state: Secret::new("s"),
+            pkce_verifier: None,
+            started_at,
+        };
+        assert!(!flow.is_expired(started_at + Duration::minutes(10)));
+        assert!(flow.is_expired(started_at + Duration::minutes(10) + Duration::seconds(1)));
     }
 }

@@ -173,10 +173,7 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
             .collect();
         let fields: Vec<(&str, &str)> =
             form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let saved = app
-            .browser
-            .post(&app.url("/destination/configure"), &fields)
-            .await;
+        let saved = app.post_form("/destination/configure", &fields).await;
         assert_eq!(saved.status, 200, "{slug}: {}", saved.body);
         assert_eq!(saved.url.path(), "/destination/configure");
         assert!(
@@ -254,10 +251,7 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
             .collect();
         let fields: Vec<(&str, &str)> =
             form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let refused = app
-            .browser
-            .post(&app.url("/destination/configure"), &fields)
-            .await;
+        let refused = app.post_form("/destination/configure", &fields).await;
         if bad_fields.is_empty() {
             assert_eq!(refused.status, 200, "{slug}");
             continue;
@@ -304,10 +298,7 @@ async fn saving_sends_only_the_changes_and_keeps_a_blank_password() {
         ("setting.username", "ada"),
         ("setting.password", "first-password-0001"),
     ];
-    let page = app
-        .browser
-        .post(&app.url("/destination/configure"), &base)
-        .await;
+    let page = app.post_form("/destination/configure", &base).await;
     assert!(
         page.flash().unwrap().contains("created"),
         "{:?}\n{}",
@@ -321,9 +312,8 @@ async fn saving_sends_only_the_changes_and_keeps_a_blank_password() {
 
     // Change the user name, leave the password blank.
     let page = app
-        .browser
-        .post(
-            &app.url("/destination/configure"),
+        .post_form(
+            "/destination/configure",
             &[
                 ("setting.companyName", "Acme"),
                 ("setting.siteId", "site-1"),
@@ -356,9 +346,8 @@ async fn saving_sends_only_the_changes_and_keeps_a_blank_password() {
     // The same values again: nothing to send.
     let before = writes(&app).await;
     let page = app
-        .browser
-        .post(
-            &app.url("/destination/configure"),
+        .post_form(
+            "/destination/configure",
             &[
                 ("setting.companyName", "Acme"),
                 ("setting.siteId", "site-1"),
@@ -406,9 +395,8 @@ async fn workspace_read_shows_the_form_and_refuses_to_save() {
 
     let before = writes(&app).await;
     let refused = app
-        .browser
-        .post(
-            &app.url("/destination/configure"),
+        .post_form(
+            "/destination/configure",
             &[("setting.apiKey", "valid-key-0001")],
         )
         .await;

@@ -190,11 +190,9 @@ async fn pages_need_a_connection_first() {
     assert_eq!(page.url.path(), "/");
     assert!(page.flash().unwrap().contains("Connect with Segment first"));
 
-    for action in ["enable", "disable", "remove"] {
-        let page = app
-            .browser
-            .post(&app.url(&format!("/destination/{action}")), &[])
-            .await;
+    for action in ["enable", "disable", "remove", "configure"] {
+        let path = format!("/destination/{action}");
+        let page = app.post_form(&path, &[]).await;
         assert_eq!(page.url.path(), "/", "{action}");
     }
     let segment = app.segment_view().await;

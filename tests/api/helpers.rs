@@ -158,6 +158,26 @@ impl TestApp {
         response.json().await.expect("the inspector sends JSON")
     }
 
+    /// This browser's CSRF token, as any page of the app shows it.
+    pub async fn csrf_token(&self) -> String {
+        let page = self.browser.get(&self.url("/")).await;
+        let html = Html::parse_document(&page.body);
+        let selector = Selector::parse("meta[name=csrf-token]").expect("selector");
+        html.select(&selector)
+            .next()
+            .and_then(|m| m.value().attr("content"))
+            .expect("a page carries the CSRF token")
+            .to_owned()
+    }
+
+    /// POSTs a form to `path` as a page of this app would: with the session's CSRF token.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf_token().await;
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &token));
+        self.browser.post(&self.url(path), &fields).await
+    }
+
     /// How many installs Segment (the sandbox) has.
     pub async fn install_count(&self) -> usize {
         self.segment_view().await["installs"]

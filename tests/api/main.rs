@@ -9,3 +9,4 @@ mod flow;
 mod helpers;
 mod sandbox;
 mod scopes;
+mod security;

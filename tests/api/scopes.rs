@@ -55,9 +55,8 @@ async fn with_the_workspace_scope_the_customer_picks_a_source() {
 
     // A source of another workspace is refused before Segment is asked.
     let page = app
-        .browser
-        .post(
-            &app.url("/destination/source"),
+        .post_form(
+            "/destination/source",
             &[("source", "workspaces/other/sources/js")],
         )
         .await;
@@ -88,7 +87,7 @@ async fn with_workspace_read_writes_are_refused_before_segment_is_called() {
         .as_array()
         .unwrap()
         .len();
-    let refused = app.browser.post(&app.url("/destination/enable"), &[]).await;
+    let refused = app.post_form("/destination/enable", &[]).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(refused.text().contains("read-only"));
     let calls_after = app.segment_view().await["activity"]

@@ -1,0 +1,88 @@
+//! What every page gets for free: security headers, size limits, and a CSRF check on every
+//! request that can change something.
+//!
+//! - Headers: a Content-Security-Policy that allows only this origin (no inline script or
+//!   style), no framing, `Referrer-Policy: no-referrer` (the callback URL holds the code), and
+//!   `nosniff`.
+//! - Limits: a query string over [`MAX_QUERY_BYTES`] gets a 414; form bodies are capped at
+//!   [`MAX_FORM_BYTES`] (413).
+//! - CSRF: every POST (and any other non-GET) must carry the session's `csrf_token` form field.
+//!   Without it, or with another one, the request is refused with 403 and changes nothing. The
+//!   check runs before any handler, so a new POST route cannot forget it.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::web;
+use subtle::ConstantTimeEq;
+
+use super::error::WebError;
+use super::session::TypedSession;
+
+/// The name of the hidden form field that carries the CSRF token.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// The longest query string the app reads. Segment's callback needs a few hundred bytes.
+pub const MAX_QUERY_BYTES: usize = 4 * 1024;
+/// The largest form the app reads (the Configure form of a big destination is a few KB).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The headers on every response.
+pub fn headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        // Pages show session data; static files set their own caching.
+        .add(("Cache-Control", "no-store"))
+}
+
+/// Middleware for the app's own routes: query-string limit, then the CSRF check for anything
+/// but GET and HEAD. The body it reads is handed on to the handler unchanged.
+pub async fn guard(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if request.query_string().len() > MAX_QUERY_BYTES {
+        return Ok(request
+            .error_response(WebError::TooLarge("query string"))
+            .map_into_boxed_body());
+    }
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    }
+    let body = match request.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(_) => {
+            return Ok(request
+                .error_response(WebError::TooLarge("form"))
+                .map_into_boxed_body());
+        }
+    };
+    let session = request.extract::<TypedSession>().await?;
+    let sent = url::form_urlencoded::parse(&body)
+        .find(|(name, _)| name == CSRF_FIELD)
+        .map(|(_, value)| value.into_owned());
+    let expected = session.existing_csrf_token();
+    let valid = match (&sent, &expected) {
+        (Some(sent), Some(expected)) => {
+            bool::from(sent.as_bytes().ct_eq(expected.expose().as_bytes()))
+        }
+        _ => false,
+    };
+    if !valid {
+        return Ok(request.error_response(WebError::Csrf).map_into_boxed_body());
+    }
+    request.set_payload(body.into());
+    Ok(next.call(request).await?.map_into_boxed_body())
+}
+
+/// The body limit for the app's form extractors.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_FORM_BYTES)
+}

@@ -1,0 +1,235 @@
+//! Attacks a reference implementation must shrug off: forged forms, framing, oversized input,
+//! script in what Segment or the browser sends, and cookies that leak.
+
+use std::net::TcpListener;
+
+use segment_partnerapp::config::Settings;
+use segment_partnerapp::startup::Application;
+
+use crate::helpers::{Browser, Options, spawn_app, spawn_app_with};
+
+async fn write_count(app: &crate::helpers::TestApp) -> usize {
+    app.segment_view().await["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            let what = a["what"].as_str().unwrap_or("");
+            ["POST /v1beta", "PATCH", "DELETE"]
+                .iter()
+                .any(|w| what.starts_with(w))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
+    let app = spawn_app().await;
+    app.install_on("javascript").await;
+    let before = write_count(&app).await;
+
+    // No token, a made-up token, and a token from another browser's session.
+    let other = Browser::new();
+    let home = other.get(&app.url("/")).await;
+    let foreign = home
+        .body
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    for token in [None, Some("made-up"), Some(foreign.as_str())] {
+        for action in ["enable", "disable", "remove", "configure", "source"] {
+            let mut fields = vec![];
+            if let Some(token) = token {
+                fields.push(("csrf_token", token));
+            }
+            let page = app
+                .browser
+                .post(&app.url(&format!("/destination/{action}")), &fields)
+                .await;
+            assert_eq!(page.status, 403, "{action} with {token:?}: {}", page.body);
+            assert!(page.text().contains("This form has expired"));
+        }
+    }
+    let logout = app.browser.post(&app.url("/logout"), &[]).await;
+    assert_eq!(logout.status, 403);
+    assert_eq!(
+        write_count(&app).await,
+        before,
+        "a forged form reached Segment"
+    );
+
+    // The session survived, and the genuine form still works.
+    let page = app.browser.get(&app.url("/destination")).await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(page.text().contains("Enabled"));
+}
+
+#[tokio::test]
+async fn the_csrf_token_changes_at_login() {
+    let app = spawn_app().await;
+    let before = app.csrf_token().await;
+    app.install_on("ios").await;
+    let after = app.csrf_token().await;
+    assert_ne!(before, after);
+    let stale = app
+        .browser
+        .post(&app.url("/destination/enable"), &[("csrf_token", &before)])
+        .await;
+    assert_eq!(stale.status, 403);
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/healthz",
+        "/no/such/page",
+        "/auth/segment/callback?error=x",
+    ] {
+        let response = app.browser.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    // The pages need no inline script or style to work under that policy.
+    let page = app.install_on("javascript").await;
+    for page in [
+        page,
+        app.browser.get(&app.url("/destination/configure")).await,
+    ] {
+        assert!(!page.body.contains("<script"), "inline script");
+        assert!(!page.body.contains("style=\""), "inline style");
+        assert!(!page.body.contains("<style"), "inline style");
+    }
+}
+
+#[tokio::test]
+async fn oversized_input_is_refused() {
+    let app = spawn_app().await;
+    let long = "a".repeat(5000);
+    let page = app
+        .browser
+        .get(&app.url(&format!("/auth/segment/callback?code={long}")))
+        .await;
+    assert_eq!(page.status, 414);
+
+    app.install_on("javascript").await;
+    let huge = "x".repeat(100 * 1024);
+    let page = app
+        .post_form("/destination/configure", &[("setting.apiKey", &huge)])
+        .await;
+    assert_eq!(page.status, 413, "{}", page.body);
+    assert_eq!(write_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn script_in_values_from_segment_is_shown_as_text() {
+    let app = spawn_app_with(Options::destination("eloqua")).await;
+    app.install_on("ios").await;
+    let payload = "<script>alert('xss')</script>";
+    let page = app
+        .post_form(
+            "/destination/configure",
+            &[
+                ("setting.companyName", payload),
+                ("setting.siteId", "\"><img src=x onerror=alert(1)>"),
+                ("setting.username", "u"),
+                ("setting.password", "p-0001"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let destination = app.browser.get(&app.url("/destination")).await;
+    for page in [&page, &destination] {
+        assert!(!page.body.contains(payload), "{}", page.body);
+        assert!(!page.body.contains("<img src=x"), "{}", page.body);
+    }
+    assert_eq!(
+        page.control("setting.companyName").as_deref(),
+        Some(payload)
+    );
+    assert!(
+        destination.text().contains(payload),
+        "the value is not shown as text"
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site() {
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .client
+        .get(app.url("/auth/segment"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("partnerapp_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "Secure over http would lose the cookie: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_secure_and_host_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings::from_lookup(|name| match name {
+        "CLIENT_ID" => Some("id".into()),
+        "CLIENT_SECRET" => Some("secret".into()),
+        "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
+        _ => None,
+    })
+    .unwrap();
+    tokio::spawn(
+        Application::build_with_listener(settings, listener)
+            .unwrap()
+            .run_until_stopped(),
+    );
+    let response = Browser::new()
+        .client
+        .get(format!("{address}/auth/segment"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-partnerapp_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain="), "{cookie}");
+}
+
+#[tokio::test]
+async fn logout_removes_the_cookie() {
+    let app = spawn_app().await;
+    let page = app.install_on("javascript").await;
+    let form = crate::helpers::form_of(&page, "Log out", &[]);
+    let response = app.browser.send(form.method, form.url, form.fields).await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("Max-Age=0") || cookie.contains("expires=Thu, 01 Jan 1970"),
+        "{cookie}"
+    );
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/");
+}
