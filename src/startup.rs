@@ -132,6 +132,7 @@ impl Application {
             destination_slug: settings.destination_slug.clone(),
             destination_api_key: settings.destination_api_key.clone(),
             sandbox: settings.mode.is_sandbox(),
+            tokens: Default::default(),
         });
         let key = session_key(&settings)?;
         let https = settings.redirect_url.scheme() == "https";

@@ -63,6 +63,11 @@ impl Sandbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Makes new tokens live `seconds` (Segment: 3599), to show and test what expiry does.
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.world().token_lifetime_secs = seconds;
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.world().snapshot()
     }

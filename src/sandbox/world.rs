@@ -288,6 +288,8 @@ pub struct World {
     next_install: u64,
     /// Every refresh through the install token API, for the inspector (and tests).
     pub refreshes: u64,
+    /// The `expires_in` of new tokens.
+    pub token_lifetime_secs: i64,
 }
 
 impl World {
@@ -326,6 +328,7 @@ impl World {
             activity: VecDeque::new(),
             next_install: 1,
             refreshes: 0,
+            token_lifetime_secs: TOKEN_LIFETIME_SECS,
         }
     }
 
@@ -469,7 +472,7 @@ impl World {
             token.clone(),
             TokenRecord {
                 install_id,
-                expires_at: Utc::now() + Duration::seconds(TOKEN_LIFETIME_SECS),
+                expires_at: Utc::now() + Duration::seconds(self.token_lifetime_secs),
             },
         );
         let Some(install) = self.installs.get_mut(&install_id) else {
@@ -479,7 +482,7 @@ impl World {
         let mut body = json!({
             "access_token": token,
             "token_type": "bearer",
-            "expires_in": TOKEN_LIFETIME_SECS,
+            "expires_in": self.token_lifetime_secs,
             "scope": install.scope.to_string(),
             "app_name": install.app_name,
             "install_name": install.name(),

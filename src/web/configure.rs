@@ -29,12 +29,12 @@ pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let target = match resolve(&state, &session)? {
+    let mut target = match resolve(&state, &session)? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(_) => return Ok(see_other("/destination")),
     };
-    let (catalog, destination) = load(&state, &target).await?;
+    let (catalog, destination) = load(&state, &session, &mut target).await?;
     let current = current_values(&state, &catalog, destination.as_ref());
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
@@ -55,12 +55,12 @@ pub async fn save(
     session: TypedSession,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let Some(target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session)? else {
         return not_connected(&session);
     };
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
-    let (catalog, destination) = load(&state, &target).await?;
+    let (catalog, destination) = load(&state, &session, &mut target).await?;
     let current = current_values(&state, &catalog, destination.as_ref());
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
@@ -85,8 +85,7 @@ pub async fn save(
             .body(page.render()?));
     }
 
-    let token = &target.install.access_token;
-    let name = &target.destination;
+    let (source, name) = (&target.source, &target.destination);
     let config = |values: BTreeMap<String, Value>| -> Vec<ConfigValue> {
         values
             .into_iter()
@@ -112,10 +111,13 @@ pub async fn save(
                 ..Default::default()
             };
             state
-                .segment
-                .update_destination(token, name, &change)
-                .await
-                .map_err(WebError::segment("saving the destination's settings"))?;
+                .with_install(
+                    &session,
+                    &mut target.install,
+                    "saving the destination's settings",
+                    async |token| state.segment.update_destination(token, name, &change).await,
+                )
+                .await?;
             format!(
                 "Saved {count} setting{}.",
                 if count == 1 { "" } else { "s" }
@@ -128,12 +130,18 @@ pub async fn save(
                 config: Some(config(answers.merged(&current))),
             };
             state
-                .segment
-                .create_destination(token, &target.source, name, &fields)
-                .await
-                .map_err(WebError::segment(
+                .with_install(
+                    &session,
+                    &mut target.install,
                     "creating the destination with these settings",
-                ))?;
+                    async |token| {
+                        state
+                            .segment
+                            .create_destination(token, source, name, &fields)
+                            .await
+                    },
+                )
+                .await?;
             "The destination was created with these settings, disabled: Enable it on the destination page when you are ready.".to_owned()
         }
     };
@@ -144,18 +152,25 @@ pub async fn save(
 /// The catalog entry and the destination, fetched together.
 async fn load(
     state: &AppState,
-    target: &Target,
+    session: &TypedSession,
+    target: &mut Target,
 ) -> Result<(CatalogDestination, Option<Destination>), WebError> {
-    let token = &target.install.access_token;
-    let (catalog, destination) = tokio::join!(
-        state
-            .segment
-            .get_catalog_destination(token, &state.destination_slug),
-        state.segment.get_destination(token, &target.destination),
-    );
-    let catalog = catalog.map_err(WebError::segment("reading the destination's catalog entry"))?;
-    let destination = destination.map_err(WebError::segment("reading the destination"))?;
-    Ok((catalog, destination))
+    let name = &target.destination;
+    let slug = &state.destination_slug;
+    state
+        .with_install(
+            session,
+            &mut target.install,
+            "reading the destination and its catalog entry",
+            async |token| {
+                let (catalog, destination) = tokio::join!(
+                    state.segment.get_catalog_destination(token, slug),
+                    state.segment.get_destination(token, name),
+                );
+                Ok((catalog?, destination?))
+            },
+        )
+        .await
 }
 
 /// The destination's stored values by setting name. Before the destination exists, the API key

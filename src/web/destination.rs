@@ -68,16 +68,20 @@ pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let target = match resolve(&state, &session)? {
+    let mut target = match resolve(&state, &session)? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
-        Resolved::PickSource(install) => return pick_source(&state, &session, &install).await,
+        Resolved::PickSource(install) => return pick_source(&state, &session, install).await,
     };
+    let name = &target.destination;
     let destination = state
-        .segment
-        .get_destination(&target.install.access_token, &target.destination)
-        .await
-        .map_err(WebError::segment("reading the destination"))?;
+        .with_install(
+            &session,
+            &mut target.install,
+            "reading the destination",
+            async |token| state.segment.get_destination(token, name).await,
+        )
+        .await?;
     let page = DestinationPage {
         layout: Layout::new(state.sandbox, &session),
         install: install_view(&target.install, &target.source),
@@ -99,22 +103,26 @@ pub async fn sources(
     if install.scope.names_a_source() {
         return Ok(see_other("/destination"));
     }
-    pick_source(&state, &session, &install).await
+    pick_source(&state, &session, install).await
 }
 
 async fn pick_source(
     state: &AppState,
     session: &TypedSession,
-    install: &InstallToken,
+    mut install: InstallToken,
 ) -> Result<HttpResponse, WebError> {
     let workspace = install
         .workspace()
+        .cloned()
         .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
     let sources = state
-        .segment
-        .list_sources(&install.access_token, workspace)
-        .await
-        .map_err(WebError::segment("listing the workspace's sources"))?;
+        .with_install(
+            session,
+            &mut install,
+            "listing the workspace's sources",
+            async |token| state.segment.list_sources(token, &workspace).await,
+        )
+        .await?;
     let sources = sources
         .into_iter()
         .filter_map(|s| {
@@ -172,40 +180,49 @@ pub async fn enable(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let Some(target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session)? else {
         return not_connected(&session);
     };
-    let token = &target.install.access_token;
+    let (source, name) = (&target.source, &target.destination);
     let change = DestinationChange {
         enabled: Some(true),
         connection_mode: Some(ConnectionMode::Cloud),
         config: Some(vec![ConfigValue {
-            name: target.destination.setting("apiKey"),
+            name: name.setting("apiKey"),
             value: state.destination_api_key.expose().into(),
         }]),
     };
-    let message = match state
-        .segment
-        .create_destination(token, &target.source, &target.destination, &change)
-        .await
-    {
-        Ok(created) => format!(
-            "{} was created on {} and enabled.",
-            label(&created),
-            target.source.slug()
-        ),
-        Err(error) if error.is_already_exists() => {
-            let updated = state
+    let (destination, created) = state
+        .with_install(
+            &session,
+            &mut target.install,
+            "enabling the destination",
+            async |token| match state
                 .segment
-                .update_destination(token, &target.destination, &change)
+                .create_destination(token, source, name, &change)
                 .await
-                .map_err(WebError::segment("updating the existing destination"))?;
-            format!(
-                "{} already existed: its API key was updated and it is enabled.",
-                label(&updated)
-            )
-        }
-        Err(error) => return Err(WebError::segment("creating the destination")(error)),
+            {
+                Ok(created) => Ok((created, true)),
+                Err(error) if error.is_already_exists() => state
+                    .segment
+                    .update_destination(token, name, &change)
+                    .await
+                    .map(|updated| (updated, false)),
+                Err(error) => Err(error),
+            },
+        )
+        .await?;
+    let message = if created {
+        format!(
+            "{} was created on {} and enabled.",
+            label(&destination),
+            source.slug()
+        )
+    } else {
+        format!(
+            "{} already existed: its API key was updated and it is enabled.",
+            label(&destination)
+        )
     };
     session.flash(FlashKind::Success, message)?;
     Ok(see_other("/destination"))
@@ -216,27 +233,35 @@ pub async fn disable(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let Some(target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session)? else {
         return not_connected(&session);
     };
+    let name = &target.destination;
     let change = DestinationChange {
         enabled: Some(false),
         ..Default::default()
     };
-    match state
-        .segment
-        .update_destination(&target.install.access_token, &target.destination, &change)
-        .await
-    {
-        Ok(updated) => session.flash(
+    let updated = state
+        .with_install(
+            &session,
+            &mut target.install,
+            "disabling the destination",
+            async |token| match state.segment.update_destination(token, name, &change).await {
+                Ok(updated) => Ok(Some(updated)),
+                Err(error) if error.is_not_found() => Ok(None),
+                Err(error) => Err(error),
+            },
+        )
+        .await?;
+    match updated {
+        Some(updated) => session.flash(
             FlashKind::Success,
             format!("{} is disabled.", label(&updated)),
         )?,
-        Err(error) if error.is_not_found() => session.flash(
+        None => session.flash(
             FlashKind::Error,
             "There is no destination to disable yet: Enable creates it.",
         )?,
-        Err(error) => return Err(WebError::segment("disabling the destination")(error)),
     }
     Ok(see_other("/destination"))
 }
@@ -246,22 +271,27 @@ pub async fn remove(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, WebError> {
-    let Some(target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session)? else {
         return not_connected(&session);
     };
-    match state
-        .segment
-        .delete_destination(&target.install.access_token, &target.destination)
-        .await
-    {
-        Ok(()) => session.flash(
-            FlashKind::Success,
-            format!("The destination was removed from {}.", target.source.slug()),
-        )?,
-        Err(error) if error.is_not_found() => {
-            session.flash(FlashKind::Info, "There was no destination to remove.")?
-        }
-        Err(error) => return Err(WebError::segment("removing the destination")(error)),
+    let name = &target.destination;
+    let removed = state
+        .with_install(
+            &session,
+            &mut target.install,
+            "removing the destination",
+            async |token| match state.segment.delete_destination(token, name).await {
+                Ok(()) => Ok(true),
+                Err(error) if error.is_not_found() => Ok(false),
+                Err(error) => Err(error),
+            },
+        )
+        .await?;
+    if removed {
+        let message = format!("The destination was removed from {}.", target.source.slug());
+        session.flash(FlashKind::Success, message)?;
+    } else {
+        session.flash(FlashKind::Info, "There was no destination to remove.")?;
     }
     Ok(see_other("/destination"))
 }

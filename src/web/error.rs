@@ -49,6 +49,9 @@ pub enum WebError {
     #[error("the install token names no source, but the scope {0} needs one")]
     MissingSource(String),
 
+    #[error("Segment no longer accepts this install's token, and would not mint a new one ({0})")]
+    InstallGone(String),
+
     #[error("the install's scope {0} is read-only")]
     ReadOnly(String),
 
@@ -92,6 +95,7 @@ impl WebError {
             }
             WebError::MissingCode => "Segment sent no authorization code",
             WebError::MissingSource(_) => "The install has no source",
+            WebError::InstallGone(_) => "The connection to Segment has ended",
             WebError::ReadOnly(_) => "This install is read-only",
             WebError::BadRequest(_) => "The request is not valid",
             WebError::NotFound => "Page not found",
@@ -206,6 +210,11 @@ impl WebError {
                      forms work only in the browser session that showed them."
                         .to_owned(),
                 ),
+                WebError::InstallGone(_) => Some(
+                    "The App may have been uninstalled from the workspace in Segment, or its \
+                     credentials changed. Connect with Segment again to install it anew."
+                        .to_owned(),
+                ),
                 WebError::ReadOnly(_) => Some(
                     "An App created with the workspace:read scope can read but not change. \
                      Create an App with the workspace scope to change destinations."
@@ -230,6 +239,7 @@ impl WebError {
             | WebError::FlowExpired
             | WebError::StateMismatch
             | WebError::MissingCode
+            | WebError::InstallGone(_)
             | WebError::MissingSource(_) => true,
             _ => false,
         }
@@ -271,6 +281,7 @@ impl ResponseError for WebError {
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
             WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
+            WebError::InstallGone(_) => StatusCode::UNAUTHORIZED,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::TooLarge("query string") => StatusCode::URI_TOO_LONG,

@@ -28,6 +28,7 @@ pub mod pages;
 pub mod security;
 pub mod session;
 pub mod settings_form;
+pub mod tokens;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub destination_api_key: Secret,
     /// The app talks to the built-in sandbox (pages show a marker).
     pub sandbox: bool,
+    /// Keeps install tokens fresh, one refresh per install at a time.
+    pub tokens: tokens::TokenKeeper,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -89,6 +89,17 @@ impl TypedSession {
         self.insert(INSTALL, install)
     }
 
+    /// Forgets the install (Segment no longer knows it); the rest of the session stays.
+    pub fn forget_install(&self) {
+        self.0.remove(INSTALL);
+        self.0.remove(SOURCE);
+    }
+
+    /// Replaces the install token after a refresh (same install, same session id).
+    pub fn update_install(&self, install: &InstallToken) -> Result<(), WebError> {
+        self.insert(INSTALL, install)
+    }
+
     pub fn install(&self) -> Result<Option<InstallToken>, WebError> {
         self.get(INSTALL)
     }

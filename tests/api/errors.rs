@@ -156,18 +156,3 @@ async fn a_callback_without_a_flow_or_code_is_refused() {
     assert_eq!(page.status, 400);
     assert!(page.text().contains("without a code"), "{}", page.text());
 }
-
-#[tokio::test]
-async fn an_expired_install_token_explains_itself() {
-    let app = spawn_app().await;
-    let page = app.install_on("javascript").await;
-    let inspector = app.browser.get(&app.sandbox_url).await;
-    app.browser.click(&inspector, "Expire tokens").await;
-
-    let page = app.browser.get(page.url.as_str()).await;
-    assert_eq!(page.status, 401, "{}", page.body);
-    let text = page.text();
-    assert!(text.contains("malformed token"), "{text}");
-    assert!(text.contains("expire"), "no hint: {text}");
-    assert!(text.contains("Connect with Segment again"), "{text}");
-}

@@ -3,6 +3,7 @@
 //! forms submitted with the fields the page put in them.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -24,6 +25,9 @@ pub struct TestApp {
     pub address: String,
     /// Where the sandbox's inspector is (its own server, or `/sandbox` in the app).
     pub sandbox_url: String,
+    /// The sandbox itself, to set up a test (token lifetime, faults); assertions read the
+    /// inspector over HTTP.
+    pub sandbox: Arc<Sandbox>,
     pub browser: Browser,
 }
 
@@ -94,7 +98,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let sandbox_scope = SegmentScope::parse(&options.sandbox_scope).expect("a valid scope");
     let redirect = Url::parse(&redirect_url).expect("a valid URL");
     let sandbox = Sandbox::new(sandbox::demo_app(&redirect, sandbox_scope), "");
-    let server = sandbox::serve(sandbox, sandbox_listener).expect("the sandbox starts");
+    let server = sandbox::serve(sandbox.clone(), sandbox_listener).expect("the sandbox starts");
     tokio::spawn(server);
 
     let settings = settings(&[
@@ -108,7 +112,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
         ("SESSION_KEY", "k".repeat(64)),
     ]);
-    start(settings, app_listener, address, sandbox_url)
+    start(settings, app_listener, address, sandbox_url, Some(sandbox))
 }
 
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
@@ -121,20 +125,26 @@ pub async fn spawn_app_in_sandbox_mode() -> TestApp {
     ]);
     assert!(settings.mode.is_sandbox());
     let sandbox_url = format!("{address}/sandbox");
-    start(settings, listener, address, sandbox_url)
+    start(settings, listener, address, sandbox_url, None)
 }
 
+/// Starts the app; `sandbox` is the sandbox it talks to, unless it mounts its own.
 fn start(
     settings: Settings,
     listener: TcpListener,
     address: String,
     sandbox_url: String,
+    sandbox: Option<Arc<Sandbox>>,
 ) -> TestApp {
     let application = Application::build_with_listener(settings, listener).expect("the app starts");
+    let sandbox = sandbox
+        .or_else(|| application.sandbox())
+        .expect("a sandbox to talk to");
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
         sandbox_url,
+        sandbox,
         browser: Browser::new(),
     }
 }

@@ -10,3 +10,4 @@ mod helpers;
 mod sandbox;
 mod scopes;
 mod security;
+mod tokens;
