@@ -8,8 +8,10 @@ use std::fmt;
 
 use url::Url;
 
+use std::time::Duration;
+
 use crate::secret::Secret;
-use crate::segment::{DestinationSlug, SegmentScope};
+use crate::segment::{DestinationSlug, SegmentScope, Timeouts};
 
 /// Where the app's Segment calls go.
 // Built once at start-up; the size difference between variants costs nothing.
@@ -53,6 +55,8 @@ pub struct Settings {
     pub session_key: Option<Secret>,
     /// Send a PKCE S256 challenge with the authorization request.
     pub pkce: bool,
+    /// Connect and total timeouts of every call to Segment.
+    pub timeouts: Timeouts,
 }
 
 /// A setting that could not be used. Its `Display` is the one line printed at start-up.
@@ -169,7 +173,26 @@ impl Settings {
             })?,
         };
 
+        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_millis(default)),
+                Some(value) => match value.parse::<u64>() {
+                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                    _ => Err(ConfigError::BadValue {
+                        name,
+                        value,
+                        reason: "expected a whole number of milliseconds above 0".to_owned(),
+                    }),
+                },
+            }
+        };
+        let timeouts = Timeouts {
+            connect: millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
+            total: millis("SEGMENT_TIMEOUT_MS", 15_000)?,
+        };
+
         Ok(Settings {
+            timeouts,
             mode,
             destination_slug,
             destination_api_key,
@@ -351,6 +374,20 @@ mod tests {
         let err = with_credentials(&[("SEGMENT_PKCE", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("SEGMENT_PKCE"));
         assert!(!with_credentials(&[("SEGMENT_PKCE", "false")]).unwrap().pkce);
+    }
+
+    #[test]
+    fn timeouts_are_milliseconds() {
+        let s = with_credentials(&[("SEGMENT_TIMEOUT_MS", "250")]).unwrap();
+        assert_eq!(s.timeouts.total, Duration::from_millis(250));
+        assert_eq!(s.timeouts.connect, Duration::from_secs(5));
+        for bad in ["0", "-1", "1.5s"] {
+            let err = with_credentials(&[("SEGMENT_CONNECT_TIMEOUT_MS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("SEGMENT_CONNECT_TIMEOUT_MS"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use url::Url;
 use crate::config::{Mode, Settings};
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
-use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls, Timeouts};
+use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::web::{self as routes, AppState, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
@@ -70,7 +70,7 @@ impl Application {
                 source,
             })?
             .port();
-        let http = segment::http_client(Timeouts::default())?;
+        let http = segment::http_client(settings.timeouts)?;
 
         let (urls, client_id, client_secret) = match &settings.mode {
             Mode::Segment {

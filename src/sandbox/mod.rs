@@ -12,6 +12,7 @@
 
 mod catalog;
 mod config_api;
+pub mod faults;
 mod identity;
 mod inspector;
 mod world;
@@ -19,7 +20,7 @@ mod world;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::{App as ActixApp, HttpServer, web};
 use url::Url;
 
@@ -91,13 +92,38 @@ pub fn demo_app(redirect_url: &Url, scope: SegmentScope) -> App {
 }
 
 /// The sandbox's routes, under its base path.
-pub fn scope(sandbox: Arc<Sandbox>) -> actix_web::Scope {
+pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory + use<> {
     let prefix = sandbox.base_path.clone();
+    let armed = sandbox.clone();
     web::scope(&prefix)
         .app_data(web::Data::from(sandbox))
+        // Plays armed faults (see `faults`) before the endpoint runs.
+        .wrap_fn(move |request, service| {
+            let outcome = match armed.take_fault(request.method(), request.path()) {
+                Some(kind) if kind.delay().is_none() => {
+                    Err(request.into_response(faults::response(kind)))
+                }
+                fault => Ok((
+                    fault.and_then(faults::FaultKind::delay),
+                    service.call(request),
+                )),
+            };
+            async move {
+                match outcome {
+                    Err(answer) => Ok(answer),
+                    Ok((delay, call)) => {
+                        if let Some(delay) = delay {
+                            tokio::time::sleep(delay).await;
+                        }
+                        call.await
+                    }
+                }
+            }
+        })
         .configure(identity::routes)
         .configure(config_api::routes)
         .configure(inspector::routes)
+        .configure(faults::routes)
 }
 
 /// Runs the sandbox alone on `listener`, at its root.

@@ -290,6 +290,8 @@ pub struct World {
     pub refreshes: u64,
     /// The `expires_in` of new tokens.
     pub token_lifetime_secs: i64,
+    /// Armed faults, played by the `faults` middleware.
+    pub faults: Vec<super::faults::Fault>,
 }
 
 impl World {
@@ -329,6 +331,7 @@ impl World {
             next_install: 1,
             refreshes: 0,
             token_lifetime_secs: TOKEN_LIFETIME_SECS,
+            faults: Vec::new(),
         }
     }
 

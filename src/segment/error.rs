@@ -64,6 +64,15 @@ impl SegmentError {
             .contains("already exists")
     }
 
+    /// A failure that may pass: no connection, no answer in time, or a 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SegmentError::Unreachable { .. } => true,
+            SegmentError::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }

@@ -77,6 +77,11 @@ pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client, reqwest::Error
 
 /// How many pages of a list the client follows before it stops.
 const MAX_PAGES: usize = 20;
+/// How many times a GET is tried again after a connection error, a timeout or a 5xx.
+const MAX_RETRIES: u32 = 2;
+/// The wait before each retry.
+const BACKOFF: [Duration; MAX_RETRIES as usize] =
+    [Duration::from_millis(100), Duration::from_millis(300)];
 
 /// Talks to Segment on behalf of one partner App.
 #[derive(Debug, Clone)]
@@ -131,11 +136,12 @@ impl SegmentClient {
         install: &InstallToken,
     ) -> Result<InstallToken, SegmentError> {
         let url = self.api(&format!("{}/token", install.install_name));
-        let request = self
-            .http
-            .get(url)
-            .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()));
-        let response: SegmentTokenResponse = self.send_json(request).await?;
+        let request = || {
+            self.http
+                .get(url.clone())
+                .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()))
+        };
+        let response: SegmentTokenResponse = self.send_json(Method::GET, request).await?;
         oauth::install_token(&response, &install.source_names)
     }
 
@@ -265,17 +271,48 @@ impl SegmentClient {
         token: &Secret,
         body: Option<&B>,
     ) -> Result<T, SegmentError> {
-        let mut request = self
-            .http
-            .request(method, self.api(path))
-            .bearer_auth(token.expose());
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        self.send_json(request).await
+        let url = self.api(path);
+        let request = || {
+            let request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose());
+            match body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        };
+        self.send_json(method.clone(), request).await
     }
 
+    /// Sends the request `build` makes. A GET is idempotent, so it is tried again (at most
+    /// [`MAX_RETRIES`] times, after a short wait) when Segment could not be reached, was too
+    /// slow or failed with a 5xx. Anything else is sent once: retrying a write blindly could
+    /// apply it twice.
     async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<T, SegmentError> {
+        let retries = if method == Method::GET {
+            MAX_RETRIES
+        } else {
+            0
+        };
+        let mut attempt = 0;
+        loop {
+            match self.send_once(build()).await {
+                Err(error) if attempt < retries && error.is_transient() => {
+                    tracing::warn!(%method, %error, retry = attempt + 1, "Segment call failed; trying again");
+                    tokio::time::sleep(BACKOFF[attempt as usize]).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, SegmentError> {

@@ -185,6 +185,26 @@ impl WebError {
                          then try again."
                             .to_owned(),
                     ),
+                    SegmentError::Api { status: 429, .. } => Some(
+                        "Segment is limiting how fast this app may call it. Wait a moment and \
+                         try again."
+                            .to_owned(),
+                    ),
+                    SegmentError::Api { status, .. } if *status >= 500 => Some(
+                        "Segment had a problem answering. Nothing here needs fixing: try again \
+                         in a moment."
+                            .to_owned(),
+                    ),
+                    SegmentError::BadResponse(_) => Some(
+                        "Segment's answer could not be read. Try again; if it keeps happening, \
+                         check that SEGMENT_ID_URL and SEGMENT_API_URL point at Segment."
+                            .to_owned(),
+                    ),
+                    SegmentError::OAuth { .. } => Some(
+                        "Segment's identity service did not issue an install token. Start again; \
+                         if it keeps happening, check CLIENT_ID, CLIENT_SECRET and REDIRECT_URL."
+                            .to_owned(),
+                    ),
                     SegmentError::Api { status: 403, .. } => Some(
                         "The install's scope does not allow this. A destination/<slug> scope \
                          reaches only that destination, on the source picked at install time; \

@@ -39,6 +39,8 @@ pub struct Options {
     pub sandbox_scope: String,
     /// The partner's destination (`DESTINATION_SLUG`).
     pub slug: String,
+    /// More settings, e.g. timeouts.
+    pub extra: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Options {
             app_scope: scope.clone(),
             sandbox_scope: scope,
             slug: slug.to_owned(),
+            extra: Vec::new(),
         }
     }
 
@@ -101,7 +104,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let server = sandbox::serve(sandbox.clone(), sandbox_listener).expect("the sandbox starts");
     tokio::spawn(server);
 
-    let settings = settings(&[
+    let mut vars = vec![
         ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
         ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
         ("SEGMENT_ID_URL", sandbox_url.clone()),
@@ -111,7 +114,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("REDIRECT_URL", redirect_url),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
         ("SESSION_KEY", "k".repeat(64)),
-    ]);
+    ];
+    vars.extend(options.extra);
+    let settings = settings(&vars);
     start(settings, app_listener, address, sandbox_url, Some(sandbox))
 }
 
@@ -186,6 +191,31 @@ impl TestApp {
         let mut fields = fields.to_vec();
         fields.push(("csrf_token", &token));
         self.browser.post(&self.url(path), &fields).await
+    }
+
+    /// Arms a fault in the sandbox, through its HTTP interface.
+    pub async fn arm_fault(&self, fault: Value) {
+        let response = self
+            .browser
+            .client
+            .post(format!("{}/faults", self.sandbox_url))
+            .json(&fault)
+            .send()
+            .await
+            .expect("the sandbox answers");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{fault}");
+    }
+
+    /// Disarms every fault that has not fired yet.
+    pub async fn clear_faults(&self) {
+        let response = self
+            .browser
+            .client
+            .delete(format!("{}/faults", self.sandbox_url))
+            .send()
+            .await
+            .expect("the sandbox answers");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
     /// How many installs Segment (the sandbox) has.

@@ -5,6 +5,7 @@
 mod client;
 mod configure;
 mod errors;
+mod faults;
 mod flow;
 mod helpers;
 mod sandbox;
