@@ -120,7 +120,7 @@ async fn workspace(
 ) -> HttpResponse {
     as_install(&sandbox, &request, |world, install| {
         world.authorize(install, Access::Read, &path, None, None)?;
-        Ok(world.workspace_body())
+        world.workspace_body(&path)
     })
 }
 
@@ -131,7 +131,7 @@ async fn sources(
 ) -> HttpResponse {
     as_install(&sandbox, &request, |world, install| {
         world.authorize(install, Access::Read, &path, None, None)?;
-        Ok(world.sources_body())
+        world.sources_body(&path)
     })
 }
 

@@ -43,6 +43,7 @@ struct Decision {
     #[serde(flatten)]
     params: AuthorizeParams,
     decision: Option<String>,
+    workspace: Option<String>,
     source: Option<String>,
 }
 
@@ -149,7 +150,8 @@ struct ConsentPage<'a> {
     scope: String,
     scope_explained: String,
     user: &'a str,
-    workspace: &'a str,
+    /// (slug, display name) of the user's workspaces.
+    workspaces: Vec<(String, String)>,
     /// (slug, display name) of the sources to pick from, for `destination/<slug>` scopes.
     sources: Vec<(String, String)>,
     problem: Option<String>,
@@ -202,25 +204,40 @@ async fn decide(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
         }
         _ => return error_page(&sandbox, "Choose Allow or Deny."),
     }
+    let pick_again = |problem: &str| {
+        consent_page(
+            &sandbox,
+            &world,
+            &decision.params,
+            Some(problem.to_owned()),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let workspace = match decision.workspace.as_deref() {
+        Some(slug) => world.workspace(slug),
+        None if world.workspaces.len() == 1 => world.workspaces.first(),
+        None => None,
+    };
+    let Some(workspace) = workspace.map(|w| w.slug.clone()) else {
+        return pick_again("Pick the workspace to install the App on.");
+    };
     let source = if world.app.scope.names_a_source() {
         match decision.source.as_deref() {
-            Some(source) if world.workspace.has_source(source) => Some(source.to_owned()),
-            _ => {
-                let problem = "Pick the source to install the App on.".to_owned();
-                return consent_page(
-                    &sandbox,
-                    &world,
-                    &decision.params,
-                    Some(problem),
-                    StatusCode::BAD_REQUEST,
-                );
+            Some(source)
+                if world
+                    .workspace(&workspace)
+                    .is_some_and(|w| w.has_source(source)) =>
+            {
+                Some(source.to_owned())
             }
+            _ => return pick_again("Pick the source to install the App on."),
         }
     } else {
         None
     };
     let code = world.grant(
         checked.redirect_uri.as_str(),
+        &workspace,
         source,
         checked.code_challenge,
     );
@@ -259,16 +276,25 @@ fn consent_page(
         }
         SegmentScope::Workspace => "read and change every setting of this workspace".to_owned(),
     };
-    let sources = if app.scope.names_a_source() {
-        world
-            .workspace
+    // Every workspace has the same demo sources; the first one's stand for all.
+    let sources = match world.workspaces.first() {
+        Some(workspace) if app.scope.names_a_source() => workspace
             .sources
             .iter()
             .map(|s| (s.slug.clone(), s.display_name.clone()))
-            .collect()
-    } else {
-        Vec::new()
+            .collect(),
+        _ => Vec::new(),
     };
+    let workspaces = world
+        .workspaces
+        .iter()
+        .map(|w| (w.slug.clone(), w.display_name.clone()))
+        .collect();
+    let user = world
+        .workspaces
+        .first()
+        .map(|w| w.owner_email.as_str())
+        .unwrap_or("owner@acme.example");
     let mut hidden = Vec::new();
     for (name, value) in [
         ("response_type", &params.response_type),
@@ -288,8 +314,8 @@ fn consent_page(
         app_name: &app.display_name,
         scope: app.scope.to_string(),
         scope_explained,
-        user: &world.workspace.owner_email,
-        workspace: &world.workspace.display_name,
+        user,
+        workspaces,
         sources,
         problem,
         hidden,

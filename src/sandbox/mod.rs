@@ -69,6 +69,12 @@ impl Sandbox {
         self.world().token_lifetime_secs = seconds;
     }
 
+    /// Adds a workspace the signed-in user owns (with the demo sources), e.g. one per client
+    /// in a load test, since an App installs once per workspace.
+    pub fn add_workspace(&self, slug: &str, display_name: &str) {
+        self.world().add_workspace(slug, display_name);
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.world().snapshot()
     }

@@ -57,6 +57,33 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// A workspace of the signed-in owner, with the three demo sources.
+    fn seeded(slug: &str, display_name: &str) -> Workspace {
+        Workspace {
+            slug: slug.into(),
+            display_name: display_name.into(),
+            id: format!("ws_{slug}"),
+            create_time: Utc::now(),
+            owner_email: "owner@acme.example".into(),
+            sources: [
+                (
+                    "javascript",
+                    "Website (JavaScript)",
+                    "catalog/sources/javascript",
+                ),
+                ("ios", "iOS app", "catalog/sources/ios"),
+                ("node-server", "Backend (Node.js)", "catalog/sources/node"),
+            ]
+            .into_iter()
+            .map(|(slug, display_name, catalog_name)| SourceRecord {
+                slug: slug.into(),
+                display_name: display_name.into(),
+                catalog_name: catalog_name.into(),
+            })
+            .collect(),
+        }
+    }
+
     pub fn name(&self) -> String {
         format!("workspaces/{}", self.slug)
     }
@@ -75,6 +102,7 @@ impl Workspace {
 struct Grant {
     client_id: String,
     redirect_uri: String,
+    workspace: String,
     source: Option<String>,
     code_challenge: Option<String>,
     expires_at: DateTime<Utc>,
@@ -203,7 +231,7 @@ pub enum Access {
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
     pub app: AppView,
-    pub workspace: WorkspaceView,
+    pub workspaces: Vec<WorkspaceView>,
     pub installs: Vec<InstallView>,
     pub destinations: Vec<DestinationView>,
     /// How many times the install token API minted a new token.
@@ -277,7 +305,8 @@ pub struct CodeExchange {
 
 pub struct World {
     pub app: App,
-    pub workspace: Workspace,
+    /// The workspaces the signed-in user owns (Acme, unless more are added).
+    pub workspaces: Vec<Workspace>,
     pub catalog: Catalog,
     grants: HashMap<String, Grant>,
     installs: BTreeMap<u64, Install>,
@@ -296,32 +325,9 @@ pub struct World {
 
 impl World {
     pub fn new(app: App, catalog: Catalog) -> World {
-        let workspace = Workspace {
-            slug: "acme".into(),
-            display_name: "Acme Inc.".into(),
-            id: "ws_acme0001".into(),
-            create_time: Utc::now(),
-            owner_email: "owner@acme.example".into(),
-            sources: [
-                (
-                    "javascript",
-                    "Website (JavaScript)",
-                    "catalog/sources/javascript",
-                ),
-                ("ios", "iOS app", "catalog/sources/ios"),
-                ("node-server", "Backend (Node.js)", "catalog/sources/node"),
-            ]
-            .into_iter()
-            .map(|(slug, display_name, catalog_name)| SourceRecord {
-                slug: slug.into(),
-                display_name: display_name.into(),
-                catalog_name: catalog_name.into(),
-            })
-            .collect(),
-        };
         World {
             app,
-            workspace,
+            workspaces: vec![Workspace::seeded("acme", "Acme Inc.")],
             catalog,
             grants: HashMap::new(),
             installs: BTreeMap::new(),
@@ -335,12 +341,24 @@ impl World {
         }
     }
 
+    /// Adds a workspace the signed-in user owns, with the demo sources.
+    pub fn add_workspace(&mut self, slug: &str, display_name: &str) {
+        if self.workspace(slug).is_none() {
+            self.workspaces.push(Workspace::seeded(slug, display_name));
+        }
+    }
+
+    pub fn workspace(&self, slug: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| w.slug == slug)
+    }
+
     // ---- consent and codes -----------------------------------------------------------------
 
     /// Records the user's consent and returns the authorization code for the redirect.
     pub fn grant(
         &mut self,
         redirect_uri: &str,
+        workspace: &str,
         source: Option<String>,
         code_challenge: Option<String>,
     ) -> Secret {
@@ -353,6 +371,7 @@ impl World {
             Grant {
                 client_id: self.app.client_id.clone(),
                 redirect_uri: redirect_uri.to_owned(),
+                workspace: workspace.to_owned(),
                 source,
                 code_challenge,
                 expires_at: now + CODE_LIFETIME,
@@ -439,7 +458,7 @@ impl World {
                 ));
             }
         }
-        let workspace = self.workspace.slug.clone();
+        let workspace = grant.workspace.clone();
         if self
             .installs
             .values()
@@ -589,7 +608,9 @@ impl World {
             _ => {}
         }
         if let Some(source) = source
-            && !self.workspace.has_source(source)
+            && !self
+                .workspace(workspace)
+                .is_some_and(|w| w.has_source(source))
         {
             return Err(ApiError::not_found(format!(
                 "source workspaces/{workspace}/sources/{source} not found"
@@ -598,31 +619,36 @@ impl World {
         Ok(())
     }
 
-    pub fn workspace_body(&self) -> Value {
-        json!({
-            "name": self.workspace.name(),
-            "display_name": self.workspace.display_name,
-            "id": self.workspace.id,
-            "create_time": timestamp(self.workspace.create_time),
-        })
+    pub fn workspace_body(&self, slug: &str) -> Result<Value, ApiError> {
+        let workspace = self
+            .workspace(slug)
+            .ok_or_else(|| ApiError::not_found(format!("workspace {slug} not found")))?;
+        Ok(json!({
+            "name": workspace.name(),
+            "display_name": workspace.display_name,
+            "id": workspace.id,
+            "create_time": timestamp(workspace.create_time),
+        }))
     }
 
-    pub fn sources_body(&self) -> Value {
-        let sources: Vec<Value> = self
-            .workspace
+    pub fn sources_body(&self, slug: &str) -> Result<Value, ApiError> {
+        let workspace = self
+            .workspace(slug)
+            .ok_or_else(|| ApiError::not_found(format!("workspace {slug} not found")))?;
+        let sources: Vec<Value> = workspace
             .sources
             .iter()
             .map(|s| {
                 json!({
-                    "name": self.workspace.source_name(&s.slug),
+                    "name": workspace.source_name(&s.slug),
                     "catalog_name": s.catalog_name,
-                    "parent": self.workspace.name(),
-                    "write_keys": [format!("wk_{}_{}", self.workspace.slug, s.slug)],
-                    "create_time": timestamp(self.workspace.create_time),
+                    "parent": workspace.name(),
+                    "write_keys": [format!("wk_{}_{}", workspace.slug, s.slug)],
+                    "create_time": timestamp(workspace.create_time),
                 })
             })
             .collect();
-        json!({ "sources": sources, "next_page_token": "" })
+        Ok(json!({ "sources": sources, "next_page_token": "" }))
     }
 
     pub fn destination_body(&self, d: &StoredDestination) -> Value {
@@ -886,7 +912,10 @@ impl World {
                 app_name: i.app_name.clone(),
                 scope: i.scope.to_string(),
                 workspace: format!("workspaces/{}", i.workspace),
-                source: i.source.as_ref().map(|s| self.workspace.source_name(s)),
+                source: i
+                    .source
+                    .as_ref()
+                    .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
                 create_time: timestamp(i.create_time),
                 tokens_minted: i.tokens_minted,
                 tokens: self
@@ -943,17 +972,16 @@ impl World {
                 redirect_uris: self.app.redirect_uris.clone(),
                 scope: self.app.scope.to_string(),
             },
-            workspace: WorkspaceView {
-                name: self.workspace.name(),
-                display_name: self.workspace.display_name.clone(),
-                owner: self.workspace.owner_email.clone(),
-                sources: self
-                    .workspace
-                    .sources
-                    .iter()
-                    .map(|s| self.workspace.source_name(&s.slug))
-                    .collect(),
-            },
+            workspaces: self
+                .workspaces
+                .iter()
+                .map(|w| WorkspaceView {
+                    name: w.name(),
+                    display_name: w.display_name.clone(),
+                    owner: w.owner_email.clone(),
+                    sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
+                })
+                .collect(),
             installs,
             destinations,
             refreshes: self.refreshes,

@@ -266,6 +266,18 @@ impl Page {
         words.join(" ")
     }
 
+    /// Where the link labelled `text` goes.
+    pub fn link(&self, text: &str) -> Url {
+        let html = Html::parse_document(&self.body);
+        let selector = Selector::parse("a[href]").expect("selector");
+        let link = html
+            .select(&selector)
+            .find(|a| label(a) == text)
+            .unwrap_or_else(|| panic!("no link {text:?} on {}:\n{}", self.url, self.body));
+        let href = link.value().attr("href").unwrap_or_default();
+        self.url.join(href).expect("a valid link")
+    }
+
     /// The labels of the page's buttons.
     pub fn buttons(&self) -> Vec<String> {
         let html = Html::parse_document(&self.body);
@@ -411,14 +423,7 @@ impl Browser {
     }
 
     pub async fn follow_link(&self, page: &Page, text: &str) -> Page {
-        let html = Html::parse_document(&page.body);
-        let selector = Selector::parse("a[href]").expect("selector");
-        let link = html
-            .select(&selector)
-            .find(|a| label(a) == text)
-            .unwrap_or_else(|| panic!("no link {text:?} on {}:\n{}", page.url, page.body));
-        let href = link.value().attr("href").unwrap_or_default();
-        let url = page.url.join(href).expect("a valid link");
+        let url = page.link(text);
         self.follow(reqwest::Method::GET, url, Vec::new()).await
     }
 

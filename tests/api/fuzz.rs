@@ -1,0 +1,163 @@
+//! Bad input at scale: arbitrary query strings and form bodies at every route, with and
+//! without a session and a valid CSRF token. The app may refuse (4xx) or report Segment's
+//! failures (502/503/504, documented), but never answers another 5xx, and never stops
+//! answering.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use tokio::runtime::Runtime;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const GET_ROUTES: &[&str] = &[
+    "/",
+    "/healthz",
+    "/auth/segment",
+    "/auth/segment/callback",
+    "/destination",
+    "/destination/configure",
+    "/destination/sources",
+    "/static/style.css",
+    "/no/such/page",
+];
+const POST_ROUTES: &[&str] = &[
+    "/logout",
+    "/destination/source",
+    "/destination/enable",
+    "/destination/disable",
+    "/destination/remove",
+    "/destination/configure",
+];
+/// Field names the forms use, so that some bodies get past the first checks.
+const FIELDS: &[&str] = &[
+    "csrf_token",
+    "source",
+    "setting.apiKey",
+    "code",
+    "state",
+    "error",
+    "error_description",
+    "x",
+];
+
+struct Fixture {
+    runtime: Runtime,
+    app: TestApp,
+    csrf: String,
+}
+
+/// One app for all cases, connected to Segment, on a runtime that outlives each case.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (app, csrf) = runtime.block_on(async {
+            let app = spawn_app().await;
+            app.install_on("javascript").await;
+            let csrf = app.csrf_token().await;
+            (app, csrf)
+        });
+        Fixture { runtime, app, csrf }
+    })
+}
+
+fn documented(status: u16) -> bool {
+    status < 500 || matches!(status, 502..=504)
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,80}",
+        any::<String>().prop_map(|s| s.chars().take(80).collect()),
+        Just("<script>alert(1)</script>".to_owned()),
+        Just("%zz%00%ff".to_owned()),
+    ]
+}
+
+fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(
+        (
+            prop_oneof![prop::sample::select(FIELDS).prop_map(str::to_owned), text()],
+            text(),
+        ),
+        0..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_query_string_on_any_get_route(route in prop::sample::select(GET_ROUTES), raw in "[ -~]{0,300}", fields in pairs()) {
+        let fixture = fixture();
+        fixture.runtime.block_on(async {
+            let client = &fixture.app.browser.client;
+            let mut url = reqwest::Url::parse(&fixture.app.url(route)).unwrap();
+            url.query_pairs_mut().extend_pairs(fields.iter());
+            for url in [url.to_string(), format!("{}?{raw}", fixture.app.url(route))] {
+                // A dropped connection is what a panicking handler looks like from outside.
+                let response = client.get(&url).send().await;
+                prop_assert!(response.is_ok(), "GET {url}: no answer: {response:?}");
+                let status = response.unwrap().status().as_u16();
+                prop_assert!(documented(status), "GET {url} answered {status}");
+            }
+            let health = client.get(fixture.app.url("/healthz")).send().await;
+            prop_assert!(health.is_ok_and(|r| r.status() == 200), "the app stopped answering");
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn any_form_on_any_post_route(
+        route in prop::sample::select(POST_ROUTES),
+        fields in pairs(),
+        with_token in any::<bool>(),
+        raw in prop::collection::vec(any::<u8>(), 0..512),
+    ) {
+        let fixture = fixture();
+        fixture.runtime.block_on(async {
+            // Logging out would end the shared session for the cases after this one.
+            let fresh = crate::helpers::Browser::new();
+            let client = if route == "/logout" { &fresh.client } else { &fixture.app.browser.client };
+            let mut form = fields.clone();
+            if with_token {
+                form.push(("csrf_token".into(), fixture.csrf.clone()));
+            }
+            let url = fixture.app.url(route);
+            let encoded = client.post(&url).form(&form).send().await;
+            let raw = client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(raw.clone())
+                .send()
+                .await;
+            for response in [encoded, raw] {
+                prop_assert!(response.is_ok(), "POST {url}: no answer: {response:?}");
+                let status = response.unwrap().status().as_u16();
+                prop_assert!(documented(status), "POST {url} with {form:?} answered {status}");
+            }
+            let health = client.get(fixture.app.url("/healthz")).send().await;
+            prop_assert!(health.is_ok_and(|r| r.status() == 200), "the app stopped answering");
+            Ok(())
+        })?;
+    }
+}
+
+/// The cases above run connected: the shared session still holds its install at the end.
+#[test]
+fn the_fuzzed_session_stays_connected() {
+    let fixture = fixture();
+    fixture.runtime.block_on(async {
+        let page = fixture
+            .app
+            .browser
+            .get(&fixture.app.url("/destination"))
+            .await;
+        assert_eq!(page.url.path(), "/destination");
+    });
+}
