@@ -5,15 +5,23 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,segment_partnerapp=info"));
+    init_with_writer(std::io::stderr, "warn,segment_partnerapp=info");
+}
+
+/// Logs to `writer` (tests capture logs this way), filtered by `RUST_LOG`, else `default`.
+pub fn init_with_writer<W>(writer: W, default: &str)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A second init (tests) is not an error worth stopping for.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

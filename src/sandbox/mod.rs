@@ -75,6 +75,11 @@ impl Sandbox {
         self.world().add_workspace(slug, display_name);
     }
 
+    /// Every code and token the sandbox issued and every PKCE verifier it received.
+    pub fn secrets_seen(&self) -> Vec<String> {
+        self.world().secrets_seen.clone()
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.world().snapshot()
     }

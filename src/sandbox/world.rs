@@ -321,6 +321,9 @@ pub struct World {
     pub token_lifetime_secs: i64,
     /// Armed faults, played by the `faults` middleware.
     pub faults: Vec<super::faults::Fault>,
+    /// Every code and token issued and every PKCE verifier received, so tests can prove none
+    /// of them leaks into a log or a page.
+    pub secrets_seen: Vec<String>,
 }
 
 impl World {
@@ -338,6 +341,7 @@ impl World {
             refreshes: 0,
             token_lifetime_secs: TOKEN_LIFETIME_SECS,
             faults: Vec::new(),
+            secrets_seen: Vec::new(),
         }
     }
 
@@ -366,6 +370,7 @@ impl World {
         self.grants
             .retain(|_, g| g.expires_at > now - CODE_LIFETIME);
         let code = random_token(24);
+        self.secrets_seen.push(code.clone());
         self.grants.insert(
             code.clone(),
             Grant {
@@ -396,6 +401,7 @@ impl World {
     }
 
     fn try_exchange_code(&mut self, request: &CodeExchange) -> Result<Value, OAuthError> {
+        self.secrets_seen.extend(request.code_verifier.clone());
         let malformed = |what: &str| {
             OAuthError::new(
                 400,
@@ -490,6 +496,7 @@ impl World {
     fn mint_token(&mut self, install_id: u64, with_sources: bool) -> Value {
         self.tokens.retain(|_, t| t.install_id != install_id);
         let token = format!("{}.{}", random_token(32), random_token(32));
+        self.secrets_seen.push(token.clone());
         self.tokens.insert(
             token.clone(),
             TokenRecord {
