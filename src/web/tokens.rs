@@ -104,27 +104,11 @@ impl AppState {
         doing: &'static str,
         call: impl AsyncFn(&Secret) -> Result<T, SegmentError>,
     ) -> Result<T, WebError> {
-        let result = self
-            .call_with_fresh_token(session, install, doing, call)
-            .await;
-        if let Err(WebError::InstallGone(_)) = &result {
-            session.forget_install();
-        }
-        result
-    }
-
-    async fn call_with_fresh_token<T>(
-        &self,
-        session: &TypedSession,
-        install: &mut InstallToken,
-        doing: &'static str,
-        call: impl AsyncFn(&Secret) -> Result<T, SegmentError>,
-    ) -> Result<T, WebError> {
         let fresh = self
             .tokens
             .fresh(&self.segment, install)
             .await
-            .map_err(refresh_failed)?;
+            .map_err(|error| refresh_failed(session, error))?;
         adopt(session, install, fresh)?;
         match call(&install.access_token).await {
             Err(error) if is_unauthorized(&error) => {
@@ -133,11 +117,11 @@ impl AppState {
                     .tokens
                     .replace(&self.segment, install)
                     .await
-                    .map_err(refresh_failed)?;
+                    .map_err(|error| refresh_failed(session, error))?;
                 adopt(session, install, fresh)?;
                 call(&install.access_token).await.map_err(|error| {
                     if is_unauthorized(&error) {
-                        WebError::InstallGone(error.message())
+                        install_gone(session, error)
                     } else {
                         WebError::segment(doing)(error)
                     }
@@ -163,9 +147,16 @@ fn adopt(
 
 /// A refresh that Segment refuses means the install is gone (uninstalled, or the App's
 /// credentials changed); anything else is an ordinary upstream failure.
-fn refresh_failed(error: SegmentError) -> WebError {
+fn refresh_failed(session: &TypedSession, error: SegmentError) -> WebError {
     match error.status() {
-        Some(401 | 403 | 404) => WebError::InstallGone(error.message()),
+        Some(401 | 403 | 404) => install_gone(session, error),
         _ => WebError::segment("refreshing the install token")(error),
     }
+}
+
+/// Segment no longer knows the install: the session forgets it too, so the next page offers
+/// to connect again.
+fn install_gone(session: &TypedSession, error: SegmentError) -> WebError {
+    session.forget_install();
+    WebError::InstallGone(error.message())
 }

@@ -126,19 +126,6 @@ async fn configure_page(app: &TestApp) -> crate::helpers::Page {
     page
 }
 
-/// The writes Segment (the sandbox) has seen.
-async fn writes(app: &TestApp) -> usize {
-    app.segment_view().await["activity"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| {
-            let what = a["what"].as_str().unwrap_or("");
-            what.starts_with("POST") || what.starts_with("PATCH") || what.starts_with("DELETE")
-        })
-        .count()
-}
-
 #[tokio::test]
 async fn every_catalog_destination_can_be_configured_through_the_form() {
     for (slug, entry) in catalog() {
@@ -227,7 +214,7 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
         }
 
         // Invalid values: each gets its message, the input is kept, nothing is sent.
-        let before = writes(&app).await;
+        let before = app.write_count().await;
         let mut bad_fields = Vec::new();
         let mut typed_bad_field = None;
         let form: Vec<(String, String)> = settings(&entry)
@@ -281,7 +268,7 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
             );
         }
         assert_eq!(
-            writes(&app).await,
+            app.write_count().await,
             before,
             "{slug}: an invalid form reached Segment"
         );
@@ -344,7 +331,7 @@ async fn saving_sends_only_the_changes_and_keeps_a_blank_password() {
     assert_eq!(last_write["status"], 200);
 
     // The same values again: nothing to send.
-    let before = writes(&app).await;
+    let before = app.write_count().await;
     let page = app
         .post_form(
             "/destination/configure",
@@ -357,7 +344,7 @@ async fn saving_sends_only_the_changes_and_keeps_a_blank_password() {
         )
         .await;
     assert!(page.flash().unwrap().contains("Nothing changed"));
-    assert_eq!(writes(&app).await, before);
+    assert_eq!(app.write_count().await, before);
 
     // And the destination page shows the saved values, the password masked.
     let destination = app.browser.get(&app.url("/destination")).await;
@@ -393,7 +380,7 @@ async fn workspace_read_shows_the_form_and_refuses_to_save() {
     assert!(page.body.contains("<fieldset disabled>"));
     assert!(!page.buttons().contains(&"Save settings".to_owned()));
 
-    let before = writes(&app).await;
+    let before = app.write_count().await;
     let refused = app
         .post_form(
             "/destination/configure",
@@ -401,5 +388,5 @@ async fn workspace_read_shows_the_form_and_refuses_to_save() {
         )
         .await;
     assert_eq!(refused.status, 403);
-    assert_eq!(writes(&app).await, before);
+    assert_eq!(app.write_count().await, before);
 }

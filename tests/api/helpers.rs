@@ -218,6 +218,23 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
+    /// How many writes (POST, PATCH, DELETE on the Config API) Segment has answered.
+    pub async fn write_count(&self) -> usize {
+        self.segment_view().await["activity"]
+            .as_array()
+            .map_or(0, |activity| {
+                activity
+                    .iter()
+                    .filter(|a| {
+                        let what = a["what"].as_str().unwrap_or("");
+                        ["POST /v1beta", "PATCH", "DELETE"]
+                            .iter()
+                            .any(|w| what.starts_with(w))
+                    })
+                    .count()
+            })
+    }
+
     /// How many installs Segment (the sandbox) has.
     pub async fn install_count(&self) -> usize {
         self.segment_view().await["installs"]

@@ -8,25 +8,11 @@ use segment_partnerapp::startup::Application;
 
 use crate::helpers::{Browser, Options, spawn_app, spawn_app_with};
 
-async fn write_count(app: &crate::helpers::TestApp) -> usize {
-    app.segment_view().await["activity"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| {
-            let what = a["what"].as_str().unwrap_or("");
-            ["POST /v1beta", "PATCH", "DELETE"]
-                .iter()
-                .any(|w| what.starts_with(w))
-        })
-        .count()
-}
-
 #[tokio::test]
 async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
     let app = spawn_app().await;
     app.install_on("javascript").await;
-    let before = write_count(&app).await;
+    let before = app.write_count().await;
 
     // No token, a made-up token, and a token from another browser's session.
     let other = Browser::new();
@@ -55,7 +41,7 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
     let logout = app.browser.post(&app.url("/logout"), &[]).await;
     assert_eq!(logout.status, 403);
     assert_eq!(
-        write_count(&app).await,
+        app.write_count().await,
         before,
         "a forged form reached Segment"
     );
@@ -126,7 +112,7 @@ async fn oversized_input_is_refused() {
         .post_form("/destination/configure", &[("setting.apiKey", &huge)])
         .await;
     assert_eq!(page.status, 413, "{}", page.body);
-    assert_eq!(write_count(&app).await, 0);
+    assert_eq!(app.write_count().await, 0);
 }
 
 #[tokio::test]
