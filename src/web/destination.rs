@@ -173,7 +173,8 @@ pub async fn choose_source(
     Ok(see_other("/destination"))
 }
 
-/// `POST /destination/enable`: creates the destination with the partner's API key, enabled;
+/// `POST /destination/enable`: creates the destination with the partner's API key (when the
+/// destination has an `apiKey` setting), enabled;
 /// when it already exists, updates API key, enabled and connection mode instead (as Segment's
 /// Node example does).
 pub async fn enable(
@@ -184,31 +185,41 @@ pub async fn enable(
         return not_connected(&session);
     };
     let (source, name) = (&target.source, &target.destination);
-    let change = DestinationChange {
-        enabled: Some(true),
-        connection_mode: Some(ConnectionMode::Cloud),
-        config: Some(vec![ConfigValue {
-            name: name.setting("apiKey"),
-            value: state.destination_api_key.expose().into(),
-        }]),
-    };
+    let slug = &state.destination_slug;
     let (destination, created) = state
         .with_install(
             &session,
             &mut target.install,
             "enabling the destination",
-            async |token| match state
-                .segment
-                .create_destination(token, source, name, &change)
-                .await
-            {
-                Ok(created) => Ok((created, true)),
-                Err(error) if error.is_already_exists() => state
+            async |token| {
+                // The partner's key goes into `apiKey` if the destination has that setting.
+                let catalog = state.segment.get_catalog_destination(token, slug).await?;
+                let has_api_key = catalog.settings.iter().any(|s| s.name == "apiKey");
+                let change = DestinationChange {
+                    enabled: Some(true),
+                    connection_mode: Some(ConnectionMode::Cloud),
+                    config: Some(if has_api_key {
+                        vec![ConfigValue {
+                            name: name.setting("apiKey"),
+                            value: state.destination_api_key.expose().into(),
+                        }]
+                    } else {
+                        Vec::new()
+                    }),
+                };
+                match state
                     .segment
-                    .update_destination(token, name, &change)
+                    .create_destination(token, source, name, &change)
                     .await
-                    .map(|updated| (updated, false)),
-                Err(error) => Err(error),
+                {
+                    Ok(created) => Ok((created, true)),
+                    Err(error) if error.is_already_exists() => state
+                        .segment
+                        .update_destination(token, name, &change)
+                        .await
+                        .map(|updated| (updated, false)),
+                    Err(error) => Err(error),
+                }
             },
         )
         .await?;

@@ -144,6 +144,19 @@ async fn enable_updates_a_destination_that_already_exists() {
 }
 
 #[tokio::test]
+async fn enable_works_for_a_destination_without_an_api_key() {
+    let app =
+        crate::helpers::spawn_app_with(crate::helpers::Options::destination("google-analytics"))
+            .await;
+    let page = app.install_on("ios").await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("Enabled"), "{}", page.text());
+    let segment = app.segment_view().await;
+    assert_eq!(segment["destinations"][0]["config"], serde_json::json!([]));
+}
+
+#[tokio::test]
 async fn the_sandbox_mode_app_runs_the_whole_flow_on_its_own_port() {
     let app = spawn_app_in_sandbox_mode().await;
     let home = app.browser.get(&app.url("/")).await;
