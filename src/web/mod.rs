@@ -55,6 +55,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/healthz", web::get().to(healthz))
         .route("/static/style.css", web::get().to(stylesheet))
+        .route("/static/favicon.svg", web::get().to(favicon))
+        .route("/favicon.ico", web::get().to(favicon))
         .route("/auth/segment", web::get().to(auth::start))
         .route("/auth/segment/callback", web::get().to(auth::callback))
         .route("/logout", web::post().to(auth::logout))
@@ -114,6 +116,14 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/style.css"))
+}
+
+/// `GET /static/favicon.svg` (and `/favicon.ico`, for clients that ask for it anyway).
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(include_str!("../../static/favicon.svg"))
 }
 
 /// A redirect that makes the browser GET `location` (also after a POST).

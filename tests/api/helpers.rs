@@ -122,12 +122,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
 pub async fn spawn_app_in_sandbox_mode() -> TestApp {
+    spawn_app_in_sandbox_mode_with(&[]).await
+}
+
+/// The app as `cargo run` starts it, with some more settings.
+pub async fn spawn_app_in_sandbox_mode_with(extra: &[(&'static str, &str)]) -> TestApp {
     let (listener, port) = bind();
     let address = format!("http://127.0.0.1:{port}");
-    let settings = settings(&[
+    let mut vars = vec![
         ("REDIRECT_URL", format!("{address}/auth/segment/callback")),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
-    ]);
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let settings = settings(&vars);
     assert!(settings.mode.is_sandbox());
     let sandbox_url = format!("{address}/sandbox");
     start(settings, listener, address, sandbox_url, None)

@@ -1,0 +1,370 @@
+//! The demo in a real browser: headless Chromium driven through WebDriver (chromedriver), against
+//! the app in sandbox mode on a loopback port. It checks what a person sees, that the pages
+//! work under the Content-Security-Policy (no console errors), and saves a screenshot of each
+//! step to `docs/screenshots/` for the README.
+//!
+//! Off unless `BROWSER_TESTS=1` (`.ci/run` installs Debian's `chromium` and `chromium-driver`
+//! and turns it on). When it is on, a missing browser or driver fails the test: it never skips.
+#![cfg(feature = "sandbox")]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+/// Chromium's switches for a machine with no display and no internet.
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1100,900",
+];
+
+fn enabled() -> bool {
+    std::env::var("BROWSER_TESTS").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+fn find(program: &str, candidates: &[&str]) -> PathBuf {
+    if let Ok(path) = std::env::var(program.to_ascii_uppercase().replace('-', "_")) {
+        return PathBuf::from(path);
+    }
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "BROWSER_TESTS=1 but {program} is not installed (looked at {candidates:?}). \
+                 Install Debian's chromium and chromium-driver, as .ci/run does."
+            )
+        })
+}
+
+/// chromedriver on a free loopback port; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let binary = find(
+        "chromedriver",
+        &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let url = format!("http://127.0.0.1:{port}");
+    let driver = Driver { child, url };
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = reqwest::get(format!("{}/status", driver.url)).await
+            && response.status().is_success()
+        {
+            return driver;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start in 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start_browser(driver: &Driver, profile: &Path) -> Client {
+    let chromium = find(
+        "chromium",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    );
+    let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({ "binary": chromium, "args": args }),
+    );
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+/// chromedriver's console log (`POST /session/{id}/se/log`), which W3C WebDriver lacks.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// A walk through the demo: the browser, where screenshots go, and the console errors seen.
+struct Walk {
+    browser: Client,
+    shots: PathBuf,
+}
+
+impl Walk {
+    async fn text(&self) -> String {
+        self.browser
+            .find(Locator::Css("body"))
+            .await
+            .expect("a body")
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    async fn path(&self) -> String {
+        self.browser
+            .current_url()
+            .await
+            .expect("a URL")
+            .path()
+            .to_owned()
+    }
+
+    /// Takes the screenshot `name`, and checks the console is clean (but for `allowed`).
+    async fn step(&self, name: &str, allowed: &[&str]) {
+        let png = self.browser.screenshot().await.expect("a screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png)
+            .expect("the screenshot is saved");
+        let log = self
+            .browser
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("the console log");
+        let errors: Vec<String> = log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|message| !allowed.iter().any(|a| message.contains(a)))
+            .collect();
+        assert!(errors.is_empty(), "console errors on {name}: {errors:#?}");
+    }
+
+    async fn click_button(&self, label: &str) {
+        let xpath = format!("//button[normalize-space()='{label}']");
+        self.click(Locator::XPath(&xpath), label).await;
+    }
+
+    async fn click_link(&self, label: &str) {
+        self.click(Locator::LinkText(label), label).await;
+    }
+
+    /// Clicks, then waits (at most 10 s) until the page it was on has been replaced.
+    async fn click(&self, locator: Locator<'_>, label: &str) {
+        let old_page = self
+            .browser
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
+        self.browser
+            .find(locator)
+            .await
+            .unwrap_or_else(|e| panic!("nothing to click labelled {label:?}: {e}"))
+            .click()
+            .await
+            .expect("a click");
+        let started = Instant::now();
+        while old_page.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "clicking {label:?} loaded no page"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn fill(&self, name: &str, value: &str) {
+        let field = self
+            .browser
+            .find(Locator::Css(&format!("[name='{name}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no field {name}: {e}"));
+        field.clear().await.expect("cleared");
+        field.send_keys(value).await.expect("typed");
+    }
+
+    async fn choose(&self, name: &str, value: &str) {
+        self.browser
+            .find(Locator::Css(&format!("select[name='{name}']")))
+            .await
+            .unwrap_or_else(|e| panic!("no select {name}: {e}"))
+            .select_by_value(value)
+            .await
+            .expect("an option");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_in_a_real_browser() {
+    if !enabled() {
+        eprintln!(
+            "browser tests are off: run with BROWSER_TESTS=1 (needs chromium and chromium-driver)"
+        );
+        return;
+    }
+    let shots = std::env::var("SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+    std::fs::create_dir_all(&shots).expect("the screenshot folder");
+    let profile = std::env::temp_dir().join(format!("partnerapp-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+
+    let app = helpers::spawn_app_in_sandbox_mode_with(&[("DESTINATION_SLUG", "uservoice")]).await;
+    let driver = start_driver().await;
+    let browser = start_browser(&driver, &profile).await;
+    let walk = Walk { browser, shots };
+    let result = demo(&walk, &app).await;
+    let _ = walk.browser.clone().close().await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(&profile);
+    result
+}
+
+async fn demo(walk: &Walk, app: &helpers::TestApp) {
+    // Home.
+    walk.browser
+        .goto(&app.url("/"))
+        .await
+        .expect("the home page");
+    assert!(walk.text().await.contains("Enable with Segment"));
+    assert!(walk.text().await.contains("Sandbox"));
+    walk.step("01-home", &[]).await;
+
+    // Segment's consent screen: pick a source, Allow.
+    walk.click_link("Enable with Segment").await;
+    assert!(walk.path().await.starts_with("/sandbox/oauth2/auth"));
+    assert!(
+        walk.text()
+            .await
+            .contains("Authorize Partner App (sandbox)")
+    );
+    walk.choose("source", "ios").await;
+    walk.step("02-consent", &[]).await;
+    walk.click_button("Allow").await;
+
+    // Back on the destination page, connected.
+    assert_eq!(walk.path().await, "/destination");
+    let text = walk.text().await;
+    assert!(text.contains("Connected to Segment"), "{text}");
+    assert!(text.contains("workspaces/acme/sources/ios"), "{text}");
+    assert!(text.contains("Not created"), "{text}");
+    walk.step("03-connected", &[]).await;
+
+    // Enable.
+    walk.click_button("Enable").await;
+    let text = walk.text().await;
+    assert!(text.contains("was created on ios and enabled"), "{text}");
+    assert!(text.contains("Enabled"), "{text}");
+    walk.step("04-enabled", &[]).await;
+
+    // Configure a few settings, one of them wrong first.
+    walk.click_link("Configure").await;
+    assert_eq!(walk.path().await, "/destination/configure");
+    walk.fill("setting.forumId", "not-a-number").await;
+    walk.fill("setting.accentColor", "#3b4cca").await;
+    walk.choose("setting.mode", "smartvote").await;
+    walk.click_button("Save settings").await;
+    let text = walk.text().await;
+    assert!(text.contains("nothing was sent to Segment"), "{text}");
+    // Show the field with the error (WebDriver's scripts are not bound by the page's CSP).
+    walk.browser
+        .execute(
+            "document.querySelector('.has-error').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .expect("a field with an error");
+    walk.step("05-configure-error", &["status of 422"]).await;
+    walk.fill("setting.forumId", "424242").await;
+    walk.click_button("Save settings").await;
+    let text = walk.text().await;
+    assert!(text.contains("Saved"), "{text}");
+    walk.step("06-configure-saved", &[]).await;
+
+    // Disable, then Remove.
+    walk.click_link("← Destination").await;
+    walk.click_button("Disable").await;
+    let text = walk.text().await;
+    assert!(text.contains("is disabled"), "{text}");
+    assert!(
+        text.contains("424242"),
+        "the saved setting is not shown: {text}"
+    );
+    walk.step("07-disabled", &[]).await;
+    walk.click_button("Remove").await;
+    let text = walk.text().await;
+    assert!(text.contains("was removed"), "{text}");
+    assert!(text.contains("Not created"), "{text}");
+
+    // The sandbox inspector shows Segment's side.
+    walk.browser
+        .goto(&app.sandbox_url)
+        .await
+        .expect("the inspector");
+    assert!(walk.text().await.contains("installs/1"));
+    walk.step("08-inspector", &[]).await;
+
+    // Log out.
+    walk.browser
+        .goto(&app.url("/destination"))
+        .await
+        .expect("the destination page");
+    walk.click_button("Log out").await;
+    assert_eq!(walk.path().await, "/");
+    assert!(walk.text().await.contains("Enable with Segment"));
+
+    // Deny: the error page explains, with a 403 the console reports.
+    walk.click_link("Enable with Segment").await;
+    walk.click_button("Deny").await;
+    let text = walk.text().await;
+    assert!(text.contains("Error 403"), "{text}");
+    assert!(text.contains("access_denied"), "{text}");
+    assert!(text.contains("chose Deny"), "{text}");
+    walk.step("09-denied", &["status of 403"]).await;
+}
