@@ -11,7 +11,7 @@ use url::Url;
 use std::time::Duration;
 
 use crate::secret::Secret;
-use crate::segment::{DestinationSlug, SegmentScope, Timeouts};
+use crate::segment::{DestinationSlug, Limits, SegmentScope};
 
 /// Where the app's Segment calls go.
 // Built once at start-up; the size difference between variants costs nothing.
@@ -55,8 +55,8 @@ pub struct Settings {
     pub session_key: Option<Secret>,
     /// Send a PKCE S256 challenge with the authorization request.
     pub pkce: bool,
-    /// Connect and total timeouts of every call to Segment.
-    pub timeouts: Timeouts,
+    /// Timeouts and concurrency of the calls to Segment.
+    pub limits: Limits,
 }
 
 /// A setting that could not be used. Its `Display` is the one line printed at start-up.
@@ -186,13 +186,27 @@ impl Settings {
                 },
             }
         };
-        let timeouts = Timeouts {
+        let max_in_flight = match get("SEGMENT_MAX_IN_FLIGHT") {
+            None => Limits::default().max_in_flight,
+            Some(value) => match value.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::BadValue {
+                        name: "SEGMENT_MAX_IN_FLIGHT",
+                        value,
+                        reason: "expected a whole number from 1 to 10000".to_owned(),
+                    });
+                }
+            },
+        };
+        let limits = Limits {
             connect: millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
             total: millis("SEGMENT_TIMEOUT_MS", 15_000)?,
+            max_in_flight,
         };
 
         Ok(Settings {
-            timeouts,
+            limits,
             mode,
             destination_slug,
             destination_api_key,
@@ -209,6 +223,15 @@ impl Settings {
     /// redirect URL: the sandbox's pages must be served from there too.
     pub fn public_origin(&self) -> String {
         self.redirect_url.origin().ascii_serialization()
+    }
+
+    /// The `Host` header of requests made to [`Settings::public_origin`].
+    pub fn public_host(&self) -> String {
+        let host = self.redirect_url.host_str().unwrap_or_default();
+        match self.redirect_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
     }
 }
 
@@ -379,8 +402,16 @@ mod tests {
     #[test]
     fn timeouts_are_milliseconds() {
         let s = with_credentials(&[("SEGMENT_TIMEOUT_MS", "250")]).unwrap();
-        assert_eq!(s.timeouts.total, Duration::from_millis(250));
-        assert_eq!(s.timeouts.connect, Duration::from_secs(5));
+        assert_eq!(s.limits.total, Duration::from_millis(250));
+        assert_eq!(s.limits.connect, Duration::from_secs(5));
+        assert_eq!(s.limits.max_in_flight, 32);
+        let s = with_credentials(&[("SEGMENT_MAX_IN_FLIGHT", "4")]).unwrap();
+        assert_eq!(s.limits.max_in_flight, 4);
+        let err = with_credentials(&[("SEGMENT_MAX_IN_FLIGHT", "0")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("SEGMENT_MAX_IN_FLIGHT"),
+            "{err}"
+        );
         for bad in ["0", "-1", "1.5s"] {
             let err = with_credentials(&[("SEGMENT_CONNECT_TIMEOUT_MS", bad)]).unwrap_err();
             assert!(

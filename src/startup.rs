@@ -70,7 +70,7 @@ impl Application {
                 source,
             })?
             .port();
-        let http = segment::http_client(settings.timeouts)?;
+        let http = segment::http_client(&settings.limits)?;
 
         let (urls, client_id, client_secret) = match &settings.mode {
             Mode::Segment {
@@ -117,6 +117,7 @@ impl Application {
                 scope: settings.scope.clone(),
                 pkce: settings.pkce,
             },
+            &settings.limits,
         );
 
         #[cfg(feature = "sandbox")]
@@ -133,6 +134,8 @@ impl Application {
             destination_api_key: settings.destination_api_key.clone(),
             sandbox: settings.mode.is_sandbox(),
             tokens: Default::default(),
+            public_origin: settings.public_origin(),
+            public_host: settings.public_host(),
         });
         let key = session_key(&settings)?;
         let https = settings.redirect_url.scheme() == "https";

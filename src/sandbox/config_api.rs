@@ -71,6 +71,7 @@ fn respond(world: &mut World, what: &str, result: Result<Value, ApiError>) -> Ht
         None => what.to_owned(),
     };
     world.log(&summary, status.as_u16());
+    world.api_calls += 1;
     HttpResponse::build(status).json(body)
 }
 

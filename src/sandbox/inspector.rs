@@ -14,6 +14,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["", "/"]).route(web::get().to(inspect)))
         .service(web::resource("/assets/sandbox.css").route(web::get().to(stylesheet)))
         .service(web::resource("/installs/{id}/uninstall").route(web::post().to(uninstall)))
+        .service(web::resource("/workspaces").route(web::post().to(add_workspace)))
         .service(
             web::resource("/installs/{id}/expire-tokens").route(web::post().to(expire_tokens)),
         );
@@ -49,6 +50,31 @@ async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRespo
             HttpResponse::InternalServerError().body("The sandbox could not render this page.")
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+struct NewWorkspace {
+    slug: String,
+    display_name: String,
+}
+
+/// `POST {sandbox}/workspaces` with `{"slug", "display_name"}`: another workspace of the
+/// signed-in user, with the demo sources (an App installs once per workspace, so a load test
+/// needs one per customer).
+async fn add_workspace(sandbox: web::Data<Sandbox>, body: web::Json<NewWorkspace>) -> HttpResponse {
+    let valid = !body.slug.is_empty()
+        && body.slug.len() <= 64
+        && body
+            .slug
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return HttpResponse::BadRequest().json(serde_json::json!({
+            "error": "slug must be 1 to 64 letters, digits, '-' or '_'", "code": 3
+        }));
+    }
+    sandbox.add_workspace(&body.slug, &body.display_name);
+    HttpResponse::NoContent().finish()
 }
 
 async fn uninstall(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {

@@ -236,6 +236,8 @@ pub struct Snapshot {
     pub destinations: Vec<DestinationView>,
     /// How many times the install token API minted a new token.
     pub refreshes: u64,
+    /// How many Config API calls were answered (to count a page's upstream calls).
+    pub api_calls: u64,
     /// Newest first.
     pub activity: Vec<Activity>,
 }
@@ -317,6 +319,8 @@ pub struct World {
     next_install: u64,
     /// Every refresh through the install token API, for the inspector (and tests).
     pub refreshes: u64,
+    /// Every Config API call answered.
+    pub api_calls: u64,
     /// The `expires_in` of new tokens.
     pub token_lifetime_secs: i64,
     /// Armed faults, played by the `faults` middleware.
@@ -339,6 +343,7 @@ impl World {
             activity: VecDeque::new(),
             next_install: 1,
             refreshes: 0,
+            api_calls: 0,
             token_lifetime_secs: TOKEN_LIFETIME_SECS,
             faults: Vec::new(),
             secrets_seen: Vec::new(),
@@ -992,6 +997,7 @@ impl World {
             installs,
             destinations,
             refreshes: self.refreshes,
+            api_calls: self.api_calls,
             activity: self.activity.iter().rev().cloned().collect(),
         }
     }

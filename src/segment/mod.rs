@@ -9,7 +9,10 @@ mod error;
 mod oauth;
 mod types;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use reqwest::Method;
 use serde::Serialize;
@@ -45,29 +48,37 @@ pub struct AppCredentials {
     pub pkce: bool,
 }
 
-/// Timeouts for every upstream call.
+/// Bounds on every upstream call.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub struct Limits {
+    /// How long to wait for a connection.
     pub connect: Duration,
+    /// How long a call may take in all, waiting for a free slot included.
     pub total: Duration,
+    /// How many calls may be in flight at once. More wait for a slot: this bounds the
+    /// connections (and their memory) a burst of visitors opens to Segment, and spares Segment
+    /// the burst.
+    pub max_in_flight: usize,
 }
 
-impl Default for Timeouts {
+impl Default for Limits {
     fn default() -> Self {
-        Timeouts {
+        Limits {
             connect: Duration::from_secs(5),
             total: Duration::from_secs(15),
+            max_in_flight: 32,
         }
     }
 }
 
 /// The one HTTP client for every upstream call: no redirects (a token endpoint that redirects
 /// is an SSRF risk, and Segment's API never needs them), and bounded waits.
-pub fn http_client(timeouts: Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(timeouts.connect)
-        .timeout(timeouts.total)
+        .connect_timeout(limits.connect)
+        .timeout(limits.total)
+        .pool_max_idle_per_host(limits.max_in_flight)
         .user_agent(concat!(
             "segment-partnerapp-rust/",
             env!("CARGO_PKG_VERSION")
@@ -90,10 +101,19 @@ pub struct SegmentClient {
     oauth: oauth::OAuthClient,
     app: AppCredentials,
     api_base: Url,
+    /// One permit per call in flight (see [`Limits::max_in_flight`]).
+    in_flight: Arc<Semaphore>,
+    /// How long a call may wait for a permit.
+    wait: Duration,
 }
 
 impl SegmentClient {
-    pub fn new(http: reqwest::Client, urls: SegmentUrls, app: AppCredentials) -> SegmentClient {
+    pub fn new(
+        http: reqwest::Client,
+        urls: SegmentUrls,
+        app: AppCredentials,
+        limits: &Limits,
+    ) -> SegmentClient {
         let oauth = oauth::build_client(
             &app.client_id,
             &app.client_secret,
@@ -106,6 +126,8 @@ impl SegmentClient {
             oauth,
             app,
             api_base: urls.api_base,
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            wait: limits.total,
         }
     }
 
@@ -126,6 +148,7 @@ impl SegmentClient {
         code: &Secret,
         pkce_verifier: Option<&Secret>,
     ) -> Result<InstallToken, SegmentError> {
+        let _permit = self.permit().await?;
         oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await
     }
 
@@ -312,10 +335,22 @@ impl SegmentClient {
         }
     }
 
+    /// A slot for one call, waited for at most the total timeout.
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, SegmentError> {
+        match tokio::time::timeout(self.wait, self.in_flight.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(SegmentError::Unreachable {
+                timed_out: true,
+                detail: "too many calls to Segment were already in flight".to_owned(),
+            }),
+        }
+    }
+
     async fn send_once<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, SegmentError> {
+        let _permit = self.permit().await?;
         let response = request
             .send()
             .await

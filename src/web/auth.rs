@@ -2,7 +2,7 @@
 //! `GET /auth/segment/callback` brings them back with a code that becomes an install token,
 //! `POST /logout` forgets it all.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -17,7 +17,19 @@ use crate::secret::Secret;
 pub async fn start(
     state: web::Data<AppState>,
     session: TypedSession,
+    http: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
+    // The session cookie belongs to the host the browser used, and Segment sends the browser
+    // back to REDIRECT_URL's host: if they differ (localhost vs 127.0.0.1), the callback would
+    // arrive without the session. Move the browser there first, once (a proxy that rewrites
+    // Host must not make this loop).
+    let host = http.connection_info().host().to_owned();
+    if !host.eq_ignore_ascii_case(&state.public_host) && !http.query_string().contains("moved=1") {
+        return Ok(see_other(&format!(
+            "{}/auth/segment?moved=1",
+            state.public_origin
+        )));
+    }
     let request = state.segment.authorization_request();
     session.start_flow(&PendingFlow {
         state: request.state,

@@ -49,6 +49,10 @@ pub struct AppState {
     pub sandbox: bool,
     /// Keeps install tokens fresh, one refresh per install at a time.
     pub tokens: tokens::TokenKeeper,
+    /// Where the browser reaches this app: REDIRECT_URL's origin (`http://localhost:8888`)
+    /// and its `Host` (`localhost:8888`).
+    pub public_origin: String,
+    pub public_host: String,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use segment_partnerapp::sandbox::{self, Sandbox};
 use segment_partnerapp::secret::Secret;
 use segment_partnerapp::segment::{
-    AppCredentials, ConfigValue, DestinationChange, DestinationSlug, InstallToken, SegmentClient,
-    SegmentError, SegmentScope, SegmentUrls, Timeouts, http_client,
+    AppCredentials, ConfigValue, DestinationChange, DestinationSlug, InstallToken, Limits,
+    SegmentClient, SegmentError, SegmentScope, SegmentUrls, http_client,
 };
 use url::Url;
 
@@ -26,7 +26,7 @@ async fn client_for(scope: &str) -> SegmentClient {
 /// A client for an App with these credentials, talking to Segment at `base`.
 fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentClient {
     SegmentClient::new(
-        http_client(Timeouts::default()).unwrap(),
+        http_client(&Limits::default()).unwrap(),
         SegmentUrls {
             authorize_base: base.clone(),
             token_base: base.clone(),
@@ -39,6 +39,7 @@ fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentC
             scope,
             pkce: true,
         },
+        &Limits::default(),
     )
 }
 
@@ -219,4 +220,72 @@ async fn an_unreachable_segment_is_an_error_not_a_hang() {
         .unwrap_err();
     assert!(matches!(error, SegmentError::Unreachable { .. }), "{error}");
     assert!(!error.to_string().contains("a-code-value"));
+}
+
+#[tokio::test]
+async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A "Segment" that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let limits = Limits {
+        total: std::time::Duration::from_millis(600),
+        max_in_flight: 1,
+        ..Limits::default()
+    };
+    let client = SegmentClient::new(
+        http_client(&limits).unwrap(),
+        SegmentUrls {
+            authorize_base: base.clone(),
+            token_base: base.clone(),
+            api_base: base,
+        },
+        AppCredentials {
+            client_id: "id".into(),
+            client_secret: Secret::new("secret"),
+            redirect_url: Url::parse(REDIRECT).unwrap(),
+            scope: SegmentScope::Workspace,
+            pkce: false,
+        },
+        &limits,
+    );
+    let client = Arc::new(client);
+    let workspace = segment_partnerapp::segment::WorkspaceName::parse("workspaces/acme").unwrap();
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, workspace) = (client.clone(), workspace.clone());
+            tokio::spawn(async move { client.get_workspace(&Secret::new("t"), &workspace).await })
+        })
+        .collect();
+    // While the first call waits for its answer, the second waits for a slot.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "two calls in flight with a limit of one"
+    );
+    for call in calls {
+        let error = call.await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SegmentError::Unreachable {
+                    timed_out: true,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
 }

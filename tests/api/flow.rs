@@ -197,6 +197,19 @@ async fn the_sandbox_mode_app_runs_the_whole_flow_on_its_own_port() {
 }
 
 #[tokio::test]
+async fn starting_on_another_host_name_still_completes_the_flow() {
+    // REDIRECT_URL says 127.0.0.1; the customer typed localhost.
+    let app = spawn_app().await;
+    let other_host = app.url("/").replace("127.0.0.1", "localhost");
+    let home = app.browser.get(&other_host).await;
+    let consent = app.browser.follow_link(&home, "Enable with Segment").await;
+    assert_eq!(consent.status, 200, "{}", consent.text());
+    let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+    assert_eq!(page.url.host_str(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
 async fn pages_need_a_connection_first() {
     let app = spawn_app().await;
     let page = app.browser.get(&app.url("/destination")).await;

@@ -367,6 +367,7 @@ fn label(element: &ElementRef) -> String {
 /// A cookie-keeping client that follows redirects itself, so tests can also stop at one.
 pub struct Browser {
     pub client: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
 }
 
 impl Default for Browser {
@@ -384,13 +385,22 @@ pub struct Submission {
 
 impl Browser {
     pub fn new() -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .build()
             .expect("a test client");
-        Browser { client }
+        Browser { client, jar }
+    }
+
+    /// The `Cookie` header this browser sends to `url`, if any.
+    pub fn cookie_header(&self, url: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = Url::parse(url).ok()?;
+        let value = self.jar.cookies(&url)?;
+        value.to_str().ok().map(str::to_owned)
     }
 
     pub async fn get(&self, url: &str) -> Page {

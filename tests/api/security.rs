@@ -216,6 +216,11 @@ async fn logout_removes_the_cookie() {
         cookie.contains("Max-Age=0") || cookie.contains("expires=Thu, 01 Jan 1970"),
         "{cookie}"
     );
+    assert_eq!(
+        app.browser.cookie_header(&app.url("/")),
+        None,
+        "the session cookie stayed"
+    );
     let page = app.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
 }

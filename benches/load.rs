@@ -1,0 +1,663 @@
+//! The load benchmark: the release binary in sandbox mode, measured from outside over loopback.
+//! Run it with `bench/run.sh` (or `cargo bench --bench load`); it prints a Markdown table.
+//! `BENCH_SECONDS` sets how long each load level runs (default 5).
+//!
+//! What it measures, in order:
+//! 1. time from process start to the first answered request (median of 5 starts);
+//! 2. the destination page with a valid session, at 1, 16 and 64 connections;
+//! 3. the sandbox's own destination GET alone under the same load (the upstream call of that
+//!    page), so the app's own cost per page can be read off;
+//! 4. upstream calls per destination page (counted by the sandbox);
+//! 5. whole install flows per second (authorize, consent, callback, destination page);
+//! 6. Enable/Disable cycles per second;
+//! 7. resident memory idle, and at peak with 1,000 sessions loading pages at once.
+//!
+//! Every loop is bounded in time or count, and all traffic stays on 127.0.0.1.
+
+#[cfg(feature = "sandbox")]
+#[allow(dead_code)]
+#[path = "../tests/api/helpers.rs"]
+mod helpers;
+
+#[cfg(not(feature = "sandbox"))]
+fn main() {
+    eprintln!("the load benchmark runs the app in sandbox mode: build with the `sandbox` feature");
+}
+
+#[cfg(feature = "sandbox")]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(bench::run());
+}
+
+#[cfg(feature = "sandbox")]
+mod bench {
+    use std::net::TcpListener;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use segment_partnerapp::sandbox;
+    use serde_json::{Value, json};
+    use tokio::task::JoinSet;
+
+    use super::helpers::{Browser, Page};
+
+    const LEVELS: [usize; 3] = [1, 16, 64];
+    const FLOWS: usize = 200;
+    const FLOW_CONCURRENCY: usize = 16;
+    const CYCLE_SESSIONS: usize = 16;
+    /// `BENCH_PEAK_SESSIONS` overrides it (to see how memory grows with sessions).
+    fn peak_sessions() -> usize {
+        std::env::var("BENCH_PEAK_SESSIONS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000usize)
+            .clamp(1, 5_000)
+    }
+    const SLUG: &str = "clearbrain";
+
+    fn seconds() -> Duration {
+        let secs = std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5u64);
+        Duration::from_secs(secs.clamp(1, 60))
+    }
+
+    /// The app's release binary, running on its own port; killed when dropped.
+    struct App {
+        child: Child,
+        base: String,
+        /// Where Segment (a sandbox) is, when it is not mounted in the app.
+        sandbox: Option<String>,
+    }
+
+    impl Drop for App {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl App {
+        fn rss_kib(&self) -> u64 {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+                .unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        /// A URL of the sandbox: its own server, or `/sandbox` in the app.
+        fn sandbox_url(&self, path: &str) -> String {
+            match &self.sandbox {
+                Some(base) => format!("{base}{path}"),
+                None => self.url(&format!("/sandbox{path}")),
+            }
+        }
+    }
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    /// Starts the binary in sandbox mode (as `cargo run` does) and waits for its first answer;
+    /// returns it with the time that took.
+    async fn start() -> (App, Duration) {
+        start_on(free_port(), &[]).await
+    }
+
+    /// The app alone: Segment is played by a sandbox in this (the benchmark's) process, so the
+    /// app's memory is the app's, as in production.
+    async fn start_against_own_sandbox() -> App {
+        let port = free_port();
+        let redirect = url::Url::parse(&format!("http://127.0.0.1:{port}/auth/segment/callback"))
+            .expect("a URL");
+        let scope =
+            segment_partnerapp::segment::SegmentScope::parse(&format!("destination/{SLUG}"))
+                .expect("a scope");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the sandbox");
+        let segment = format!("http://{}", listener.local_addr().expect("an address"));
+        let sandbox = sandbox::Sandbox::new(sandbox::demo_app(&redirect, scope), "");
+        tokio::spawn(sandbox::serve(sandbox, listener).expect("the sandbox starts"));
+        let env = [
+            ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
+            ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
+            ("SEGMENT_ID_URL", segment.clone()),
+            ("SEGMENT_API_URL", segment.clone()),
+        ];
+        let (mut app, _) = start_on(port, &env).await;
+        app.sandbox = Some(segment);
+        app
+    }
+
+    async fn start_on(port: u16, env: &[(&str, String)]) -> (App, Duration) {
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("REDIRECT_URL", format!("{base}/auth/segment/callback"))
+            .env("DESTINATION_SLUG", SLUG)
+            .env("DESTINATION_API_KEY", "bench-partner-key-0001")
+            .env("SESSION_KEY", "b".repeat(64))
+            // Allocator tuning to try (e.g. MALLOC_ARENA_MAX) passes through.
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_") || k == "RUST_LOG"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the app binary starts");
+        let app = App {
+            child,
+            base,
+            sandbox: None,
+        };
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(response) = client.get(app.url("/healthz")).send().await
+                && response.status().is_success()
+            {
+                return (app, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the app did not answer in 10 s"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    async fn sandbox_view(app: &App) -> Value {
+        reqwest::Client::new()
+            .get(app.url("/sandbox"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("the inspector")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    async fn add_workspaces(app: &App, names: impl Iterator<Item = String>) {
+        let client = reqwest::Client::new();
+        for slug in names {
+            let response = client
+                .post(app.sandbox_url("/workspaces"))
+                .json(&json!({"slug": slug, "display_name": slug}))
+                .send()
+                .await
+                .expect("the sandbox answers");
+            assert!(response.status().is_success());
+        }
+    }
+
+    /// A browser that has run the whole install flow on `workspace`, ending on the destination
+    /// page.
+    async fn install(app: &App, workspace: &str) -> (Browser, Page) {
+        let browser = Browser::new();
+        let consent = browser.get(&app.url("/auth/segment")).await;
+        let page = browser
+            .click_with(
+                &consent,
+                "Allow",
+                &[("workspace", workspace), ("source", "javascript")],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            200,
+            "the install flow on {workspace} failed: {}",
+            page.text()
+        );
+        (browser, page)
+    }
+
+    /// The session cookie a browser holds for the app, as a `Cookie` header value.
+    async fn session_cookie(browser: &Browser, app: &App) -> String {
+        browser
+            .cookie_header(&app.url("/"))
+            .expect("the browser holds a session cookie")
+    }
+
+    struct Stats {
+        requests: usize,
+        errors: usize,
+        elapsed: Duration,
+        p50: Duration,
+        p99: Duration,
+    }
+
+    impl Stats {
+        fn rps(&self) -> f64 {
+            self.requests as f64 / self.elapsed.as_secs_f64()
+        }
+    }
+
+    fn ms(d: Duration) -> String {
+        format!("{:.3}", d.as_secs_f64() * 1000.0)
+    }
+
+    /// `connections` tasks each send `request()` back to back for `duration`.
+    async fn load(
+        connections: usize,
+        duration: Duration,
+        request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync>,
+    ) -> Stats {
+        let started = Instant::now();
+        let deadline = started + duration;
+        let mut tasks = JoinSet::new();
+        for _ in 0..connections {
+            let request = request.clone();
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    match request().send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            });
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        while let Some(result) = tasks.join_next().await {
+            let (l, e) = result.expect("a load task");
+            latencies.extend(l);
+            errors += e;
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Stats {
+            requests: latencies.len(),
+            errors,
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+
+    fn machine() -> String {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned()))
+            .unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        format!(
+            "{cores} cores ({cpu}), {memory} memory, Linux {}",
+            kernel.trim()
+        )
+    }
+
+    pub async fn run() {
+        let duration = seconds();
+        println!("# Load benchmark: release build, sandbox mode, loopback\n");
+        println!("Machine: {}  ", machine());
+        println!(
+            "Each load level runs {} s; the load generator shares the machine.\n",
+            duration.as_secs()
+        );
+
+        // 1. Start-up.
+        let mut starts = Vec::new();
+        for _ in 0..5 {
+            let (app, took) = start().await;
+            starts.push(took);
+            drop(app);
+        }
+        starts.sort();
+        let (app, _) = start().await;
+        let idle_rss = app.rss_kib();
+
+        // A connected session with an enabled destination.
+        let (browser, page) = install(&app, "acme").await;
+        let page = browser.click(&page, "Enable").await;
+        assert!(page.text().contains("Enabled"), "{}", page.text());
+
+        // 4. Upstream calls per destination page.
+        let before = sandbox_view(&app).await["api_calls"].as_u64().unwrap_or(0);
+        for _ in 0..100 {
+            let page = browser.get(&app.url("/destination")).await;
+            assert_eq!(page.status, 200);
+        }
+        let after = sandbox_view(&app).await["api_calls"].as_u64().unwrap_or(0);
+        let calls_per_page = (after - before) as f64 / 100.0;
+
+        // 2. The destination page under load.
+        let page_url = app.url("/destination");
+        let client = browser.client.clone();
+        let page_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move || client.get(&page_url));
+        let mut page_stats = Vec::new();
+        for connections in LEVELS {
+            page_stats.push(load(connections, duration, page_request.clone()).await);
+        }
+
+        // 3. The sandbox's destination GET alone, with a token of its own (minting it retires the
+        // session's, which is why the page was measured first).
+        let token: Value = reqwest::Client::new()
+            .get(app.url("/sandbox/v1beta/installs/1/token"))
+            .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
+            .send()
+            .await
+            .expect("a token")
+            .json()
+            .await
+            .expect("JSON");
+        let bearer = token["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned();
+        let upstream_url = app.url(&format!(
+            "/sandbox/v1beta/workspaces/acme/sources/javascript/destinations/{SLUG}"
+        ));
+        let upstream_client = reqwest::Client::new();
+        let upstream_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move || upstream_client.get(&upstream_url).bearer_auth(&bearer));
+        let mut upstream_stats = Vec::new();
+        for connections in LEVELS {
+            upstream_stats.push(load(connections, duration, upstream_request.clone()).await);
+        }
+
+        // 5. Whole install flows.
+        add_workspaces(&app, (0..FLOWS).map(|i| format!("flow-{i}"))).await;
+        let app = Arc::new(app);
+        let flows_started = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = JoinSet::new();
+        for _ in 0..FLOW_CONCURRENCY {
+            let (app, next) = (app.clone(), next.clone());
+            tasks.spawn(async move {
+                let mut sessions = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= FLOWS {
+                        return sessions;
+                    }
+                    sessions.push(install(&app, &format!("flow-{i}")).await);
+                }
+            });
+        }
+        let mut sessions = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            sessions.extend(result.expect("a flow task"));
+        }
+        let flows_per_second = FLOWS as f64 / flows_started.elapsed().as_secs_f64();
+
+        // 6. Enable/Disable cycles, each session on its own destination.
+        let cycles = Arc::new(AtomicU64::new(0));
+        let cycles_started = Instant::now();
+        let deadline = cycles_started + duration;
+        let mut tasks = JoinSet::new();
+        for (browser, page) in sessions.into_iter().take(CYCLE_SESSIONS) {
+            let cycles = cycles.clone();
+            tasks.spawn(async move {
+                let mut page = page;
+                while Instant::now() < deadline {
+                    page = browser.click(&page, "Enable").await;
+                    page = browser.click(&page, "Disable").await;
+                    assert_eq!(page.status, 200, "{}", page.text());
+                    cycles.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.expect("a cycle task");
+        }
+        let cycles_per_second =
+            cycles.load(Ordering::Relaxed) as f64 / cycles_started.elapsed().as_secs_f64();
+
+        let sandbox_mode_rss = app.rss_kib();
+        drop(app);
+
+        // 7. Peak memory with 1,000 sessions loading their pages at once, of the app alone:
+        // in sandbox mode, Segment's state and pages (1,000 installs, consent pages listing
+        // 1,000 workspaces) would count as the app's.
+        let app = Arc::new(start_against_own_sandbox().await);
+        let alone_idle_rss = app.rss_kib();
+        add_workspaces(&app, (0..peak_sessions()).map(|i| format!("peak-{i}"))).await;
+        let mut browsers = Vec::new();
+        for chunk in (0..peak_sessions()).collect::<Vec<_>>().chunks(50) {
+            let mut tasks = JoinSet::new();
+            for &i in chunk {
+                let app = app.clone();
+                tasks.spawn(async move { install(&app, &format!("peak-{i}")).await.0 });
+            }
+            while let Some(browser) = tasks.join_next().await {
+                browsers.push(browser.expect("an install"));
+            }
+        }
+        let before_peak_rss = app.rss_kib();
+        let sampling = Arc::new(AtomicBool::new(true));
+        let peak = Arc::new(AtomicU64::new(0));
+        let sampler = {
+            let (app, sampling, peak) = (app.clone(), sampling.clone(), peak.clone());
+            tokio::spawn(async move {
+                while sampling.load(Ordering::Relaxed) {
+                    peak.fetch_max(app.rss_kib(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let peak_deadline = Instant::now() + duration;
+        let mut tasks = JoinSet::new();
+        for browser in browsers {
+            let url = app.url("/destination");
+            tasks.spawn(async move {
+                let mut ok = 0u64;
+                while Instant::now() < peak_deadline {
+                    if let Ok(r) = browser.client.get(&url).send().await
+                        && r.status().is_success()
+                    {
+                        let _ = r.bytes().await;
+                        ok += 1;
+                    }
+                }
+                ok
+            });
+        }
+        let mut peak_pages = 0;
+        while let Some(result) = tasks.join_next().await {
+            peak_pages += result.expect("a peak task");
+        }
+        sampling.store(false, Ordering::Relaxed);
+        let _ = sampler.await;
+        let peak_rss = peak.load(Ordering::Relaxed);
+
+        // The same sessions through 64 connections, as a reverse proxy would bring them, on a
+        // fresh app process (so the peak above does not linger in the allocator).
+        let pooled_app = Arc::new(start_against_own_sandbox().await);
+        add_workspaces(
+            &pooled_app,
+            (0..peak_sessions()).map(|i| format!("pool-{i}")),
+        )
+        .await;
+        let mut cookies = Vec::new();
+        for chunk in (0..peak_sessions()).collect::<Vec<_>>().chunks(16) {
+            let mut tasks = JoinSet::new();
+            for &i in chunk {
+                let app = pooled_app.clone();
+                tasks.spawn(async move {
+                    let (browser, _) = install(&app, &format!("pool-{i}")).await;
+                    session_cookie(&browser, &app).await
+                });
+            }
+            while let Some(cookie) = tasks.join_next().await {
+                cookies.push(cookie.expect("an install"));
+            }
+        }
+        let pooled_before = pooled_app.rss_kib();
+        let cookies = Arc::new(cookies);
+        let pooled_peak = Arc::new(AtomicU64::new(0));
+        let sampling = Arc::new(AtomicBool::new(true));
+        let sampler = {
+            let (app, sampling, peak) = (pooled_app.clone(), sampling.clone(), pooled_peak.clone());
+            tokio::spawn(async move {
+                while sampling.load(Ordering::Relaxed) {
+                    peak.fetch_max(app.rss_kib(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let next = Arc::new(AtomicU64::new(0));
+        let pooled_url = pooled_app.url("/destination");
+        let pooled_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let pooled_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> = {
+            let cookies = cookies.clone();
+            Arc::new(move || {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize % cookies.len();
+                pooled_client.get(&pooled_url).header("cookie", &cookies[i])
+            })
+        };
+        let pooled = load(64, duration, pooled_request).await;
+        sampling.store(false, Ordering::Relaxed);
+        let _ = sampler.await;
+        let pooled_peak = pooled_peak.load(Ordering::Relaxed);
+
+        // The table.
+        println!("| measure | 1 connection | 16 connections | 64 connections |");
+        println!("|---|---|---|---|");
+        let row = |name: &str, stats: &[Stats], f: &dyn Fn(&Stats) -> String| {
+            let cells: Vec<String> = stats.iter().map(f).collect();
+            println!("| {name} | {} |", cells.join(" | "));
+        };
+        row("destination page, requests/s", &page_stats, &|s| {
+            format!("{:.0}", s.rps())
+        });
+        row("destination page, p50 ms", &page_stats, &|s| ms(s.p50));
+        row("destination page, p99 ms", &page_stats, &|s| ms(s.p99));
+        row(
+            "sandbox destination GET alone, requests/s",
+            &upstream_stats,
+            &|s| format!("{:.0}", s.rps()),
+        );
+        row(
+            "sandbox destination GET alone, p50 ms",
+            &upstream_stats,
+            &|s| ms(s.p50),
+        );
+        row(
+            "sandbox destination GET alone, p99 ms",
+            &upstream_stats,
+            &|s| ms(s.p99),
+        );
+        let own: Vec<(Duration, Duration)> = page_stats
+            .iter()
+            .zip(&upstream_stats)
+            .map(|(p, u)| (p.p50.saturating_sub(u.p50), p.p99.saturating_sub(u.p99)))
+            .collect();
+        println!(
+            "| the app's own cost (page - upstream), p50 ms | {} |",
+            own.iter()
+                .map(|(p50, _)| ms(*p50))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        println!(
+            "| the app's own cost (page - upstream), p99 ms | {} |",
+            own.iter()
+                .map(|(_, p99)| ms(*p99))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let errors: usize = page_stats
+            .iter()
+            .chain(&upstream_stats)
+            .map(|s| s.errors)
+            .sum();
+        println!("\n| measure | result |");
+        println!("|---|---|");
+        println!("| upstream calls per destination page | {calls_per_page:.2} |");
+        println!(
+            "| whole install flows per second ({FLOW_CONCURRENCY} at once) | {flows_per_second:.0} |"
+        );
+        println!(
+            "| Enable/Disable cycles per second ({CYCLE_SESSIONS} sessions; a cycle is two clicks, each a POST and the page it redirects to) | {cycles_per_second:.0} |"
+        );
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "| resident memory, idle after start (sandbox mode) | {:.1} MiB |",
+            mib(idle_rss)
+        );
+        println!(
+            "| resident memory after the {} install flows and loads above (sandbox mode: Segment's state and pages count too) | {:.1} MiB |",
+            FLOWS + 1,
+            mib(sandbox_mode_rss)
+        );
+        println!(
+            "| resident memory of the app alone, idle after start | {:.1} MiB |",
+            mib(alone_idle_rss)
+        );
+        println!(
+            "| resident memory of the app alone after {} install flows | {:.1} MiB |",
+            peak_sessions(),
+            mib(before_peak_rss)
+        );
+        println!(
+            "| resident memory of the app alone, peak with {} sessions loading pages at once | {:.1} MiB ({peak_pages} pages served) |",
+            peak_sessions(),
+            mib(peak_rss)
+        );
+        println!(
+            "| time from process start to the first answered request | median {} ms, max {} ms (5 starts) |",
+            ms(starts[2]),
+            ms(starts[4])
+        );
+        println!(
+            "| resident memory of the app alone, {} sessions through 64 connections: before, peak | {:.1} MiB, {:.1} MiB ({:.0} pages/s, p50 {} ms, p99 {} ms) |",
+            peak_sessions(),
+            mib(pooled_before),
+            mib(pooled_peak),
+            pooled.rps(),
+            ms(pooled.p50),
+            ms(pooled.p99)
+        );
+        println!(
+            "| failed requests under load | {} |",
+            errors + pooled.errors
+        );
+    }
+}
