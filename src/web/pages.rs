@@ -27,7 +27,7 @@ impl Layout {
         Layout {
             sandbox,
             flash: session.take_flash(),
-            connected: matches!(session.install(), Ok(Some(_))),
+            connected: session.is_connected(),
             // Without a token the page still shows; its forms are then refused, not broken.
             csrf: session
                 .csrf_token()

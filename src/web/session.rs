@@ -100,6 +100,11 @@ impl TypedSession {
         self.insert(INSTALL, install)
     }
 
+    /// Whether the session holds an install, without reading (deserializing) it.
+    pub fn is_connected(&self) -> bool {
+        self.0.contains_key(INSTALL)
+    }
+
     pub fn install(&self) -> Result<Option<InstallToken>, WebError> {
         self.get(INSTALL)
     }

@@ -186,9 +186,11 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
             .unwrap()
             .run_until_stopped(),
     );
+    // The browser reaches the app at REDIRECT_URL's host (here through a proxy, say).
     let response = Browser::new()
         .client
         .get(format!("{address}/auth/segment"))
+        .header("host", "partner.example")
         .send()
         .await
         .unwrap();
