@@ -7,6 +7,7 @@
 //! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`);
 //! - [`config`] and [`startup`]: settings from the environment, and the running server.
 
+pub mod accounts;
 pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
