@@ -42,9 +42,11 @@ pub struct Settings {
     pub mode: Mode,
     /// The partner's destination, e.g. `clearbrain`.
     pub destination_slug: DestinationSlug,
-    /// The API key the partner provisioned for this customer, pushed into the destination's
-    /// `apiKey` setting by **Enable**.
-    pub destination_api_key: Secret,
+    /// Pushed into the destination's `apiKey` setting by **Enable** instead of the visitor's
+    /// own account key: an override for demos. Unset: each account's key.
+    pub destination_api_key: Option<Secret>,
+    /// The database of accounts and installs (`sqlite://…`).
+    pub database_url: String,
     /// The scope the App was created with in Segment's Developer Center.
     pub scope: SegmentScope,
     /// Where Segment sends the browser back to; must be registered with the App.
@@ -92,6 +94,7 @@ pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callb
 pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
 pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
 pub const MIN_SESSION_KEY_BYTES: usize = 64;
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/partnerapp.db";
 
 impl Settings {
     /// Reads the process environment.
@@ -126,8 +129,15 @@ impl Settings {
             })?,
             None => SegmentScope::Destination(destination_slug.clone()),
         };
-        let destination_api_key =
-            Secret::new(get("DESTINATION_API_KEY").unwrap_or_else(|| "abcd1234".to_owned()));
+        let destination_api_key = get("DESTINATION_API_KEY").map(Secret::new);
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::BadValue {
+                name: "DATABASE_URL",
+                value: database_url,
+                reason: "expected a sqlite: URL, such as sqlite://data/partnerapp.db".to_owned(),
+            });
+        }
 
         let redirect_url = parse_url("REDIRECT_URL", get("REDIRECT_URL"), DEFAULT_REDIRECT_URL)?;
         let id_url = parse_url("SEGMENT_ID_URL", get("SEGMENT_ID_URL"), DEFAULT_ID_URL)?;
@@ -210,6 +220,7 @@ impl Settings {
             mode,
             destination_slug,
             destination_api_key,
+            database_url,
             scope,
             redirect_url,
             host,
@@ -311,7 +322,8 @@ mod tests {
         assert_eq!(s.scope.to_string(), "destination/clearbrain");
         assert_eq!(s.redirect_url.as_str(), DEFAULT_REDIRECT_URL);
         assert_eq!(s.port, 8888);
-        assert_eq!(s.destination_api_key.expose(), "abcd1234");
+        assert_eq!(s.destination_api_key, None);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert!(s.pkce);
         assert!(!s.mode.is_sandbox());
     }

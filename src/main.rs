@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
         "configured"
     );
 
-    let application = match Application::build(settings) {
+    let application = match Application::build(settings).await {
         Ok(application) => application,
         Err(error) => {
             eprintln!("error: {error}");

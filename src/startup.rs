@@ -17,11 +17,12 @@ use actix_web::{App, HttpServer, web};
 #[cfg(feature = "sandbox")]
 use url::Url;
 
+use crate::accounts::{Store, StoreError};
 use crate::config::{Mode, Settings};
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
-use crate::web::{self as routes, AppState, error::error_pages, security};
+use crate::web::{self as routes, AppState, account, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub enum StartupError {
     SessionKey(String),
     #[error("cannot build a URL for the sandbox: {0}")]
     SandboxUrl(#[from] url::ParseError),
+    #[error("the database ({0})")]
+    Store(#[from] StoreError),
 }
 
 pub struct Application {
@@ -48,21 +51,22 @@ pub struct Application {
 
 impl Application {
     /// Binds `HOST:PORT` and builds the app.
-    pub fn build(settings: Settings) -> Result<Application, StartupError> {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Listen {
             address: address.clone(),
             source,
         })?;
-        Application::build_with_listener(settings, listener)
+        Application::build_with_listener(settings, listener).await
     }
 
     /// Builds the app on a listener that is already bound (tests bind port 0 first, so they
     /// know the address before the settings are made).
-    pub fn build_with_listener(
+    pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
+        let store = Store::open(&settings.database_url).await?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Listen {
@@ -128,8 +132,13 @@ impl Application {
             )
         });
 
+        let key = session_key(&settings)?;
+        let https = settings.redirect_url.scheme() == "https";
         let state = web::Data::new(AppState {
             segment,
+            store,
+            cookie_key: key.clone(),
+            https,
             destination_slug: settings.destination_slug.clone(),
             destination_api_key: settings.destination_api_key.clone(),
             sandbox: settings.mode.is_sandbox(),
@@ -137,8 +146,6 @@ impl Application {
             public_origin: settings.public_origin(),
             public_host: settings.public_host(),
         });
-        let key = session_key(&settings)?;
-        let https = settings.redirect_url.scheme() == "https";
 
         #[cfg(feature = "sandbox")]
         let mounted = sandbox.clone();
@@ -165,6 +172,7 @@ impl Application {
             };
             app.service(
                 web::scope("")
+                    .wrap(from_fn(account::middleware))
                     .wrap(from_fn(security::guard))
                     .configure(routes::routes),
             )

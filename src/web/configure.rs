@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
+use super::account::CurrentAccount;
 use super::destination::{Resolved, Target, not_connected, resolve, writable_target};
 use super::error::WebError;
 use super::pages::{ConfigurePage, Layout, render};
@@ -28,6 +29,7 @@ use crate::segment::{
 pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
     let mut target = match resolve(&state, &session)? {
         Resolved::Target(target) => target,
@@ -35,7 +37,7 @@ pub async fn show(
         Resolved::PickSource(_) => return Ok(see_other("/destination")),
     };
     let (catalog, destination) = load(&state, &session, &mut target).await?;
-    let current = current_values(&state, &catalog, destination.as_ref());
+    let current = current_values(&state, &account, &catalog, destination.as_ref());
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
         &state,
@@ -53,6 +55,7 @@ pub async fn show(
 pub async fn save(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let Some(mut target) = writable_target(&state, &session)? else {
@@ -61,7 +64,7 @@ pub async fn save(
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let (catalog, destination) = load(&state, &session, &mut target).await?;
-    let current = current_values(&state, &catalog, destination.as_ref());
+    let current = current_values(&state, &account, &catalog, destination.as_ref());
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
     if !answers.is_valid() {
@@ -177,6 +180,7 @@ async fn load(
 /// the partner provisioned counts as stored, so creating it from this page carries the key.
 fn current_values(
     state: &AppState,
+    account: &CurrentAccount,
     catalog: &CatalogDestination,
     destination: Option<&Destination>,
 ) -> BTreeMap<String, Value> {
@@ -190,12 +194,7 @@ fn current_values(
             .settings
             .iter()
             .filter(|s| s.name == "apiKey")
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    Value::from(state.destination_api_key.expose()),
-                )
-            })
+            .map(|s| (s.name.clone(), Value::from(state.api_key_for(account))))
             .collect(),
     }
 }

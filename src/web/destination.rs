@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::account::CurrentAccount;
 use super::error::WebError;
 use super::pages::{
     DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
@@ -180,6 +181,7 @@ pub async fn choose_source(
 pub async fn enable(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
     let Some(mut target) = writable_target(&state, &session)? else {
         return not_connected(&session);
@@ -201,7 +203,7 @@ pub async fn enable(
                     config: Some(if has_api_key {
                         vec![ConfigValue {
                             name: name.setting("apiKey"),
-                            value: state.destination_api_key.expose().into(),
+                            value: state.api_key_for(&account).into(),
                         }]
                     } else {
                         Vec::new()

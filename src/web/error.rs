@@ -70,11 +70,19 @@ pub enum WebError {
     #[error("session problem: {0}")]
     Session(String),
 
+    #[error("the database failed: {0}")]
+    Store(String),
+
     #[error("a page failed to render: {0}")]
     Render(#[from] askama::Error),
 }
 
 impl WebError {
+    /// A database failure (its details go to the log, not the page).
+    pub fn store(error: crate::accounts::StoreError) -> WebError {
+        WebError::Store(error.to_string())
+    }
+
     /// Wraps a Segment error with what the app was doing when it happened.
     pub fn segment(doing: &'static str) -> impl FnOnce(SegmentError) -> WebError {
         move |error| WebError::Segment { doing, error }
@@ -101,7 +109,9 @@ impl WebError {
             WebError::NotFound => "Page not found",
             WebError::Csrf => "This form has expired",
             WebError::TooLarge(_) => "The request is too large",
-            WebError::Session(_) | WebError::Render(_) => "Something went wrong on our side",
+            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
+                "Something went wrong on our side"
+            }
         }
     }
 
@@ -125,7 +135,7 @@ impl WebError {
                                         given to this browser. The link may have been tampered \
                                         with, or belong to another sign-in."
                 .to_owned(),
-            WebError::Session(_) | WebError::Render(_) => {
+            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
                 "The page could not be prepared. Try again; if it keeps happening, the app's log says why."
                     .to_owned()
             }
@@ -306,7 +316,9 @@ impl ResponseError for WebError {
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::TooLarge("query string") => StatusCode::URI_TOO_LONG,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            WebError::Session(_) | WebError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -19,6 +19,7 @@
 //! | `GET /healthz`                | [`healthz`]               |
 //! | `GET /static/style.css`       | [`stylesheet`]            |
 
+pub mod account;
 pub mod auth;
 pub mod configure;
 pub mod description;
@@ -43,8 +44,15 @@ use session::TypedSession;
 pub struct AppState {
     pub segment: SegmentClient,
     pub destination_slug: DestinationSlug,
-    /// Pushed into the destination's `apiKey` setting by Enable.
-    pub destination_api_key: Secret,
+    /// Pushed into the destination's `apiKey` setting by Enable instead of the account's own
+    /// key, when set (a demo override).
+    pub destination_api_key: Option<Secret>,
+    /// Accounts and installs.
+    pub store: crate::accounts::Store,
+    /// Encrypts the account cookie (the session key).
+    pub cookie_key: actix_web::cookie::Key,
+    /// The app is served over https (cookies are `Secure`).
+    pub https: bool,
     /// The app talks to the built-in sandbox (pages show a marker).
     pub sandbox: bool,
     /// Keeps install tokens fresh, one refresh per install at a time.
@@ -55,9 +63,22 @@ pub struct AppState {
     pub public_host: String,
 }
 
+impl AppState {
+    /// The key Enable pushes into the destination's `apiKey`: the demo override if set, else
+    /// the visitor's own account key.
+    pub fn api_key_for<'a>(&'a self, account: &'a account::CurrentAccount) -> &'a str {
+        match &self.destination_api_key {
+            Some(key) => key.expose(),
+            None => account.key.expose(),
+        }
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/healthz", web::get().to(healthz))
+        .route("/api/v1/me", web::get().to(account::me))
+        .route("/account/rotate-key", web::post().to(account::rotate_key))
         .route("/static/style.css", web::get().to(stylesheet))
         .route("/static/favicon.svg", web::get().to(favicon))
         .route("/favicon.ico", web::get().to(favicon))

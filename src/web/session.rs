@@ -25,6 +25,7 @@ const INSTALL: &str = "install";
 const SOURCE: &str = "source";
 const FLASH: &str = "flash";
 const CSRF: &str = "csrf";
+const NEW_API_KEY: &str = "new_api_key";
 
 /// An authorization flow that was started and has not come back yet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +151,20 @@ impl TypedSession {
     /// The session's CSRF token, if a page has made one.
     pub fn existing_csrf_token(&self) -> Option<Secret> {
         self.get(CSRF).ok().flatten()
+    }
+
+    /// Keeps a new API key for the next page, which shows it in full once.
+    pub fn show_new_api_key_once(&self, key: &crate::accounts::ApiKey) -> Result<(), WebError> {
+        self.insert(NEW_API_KEY, &Secret::new(key.expose()))
+    }
+
+    /// The new API key to show, removed: it shows once.
+    pub fn take_new_api_key(&self) -> Option<Secret> {
+        let key = self.get(NEW_API_KEY).ok().flatten();
+        if key.is_some() {
+            self.0.remove(NEW_API_KEY);
+        }
+        key
     }
 
     /// Forgets everything and removes the cookie.

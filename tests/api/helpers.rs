@@ -77,11 +77,24 @@ fn bind() -> (TcpListener, u16) {
     (listener, port)
 }
 
-fn settings(vars: &[(&str, String)]) -> Settings {
+/// A database of its own for each app a test starts, in the temp folder.
+pub fn test_database_url() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir()
+        .join("partnerapp-tests")
+        .join(format!("{}-{n}.db", std::process::id()));
+    format!("sqlite://{}", file.display())
+}
+
+/// Settings from `vars`, with a database of their own unless `vars` names one.
+pub fn settings(vars: &[(&str, String)]) -> Settings {
+    let database = test_database_url();
     Settings::from_lookup(|name| {
         vars.iter()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value.clone())
+            .or_else(|| (name == "DATABASE_URL").then(|| database.clone()))
     })
     .expect("test settings are valid")
 }
@@ -117,7 +130,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     ];
     vars.extend(options.extra);
     let settings = settings(&vars);
-    start(settings, app_listener, address, sandbox_url, Some(sandbox))
+    start(settings, app_listener, address, sandbox_url, Some(sandbox)).await
 }
 
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
@@ -137,18 +150,20 @@ pub async fn spawn_app_in_sandbox_mode_with(extra: &[(&'static str, &str)]) -> T
     let settings = settings(&vars);
     assert!(settings.mode.is_sandbox());
     let sandbox_url = format!("{address}/sandbox");
-    start(settings, listener, address, sandbox_url, None)
+    start(settings, listener, address, sandbox_url, None).await
 }
 
 /// Starts the app; `sandbox` is the sandbox it talks to, unless it mounts its own.
-fn start(
+async fn start(
     settings: Settings,
     listener: TcpListener,
     address: String,
     sandbox_url: String,
     sandbox: Option<Arc<Sandbox>>,
 ) -> TestApp {
-    let application = Application::build_with_listener(settings, listener).expect("the app starts");
+    let application = Application::build_with_listener(settings, listener)
+        .await
+        .expect("the app starts");
     let sandbox = sandbox
         .or_else(|| application.sandbox())
         .expect("a sandbox to talk to");

@@ -147,6 +147,18 @@ async fn script_in_values_from_segment_is_shown_as_text() {
     );
 }
 
+/// The Set-Cookie header for the cookie called `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site() {
     let app = spawn_app().await;
@@ -157,17 +169,15 @@ async fn the_session_cookie_is_http_only_and_same_site() {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(cookie.starts_with("partnerapp_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(
-        !cookie.contains("Secure"),
-        "Secure over http would lose the cookie: {cookie}"
-    );
+    for name in ["partnerapp_session", "partnerapp_account"] {
+        let cookie = set_cookie(&response, name);
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(
+            !cookie.contains("Secure"),
+            "Secure over http would lose the cookie: {cookie}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -178,11 +188,13 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         "CLIENT_ID" => Some("id".into()),
         "CLIENT_SECRET" => Some("secret".into()),
         "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
+        "DATABASE_URL" => Some(crate::helpers::test_database_url()),
         _ => None,
     })
     .unwrap();
     tokio::spawn(
         Application::build_with_listener(settings, listener)
+            .await
             .unwrap()
             .run_until_stopped(),
     );
@@ -194,14 +206,12 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(cookie.starts_with("__Host-partnerapp_session="), "{cookie}");
-    assert!(cookie.contains("Secure"), "{cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Domain="), "{cookie}");
+    for name in ["__Host-partnerapp_session", "__Host-partnerapp_account"] {
+        let cookie = set_cookie(&response, name);
+        assert!(cookie.contains("Secure"), "{cookie}");
+        assert!(cookie.contains("Path=/"), "{cookie}");
+        assert!(!cookie.contains("Domain="), "{cookie}");
+    }
 }
 
 #[tokio::test]
@@ -210,18 +220,16 @@ async fn logout_removes_the_cookie() {
     let page = app.install_on("javascript").await;
     let form = crate::helpers::form_of(&page, "Log out", &[]);
     let response = app.browser.send(form.method, form.url, form.fields).await;
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&response, "partnerapp_session");
     assert!(
         cookie.contains("Max-Age=0") || cookie.contains("expires=Thu, 01 Jan 1970"),
         "{cookie}"
     );
-    assert_eq!(
-        app.browser.cookie_header(&app.url("/")),
-        None,
-        "the session cookie stayed"
+    // The partner account (its own login) stays; the install session goes.
+    let cookies = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
+    assert!(
+        !cookies.contains("partnerapp_session="),
+        "the session cookie stayed: {cookies}"
     );
     let page = app.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
