@@ -158,14 +158,26 @@ impl SegmentClient {
         &self,
         install: &InstallToken,
     ) -> Result<InstallToken, SegmentError> {
-        let url = self.api(&format!("{}/token", install.install_name));
+        self.mint_install_token(&install.install_name, &install.source_names)
+            .await
+    }
+
+    /// Mints a token for an install known only by name (a stored install): no code, no
+    /// consent. The install token API does not repeat the source, so `known_sources` (kept with
+    /// the install) fills it in.
+    pub async fn mint_install_token(
+        &self,
+        install_name: &InstallName,
+        known_sources: &[SourceName],
+    ) -> Result<InstallToken, SegmentError> {
+        let url = self.api(&format!("{install_name}/token"));
         let request = || {
             self.http
                 .get(url.clone())
                 .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()))
         };
         let response: SegmentTokenResponse = self.send_json(Method::GET, request).await?;
-        oauth::install_token(&response, &install.source_names)
+        oauth::install_token(&response, known_sources)
     }
 
     // ---- destinations -----------------------------------------------------------------------

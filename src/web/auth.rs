@@ -7,7 +7,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::account::CurrentAccount;
 use super::error::WebError;
+use super::installs;
 use super::session::{FlashKind, PendingFlow, TypedSession};
 use super::{AppState, see_other};
 use crate::secret::Secret;
@@ -17,6 +19,7 @@ use crate::secret::Secret;
 pub async fn start(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
     http: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     // The session cookie belongs to the host the browser used, and Segment sends the browser
@@ -29,6 +32,20 @@ pub async fn start(
             "{}/auth/segment?moved=1",
             state.public_origin
         )));
+    }
+    // Segment's FAQ: with the install stored, skip the flow. `?new=1` connects another workspace.
+    if !http.query_string().contains("new=1")
+        && let Some(install) = installs::resume(&state, &session, &account).await?
+    {
+        let workspace = install
+            .workspace()
+            .map(|w| w.slug())
+            .unwrap_or("your workspace");
+        session.flash(
+            FlashKind::Success,
+            format!("Welcome back: reconnected to the {workspace} workspace, installed earlier."),
+        )?;
+        return Ok(see_other("/destination"));
     }
     let request = state.segment.authorization_request();
     session.start_flow(&PendingFlow {
@@ -54,6 +71,7 @@ pub struct CallbackParams {
 pub async fn callback(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
     let params = params.into_inner();
@@ -86,13 +104,38 @@ pub async fn callback(
             .ok_or(WebError::MissingCode)?,
     );
 
-    let install = state
+    let install = match state
         .segment
         .exchange_code(&code, flow.pkce_verifier.as_ref())
         .await
-        .map_err(WebError::segment(
-            "exchanging the authorization code for an install token",
-        ))?;
+    {
+        Ok(install) => install,
+        // Installed before: this account's stored install comes back; another's stays theirs.
+        Err(error) if error.is_already_exists() => {
+            return match installs::resume(&state, &session, &account).await? {
+                Some(install) => {
+                    let workspace = install
+                        .workspace()
+                        .map(|w| w.slug())
+                        .unwrap_or("that workspace");
+                    session.flash(
+                        FlashKind::Success,
+                        format!(
+                            "The App was already installed on the {workspace} workspace by you: \
+                             reconnected to that install."
+                        ),
+                    )?;
+                    Ok(see_other("/destination"))
+                }
+                None => Err(WebError::InstalledElsewhere),
+            };
+        }
+        Err(error) => {
+            return Err(WebError::segment(
+                "exchanging the authorization code for an install token",
+            )(error));
+        }
+    };
     if install.scope.names_a_source() && install.source().is_none() {
         return Err(WebError::MissingSource(install.scope.to_string()));
     }
@@ -103,6 +146,14 @@ pub async fn callback(
         scope = %install.scope,
         "install token received"
     );
+    state
+        .store
+        .save_install(account.account.id, &install)
+        .await
+        .map_err(|error| match error {
+            crate::accounts::StoreError::NotYours(_) => WebError::InstalledElsewhere,
+            other => WebError::store(other),
+        })?;
     session.log_in(&install)?;
     let workspace = install
         .workspace()

@@ -31,7 +31,7 @@ pub async fn show(
     session: TypedSession,
     account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session)? {
+    let mut target = match resolve(&state, &session, &account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(_) => return Ok(see_other("/destination")),
@@ -58,7 +58,7 @@ pub async fn save(
     account: CurrentAccount,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session, &account).await? else {
         return not_connected(&session);
     };
     let submitted: Vec<(String, String)> =

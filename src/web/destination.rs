@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::account::CurrentAccount;
 use super::error::WebError;
+use super::installs;
 use super::pages::{
     DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
     render,
@@ -37,9 +38,19 @@ pub(super) enum Resolved {
     PickSource(InstallToken),
 }
 
-pub(super) fn resolve(state: &AppState, session: &TypedSession) -> Result<Resolved, WebError> {
-    let Some(install) = session.install()? else {
-        return Ok(Resolved::NotConnected);
+/// The install and source a request is about. A visitor whose session holds no install gets
+/// their stored one back (a returning visitor, an expired session, a restarted app).
+pub(super) async fn resolve(
+    state: &AppState,
+    session: &TypedSession,
+    account: &CurrentAccount,
+) -> Result<Resolved, WebError> {
+    let install = match session.install()? {
+        Some(install) => install,
+        None => match installs::resume(state, session, account).await? {
+            Some(install) => install,
+            None => return Ok(Resolved::NotConnected),
+        },
     };
     let source = match install.source().cloned() {
         Some(source) => source,
@@ -68,8 +79,9 @@ pub(super) fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebE
 pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session)? {
+    let mut target = match resolve(&state, &session, &account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(install) => return pick_source(&state, &session, install).await,
@@ -183,7 +195,7 @@ pub async fn enable(
     session: TypedSession,
     account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session, &account).await? else {
         return not_connected(&session);
     };
     let (source, name) = (&target.source, &target.destination);
@@ -245,8 +257,9 @@ pub async fn enable(
 pub async fn disable(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session, &account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
@@ -283,8 +296,9 @@ pub async fn disable(
 pub async fn remove(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session)? else {
+    let Some(mut target) = writable_target(&state, &session, &account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
@@ -311,11 +325,12 @@ pub async fn remove(
 
 /// The target of a write; refuses read-only installs before calling Segment. `None`: not
 /// connected.
-pub(super) fn writable_target(
+pub(super) async fn writable_target(
     state: &AppState,
     session: &TypedSession,
+    account: &CurrentAccount,
 ) -> Result<Option<Target>, WebError> {
-    match resolve(state, session)? {
+    match resolve(state, session, account).await? {
         Resolved::Target(target) if !target.install.scope.can_write() => {
             Err(WebError::ReadOnly(target.install.scope.to_string()))
         }

@@ -52,6 +52,9 @@ pub enum WebError {
     #[error("Segment no longer accepts this install's token, and would not mint a new one ({0})")]
     InstallGone(String),
 
+    #[error("this workspace already has the App installed, by another account")]
+    InstalledElsewhere,
+
     #[error("the install's scope {0} is read-only")]
     ReadOnly(String),
 
@@ -104,6 +107,7 @@ impl WebError {
             WebError::MissingCode => "Segment sent no authorization code",
             WebError::MissingSource(_) => "The install has no source",
             WebError::InstallGone(_) => "The connection to Segment has ended",
+            WebError::InstalledElsewhere => "This workspace is connected to another account",
             WebError::ReadOnly(_) => "This install is read-only",
             WebError::BadRequest(_) => "The request is not valid",
             WebError::NotFound => "Page not found",
@@ -245,6 +249,17 @@ impl WebError {
                      credentials changed. Connect with Segment again to install it anew."
                         .to_owned(),
                 ),
+                WebError::InstalledElsewhere => Some(if sandbox {
+                    "Segment allows one install of this App per workspace, and another account of \
+                     ours made it. Ask whoever connected it, or uninstall the App from the \
+                     sandbox inspector (/sandbox) and connect again."
+                        .to_owned()
+                } else {
+                    "Segment allows one install of this App per workspace, and another account of \
+                     ours made it. Ask whoever connected it, or uninstall the App in the \
+                     workspace's settings in Segment and connect again."
+                        .to_owned()
+                }),
                 WebError::ReadOnly(_) => Some(
                     "An App created with the workspace:read scope can read but not change. \
                      Create an App with the workspace scope to change destinations."
@@ -312,6 +327,7 @@ impl ResponseError for WebError {
             WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
             WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
             WebError::InstallGone(_) => StatusCode::UNAUTHORIZED,
+            WebError::InstalledElsewhere => StatusCode::CONFLICT,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::TooLarge("query string") => StatusCode::URI_TOO_LONG,

@@ -25,6 +25,7 @@ pub mod configure;
 pub mod description;
 pub mod destination;
 pub mod error;
+pub mod installs;
 pub mod pages;
 pub mod security;
 pub mod session;

@@ -85,32 +85,63 @@ async fn a_callback_used_twice_is_refused() {
 }
 
 #[tokio::test]
-async fn a_second_install_on_the_workspace_explains_install_already_exists() {
+async fn a_workspace_installed_by_another_account_is_explained() {
     let app = spawn_app().await;
     app.install_on("javascript").await;
-    let page = app.browser.get(&app.url("/")).await;
-    app.browser.click(&page, "Log out").await;
 
-    let consent = app.open_consent().await;
-    let page = app.browser.click(&consent, "Allow").await;
+    // Another partner account tries the same workspace: Segment says "install already exists".
+    let stranger = app.another_visitor();
+    let consent = stranger.open_consent().await;
+    let page = stranger.browser.click(&consent, "Allow").await;
     assert_eq!(page.status, 409, "{}", page.body);
     let text = page.text();
-    assert!(text.contains("install already exists"), "{text}");
+    assert!(text.contains("connected to another account"), "{text}");
     assert!(
-        text.contains("one install per workspace"),
+        text.contains("one install of this App per workspace"),
         "no hint: {text}"
     );
+    assert_eq!(app.install_count().await, 1);
 
-    // Uninstalling in "Segment" (the inspector) lets the customer install again.
-    let inspector = app.browser.get(&app.sandbox_url).await;
-    let inspector = app.browser.click(&inspector, "Uninstall").await;
+    // Uninstalling in "Segment" (the inspector) lets them install.
+    let inspector = stranger.browser.get(&app.sandbox_url).await;
+    let inspector = stranger.browser.click(&inspector, "Uninstall").await;
     assert!(
         inspector.text().contains("Installs (0)"),
         "{}",
         inspector.text()
     );
-    let page = app.install_on("ios").await;
+    let page = stranger.install_on("ios").await;
     assert!(page.text().contains("workspaces/acme/sources/ios"));
+}
+
+#[tokio::test]
+async fn the_same_account_installing_again_gets_its_install_back() {
+    let app = spawn_app().await;
+    app.install_on("javascript").await;
+    let page = app.browser.get(&app.url("/")).await;
+    app.browser.click(&page, "Log out").await;
+
+    // Enable with Segment skips the flow: the install is stored.
+    let home = app.browser.get(&app.url("/")).await;
+    let page = app.browser.follow_link(&home, "Enable with Segment").await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+    assert!(
+        page.flash().unwrap().contains("Welcome back"),
+        "{:?}",
+        page.flash()
+    );
+
+    // Forcing the flow anyway meets "install already exists", and resumes instead of failing.
+    let consent = app.browser.get(&app.url("/auth/segment?new=1")).await;
+    let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.url.path(), "/destination");
+    assert!(
+        page.flash().unwrap().contains("already installed"),
+        "{:?}",
+        page.flash()
+    );
+    assert_eq!(app.install_count().await, 1);
 }
 
 #[tokio::test]

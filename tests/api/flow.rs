@@ -100,10 +100,22 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
     let home = app.browser.click(&page, "Log out").await;
     assert_eq!(home.url.path(), "/");
     assert!(home.text().contains("Enable with Segment"));
-    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(app.install_count().await, 1);
+
+    // Another visitor (another partner account) is not connected.
+    let stranger = app.another_visitor();
+    let page = stranger.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
     assert!(page.flash().unwrap().contains("Connect with Segment first"));
-    assert_eq!(app.install_count().await, 1);
+
+    // The same visitor coming back gets the stored install, without a new flow.
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/destination");
+    assert!(
+        page.text().contains("workspaces/acme/sources/ios"),
+        "{}",
+        page.text()
+    );
 }
 
 #[tokio::test]
@@ -179,11 +191,10 @@ async fn the_sandbox_mode_app_runs_the_whole_flow_on_its_own_port() {
             .contains("workspaces/acme/sources/javascript/destinations/clearbrain")
     );
 
-    // In sandbox mode, "install already exists" points at the inspector.
-    let page = app.browser.get(&app.url("/")).await;
-    app.browser.click(&page, "Log out").await;
-    let consent = app.open_consent().await;
-    let page = app.browser.click(&consent, "Allow").await;
+    // In sandbox mode, a workspace another account installed on points at the inspector.
+    let stranger = app.another_visitor();
+    let consent = stranger.open_consent().await;
+    let page = stranger.browser.click(&consent, "Allow").await;
     assert_eq!(page.status, 409);
     assert!(
         page.text().contains("sandbox inspector (/sandbox)"),

@@ -177,6 +177,16 @@ async fn start(
 }
 
 impl TestApp {
+    /// The same app and sandbox, seen by another visitor (a new browser: a new account).
+    pub fn another_visitor(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            sandbox_url: self.sandbox_url.clone(),
+            sandbox: self.sandbox.clone(),
+            browser: Browser::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -231,6 +231,7 @@ async fn logout_removes_the_cookie() {
         !cookies.contains("partnerapp_session="),
         "the session cookie stayed: {cookies}"
     );
-    let page = app.browser.get(&app.url("/destination")).await;
+    let other = app.another_visitor();
+    let page = other.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
 }
