@@ -126,10 +126,16 @@ impl Application {
 
         #[cfg(feature = "sandbox")]
         let sandbox = settings.mode.is_sandbox().then(|| {
-            Sandbox::new(
+            let sandbox = Sandbox::new(
                 sandbox::demo_app(&settings.redirect_url, settings.scope.clone()),
                 "/sandbox",
-            )
+            );
+            // Segment's credential test calls the partner's API: here, this app's own.
+            sandbox.set_credential_test_url(&format!(
+                "http://{}:{port}/api/v1/me",
+                loopback_host(&settings.host)
+            ));
+            sandbox
         });
 
         let key = session_key(&settings)?;

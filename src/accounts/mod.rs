@@ -12,5 +12,5 @@
 mod keys;
 mod store;
 
-pub use keys::ApiKey;
+pub use keys::{ApiKey, hash as hash_key};
 pub use store::{Account, Store, StoreError, StoredInstall};

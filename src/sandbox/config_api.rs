@@ -155,7 +155,12 @@ async fn create_destination(
     body: web::Bytes,
 ) -> HttpResponse {
     let (ws, src) = path.into_inner();
-    as_install(&sandbox, &request, |world, install| {
+    let name = serde_json::from_slice::<Value>(&body).ok().and_then(|b| {
+        b.pointer("/destination/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let response = as_install(&sandbox, &request, |world, install| {
         let body = json_body(&body)?;
         // The slug comes from the body's name; check the scope against it before anything else.
         let slug = body
@@ -165,7 +170,11 @@ async fn create_destination(
             .map(|(_, slug)| slug.to_owned());
         world.authorize(install, Access::Write, &ws, Some(&src), slug.as_deref())?;
         world.create_destination(&ws, &src, &body)
-    })
+    });
+    if let (true, Some(name)) = (response.status().is_success(), name) {
+        test_credentials(&sandbox, &name).await;
+    }
+    response
 }
 
 async fn get_destination(
@@ -187,11 +196,44 @@ async fn update_destination(
     body: web::Bytes,
 ) -> HttpResponse {
     let (ws, src, slug) = path.into_inner();
-    as_install(&sandbox, &request, |world, install| {
+    let response = as_install(&sandbox, &request, |world, install| {
         world.authorize(install, Access::Write, &ws, Some(&src), Some(&slug))?;
         let body = json_body(&body)?;
         world.update_destination(&ws, &src, &slug, &body)
-    })
+    });
+    if response.status().is_success() {
+        let name = format!("workspaces/{ws}/sources/{src}/destinations/{slug}");
+        test_credentials(&sandbox, &name).await;
+    }
+    response
+}
+
+/// Tests the destination's `apiKey` against the partner's API, as Segment does when a
+/// destination is created or its settings change: `GET` with `Authorization: Bearer <key>`,
+/// expecting a 2xx. The outcome shows in the inspector.
+async fn test_credentials(sandbox: &Sandbox, name: &str) {
+    let Some((url, key)) = sandbox.world().credential_test_target(name) else {
+        return;
+    };
+    let outcome = sandbox
+        .http
+        .get(&url)
+        .bearer_auth(&key)
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await;
+    let (text, ok) = match outcome {
+        Ok(response) if response.status().is_success() => ("passed".to_owned(), true),
+        Ok(response) => (
+            format!("failed: the partner's API answered {}", response.status()),
+            false,
+        ),
+        Err(error) => (
+            format!("failed: the partner's API could not be reached ({error})"),
+            false,
+        ),
+    };
+    sandbox.world().record_credential_test(name, text, ok);
 }
 
 async fn delete_destination(

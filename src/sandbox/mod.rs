@@ -39,6 +39,8 @@ pub struct Sandbox {
     /// `""` when it has a server of its own, `"/sandbox"` when mounted in the app.
     base_path: String,
     world: Mutex<World>,
+    /// For the credential tests it makes against the partner's API.
+    http: reqwest::Client,
 }
 
 impl Sandbox {
@@ -53,6 +55,10 @@ impl Sandbox {
         Arc::new(Sandbox {
             base_path: base_path.trim_end_matches('/').to_owned(),
             world: Mutex::new(World::new(app, catalog)),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         })
     }
 
@@ -78,6 +84,12 @@ impl Sandbox {
     /// Every code and token the sandbox issued and every PKCE verifier it received.
     pub fn secrets_seen(&self) -> Vec<String> {
         self.world().secrets_seen.clone()
+    }
+
+    /// Where credential tests go: the partner API's `GET /api/v1/me` (in sandbox mode, this
+    /// app's own). Unset: no credential tests.
+    pub fn set_credential_test_url(&self, url: &str) {
+        self.world().credential_test_url = Some(url.to_owned());
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -147,6 +147,8 @@ pub struct StoredDestination {
     pub config: BTreeMap<String, Value>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    /// The last credential test of the `apiKey` against the partner's API.
+    pub credential_test: Option<String>,
 }
 
 impl StoredDestination {
@@ -288,6 +290,7 @@ pub struct DestinationView {
     pub connection_mode: String,
     pub config: Vec<SettingView>,
     pub update_time: String,
+    pub credential_test: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -325,6 +328,8 @@ pub struct World {
     pub token_lifetime_secs: i64,
     /// Armed faults, played by the `faults` middleware.
     pub faults: Vec<super::faults::Fault>,
+    /// The partner's API that credential tests call (`GET` with the key as Bearer).
+    pub credential_test_url: Option<String>,
     /// Every code and token issued and every PKCE verifier received, so tests can prove none
     /// of them leaks into a log or a page.
     pub secrets_seen: Vec<String>,
@@ -346,6 +351,7 @@ impl World {
             api_calls: 0,
             token_lifetime_secs: TOKEN_LIFETIME_SECS,
             faults: Vec::new(),
+            credential_test_url: None,
             secrets_seen: Vec::new(),
         }
     }
@@ -760,6 +766,7 @@ impl World {
             config: BTreeMap::new(),
             create_time: now,
             update_time: now,
+            credential_test: None,
         };
         self.apply(
             &mut stored,
@@ -900,6 +907,30 @@ impl World {
         Ok(())
     }
 
+    /// The `apiKey` of a destination and the URL to test it against, if both are there.
+    pub fn credential_test_target(&self, name: &str) -> Option<(String, String)> {
+        let url = self.credential_test_url.clone()?;
+        let key = self
+            .destinations
+            .get(name)?
+            .config
+            .get("apiKey")?
+            .as_str()?
+            .to_owned();
+        Some((url, key))
+    }
+
+    /// Records a credential test's outcome on the destination.
+    pub fn record_credential_test(&mut self, name: &str, outcome: String, ok: bool) {
+        self.log(
+            &format!("credential test of {name}: {outcome}"),
+            if ok { 200 } else { 401 },
+        );
+        if let Some(destination) = self.destinations.get_mut(name) {
+            destination.credential_test = Some(outcome);
+        }
+    }
+
     // ---- the activity log and the inspector ----------------------------------------------------
 
     pub fn log(&mut self, what: &str, status: u16) {
@@ -972,6 +1003,7 @@ impl World {
                     connection_mode: d.connection_mode.clone(),
                     config,
                     update_time: timestamp(d.update_time),
+                    credential_test: d.credential_test.clone(),
                 }
             })
             .collect();

@@ -16,6 +16,7 @@ use super::pages::{
 };
 use super::session::{FlashKind, TypedSession};
 use super::{AppState, see_other};
+use crate::accounts::hash_key;
 use crate::secret::{is_secret_setting, mask};
 use crate::segment::{
     ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName, InstallToken,
@@ -98,7 +99,13 @@ pub async fn show(
     let page = DestinationPage {
         layout: Layout::new(state.sandbox, &session),
         install: install_view(&target.install, &target.source),
-        destination: destination_view(&target.destination, destination.as_ref()),
+        destination: {
+            let mut view = destination_view(&target.destination, destination.as_ref());
+            view.credential = destination
+                .as_ref()
+                .and_then(|d| credential_status(&state, &account, d));
+            view
+        },
         destination_slug: state.destination_slug.to_string(),
     };
     render(&page)
@@ -386,6 +393,7 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
             connection_mode: String::new(),
             settings: Vec::new(),
             updated: String::new(),
+            credential: None,
         };
     };
     let settings = d
@@ -419,5 +427,82 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
         connection_mode: d.connection_mode.clone().unwrap_or_default(),
         settings,
         updated: d.update_time.clone().unwrap_or_default(),
+        credential: None,
     }
+}
+
+/// What the page can say about Segment's credential test of the key in the destination: the
+/// key Segment holds is compared (by hash) with the account's current one, and the account
+/// records when `GET /api/v1/me` last passed with it.
+fn credential_status(
+    state: &AppState,
+    account: &CurrentAccount,
+    destination: &Destination,
+) -> Option<(&'static str, String)> {
+    let in_segment = destination
+        .config
+        .iter()
+        .find(|c| c.setting() == "apiKey")?
+        .value
+        .as_str()?
+        .to_owned();
+    if state.destination_api_key.is_some() {
+        return Some((
+            "info",
+            "The API key is the demo override (DESTINATION_API_KEY), not your account's.".into(),
+        ));
+    }
+    if hash_key(&in_segment) != account.account.api_key_hash {
+        return Some((
+            "error",
+            "The API key in Segment is not your current key (it was replaced), so Segment's \
+             credential test fails with it. Click Enable to push your current key."
+                .into(),
+        ));
+    }
+    Some(match account.account.key_verified_at {
+        Some(at) => (
+            "success",
+            format!(
+                "Segment verified your API key ({} UTC).",
+                at.format("%H:%M:%S")
+            ),
+        ),
+        None => ("info", "Segment has not tested your API key yet.".into()),
+    })
+}
+
+/// `POST /destination/disconnect`: this app forgets the install (Segment keeps it).
+pub async fn disconnect(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    account: CurrentAccount,
+) -> Result<HttpResponse, WebError> {
+    let Some(install) = session.install()? else {
+        return not_connected(&session);
+    };
+    state
+        .store
+        .forget_install(account.account.id, install.install_name.as_str())
+        .await
+        .map_err(WebError::store)?;
+    session.forget_install();
+    let workspace = install
+        .workspace()
+        .map(|w| w.slug())
+        .unwrap_or("the workspace");
+    let where_to = if state.sandbox {
+        "Uninstall it from the sandbox inspector"
+    } else {
+        "A workspace owner uninstalls it in the workspace's settings in Segment"
+    };
+    session.flash(
+        FlashKind::Info,
+        format!(
+            "Disconnected: this app forgot its install on {workspace}. The App is still \
+             installed in Segment, and its destination keeps running. {where_to} to remove it \
+             there."
+        ),
+    )?;
+    Ok(see_other("/"))
 }

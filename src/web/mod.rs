@@ -95,6 +95,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/destination/enable", web::post().to(destination::enable))
         .route("/destination/disable", web::post().to(destination::disable))
         .route("/destination/remove", web::post().to(destination::remove))
+        .route(
+            "/destination/disconnect",
+            web::post().to(destination::disconnect),
+        )
         .route("/destination/configure", web::get().to(configure::show))
         .route("/destination/configure", web::post().to(configure::save))
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
@@ -118,10 +122,21 @@ pub async fn not_found() -> Result<HttpResponse, WebError> {
 pub async fn home(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: account::CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
     let install = session.install().ok().flatten();
+    let has_installs = !state
+        .store
+        .installs(account.account.id)
+        .await
+        .map_err(WebError::store)?
+        .is_empty();
     let page = HomePage {
         layout: Layout::new(state.sandbox, &session),
+        account_id: account.account.id,
+        key_prefix: account.account.api_key_prefix.clone(),
+        new_key: session.take_new_api_key().map(|k| k.expose().to_owned()),
+        has_installs,
         destination_slug: state.destination_slug.to_string(),
         scope: state.segment.scope().to_string(),
         connected_workspace: install

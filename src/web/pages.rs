@@ -51,6 +51,13 @@ impl Layout {
 #[template(path = "home.html")]
 pub struct HomePage {
     pub layout: Layout,
+    /// The visitor's partner account.
+    pub account_id: i64,
+    pub key_prefix: String,
+    /// A key made or replaced just now, shown in full this once.
+    pub new_key: Option<String>,
+    /// The account has a stored install (offer "Connect another workspace").
+    pub has_installs: bool,
     pub destination_slug: String,
     pub scope: String,
     /// The workspace of the install in the session, if any.
@@ -89,6 +96,8 @@ pub struct DestinationView {
     pub connection_mode: String,
     pub settings: Vec<SettingView>,
     pub updated: String,
+    /// What is known of Segment's credential test of the API key: (CSS class, sentence).
+    pub credential: Option<(&'static str, String)>,
 }
 
 #[derive(Template)]

@@ -33,7 +33,7 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
     assert!(text.contains("workspaces/acme/sources/ios"), "{text}");
     assert!(text.contains("Not created"), "{text}");
     assert!(!page.body.contains("access_token"));
-    assert_eq!(page.buttons(), ["Log out", "Enable"]);
+    assert_eq!(page.buttons(), ["Log out", "Enable", "Disconnect"]);
 
     // Segment now has the install on that source.
     let segment = app.segment_view().await;

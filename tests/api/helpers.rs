@@ -114,6 +114,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let sandbox_scope = SegmentScope::parse(&options.sandbox_scope).expect("a valid scope");
     let redirect = Url::parse(&redirect_url).expect("a valid URL");
     let sandbox = Sandbox::new(sandbox::demo_app(&redirect, sandbox_scope), "");
+    // Segment's credential test calls the partner's API: this app's.
+    sandbox.set_credential_test_url(&format!("{address}/api/v1/me"));
     let server = sandbox::serve(sandbox.clone(), sandbox_listener).expect("the sandbox starts");
     tokio::spawn(server);
 
