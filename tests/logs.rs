@@ -39,7 +39,20 @@ async fn no_secret_reaches_the_logs() {
         "info,segment_partnerapp=debug",
     );
 
-    let app = spawn_app_with(Options::default()).await;
+    let app = spawn_app_with(Options {
+        account_keys: true,
+        ..Options::default()
+    })
+    .await;
+    // The visitor's own API key, shown once on the first visit.
+    let home = app.browser.get(&app.url("/")).await;
+    let account_key = home
+        .text()
+        .split("Your API key: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the key on the first visit")
+        .to_owned();
     let typed_key = "typed-secret-key-0001";
 
     // The happy path, with a key typed into Configure and a token refresh.
@@ -56,7 +69,9 @@ async fn no_secret_reaches_the_logs() {
     let page = app.browser.click(&page, "Remove").await;
     app.browser.click(&page, "Log out").await;
 
-    // Things going wrong: a second install, a refused exchange, a tampered state, Deny.
+    // Things going wrong, for another visitor: a workspace installed by someone else, a
+    // refused exchange, a tampered state, Deny.
+    let app = app.another_visitor();
     let consent = app.open_consent().await;
     app.browser.click(&consent, "Allow").await;
     app.arm_fault(serde_json::json!({"endpoint": "token", "kind": {"status": 400}}))
@@ -91,6 +106,7 @@ async fn no_secret_reaches_the_logs() {
         sandbox::CLIENT_SECRET.to_owned(),
         API_KEY.to_owned(),
         typed_key.to_owned(),
+        account_key.clone(),
         "k".repeat(64),
     ]);
     for secret in &secrets {

@@ -28,6 +28,8 @@ pub struct TestApp {
     /// The sandbox itself, to set up a test (token lifetime, faults); assertions read the
     /// inspector over HTTP.
     pub sandbox: Arc<Sandbox>,
+    /// The settings the app was started with (to start it again).
+    pub vars: Vec<(&'static str, String)>,
     pub browser: Browser,
 }
 
@@ -41,6 +43,8 @@ pub struct Options {
     pub slug: String,
     /// More settings, e.g. timeouts.
     pub extra: Vec<(&'static str, String)>,
+    /// Push each account's own key (no DESTINATION_API_KEY override).
+    pub account_keys: bool,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Options {
             sandbox_scope: scope,
             slug: slug.to_owned(),
             extra: Vec::new(),
+            account_keys: false,
         }
     }
 
@@ -120,6 +125,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     tokio::spawn(server);
 
     let mut vars = vec![
+        ("DATABASE_URL", test_database_url()),
         ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
         ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
         ("SEGMENT_ID_URL", sandbox_url.clone()),
@@ -127,12 +133,22 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("SEGMENT_SCOPE", options.app_scope),
         ("DESTINATION_SLUG", options.slug),
         ("REDIRECT_URL", redirect_url),
-        ("DESTINATION_API_KEY", API_KEY.to_owned()),
         ("SESSION_KEY", "k".repeat(64)),
     ];
+    if !options.account_keys {
+        vars.push(("DESTINATION_API_KEY", API_KEY.to_owned()));
+    }
     vars.extend(options.extra);
-    let settings = settings(&vars);
-    start(settings, app_listener, address, sandbox_url, Some(sandbox)).await
+    let mut app = start(
+        settings(&vars),
+        app_listener,
+        address,
+        sandbox_url,
+        Some(sandbox),
+    )
+    .await;
+    app.vars = vars;
+    app
 }
 
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
@@ -174,6 +190,7 @@ async fn start(
         address,
         sandbox_url,
         sandbox,
+        vars: Vec::new(),
         browser: Browser::new(),
     }
 }
@@ -185,8 +202,30 @@ impl TestApp {
             address: self.address.clone(),
             sandbox_url: self.sandbox_url.clone(),
             sandbox: self.sandbox.clone(),
+            vars: self.vars.clone(),
             browser: Browser::new(),
         }
+    }
+
+    /// The app started again on a new port with the same settings (the same database file and
+    /// session key), talking to the same sandbox, with this visitor's browser.
+    pub async fn restart(self) -> TestApp {
+        let (listener, port) = bind();
+        let address = format!("http://127.0.0.1:{port}");
+        let mut vars = self.vars.clone();
+        vars.retain(|(k, _)| *k != "REDIRECT_URL");
+        vars.push(("REDIRECT_URL", format!("{address}/auth/segment/callback")));
+        let mut app = start(
+            settings(&vars),
+            listener,
+            address,
+            self.sandbox_url.clone(),
+            Some(self.sandbox.clone()),
+        )
+        .await;
+        app.vars = vars;
+        app.browser = self.browser;
+        app
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -420,6 +459,12 @@ impl Browser {
             .build()
             .expect("a test client");
         Browser { client, jar }
+    }
+
+    /// Gives the browser a cookie (`name=value`) for `url`.
+    pub fn set_cookie(&self, url: &str, cookie: &str) {
+        let url = Url::parse(url).expect("a valid URL");
+        self.jar.add_cookie_str(cookie, &url);
     }
 
     /// The `Cookie` header this browser sends to `url`, if any.

@@ -10,6 +10,7 @@ mod flow;
 mod fuzz;
 mod helpers;
 mod load;
+mod partner;
 mod sandbox;
 mod scopes;
 mod security;
