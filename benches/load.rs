@@ -163,6 +163,13 @@ mod bench {
             .env("DESTINATION_SLUG", SLUG)
             .env("DESTINATION_API_KEY", "bench-partner-key-0001")
             .env("SESSION_KEY", "b".repeat(64))
+            .env(
+                "DATABASE_URL",
+                format!(
+                    "sqlite://{}/partnerapp-bench/{port}.db",
+                    std::env::temp_dir().display()
+                ),
+            )
             // Allocator tuning to try (e.g. MALLOC_ARENA_MAX) passes through.
             .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_") || k == "RUST_LOG"))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

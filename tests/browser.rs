@@ -359,8 +359,18 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
     assert_eq!(walk.path().await, "/");
     assert!(walk.text().await.contains("Enable with Segment"));
 
-    // Deny: the error page explains, with a 403 the console reports.
+    // Coming back: the stored install is resumed without Segment's consent screen.
     walk.click_link("Enable with Segment").await;
+    assert_eq!(walk.path().await, "/destination");
+    assert!(walk.text().await.contains("Welcome back"));
+
+    // Deny, on another workspace: the error page explains, with a 403 the console reports.
+    walk.browser
+        .goto(&app.url("/"))
+        .await
+        .expect("the home page");
+    walk.click_link("Connect another workspace").await;
+    assert!(walk.path().await.starts_with("/sandbox/oauth2/auth"));
     walk.click_button("Deny").await;
     let text = walk.text().await;
     assert!(text.contains("Error 403"), "{text}");
