@@ -4,7 +4,13 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::keys::ApiKey;
 use crate::segment::InstallToken;
@@ -45,17 +51,30 @@ pub struct StoredInstall {
     pub last_refreshed_at: Option<DateTime<Utc>>,
 }
 
+/// How long an account read from the database is served from memory. Every page needs the
+/// visitor's account; this keeps the database off the hot path. Writes through this store
+/// update the copy at once; the limit bounds how stale it can be when several app processes
+/// share the database.
+const ACCOUNT_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries beyond this are dropped (oldest first) rather than grow without bound.
+const ACCOUNT_CACHE_MAX: usize = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    accounts: Arc<Mutex<HashMap<i64, (Instant, Account)>>>,
 }
 
 impl Store {
     /// Opens (creating it if needed) the database at `url` and applies the migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits
+        // for no fsync of its own (still durable across an application crash).
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
         let file = options.get_filename().to_path_buf();
         if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
             && !folder.exists()
@@ -68,7 +87,36 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            accounts: Arc::default(),
+        })
+    }
+
+    fn cached(&self, id: i64) -> Option<Account> {
+        let cache = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < ACCOUNT_CACHE_TTL)
+            .map(|(_, account)| account.clone())
+    }
+
+    fn remember(&self, account: &Account) {
+        let mut cache = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= ACCOUNT_CACHE_MAX {
+            cache.retain(|_, (at, _)| at.elapsed() < ACCOUNT_CACHE_TTL);
+            if cache.len() >= ACCOUNT_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(account.id, (Instant::now(), account.clone()));
+    }
+
+    fn forget_cached(&self, id: i64) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     // ---- accounts -------------------------------------------------------------------------------
@@ -85,17 +133,25 @@ impl Store {
         .bind(key.hash())
         .fetch_one(&self.pool)
         .await?;
+        self.remember(&account);
         Ok((account, key))
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        Ok(sqlx::query_as::<_, Account>(
+        if let Some(account) = self.cached(id) {
+            return Ok(Some(account));
+        }
+        let account = sqlx::query_as::<_, Account>(
             "SELECT id, created_at, api_key_prefix, api_key_hash, key_verified_at
              FROM accounts WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        if let Some(account) = &account {
+            self.remember(account);
+        }
+        Ok(account)
     }
 
     /// The account whose current key this is.
@@ -121,6 +177,7 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.forget_cached(id);
         Ok(key)
     }
 
@@ -131,6 +188,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.forget_cached(id);
         Ok(())
     }
 
