@@ -109,7 +109,7 @@ impl AppState {
             .fresh(&self.segment, install)
             .await
             .map_err(|error| refresh_failed(session, error))?;
-        adopt(session, install, fresh)?;
+        self.adopt(session, install, fresh).await?;
         match call(&install.access_token).await {
             Err(error) if is_unauthorized(&error) => {
                 tracing::info!(install = %install.install_name, "Segment refused the install token; refreshing once");
@@ -118,7 +118,7 @@ impl AppState {
                     .replace(&self.segment, install)
                     .await
                     .map_err(|error| refresh_failed(session, error))?;
-                adopt(session, install, fresh)?;
+                self.adopt(session, install, fresh).await?;
                 call(&install.access_token).await.map_err(|error| {
                     if is_unauthorized(&error) {
                         install_gone(session, error)
@@ -130,19 +130,25 @@ impl AppState {
             other => other.map_err(WebError::segment(doing)),
         }
     }
-}
 
-/// Keeps a new token, in the request and in the session.
-fn adopt(
-    session: &TypedSession,
-    install: &mut InstallToken,
-    fresh: InstallToken,
-) -> Result<(), WebError> {
-    if fresh.access_token != install.access_token {
-        *install = fresh;
-        session.update_install(install)?;
+    /// Keeps a new token, in the request and in the session, and notes the refresh with the
+    /// stored install.
+    async fn adopt(
+        &self,
+        session: &TypedSession,
+        install: &mut InstallToken,
+        fresh: InstallToken,
+    ) -> Result<(), WebError> {
+        if fresh.access_token != install.access_token {
+            *install = fresh;
+            session.update_install(install)?;
+            self.store
+                .touch_install(install.install_name.as_str())
+                .await
+                .map_err(WebError::store)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A refresh that Segment refuses means the install is gone (uninstalled, or the App's
