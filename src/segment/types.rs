@@ -239,6 +239,11 @@ impl InstallToken {
         self.source_names.first()
     }
 
+    /// The workspace's slug, for sentences ("your workspace" if the token names none).
+    pub fn workspace_slug(&self) -> &str {
+        self.workspace().map_or("your workspace", |w| w.slug())
+    }
+
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }

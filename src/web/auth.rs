@@ -37,10 +37,7 @@ pub async fn start(
     if !http.query_string().contains("new=1")
         && let Some(install) = installs::resume(&state, &session, &account).await?
     {
-        let workspace = install
-            .workspace()
-            .map(|w| w.slug())
-            .unwrap_or("your workspace");
+        let workspace = install.workspace_slug();
         session.flash(
             FlashKind::Success,
             format!("Welcome back: reconnected to the {workspace} workspace, installed earlier."),
@@ -114,10 +111,7 @@ pub async fn callback(
         Err(error) if error.is_already_exists() => {
             return match installs::resume(&state, &session, &account).await? {
                 Some(install) => {
-                    let workspace = install
-                        .workspace()
-                        .map(|w| w.slug())
-                        .unwrap_or("that workspace");
+                    let workspace = install.workspace_slug();
                     session.flash(
                         FlashKind::Success,
                         format!(
@@ -155,10 +149,7 @@ pub async fn callback(
             other => WebError::store(other),
         })?;
     session.log_in(&install)?;
-    let workspace = install
-        .workspace()
-        .map(|w| w.slug())
-        .unwrap_or("your workspace");
+    let workspace = install.workspace_slug();
     session.flash(
         FlashKind::Success,
         format!(

@@ -487,10 +487,7 @@ pub async fn disconnect(
         .await
         .map_err(WebError::store)?;
     session.forget_install();
-    let workspace = install
-        .workspace()
-        .map(|w| w.slug())
-        .unwrap_or("the workspace");
+    let workspace = install.workspace_slug();
     let where_to = if state.sandbox {
         "Uninstall it from the sandbox inspector"
     } else {
