@@ -3,12 +3,115 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 use segment_partnerapp::config::Settings;
+use segment_partnerapp::segment::machine::{
+    self, MachineClient, MachineConfig, MachineError, Region, SigningKey,
+};
 use segment_partnerapp::startup::Application;
 use segment_partnerapp::telemetry;
 
+/// Segment's "Enable with Segment" partner app. With no command, it serves the app.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the app (the default): on the sandbox unless CLIENT_ID/CLIENT_SECRET are set.
+    Serve,
+    /// Mint a server-to-server access token from a signed JWT, and print it.
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The RSA private key (PEM) whose public key is registered with the OAuth application.
+    #[arg(long)]
+    key: PathBuf,
+    /// The id Segment gave that public key.
+    #[arg(long)]
+    key_id: String,
+    /// The OAuth application's id.
+    #[arg(long)]
+    app_id: String,
+    /// us (Oregon) or eu (Dublin).
+    #[arg(long, default_value = "us")]
+    region: String,
+    /// tracking_api:write, functions:write or public_api:read_write.
+    #[arg(long)]
+    scope: String,
+    /// Print the whole answer as JSON, not just the access token.
+    #[arg(long)]
+    json: bool,
+    /// Another token endpoint (the sandbox's: http://localhost:8888/sandbox/token).
+    #[arg(long)]
+    url: Option<String>,
+    /// The JWT's aud, when --url is given (default: the URL without /token).
+    #[arg(long)]
+    audience: Option<String>,
+}
+
+/// `token`: one line on stdout (the token, or the JSON answer); one line on stderr on failure.
+async fn token(args: TokenArgs) -> ExitCode {
+    let exit = |error: MachineError| {
+        eprintln!("error: {error}");
+        ExitCode::from(if matches!(error, MachineError::Usage(_)) {
+            2
+        } else {
+            1
+        })
+    };
+    let config = (|| {
+        let scope = machine::parse_scope(&args.scope)?;
+        let region = Region::parse(&args.region)?;
+        let key = SigningKey::from_file(&args.key, &args.key_id)?;
+        let mut config = MachineConfig::for_region(&args.app_id, key, scope, region);
+        if let Some(url) = &args.url {
+            config.token_url = url::Url::parse(url)
+                .map_err(|e| MachineError::Usage(format!("--url {url:?} is not a URL: {e}")))?;
+            config.audience = args.audience.clone().unwrap_or_else(|| {
+                url.trim_end_matches('/')
+                    .trim_end_matches("/token")
+                    .to_owned()
+            });
+        }
+        Ok(config)
+    })();
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return exit(error),
+    };
+    let http = match segment_partnerapp::segment::http_client(&Default::default()) {
+        Ok(http) => http,
+        Err(error) => return exit(MachineError::Unreachable(error.to_string())),
+    };
+    match MachineClient::new(http, config).token().await {
+        Ok(token) if args.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&token.raw).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(token) => {
+            println!("{}", token.access_token.expose());
+            ExitCode::SUCCESS
+        }
+        Err(error) => exit(error),
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
+    if let Some(Command::Token(args)) = Cli::parse().command {
+        return token(args).await;
+    }
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
     {

@@ -135,6 +135,8 @@ impl Application {
                 "http://{}:{port}/api/v1/me",
                 loopback_host(&settings.host)
             ));
+            // Its server-to-server token endpoint is at /sandbox/token; assertions name it so.
+            sandbox.set_machine_audience(&format!("{}/sandbox", settings.public_origin()));
             sandbox
         });
 

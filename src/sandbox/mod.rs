@@ -15,6 +15,7 @@ mod config_api;
 pub mod faults;
 mod identity;
 mod inspector;
+mod machine;
 mod world;
 
 use std::net::TcpListener;
@@ -147,6 +148,7 @@ pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory +
         .configure(config_api::routes)
         .configure(inspector::routes)
         .configure(faults::routes)
+        .configure(machine::routes)
 }
 
 /// Runs the sandbox alone on `listener`, at its root.

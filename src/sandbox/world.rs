@@ -240,6 +240,8 @@ pub struct Snapshot {
     pub refreshes: u64,
     /// How many Config API calls were answered (to count a page's upstream calls).
     pub api_calls: u64,
+    /// How many server-to-server tokens were issued.
+    pub machine_tokens: u64,
     /// Newest first.
     pub activity: Vec<Activity>,
 }
@@ -330,6 +332,8 @@ pub struct World {
     pub faults: Vec<super::faults::Fault>,
     /// The partner's API that credential tests call (`GET` with the key as Bearer).
     pub credential_test_url: Option<String>,
+    /// Server-to-server OAuth: registered keys, used `jti`s, tokens issued.
+    pub machine: super::machine::Machine,
     /// Every code and token issued and every PKCE verifier received, so tests can prove none
     /// of them leaks into a log or a page.
     pub secrets_seen: Vec<String>,
@@ -352,6 +356,7 @@ impl World {
             token_lifetime_secs: TOKEN_LIFETIME_SECS,
             faults: Vec::new(),
             credential_test_url: None,
+            machine: Default::default(),
             secrets_seen: Vec::new(),
         }
     }
@@ -1030,6 +1035,7 @@ impl World {
             destinations,
             refreshes: self.refreshes,
             api_calls: self.api_calls,
+            machine_tokens: self.machine.tokens_issued,
             activity: self.activity.iter().rev().cloned().collect(),
         }
     }

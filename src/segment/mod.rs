@@ -6,6 +6,7 @@
 //! Segment, at the built-in sandbox, or at a test double: only the base URLs change.
 
 mod error;
+pub mod machine;
 mod oauth;
 mod types;
 

@@ -1,0 +1,224 @@
+//! The sandbox's regional authorization server for server-to-server OAuth: `POST /token` takes
+//! a signed JWT assertion and answers with an access token or the OAuth error, and
+//! `POST /machine-keys` registers a public key (`{"app_id", "key_id", "public_key_pem"}`), as
+//! uploading it in Segment's OAuth application settings does.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Sandbox;
+use crate::segment::machine::{Claims, SCOPES};
+
+/// The server-to-server side of the world.
+#[derive(Debug)]
+pub struct Machine {
+    /// Public keys (PEM) by (app id, key id).
+    keys: HashMap<(String, String), String>,
+    /// The `aud` assertions must carry.
+    pub audience: String,
+    used_jtis: HashSet<String>,
+    /// `expires_in` of the tokens (Segment: 1 day to 30 days).
+    pub token_lifetime_secs: i64,
+    /// Tokens issued, for the inspector and tests.
+    pub tokens_issued: u64,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            keys: HashMap::new(),
+            audience: "https://oauth2.segment.io".to_owned(),
+            used_jtis: HashSet::new(),
+            token_lifetime_secs: 86_400,
+            tokens_issued: 0,
+        }
+    }
+}
+
+impl Sandbox {
+    pub fn register_machine_key(&self, app_id: &str, key_id: &str, public_key_pem: &str) {
+        self.world().machine.keys.insert(
+            (app_id.to_owned(), key_id.to_owned()),
+            public_key_pem.to_owned(),
+        );
+    }
+
+    pub fn set_machine_audience(&self, audience: &str) {
+        self.world().machine.audience = audience.to_owned();
+    }
+
+    pub fn set_machine_token_lifetime(&self, seconds: i64) {
+        self.world().machine.token_lifetime_secs = seconds;
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/token").route(web::post().to(token)))
+        .service(web::resource("/machine-keys").route(web::post().to(register)));
+}
+
+#[derive(Deserialize)]
+struct NewKey {
+    app_id: String,
+    key_id: String,
+    public_key_pem: String,
+}
+
+async fn register(sandbox: web::Data<Sandbox>, body: web::Json<NewKey>) -> HttpResponse {
+    if DecodingKey::from_rsa_pem(body.public_key_pem.as_bytes()).is_err() {
+        return HttpResponse::BadRequest().json(
+            json!({"error": "public_key_pem is not an RSA public key in PEM form", "code": 3}),
+        );
+    }
+    sandbox.register_machine_key(&body.app_id, &body.key_id, &body.public_key_pem);
+    HttpResponse::NoContent().finish()
+}
+
+fn refuse(status: u16, error: &str, description: &str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(json!({ "error": error, "error_description": description }))
+}
+
+async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
+    let fields: HashMap<String, String> = url::form_urlencoded::parse(&form).into_owned().collect();
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or_default();
+    if field("grant_type") != "client_credentials" {
+        return refuse(
+            400,
+            "unsupported_grant_type",
+            "Only client_credentials is supported here.",
+        );
+    }
+    if field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+        return refuse(
+            400,
+            "invalid_request",
+            "client_assertion_type must be jwt-bearer.",
+        );
+    }
+    let assertion = field("client_assertion");
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return refuse(400, "invalid_request", "client_assertion is not a JWT.");
+    };
+    // The key is chosen by the (not yet verified) subject and key id; the signature then
+    // proves the assertion came from that key's owner.
+    let subject = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|payload| serde_json::from_slice::<serde_json::Value>(&payload).ok())
+        .and_then(|claims| claims["sub"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let key_id = header.kid.unwrap_or_default();
+    let mut world = sandbox.world();
+    let Some(pem) = world
+        .machine
+        .keys
+        .get(&(subject.clone(), key_id.clone()))
+        .cloned()
+    else {
+        world.log(
+            &format!("machine token refused: no key {key_id:?} for app {subject:?}"),
+            401,
+        );
+        return refuse(
+            401,
+            "invalid_client",
+            "No public key with that key id is registered for that app.",
+        );
+    };
+    let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) else {
+        return refuse(500, "server_error", "The registered key cannot be read.");
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[world.machine.audience.clone()]);
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "sub", "iss"]);
+    validation.leeway = 0;
+    let claims = match jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
+        Ok(data) => data.claims,
+        Err(error) => {
+            let (status, code, why) = match error.kind() {
+                ErrorKind::ExpiredSignature => (400, "invalid_grant", "The assertion has expired."),
+                ErrorKind::InvalidSignature => (
+                    401,
+                    "invalid_client",
+                    "The assertion's signature does not match the registered key.",
+                ),
+                ErrorKind::InvalidAudience => (
+                    400,
+                    "invalid_grant",
+                    "The assertion's aud is not this authorization server.",
+                ),
+                _ => (400, "invalid_grant", "The assertion is not valid."),
+            };
+            world.log(&format!("machine token refused: {why}"), status);
+            return refuse(status, code, why);
+        }
+    };
+    let now = Utc::now().timestamp();
+    let problem = if claims.iss != claims.sub {
+        Some((
+            401,
+            "invalid_client",
+            "The assertion's iss must be the app id, like sub.",
+        ))
+    } else if claims.iat > now + 5 {
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion is issued in the future.",
+        ))
+    } else if claims.exp - claims.iat > 60 {
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion must expire within a minute of being issued.",
+        ))
+    } else if !world.machine.used_jtis.insert(claims.jti.clone()) {
+        Some((400, "invalid_grant", "The assertion's jti was used before."))
+    } else if !SCOPES.contains(&field("scope")) {
+        Some((
+            400,
+            "invalid_scope",
+            "The scope must be tracking_api:write, functions:write or public_api:read_write.",
+        ))
+    } else {
+        None
+    };
+    if let Some((status, code, why)) = problem {
+        world.log(&format!("machine token refused: {why}"), status);
+        return refuse(status, code, why);
+    }
+    let token = format!("{}.{}", uuidish(), uuidish());
+    world.secrets_seen.push(token.clone());
+    world.machine.tokens_issued += 1;
+    world.log(
+        &format!(
+            "machine token issued to app {} ({})",
+            claims.sub,
+            field("scope")
+        ),
+        200,
+    );
+    HttpResponse::Ok().json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": world.machine.token_lifetime_secs,
+        "scope": field("scope"),
+    }))
+}
+
+fn uuidish() -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes[..]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
