@@ -3,7 +3,7 @@
 //! `POST /machine-keys` registers a public key (`{"app_id", "key_id", "public_key_pem"}`), as
 //! uploading it in Segment's OAuth application settings does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use base64::Engine;
@@ -24,7 +24,9 @@ pub struct Machine {
     keys: HashMap<(String, String), String>,
     /// The `aud` assertions must carry.
     pub audience: String,
-    used_jtis: HashSet<String>,
+    /// `jti`s seen, with their assertion's `exp`: one that has expired cannot be replayed
+    /// anyway, so it is forgotten.
+    used_jtis: HashMap<String, i64>,
     /// `expires_in` of the tokens (Segment: 1 day to 30 days).
     pub token_lifetime_secs: i64,
     /// Tokens issued, for the inspector and tests.
@@ -36,10 +38,18 @@ impl Default for Machine {
         Machine {
             keys: HashMap::new(),
             audience: "https://oauth2.segment.io".to_owned(),
-            used_jtis: HashSet::new(),
+            used_jtis: HashMap::new(),
             token_lifetime_secs: 86_400,
             tokens_issued: 0,
         }
+    }
+}
+
+impl Machine {
+    /// Records a `jti`; true if it was used before. Expired ones are forgotten first.
+    fn replayed(&mut self, jti: &str, exp: i64, now: i64) -> bool {
+        self.used_jtis.retain(|_, seen_exp| *seen_exp >= now);
+        self.used_jtis.insert(jti.to_owned(), exp).is_some()
     }
 }
 
@@ -183,7 +193,7 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
             "invalid_grant",
             "The assertion must expire within a minute of being issued.",
         ))
-    } else if !world.machine.used_jtis.insert(claims.jti.clone()) {
+    } else if world.machine.replayed(&claims.jti, claims.exp, now) {
         Some((400, "invalid_grant", "The assertion's jti was used before."))
     } else if !SCOPES.contains(&field("scope")) {
         Some((
@@ -199,7 +209,7 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
         return refuse(status, code, why);
     }
     let token = format!("{}.{}", uuidish(), uuidish());
-    world.secrets_seen.push(token.clone());
+    world.saw_secret(token.clone());
     world.machine.tokens_issued += 1;
     world.log(
         &format!(

@@ -26,6 +26,8 @@ pub const CODE_LIFETIME: Duration = Duration::minutes(10);
 pub const TOKEN_LIFETIME_SECS: i64 = 3599;
 /// How many entries the activity log keeps.
 const ACTIVITY_LEN: usize = 100;
+/// How many issued secrets are remembered for leak checks (a long demo must not grow forever).
+const SECRETS_SEEN_LEN: usize = 10_000;
 
 /// The partner's App, as registered in the Developer Center.
 #[derive(Debug, Clone)]
@@ -386,7 +388,7 @@ impl World {
         self.grants
             .retain(|_, g| g.expires_at > now - CODE_LIFETIME);
         let code = random_token(24);
-        self.secrets_seen.push(code.clone());
+        self.saw_secret(code.clone());
         self.grants.insert(
             code.clone(),
             Grant {
@@ -417,7 +419,9 @@ impl World {
     }
 
     fn try_exchange_code(&mut self, request: &CodeExchange) -> Result<Value, OAuthError> {
-        self.secrets_seen.extend(request.code_verifier.clone());
+        if let Some(verifier) = &request.code_verifier {
+            self.saw_secret(verifier.clone());
+        }
         let malformed = |what: &str| {
             OAuthError::new(
                 400,
@@ -512,7 +516,7 @@ impl World {
     fn mint_token(&mut self, install_id: u64, with_sources: bool) -> Value {
         self.tokens.retain(|_, t| t.install_id != install_id);
         let token = format!("{}.{}", random_token(32), random_token(32));
-        self.secrets_seen.push(token.clone());
+        self.saw_secret(token.clone());
         self.tokens.insert(
             token.clone(),
             TokenRecord {
@@ -937,6 +941,14 @@ impl World {
     }
 
     // ---- the activity log and the inspector ----------------------------------------------------
+
+    /// Remembers a code, token or verifier for leak checks, keeping the newest ones.
+    pub fn saw_secret(&mut self, secret: String) {
+        if self.secrets_seen.len() >= SECRETS_SEEN_LEN {
+            self.secrets_seen.drain(..SECRETS_SEEN_LEN / 2);
+        }
+        self.secrets_seen.push(secret);
+    }
 
     pub fn log(&mut self, what: &str, status: u16) {
         if self.activity.len() == ACTIVITY_LEN {
