@@ -162,7 +162,10 @@ mod bench {
             .env("REDIRECT_URL", format!("{base}/auth/segment/callback"))
             .env("DESTINATION_SLUG", SLUG)
             .env("DESTINATION_API_KEY", "bench-partner-key-0001")
-            .env("SESSION_KEY", "b".repeat(64))
+            .env(
+                "SESSION_KEY",
+                "9b1de4c07a3f58e26d0c4b7a1f3e5d9c2b8a6f4e1d7c3b9a5e2f8d4c6b1a7e3f",
+            )
             .env(
                 "DATABASE_URL",
                 format!(

@@ -10,6 +10,7 @@ use url::Url;
 
 use std::time::Duration;
 
+use crate::crypto::{KeyError, MasterKey};
 use crate::secret::Secret;
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
 
@@ -53,12 +54,32 @@ pub struct Settings {
     pub redirect_url: Url,
     pub host: String,
     pub port: u16,
-    /// Signs and encrypts the session cookie. `None`: a random key is generated at start-up.
-    pub session_key: Option<Secret>,
+    /// Every key the app uses is derived from it (cookies, data at rest). `None` (sandbox mode
+    /// only): the demo generates one and keeps it in its database.
+    pub session_key: Option<MasterKey>,
+    /// How long a session lives.
+    pub sessions: SessionLimits,
     /// Send a PKCE S256 challenge with the authorization request.
     pub pkce: bool,
     /// Timeouts and concurrency of the calls to Segment.
     pub limits: Limits,
+}
+
+/// When a server-side session ends: after `idle` without a request, and `absolute` after it
+/// began (at login, since the id is renewed there), whichever comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// A setting that could not be used. Its `Display` is the one line printed at start-up.
@@ -80,10 +101,12 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error("SESSION_KEY {0}")]
+    SessionKey(#[from] KeyError),
     #[error(
-        "SESSION_KEY is too short ({0} bytes): it needs at least 64 bytes, e.g. `openssl rand -hex 32` gives 64"
+        "SESSION_KEY is required with CLIENT_ID/CLIENT_SECRET (real Segment): make one with `openssl rand -base64 32`, the same for every instance"
     )]
-    ShortSessionKey(usize),
+    SessionKeyRequired,
     #[error(
         "CLIENT_ID and CLIENT_SECRET are required: this build has no sandbox (built without the `sandbox` feature)"
     )]
@@ -93,7 +116,6 @@ pub enum ConfigError {
 pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callback";
 pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
 pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
-pub const MIN_SESSION_KEY_BYTES: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/partnerapp.db";
 
 impl Settings {
@@ -168,12 +190,12 @@ impl Settings {
             })?,
             None => 8888,
         };
-        let session_key = match get("SESSION_KEY") {
-            Some(key) if key.len() < MIN_SESSION_KEY_BYTES => {
-                return Err(ConfigError::ShortSessionKey(key.len()));
-            }
-            other => other.map(Secret::new),
-        };
+        let session_key = get("SESSION_KEY")
+            .map(|key| MasterKey::parse(&key))
+            .transpose()?;
+        if session_key.is_none() && !mode.is_sandbox() {
+            return Err(ConfigError::SessionKeyRequired);
+        }
         let pkce = match get("SEGMENT_PKCE").as_deref() {
             None => true,
             Some(value) => parse_bool(value).ok_or_else(|| ConfigError::BadValue {
@@ -209,6 +231,26 @@ impl Settings {
                 }
             },
         };
+        let minutes = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(value) => match value.parse::<u64>() {
+                    Ok(m) if (1..=366 * 24 * 60).contains(&m) => Ok(Duration::from_secs(m * 60)),
+                    _ => Err(ConfigError::BadValue {
+                        name,
+                        value,
+                        reason: "expected a whole number of minutes, at least 1".to_owned(),
+                    }),
+                },
+            }
+        };
+        let sessions = SessionLimits {
+            idle: minutes("SESSION_IDLE_MINUTES", SessionLimits::default().idle)?,
+            absolute: minutes(
+                "SESSION_LIFETIME_MINUTES",
+                SessionLimits::default().absolute,
+            )?,
+        };
         let limits = Limits {
             connect: millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
             total: millis("SEGMENT_TIMEOUT_MS", 15_000)?,
@@ -226,6 +268,7 @@ impl Settings {
             host,
             port,
             session_key,
+            sessions,
             pkce,
         })
     }
@@ -308,17 +351,24 @@ mod tests {
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
+    const KEY: &str = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
     /// Settings with credentials, for checks that hold in either mode.
     fn with_credentials(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let mut all = vec![("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")];
+        let mut all = vec![
+            ("CLIENT_ID", "id"),
+            ("CLIENT_SECRET", "secret"),
+            ("SESSION_KEY", KEY),
+        ];
         all.extend_from_slice(vars);
         settings(&all)
     }
 
     #[test]
     fn defaults_follow_segments_example() {
-        let s = settings(&[("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")]).unwrap();
+        let s = with_credentials(&[]).unwrap();
         assert_eq!(s.destination_slug.as_str(), "clearbrain");
+        assert_eq!(s.sessions, SessionLimits::default());
         assert_eq!(s.scope.to_string(), "destination/clearbrain");
         assert_eq!(s.redirect_url.as_str(), DEFAULT_REDIRECT_URL);
         assert_eq!(s.port, 8888);
@@ -386,16 +436,38 @@ mod tests {
     }
 
     #[test]
-    fn short_session_key_is_refused() {
-        let err = with_credentials(&[("SESSION_KEY", "too-short")]).unwrap_err();
-        assert_eq!(err, ConfigError::ShortSessionKey(9));
-        let long = "k".repeat(64);
+    fn session_key_is_checked_and_required_for_real_segment() {
+        let err = with_credentials(&[("SESSION_KEY", "c2hvcnQ=")]).unwrap_err();
+        assert_eq!(err, ConfigError::SessionKey(KeyError::Short(5)));
         assert!(
-            with_credentials(&[("SESSION_KEY", &long)])
-                .unwrap()
-                .session_key
-                .is_some()
+            err.to_string().starts_with("SESSION_KEY is too short"),
+            "{err}"
         );
+        let err = with_credentials(&[("SESSION_KEY", &"k".repeat(64))]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("SESSION_KEY looks weak"),
+            "{err}"
+        );
+        assert!(with_credentials(&[]).unwrap().session_key.is_some());
+        let err = settings(&[("CLIENT_ID", "id"), ("CLIENT_SECRET", "secret")]).unwrap_err();
+        assert_eq!(err, ConfigError::SessionKeyRequired);
+        #[cfg(feature = "sandbox")]
+        assert!(settings(&[]).unwrap().session_key.is_none());
+    }
+
+    #[test]
+    fn session_limits_are_minutes() {
+        let s = with_credentials(&[
+            ("SESSION_IDLE_MINUTES", "5"),
+            ("SESSION_LIFETIME_MINUTES", "60"),
+        ])
+        .unwrap();
+        assert_eq!(s.sessions.idle, Duration::from_secs(300));
+        assert_eq!(s.sessions.absolute, Duration::from_secs(3600));
+        for bad in ["0", "-5", "ten"] {
+            let err = with_credentials(&[("SESSION_IDLE_MINUTES", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("SESSION_IDLE_MINUTES"), "{err}");
+        }
     }
 
     #[test]
@@ -448,9 +520,11 @@ mod tests {
             ("CLIENT_ID", "id"),
             ("CLIENT_SECRET", "very-secret-value"),
             ("DESTINATION_API_KEY", "partner-key-123456"),
+            ("SESSION_KEY", KEY),
         ])
         .unwrap();
         let printed = format!("{s:?}");
+        assert!(!printed.contains(&KEY[..8]), "{printed}");
         assert!(!printed.contains("very-secret-value"), "{printed}");
         assert!(!printed.contains("partner-key-123456"), "{printed}");
     }

@@ -5,14 +5,17 @@
 //! - [`segment`]: the client for Segment's identity service and Config API;
 //! - [`sandbox`]: the built-in stand-in for Segment (the default `sandbox` feature);
 //! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`);
+//! - [`store`]: accounts, installs (with their tokens) and sessions, in the app's database;
+//! - [`crypto`]: the keys derived from `SESSION_KEY`, and encryption of data at rest;
 //! - [`config`] and [`startup`]: settings from the environment, and the running server.
 
-pub mod accounts;
 pub mod config;
+pub mod crypto;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;
 pub mod segment;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod web;

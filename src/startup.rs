@@ -8,20 +8,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_session::SessionMiddleware;
-use actix_session::storage::CookieSessionStore;
+use actix_session::config::BrowserSession;
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 #[cfg(feature = "sandbox")]
 use url::Url;
 
-use crate::accounts::{Store, StoreError};
 use crate::config::{Mode, Settings};
+use crate::crypto::MasterKey;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
+use crate::store::{SqlSessionStore, Store, StoreError};
 use crate::web::{self as routes, AppState, account, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
@@ -34,8 +35,6 @@ pub enum StartupError {
     },
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("SESSION_KEY cannot be used as a key: {0}")]
-    SessionKey(String),
     #[error("cannot build a URL for the sandbox: {0}")]
     SandboxUrl(#[from] url::ParseError),
     #[error("the database ({0})")]
@@ -66,7 +65,7 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
-        let store = Store::open(&settings.database_url).await?;
+        let (store, key) = open_store(&settings).await?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Listen {
@@ -140,12 +139,13 @@ impl Application {
             sandbox
         });
 
-        let key = session_key(&settings)?;
+        let cookie_key = key.cookie_key();
+        let sessions = store.sessions(settings.sessions);
+        spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
         let state = web::Data::new(AppState {
             segment,
             store,
-            cookie_key: key.clone(),
             https,
             destination_slug: settings.destination_slug.clone(),
             destination_api_key: settings.destination_api_key.clone(),
@@ -157,8 +157,13 @@ impl Application {
 
         #[cfg(feature = "sandbox")]
         let mounted = sandbox.clone();
+        let session_limits = settings.sessions;
         let server = HttpServer::new(move || {
-            let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            // The cookie holds only the session's id; its state is in the database.
+            let session = SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
+                .session_lifecycle(BrowserSession::default().state_ttl(CookieDuration::seconds(
+                    i64::try_from(session_limits.absolute.as_secs()).unwrap_or(i64::MAX),
+                )))
                 .cookie_name(cookie_name(https))
                 .cookie_secure(https)
                 .cookie_http_only(true)
@@ -226,17 +231,47 @@ fn cookie_name(https: bool) -> String {
     }
 }
 
-fn session_key(settings: &Settings) -> Result<Key, StartupError> {
+/// The store, and the key everything is sealed and signed with: `SESSION_KEY`, or (sandbox
+/// mode only; settings refuse a missing key otherwise) the demo's generated key.
+async fn open_store(settings: &Settings) -> Result<(Store, MasterKey), StartupError> {
     match &settings.session_key {
-        Some(secret) => Key::try_from(secret.expose().as_bytes())
-            .map_err(|e| StartupError::SessionKey(e.to_string())),
+        Some(key) => Ok((Store::open(&settings.database_url, key).await?, key.clone())),
         None => {
             tracing::warn!(
-                "SESSION_KEY is not set: using a random key, so sessions end when the app restarts"
+                "SESSION_KEY is not set: the sandbox demo uses a key it generated and keeps in its \
+                 database, so its data at rest is not protected. Set SESSION_KEY \
+                 (`openssl rand -base64 32`) for anything real"
             );
-            Ok(Key::generate())
+            Ok(Store::open_demo(&settings.database_url).await?)
         }
     }
+}
+
+/// How often expired sessions and unused demo accounts are removed.
+const CLEAN_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+/// How long a demo account that never connected anything is kept.
+pub const UNUSED_ACCOUNT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes what has ended, at start-up and then every [`CLEAN_UP_EVERY`], for as long as the
+/// runtime runs.
+fn spawn_clean_up(store: Store, sessions: SqlSessionStore) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CLEAN_UP_EVERY);
+        loop {
+            every.tick().await;
+            match store.clean_up(&sessions, UNUSED_ACCOUNT_LIFETIME).await {
+                Ok((0, 0)) => {}
+                Ok((sessions, accounts)) => {
+                    tracing::info!(
+                        sessions,
+                        accounts,
+                        "removed ended sessions and unused demo accounts"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "clean-up failed; trying again later"),
+            }
+        }
+    });
 }
 
 /// Where the app reaches its own listener: a wildcard bind address is not a destination.

@@ -10,7 +10,22 @@ use std::sync::{Arc, Mutex};
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use helpers::{API_KEY, Options, spawn_app_with};
+use helpers::{API_KEY, Browser, Options, TestApp, spawn_app_with};
+
+/// The values of a `Cookie` header's cookies (session ids, login credentials).
+fn cookie_values(header: &str) -> Vec<String> {
+    header
+        .split("; ")
+        .filter_map(|c| c.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| value.len() >= 16)
+        .collect()
+}
+
+/// The destination page, fetched again.
+async fn page_again(app: &TestApp) -> helpers::Page {
+    app.browser.get(&app.url("/destination")).await
+}
 use segment_partnerapp::sandbox;
 
 /// Everything logged, in memory.
@@ -44,8 +59,8 @@ async fn no_secret_reaches_the_logs() {
         ..Options::default()
     })
     .await;
-    // The visitor's own API key, shown once on the first visit.
-    let home = app.browser.get(&app.url("/")).await;
+    // The visitor's own API key, shown once when the account is made.
+    let home = app.make_account().await;
     let account_key = home
         .text()
         .split("Your API key: ")
@@ -66,8 +81,37 @@ async fn no_secret_reaches_the_logs() {
         .browser
         .click(&app.browser.get(page.url.as_str()).await, "Disable")
         .await;
-    let page = app.browser.click(&page, "Remove").await;
-    app.browser.click(&page, "Log out").await;
+    app.browser.click(&page, "Remove").await;
+
+    // Another visitor's account cookie sent with this visitor's session cookie: refused, and
+    // logged at warn, without the cookies.
+    let cookies = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
+    let mut cookie_secrets = cookie_values(&cookies);
+    let other = app.another_visitor();
+    other.make_account().await;
+    let other_cookies = other
+        .browser
+        .cookie_header(&app.url("/"))
+        .unwrap_or_default();
+    cookie_secrets.extend(cookie_values(&other_cookies));
+    let mixed = Browser::new();
+    let session = cookies
+        .split("; ")
+        .find(|c| c.starts_with("partnerapp_session="));
+    let account = other_cookies
+        .split("; ")
+        .find(|c| c.starts_with("partnerapp_account="));
+    mixed.set_cookie(&app.url("/"), session.expect("a session cookie"));
+    mixed.set_cookie(&app.url("/"), account.expect("an account cookie"));
+    let page = mixed.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/", "another account used this install");
+    let home = other.browser.get(&app.url("/")).await;
+    other
+        .browser
+        .click(&home, "Sign out of this demo account")
+        .await;
+
+    app.browser.click(&page_again(&app).await, "Log out").await;
 
     // Things going wrong, for another visitor: a workspace installed by someone else, a
     // refused exchange, a tampered state, Deny.
@@ -90,6 +134,8 @@ async fn no_secret_reaches_the_logs() {
         "install token received",
         "install token refreshed",
         "request refused",
+        "the session names an install this account does not hold",
+        "signed out of the demo account",
     ] {
         assert!(
             logs.contains(expected),
@@ -107,8 +153,9 @@ async fn no_secret_reaches_the_logs() {
         API_KEY.to_owned(),
         typed_key.to_owned(),
         account_key.clone(),
-        "k".repeat(64),
+        helpers::SESSION_KEY.to_owned(),
     ]);
+    secrets.extend(cookie_secrets);
     for secret in &secrets {
         assert!(
             !logs.contains(secret.as_str()),

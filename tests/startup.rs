@@ -28,7 +28,8 @@ fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
 
 #[test]
 fn bad_settings_stop_the_app_with_one_line_naming_them() {
-    let long_key = "k".repeat(64);
+    let good_key = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let weak_key = "k".repeat(64);
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("CLIENT_ID", "id")], "CLIENT_SECRET"),
         (&[("CLIENT_SECRET", "s3cr3t-value")], "CLIENT_ID"),
@@ -52,8 +53,20 @@ fn bad_settings_stop_the_app_with_one_line_naming_them() {
         ),
         (
             &[
+                ("SESSION_KEY", &weak_key),
+                ("CLIENT_ID", "a"),
+                ("CLIENT_SECRET", "b"),
+            ],
+            "SESSION_KEY",
+        ),
+        (
+            &[("CLIENT_ID", "a"), ("CLIENT_SECRET", "s3cr3t-value")],
+            "SESSION_KEY",
+        ),
+        (
+            &[
                 ("PORT", "eighty"),
-                ("SESSION_KEY", &long_key),
+                ("SESSION_KEY", good_key),
                 ("CLIENT_ID", "a"),
                 ("CLIENT_SECRET", "b"),
             ],
@@ -81,7 +94,15 @@ fn bad_settings_stop_the_app_with_one_line_naming_them() {
 fn a_port_in_use_is_one_clear_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("address").port().to_string();
-    let (code, stderr) = run_with(&[("PORT", &port), ("CLIENT_ID", "a"), ("CLIENT_SECRET", "b")]);
+    let (code, stderr) = run_with(&[
+        ("PORT", &port),
+        ("CLIENT_ID", "a"),
+        ("CLIENT_SECRET", "b"),
+        (
+            "SESSION_KEY",
+            "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        ),
+    ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),

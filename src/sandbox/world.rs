@@ -341,6 +341,17 @@ pub struct World {
     pub secrets_seen: Vec<String>,
 }
 
+/// The number of the first install a sandbox makes: milliseconds since 2026-01-01 at its start.
+/// Install names then never repeat across restarts (a run would have to make more than one
+/// install per millisecond it ran), so an app that kept `installs/…` from an earlier run never
+/// mistakes a new install for it.
+fn first_install_id(now: DateTime<Utc>) -> u64 {
+    const EPOCH_2026_MS: i64 = 1_767_225_600_000;
+    u64::try_from(now.timestamp_millis() - EPOCH_2026_MS)
+        .unwrap_or(0)
+        .max(1)
+}
+
 impl World {
     pub fn new(app: App, catalog: Catalog) -> World {
         World {
@@ -352,7 +363,7 @@ impl World {
             tokens: HashMap::new(),
             destinations: BTreeMap::new(),
             activity: VecDeque::new(),
-            next_install: 1,
+            next_install: first_install_id(Utc::now()),
             refreshes: 0,
             api_calls: 0,
             token_lifetime_secs: TOKEN_LIFETIME_SECS,

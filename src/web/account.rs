@@ -1,62 +1,64 @@
 //! The partner's side of the handshake, in the web layer.
 //!
-//! - [`middleware`] finds the visitor's partner account, or creates one on a first visit. For
-//!   the demo the account is remembered by a long-lived encrypted cookie (`partnerapp_account`,
-//!   apart from the install session), which also carries the account's API key so that
-//!   **Enable** can push it into Segment; the database keeps only the key's hash. **This is the
-//!   one place to replace with a real login**: put your user's id where the cookie's is.
+//! - [`middleware`] finds the visitor's partner account from the account cookie
+//!   (`partnerapp_account`), which holds a random login credential and nothing else; the store
+//!   keeps only its hash. It never creates an account: [`ensure`] does, for the two actions
+//!   that need one (starting Enable with Segment, asking for an API key). **This is the place
+//!   to replace with a real login**: put your user's account where the cookie's is.
 //! - `GET /api/v1/me` is the partner API Segment's credential test calls, with the key as
 //!   `Authorization: Bearer <key>` (the "custom" scheme) or as HTTP Basic user name (the "basic"
 //!   scheme): 200 with the account, 401 otherwise.
-//! - `POST /account/rotate-key` replaces the key (the one in Segment stops working).
+//! - `GET /account` offers an account (and its API key) to a visitor without one;
+//!   `POST /account` makes it. `POST /account/rotate-key` replaces the key (the one in Segment
+//!   stops working); `POST /account/sign-out` revokes the cookie's credential.
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, CookieJar, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::WebError;
+use super::pages::{AccountPage, Layout, render};
 use super::session::{FlashKind, TypedSession};
 use super::{AppState, see_other};
-use crate::accounts::{Account, ApiKey};
+use crate::store::{Account, ApiKey, LoginToken};
 
 const COOKIE: &str = "partnerapp_account";
-/// How long the account cookie lives (it stands in for a partner's login).
-const COOKIE_DAYS: i64 = 365;
+/// How long the account cookie lives (it stands in for a partner's login). Signing out revokes
+/// it at once, whatever its age.
+const COOKIE_DAYS: i64 = 30;
 
-/// The visitor's partner account and its current API key.
+/// The visitor's partner account. Its API key is read (unsealed) only where it is pushed.
 #[derive(Debug, Clone)]
 pub struct CurrentAccount {
     pub account: Account,
-    pub key: ApiKey,
+}
+
+impl CurrentAccount {
+    pub fn id(&self) -> i64 {
+        self.account.id
+    }
 }
 
 impl FromRequest for CurrentAccount {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<CurrentAccount, actix_web::Error>>;
 
+    /// Fails for a visitor without an account; take `Option<CurrentAccount>` where that is fine.
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
             request
                 .extensions()
                 .get::<CurrentAccount>()
                 .cloned()
-                .ok_or_else(|| WebError::Session("no account on this request".into()).into()),
+                .ok_or_else(|| WebError::NoAccount.into()),
         )
     }
-}
-
-/// What the account cookie holds (encrypted and signed).
-#[derive(Serialize, Deserialize)]
-struct Remembered {
-    id: i64,
-    key: String,
 }
 
 fn cookie_name(state: &AppState) -> String {
@@ -67,95 +69,127 @@ fn cookie_name(state: &AppState) -> String {
     }
 }
 
-/// The account cookie for `account` and `key`, encrypted with the app's cookie key.
-fn account_cookie(state: &AppState, account: &Account, key: &ApiKey) -> Option<Cookie<'static>> {
-    let value = serde_json::to_string(&Remembered {
-        id: account.id,
-        key: key.expose().to_owned(),
-    })
-    .ok()?;
-    let cookie = Cookie::build(cookie_name(state), value)
-        .path("/")
-        .http_only(true)
-        .secure(state.https)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::days(COOKIE_DAYS))
-        .finish();
-    let mut jar = CookieJar::new();
-    jar.private_mut(&state.cookie_key).add(cookie);
-    jar.delta().next().cloned()
+/// The account cookie holding `login`; `None` for the cookie that removes it.
+fn account_cookie(state: &AppState, login: Option<&LoginToken>) -> Cookie<'static> {
+    let mut cookie = Cookie::build(
+        cookie_name(state),
+        login.map(|l| l.expose().to_owned()).unwrap_or_default(),
+    )
+    .path("/")
+    .http_only(true)
+    .secure(state.https)
+    .same_site(SameSite::Lax)
+    .max_age(CookieDuration::days(COOKIE_DAYS))
+    .finish();
+    if login.is_none() {
+        cookie.make_removal();
+    }
+    cookie
 }
 
-/// The account the request's cookie names, if the cookie is ours and its key is current.
-async fn remembered(
-    state: &AppState,
-    request: &ServiceRequest,
-) -> Result<Option<CurrentAccount>, WebError> {
-    let Some(cookie) = request.cookie(&cookie_name(state)) else {
-        return Ok(None);
-    };
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.into_owned());
-    let Some(plain) = jar.private(&state.cookie_key).get(&cookie_name(state)) else {
-        return Ok(None);
-    };
-    let Ok(remembered) = serde_json::from_str::<Remembered>(plain.value()) else {
-        return Ok(None);
-    };
-    let Some(key) = ApiKey::parse(&remembered.key) else {
-        return Ok(None);
-    };
-    let account = state
-        .store
-        .account(remembered.id)
-        .await
-        .map_err(WebError::store)?;
-    Ok(account
-        .filter(|a| a.api_key_hash == key.hash())
-        .map(|account| CurrentAccount { account, key }))
-}
-
-/// Middleware: puts the visitor's [`CurrentAccount`] on every page request, creating the
-/// account on a first visit. Not for the API, health check or static files.
+/// Middleware: puts the visitor's [`CurrentAccount`] on the request when the account cookie
+/// holds a live credential. A cookie that opens nothing (signed out, or cleaned up) is removed.
 pub async fn middleware(
-    mut request: ServiceRequest,
+    request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let path = request.path();
-    let skip = path == "/healthz"
+    let not_for_pages = path == "/healthz"
         || path == "/favicon.ico"
         || path.starts_with("/static/")
         || path.starts_with("/api/");
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
-    if skip {
+    let cookie = (!not_for_pages)
+        .then(|| request.cookie(&cookie_name(&state)))
+        .flatten();
+    let Some(cookie) = cookie else {
         return Ok(next.call(request).await?.map_into_boxed_body());
-    }
-    let (current, new_cookie) = match remembered(&state, &request).await {
-        Ok(Some(current)) => (current, None),
-        Ok(None) => match state.store.create_account().await {
-            Ok((account, key)) => {
-                tracing::info!(account = account.id, "new partner account");
-                let cookie = account_cookie(&state, &account, &key);
-                let session = request.extract::<TypedSession>().await?;
-                session.show_new_api_key_once(&key)?;
-                (CurrentAccount { account, key }, cookie)
-            }
+    };
+    let account = match LoginToken::parse(cookie.value()) {
+        Some(login) => match state.store.account_by_login(&login).await {
+            Ok(account) => account,
             Err(error) => {
                 return Ok(request
                     .error_response(WebError::store(error))
                     .map_into_boxed_body());
             }
         },
-        Err(error) => return Ok(request.error_response(error).map_into_boxed_body()),
+        None => None,
     };
-    request.extensions_mut().insert(current);
+    let stale = account.is_none();
+    if let Some(account) = account {
+        request.extensions_mut().insert(CurrentAccount { account });
+    }
     let mut response = next.call(request).await?.map_into_boxed_body();
-    if let Some(cookie) = new_cookie {
-        response.response_mut().add_cookie(&cookie)?;
+    if stale {
+        response
+            .response_mut()
+            .add_cookie(&account_cookie(&state, None))?;
     }
     Ok(response)
+}
+
+/// The visitor's account, made now if they have none; the cookie to set comes with a new one.
+/// The new key is kept in the session to be shown once.
+pub async fn ensure(
+    state: &AppState,
+    session: &TypedSession,
+    current: Option<CurrentAccount>,
+) -> Result<(CurrentAccount, Option<Cookie<'static>>), WebError> {
+    if let Some(current) = current {
+        return Ok((current, None));
+    }
+    let (account, key, login) = state
+        .store
+        .create_account()
+        .await
+        .map_err(WebError::store)?;
+    tracing::info!(account = account.id, "new partner account");
+    session.show_new_api_key_once(&key)?;
+    Ok((
+        CurrentAccount { account },
+        Some(account_cookie(state, Some(&login))),
+    ))
+}
+
+/// Adds `cookie`, if any, to `response`.
+pub fn with_cookie(
+    mut response: HttpResponse,
+    cookie: Option<Cookie<'static>>,
+) -> Result<HttpResponse, WebError> {
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| WebError::Session(e.to_string()))?;
+    }
+    Ok(response)
+}
+
+/// `GET /account`: what an account is, and a button to make one (visitors with an account see
+/// theirs on the home page).
+pub async fn show(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    current: Option<CurrentAccount>,
+) -> Result<HttpResponse, WebError> {
+    if current.is_some() {
+        return Ok(see_other("/"));
+    }
+    render(&AccountPage {
+        layout: Layout::with_forms(state.sandbox, &session),
+    })
+}
+
+/// `POST /account`: makes the visitor's account and shows its API key, once.
+pub async fn create(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    current: Option<CurrentAccount>,
+) -> Result<HttpResponse, WebError> {
+    let (_, cookie) = ensure(&state, &session, current).await?;
+    with_cookie(see_other("/"), cookie)
 }
 
 /// `GET /api/v1/me`: the partner API's credential check.
@@ -221,24 +255,39 @@ pub async fn rotate_key(
 ) -> Result<HttpResponse, WebError> {
     let key = state
         .store
-        .rotate_key(current.account.id)
+        .rotate_key(current.id())
         .await
         .map_err(WebError::store)?;
-    let mut account = current.account.clone();
-    account.api_key_hash = key.hash();
     session.show_new_api_key_once(&key)?;
     session.flash(
         FlashKind::Info,
         "Your API key was replaced. The old one no longer works: if Segment has it, click Enable \
          on the destination page to push the new one.",
     )?;
-    let mut response = see_other("/");
-    if let Some(cookie) = account_cookie(&state, &account, &key) {
-        response
-            .add_cookie(&cookie)
-            .map_err(|e| WebError::Session(e.to_string()))?;
-    }
-    Ok(response)
+    Ok(see_other("/"))
+}
+
+/// `POST /account/sign-out`: revokes the account cookie's credential (every copy of the cookie
+/// stops working) and ends the session. The account's installs stay with it; an account that
+/// holds none is removed.
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    current: CurrentAccount,
+) -> Result<HttpResponse, WebError> {
+    state
+        .store
+        .sign_out(current.id())
+        .await
+        .map_err(WebError::store)?;
+    tracing::info!(account = current.id(), "signed out of the demo account");
+    session.log_out();
+    session.flash(
+        FlashKind::Info,
+        "You are signed out of the demo account: its cookie no longer opens it, here or in any \
+         copy. Its installs stay in Segment.",
+    )?;
+    with_cookie(see_other("/"), Some(account_cookie(&state, None)))
 }
 
 #[cfg(test)]

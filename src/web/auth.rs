@@ -1,13 +1,13 @@
 //! The install flow: `GET /auth/segment` sends the visitor to Segment's consent screen,
 //! `GET /auth/segment/callback` brings them back with a code that becomes an install token,
-//! `POST /logout` forgets it all.
+//! `POST /logout` ends the session.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::account::CurrentAccount;
+use super::account::{self, CurrentAccount};
 use super::error::WebError;
 use super::installs;
 use super::session::{FlashKind, PendingFlow, TypedSession};
@@ -19,7 +19,7 @@ use crate::secret::Secret;
 pub async fn start(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
     http: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     // The session cookie belongs to the host the browser used, and Segment sends the browser
@@ -33,24 +33,31 @@ pub async fn start(
             state.public_origin
         )));
     }
-    // Segment's FAQ: with the install stored, skip the flow. `?new=1` connects another workspace.
-    if !http.query_string().contains("new=1")
+    // Starting the install is what makes the visitor's account, if they have none yet.
+    let (account, new_cookie) = account::ensure(&state, &session, account).await?;
+    // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
+    // token (then the flow is the way to reconnect). `?new=1` connects another workspace.
+    let another = url::form_urlencoded::parse(http.query_string().as_bytes())
+        .any(|(name, value)| name == "new" && value == "1");
+    if !another
         && let Some(install) = installs::resume(&state, &session, &account).await?
+        && install.attention().is_none()
     {
         let workspace = install.workspace_slug();
         session.flash(
             FlashKind::Success,
             format!("Welcome back: reconnected to the {workspace} workspace, installed earlier."),
         )?;
-        return Ok(see_other("/destination"));
+        return account::with_cookie(see_other("/destination"), new_cookie);
     }
     let request = state.segment.authorization_request();
     session.start_flow(&PendingFlow {
         state: request.state,
         pkce_verifier: request.pkce_verifier,
         started_at: Utc::now(),
+        account_id: account.id(),
     })?;
-    Ok(see_other(request.url.as_str()))
+    account::with_cookie(see_other(request.url.as_str()), new_cookie)
 }
 
 /// What Segment puts on the redirect back: `code` and `state`, or `error`,
@@ -68,7 +75,7 @@ pub struct CallbackParams {
 pub async fn callback(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
     let params = params.into_inner();
@@ -94,6 +101,10 @@ pub async fn callback(
     if !matches {
         return Err(WebError::StateMismatch);
     }
+    // The install goes to the account that started the flow, and to no other.
+    let account = account
+        .filter(|a| a.id() == flow.account_id)
+        .ok_or(WebError::NoFlow)?;
     let code = Secret::new(
         params
             .code
@@ -109,14 +120,14 @@ pub async fn callback(
         Ok(install) => install,
         // Installed before: this account's stored install comes back; another's stays theirs.
         Err(error) if error.is_already_exists() => {
-            return match installs::resume(&state, &session, &account).await? {
+            return match installs::reconnect(&state, &session, &account).await? {
                 Some(install) => {
                     let workspace = install.workspace_slug();
                     session.flash(
                         FlashKind::Success,
                         format!(
-                            "The App was already installed on the {workspace} workspace by you: \
-                             reconnected to that install."
+                            "You are reconnected: the App was already installed on the \
+                             {workspace} workspace by you."
                         ),
                     )?;
                     Ok(see_other("/destination"))
@@ -140,15 +151,18 @@ pub async fn callback(
         scope = %install.scope,
         "install token received"
     );
-    state
+    let saved = state
         .store
-        .save_install(account.account.id, &install)
+        .save_install(account.id(), &install)
         .await
         .map_err(|error| match error {
-            crate::accounts::StoreError::NotYours(_) => WebError::InstalledElsewhere,
+            crate::store::StoreError::NotYours(_) => WebError::InstalledElsewhere,
             other => WebError::store(other),
         })?;
-    session.log_in(&install)?;
+    for old in saved.superseded {
+        tracing::info!(install = %old, new = %install.install_name, "a stored install was superseded by a new install on its workspace");
+    }
+    session.log_in(&install.install_name)?;
     let workspace = install.workspace_slug();
     session.flash(
         FlashKind::Success,
@@ -160,9 +174,13 @@ pub async fn callback(
     Ok(see_other("/destination"))
 }
 
-/// `POST /logout`: forgets the install token and removes the session cookie. The install stays
-/// in Segment.
-pub async fn logout(session: TypedSession) -> HttpResponse {
+/// `POST /logout`: ends the session (on the server: a copy of its cookie is worth nothing). The
+/// install stays in Segment and with the account.
+pub async fn logout(session: TypedSession) -> Result<HttpResponse, WebError> {
     session.log_out();
-    see_other("/")
+    session.flash(
+        FlashKind::Info,
+        "Logged out. Your install stays with your account: Enable with Segment takes you back to it.",
+    )?;
+    Ok(see_other("/"))
 }

@@ -29,15 +29,18 @@ use crate::segment::{
 pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, &account).await? {
+    let mut target = match resolve(&state, &session, account.as_ref()).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(_) => return Ok(see_other("/destination")),
     };
-    let (catalog, destination) = load(&state, &session, &mut target).await?;
-    let current = current_values(&state, &account, &catalog, destination.as_ref());
+    let Some(account) = account else {
+        return not_connected(&session);
+    };
+    let (catalog, destination) = load(&state, &account, &mut target).await?;
+    let current = current_values(&state, &account, &catalog, destination.as_ref())?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
         &state,
@@ -55,16 +58,16 @@ pub async fn show(
 pub async fn save(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, &account).await? else {
+    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
-    let (catalog, destination) = load(&state, &session, &mut target).await?;
-    let current = current_values(&state, &account, &catalog, destination.as_ref());
+    let (catalog, destination) = load(&state, &account, &mut target).await?;
+    let current = current_values(&state, &account, &catalog, destination.as_ref())?;
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
     if !answers.is_valid() {
@@ -115,7 +118,7 @@ pub async fn save(
             };
             state
                 .with_install(
-                    &session,
+                    &account,
                     &mut target.install,
                     "saving the destination's settings",
                     async |token| state.segment.update_destination(token, name, &change).await,
@@ -134,7 +137,7 @@ pub async fn save(
             };
             state
                 .with_install(
-                    &session,
+                    &account,
                     &mut target.install,
                     "creating the destination with these settings",
                     async |token| {
@@ -155,14 +158,14 @@ pub async fn save(
 /// The catalog entry and the destination, fetched together.
 async fn load(
     state: &AppState,
-    session: &TypedSession,
+    account: &CurrentAccount,
     target: &mut Target,
 ) -> Result<(CatalogDestination, Option<Destination>), WebError> {
     let name = &target.destination;
     let slug = &state.destination_slug;
     state
         .with_install(
-            session,
+            account,
             &mut target.install,
             "reading the destination and its catalog entry",
             async |token| {
@@ -183,20 +186,19 @@ fn current_values(
     account: &CurrentAccount,
     catalog: &CatalogDestination,
     destination: Option<&Destination>,
-) -> BTreeMap<String, Value> {
-    match destination {
+) -> Result<BTreeMap<String, Value>, WebError> {
+    Ok(match destination {
         Some(destination) => destination
             .config
             .iter()
             .map(|entry| (entry.setting().to_owned(), entry.value.clone()))
             .collect(),
-        None => catalog
-            .settings
-            .iter()
-            .filter(|s| s.name == "apiKey")
-            .map(|s| (s.name.clone(), Value::from(state.api_key_for(account))))
-            .collect(),
-    }
+        None if catalog.settings.iter().any(|s| s.name == "apiKey") => {
+            let key = state.api_key_for(account)?;
+            BTreeMap::from([("apiKey".to_owned(), Value::from(key.expose()))])
+        }
+        None => BTreeMap::new(),
+    })
 }
 
 fn page(
@@ -213,7 +215,7 @@ fn page(
     // Required settings first; otherwise the catalog's order.
     current.sort_by_key(|f| !f.required);
     ConfigurePage {
-        layout: Layout::new(state.sandbox, session),
+        layout: Layout::with_forms(state.sandbox, session),
         destination_slug: state.destination_slug.to_string(),
         display_name: if catalog.display_name.is_empty() {
             state.destination_slug.to_string()

@@ -16,14 +16,14 @@ use super::pages::{
 };
 use super::session::{FlashKind, TypedSession};
 use super::{AppState, see_other};
-use crate::accounts::hash_key;
 use crate::secret::{is_secret_setting, mask};
 use crate::segment::{
     ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName, InstallToken,
     SourceName,
 };
+use crate::store::hash_key;
 
-/// The install in the session, and the source whose destination is managed.
+/// The install in use, and the source whose destination is managed.
 pub(super) struct Target {
     pub install: InstallToken,
     pub source: SourceName,
@@ -39,20 +39,23 @@ pub(super) enum Resolved {
     PickSource(InstallToken),
 }
 
-/// The install and source a request is about. A visitor whose session holds no install gets
-/// their stored one back (a returning visitor, an expired session, a restarted app).
+/// The install and source a request is about: the session's install if the account holds it,
+/// else the account's stored one (a returning visitor, an expired session, a restarted app).
 pub(super) async fn resolve(
     state: &AppState,
     session: &TypedSession,
-    account: &CurrentAccount,
+    account: Option<&CurrentAccount>,
 ) -> Result<Resolved, WebError> {
-    let install = match session.install()? {
-        Some(install) => install,
-        None => match installs::resume(state, session, account).await? {
-            Some(install) => install,
-            None => return Ok(Resolved::NotConnected),
-        },
+    let Some(account) = account else {
+        return Ok(Resolved::NotConnected);
     };
+    let Some(stored) = installs::current(state, session, account).await? else {
+        return Ok(Resolved::NotConnected);
+    };
+    let install = state
+        .store
+        .install_token(&stored)
+        .map_err(WebError::store)?;
     let source = match install.source().cloned() {
         Some(source) => source,
         None if install.scope.names_a_source() => {
@@ -71,8 +74,12 @@ pub(super) async fn resolve(
     })))
 }
 
+/// Back to the home page. A visitor who has a session is told why; one who has none gets no
+/// session for it.
 pub(super) fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
-    session.flash(FlashKind::Info, "Connect with Segment first.")?;
+    if !session.is_empty() {
+        session.flash(FlashKind::Info, "Connect with Segment first.")?;
+    }
     Ok(see_other("/"))
 }
 
@@ -80,35 +87,48 @@ pub(super) fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebE
 pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, &account).await? {
+    let mut target = match resolve(&state, &session, account.as_ref()).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
-        Resolved::PickSource(install) => return pick_source(&state, &session, install).await,
+        Resolved::PickSource(install) => {
+            return pick_source(&state, &session, account.as_ref(), install).await;
+        }
+    };
+    let Some(account) = account else {
+        return not_connected(&session);
     };
     let name = &target.destination;
-    let destination = state
+    let read = state
         .with_install(
-            &session,
+            &account,
             &mut target.install,
             "reading the destination",
             async |token| state.segment.get_destination(token, name).await,
         )
-        .await?;
-    let page = DestinationPage {
-        layout: Layout::new(state.sandbox, &session),
-        install: install_view(&target.install, &target.source),
-        destination: {
+        .await;
+    // Segment refusing the install's token is this page's business: it explains, and keeps
+    // showing the install.
+    let (destination, attention) = match read {
+        Ok(destination) => {
             let mut view = destination_view(&target.destination, destination.as_ref());
             view.credential = destination
                 .as_ref()
                 .and_then(|d| credential_status(&state, &account, d));
-            view
-        },
-        destination_slug: state.destination_slug.to_string(),
+            (Some(view), None)
+        }
+        Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
+        Err(other) => return Err(other),
     };
-    render(&page)
+    render(&DestinationPage {
+        layout: Layout::with_forms(state.sandbox, &session),
+        install: install_view(&target.install, &target.source),
+        destination,
+        attention,
+        sandbox: state.sandbox,
+        destination_slug: state.destination_slug.to_string(),
+    })
 }
 
 /// `GET /destination/sources`: the source picker again, to manage another source (wider
@@ -116,28 +136,53 @@ pub async fn show(
 pub async fn sources(
     state: web::Data<AppState>,
     session: TypedSession,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(install) = session.install()? else {
+    let Some(install) = installed(&state, &session, account.as_ref()).await? else {
         return not_connected(&session);
     };
     if install.scope.names_a_source() {
         return Ok(see_other("/destination"));
     }
-    pick_source(&state, &session, install).await
+    pick_source(&state, &session, account.as_ref(), install).await
+}
+
+/// The install in use, whatever source is picked. `None`: not connected.
+async fn installed(
+    state: &AppState,
+    session: &TypedSession,
+    account: Option<&CurrentAccount>,
+) -> Result<Option<InstallToken>, WebError> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    match installs::current(state, session, account).await? {
+        Some(stored) => Ok(Some(
+            state
+                .store
+                .install_token(&stored)
+                .map_err(WebError::store)?,
+        )),
+        None => Ok(None),
+    }
 }
 
 async fn pick_source(
     state: &AppState,
     session: &TypedSession,
+    account: Option<&CurrentAccount>,
     mut install: InstallToken,
 ) -> Result<HttpResponse, WebError> {
+    let Some(account) = account else {
+        return not_connected(session);
+    };
     let workspace = install
         .workspace()
         .cloned()
         .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
     let sources = state
         .with_install(
-            session,
+            account,
             &mut install,
             "listing the workspace's sources",
             async |token| state.segment.list_sources(token, &workspace).await,
@@ -155,7 +200,7 @@ async fn pick_source(
         })
         .collect();
     render(&SourcesPage {
-        layout: Layout::new(state.sandbox, session),
+        layout: Layout::with_forms(state.sandbox, session),
         workspace: workspace.to_string(),
         scope: install.scope.to_string(),
         sources,
@@ -170,10 +215,12 @@ pub struct SourceForm {
 
 /// `POST /destination/source`: remembers the source to manage (wider scopes only).
 pub async fn choose_source(
+    state: web::Data<AppState>,
     session: TypedSession,
+    account: Option<CurrentAccount>,
     form: web::Form<SourceForm>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(install) = session.install()? else {
+    let Some(install) = installed(&state, &session, account.as_ref()).await? else {
         return not_connected(&session);
     };
     if install.scope.names_a_source() {
@@ -200,16 +247,17 @@ pub async fn choose_source(
 pub async fn enable(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, &account).await? else {
+    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let (source, name) = (&target.source, &target.destination);
     let slug = &state.destination_slug;
+    let api_key = state.api_key_for(&account)?;
     let (destination, created) = state
         .with_install(
-            &session,
+            &account,
             &mut target.install,
             "enabling the destination",
             async |token| {
@@ -222,7 +270,7 @@ pub async fn enable(
                     config: Some(if has_api_key {
                         vec![ConfigValue {
                             name: name.setting("apiKey"),
-                            value: state.api_key_for(&account).into(),
+                            value: api_key.expose().into(),
                         }]
                     } else {
                         Vec::new()
@@ -264,9 +312,9 @@ pub async fn enable(
 pub async fn disable(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, &account).await? else {
+    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
@@ -276,7 +324,7 @@ pub async fn disable(
     };
     let updated = state
         .with_install(
-            &session,
+            &account,
             &mut target.install,
             "disabling the destination",
             async |token| match state.segment.update_destination(token, name, &change).await {
@@ -303,15 +351,15 @@ pub async fn disable(
 pub async fn remove(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, &account).await? else {
+    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
     let removed = state
         .with_install(
-            &session,
+            &account,
             &mut target.install,
             "removing the destination",
             async |token| match state.segment.delete_destination(token, name).await {
@@ -330,18 +378,22 @@ pub async fn remove(
     Ok(see_other("/destination"))
 }
 
-/// The target of a write; refuses read-only installs before calling Segment. `None`: not
-/// connected.
+/// The account and target of a write; refuses read-only installs before calling Segment.
+/// `None`: not connected.
 pub(super) async fn writable_target(
     state: &AppState,
     session: &TypedSession,
-    account: &CurrentAccount,
-) -> Result<Option<Target>, WebError> {
-    match resolve(state, session, account).await? {
+    account: Option<CurrentAccount>,
+) -> Result<Option<(CurrentAccount, Target)>, WebError> {
+    let resolved = resolve(state, session, account.as_ref()).await?;
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    match resolved {
         Resolved::Target(target) if !target.install.scope.can_write() => {
             Err(WebError::ReadOnly(target.install.scope.to_string()))
         }
-        Resolved::Target(target) => Ok(Some(*target)),
+        Resolved::Target(target) => Ok(Some((account, *target))),
         Resolved::NotConnected => Ok(None),
         Resolved::PickSource(_) => Err(WebError::BadRequest(
             "pick a source on the destination page first".into(),
@@ -472,18 +524,23 @@ fn credential_status(
     })
 }
 
-/// `POST /destination/disconnect`: this app forgets the install (Segment keeps it).
+/// `POST /destination/disconnect`: this app stops using the install and drops its token
+/// (Segment keeps the install). The account stays its holder, so connecting the same workspace
+/// again reconnects.
 pub async fn disconnect(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: CurrentAccount,
+    account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(install) = session.install()? else {
+    let Some(account) = account else {
+        return not_connected(&session);
+    };
+    let Some(install) = installs::current(&state, &session, &account).await? else {
         return not_connected(&session);
     };
     state
         .store
-        .forget_install(account.account.id, install.install_name.as_str())
+        .disconnect(account.id(), &install.install_name)
         .await
         .map_err(WebError::store)?;
     session.forget_install();
@@ -496,9 +553,9 @@ pub async fn disconnect(
     session.flash(
         FlashKind::Info,
         format!(
-            "Disconnected: this app forgot its install on {workspace}. The App is still \
+            "Disconnected: this app no longer uses its install on {workspace}. The App is still \
              installed in Segment, and its destination keeps running. {where_to} to remove it \
-             there."
+             there; or connect with Segment again to reconnect."
         ),
     )?;
     Ok(see_other("/"))

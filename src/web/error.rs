@@ -49,8 +49,17 @@ pub enum WebError {
     #[error("the install token names no source, but the scope {0} needs one")]
     MissingSource(String),
 
-    #[error("Segment no longer accepts this install's token, and would not mint a new one ({0})")]
-    InstallGone(String),
+    #[error("Segment would not mint a new token for this install ({0})")]
+    InstallRefused(String),
+
+    #[error("this browser has no account with us")]
+    NoAccount,
+
+    #[error("this browser is not connected to a Segment install")]
+    NotConnected,
+
+    #[error("your API key was stored under another SESSION_KEY and cannot be read")]
+    KeyUnreadable,
 
     #[error("this workspace already has the App installed, by another account")]
     InstalledElsewhere,
@@ -82,8 +91,11 @@ pub enum WebError {
 
 impl WebError {
     /// A database failure (its details go to the log, not the page).
-    pub fn store(error: crate::accounts::StoreError) -> WebError {
-        WebError::Store(error.to_string())
+    pub fn store(error: crate::store::StoreError) -> WebError {
+        match error {
+            crate::store::StoreError::Unreadable(_) => WebError::KeyUnreadable,
+            other => WebError::Store(other.to_string()),
+        }
     }
 
     /// Wraps a Segment error with what the app was doing when it happened.
@@ -106,7 +118,10 @@ impl WebError {
             }
             WebError::MissingCode => "Segment sent no authorization code",
             WebError::MissingSource(_) => "The install has no source",
-            WebError::InstallGone(_) => "The connection to Segment has ended",
+            WebError::InstallRefused(_) => "Segment refused this install's token",
+            WebError::NoAccount => "You have no account with us yet",
+            WebError::NotConnected => "Not connected to Segment",
+            WebError::KeyUnreadable => "Your API key cannot be read",
             WebError::InstalledElsewhere => "This workspace is connected to another account",
             WebError::ReadOnly(_) => "This install is read-only",
             WebError::BadRequest(_) => "The request is not valid",
@@ -244,9 +259,22 @@ impl WebError {
                      forms work only in the browser session that showed them."
                         .to_owned(),
                 ),
-                WebError::InstallGone(_) => Some(
-                    "The App may have been uninstalled from the workspace in Segment, or its \
-                     credentials changed. Connect with Segment again to install it anew."
+                WebError::InstallRefused(_) => Some(
+                    "The install is kept, marked as needing attention. Either the App was \
+                     uninstalled from the workspace in Segment (connect with Segment again to \
+                     install it anew), or Segment does not accept this app's CLIENT_ID and \
+                     CLIENT_SECRET (fix them; the next page that works clears the mark)."
+                        .to_owned(),
+                ),
+                WebError::NoAccount => Some(
+                    "Start from the home page: Enable with Segment makes your account.".to_owned(),
+                ),
+                WebError::NotConnected => {
+                    Some("Start from the home page and click Enable with Segment.".to_owned())
+                }
+                WebError::KeyUnreadable => Some(
+                    "The app's SESSION_KEY changed since the key was stored. Click Replace API \
+                     key on the home page, then Enable to push the new key into Segment."
                         .to_owned(),
                 ),
                 WebError::InstalledElsewhere => Some(if sandbox {
@@ -284,7 +312,8 @@ impl WebError {
             | WebError::FlowExpired
             | WebError::StateMismatch
             | WebError::MissingCode
-            | WebError::InstallGone(_)
+            | WebError::InstallRefused(_)
+            | WebError::NotConnected
             | WebError::MissingSource(_) => true,
             _ => false,
         }
@@ -326,7 +355,10 @@ impl ResponseError for WebError {
             | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
             WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
-            WebError::InstallGone(_) => StatusCode::UNAUTHORIZED,
+            WebError::InstallRefused(_) => StatusCode::UNAUTHORIZED,
+            WebError::NoAccount => StatusCode::UNAUTHORIZED,
+            WebError::NotConnected => StatusCode::CONFLICT,
+            WebError::KeyUnreadable => StatusCode::INTERNAL_SERVER_ERROR,
             WebError::InstalledElsewhere => StatusCode::CONFLICT,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Csrf => StatusCode::FORBIDDEN,

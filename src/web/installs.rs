@@ -1,68 +1,99 @@
-//! Installs that outlive the session: saved with the account after the callback, and taken
-//! back (a token re-minted from the install name) when the visitor returns without a session,
-//! when Segment answers "install already exists", or when the app has restarted.
+//! Which install a request may use: the one its session names, **if the visitor's account
+//! holds it**. This is the one place that turns a session into an install, so ownership is
+//! checked on every page, write, refresh and resume.
+//!
+//! A visitor whose session names no install (a new browser session, an expired one, a restarted
+//! app) is given their account's most recently used install back, without asking Segment: its
+//! newest token is in the store.
 
 use super::AppState;
 use super::account::CurrentAccount;
 use super::error::WebError;
 use super::session::TypedSession;
-use crate::accounts::StoredInstall;
-use crate::segment::{InstallName, InstallToken, SourceName};
+use crate::segment::InstallName;
+use crate::store::StoredInstall;
 
-/// Puts a token for the account's most recently used install (that Segment still knows) into
-/// the session. `None`: the account has no install left. Installs Segment no longer knows
-/// (uninstalled there) are forgotten on the way.
+/// The install this request may use. `None`: not connected. A session naming an install the
+/// account does not hold (another visitor's, or a disconnected one) is logged and forgotten.
+pub async fn current(
+    state: &AppState,
+    session: &TypedSession,
+    account: &CurrentAccount,
+) -> Result<Option<StoredInstall>, WebError> {
+    let Some(name) = session.install_name()? else {
+        return resume(state, session, account).await;
+    };
+    let stored = state
+        .store
+        .install(account.id(), name.as_str())
+        .await
+        .map_err(WebError::store)?;
+    match stored {
+        Some(stored) if stored.is_connected() => Ok(Some(stored)),
+        Some(_) => {
+            session.forget_install();
+            Ok(None)
+        }
+        None => {
+            tracing::warn!(
+                install = %name,
+                account = account.id(),
+                "the session names an install this account does not hold; treated as not connected"
+            );
+            session.forget_install();
+            Ok(None)
+        }
+    }
+}
+
+/// Puts the account's most recently used connected install into the session. `None`: the
+/// account has none.
 pub async fn resume(
     state: &AppState,
     session: &TypedSession,
     account: &CurrentAccount,
-) -> Result<Option<InstallToken>, WebError> {
+) -> Result<Option<StoredInstall>, WebError> {
     let installs = state
         .store
-        .installs(account.account.id)
+        .installs(account.id())
         .await
         .map_err(WebError::store)?;
-    for stored in installs {
-        match mint(state, &stored).await {
-            Ok(Some(token)) => {
-                session.log_in(&token)?;
-                state
-                    .store
-                    .touch_install(&stored.install_name)
-                    .await
-                    .map_err(WebError::store)?;
-                tracing::info!(install = %token.install_name, account = account.account.id, "install resumed from the store");
-                return Ok(Some(token));
-            }
-            Ok(None) => {
-                tracing::info!(install = %stored.install_name, "Segment no longer knows a stored install; forgetting it");
-                state
-                    .store
-                    .forget_install(account.account.id, &stored.install_name)
-                    .await
-                    .map_err(WebError::store)?;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(None)
+    let Some(stored) = installs.into_iter().find(StoredInstall::is_connected) else {
+        return Ok(None);
+    };
+    session.log_in(&install_name(&stored)?)?;
+    tracing::info!(install = %stored.install_name, account = account.id(), "install resumed from the store");
+    Ok(Some(stored))
 }
 
-/// A token for a stored install; `None` when Segment refuses (the install is gone).
-async fn mint(state: &AppState, stored: &StoredInstall) -> Result<Option<InstallToken>, WebError> {
-    let name = InstallName::parse(&stored.install_name)
-        .map_err(|reason| WebError::Store(format!("a stored install name is bad: {reason}")))?;
-    let sources: Vec<SourceName> = stored
-        .source
-        .as_deref()
-        .and_then(|s| SourceName::parse(s).ok())
-        .into_iter()
-        .collect();
-    match state.segment.mint_install_token(&name, &sources).await {
-        Ok(token) => Ok(Some(token)),
-        Err(error) if matches!(error.status(), Some(401 | 403 | 404)) => Ok(None),
-        Err(error) => Err(WebError::segment(
-            "re-minting a token for your stored install",
-        )(error)),
+/// After Segment's "install already exists": the account's own most recent install, connected
+/// again if it was disconnected. `None`: this account holds no install, so someone else's it is.
+pub async fn reconnect(
+    state: &AppState,
+    session: &TypedSession,
+    account: &CurrentAccount,
+) -> Result<Option<StoredInstall>, WebError> {
+    let installs = state
+        .store
+        .installs(account.id())
+        .await
+        .map_err(WebError::store)?;
+    let Some(stored) = installs.into_iter().next() else {
+        return Ok(None);
+    };
+    if !stored.is_connected() {
+        state
+            .store
+            .reconnect(account.id(), &stored.install_name)
+            .await
+            .map_err(WebError::store)?;
     }
+    session.log_in(&install_name(&stored)?)?;
+    tracing::info!(install = %stored.install_name, account = account.id(), "reconnected to the account's install");
+    Ok(Some(stored))
+}
+
+fn install_name(stored: &StoredInstall) -> Result<InstallName, WebError> {
+    InstallName::parse(&stored.install_name)
+        .map_err(|reason| WebError::Store(format!("a stored install name is bad: {reason}")))
 }

@@ -8,6 +8,10 @@
 //! | `GET /auth/segment`           | [`auth::start`]           |
 //! | `GET /auth/segment/callback`  | [`auth::callback`]        |
 //! | `POST /logout`                | [`auth::logout`]          |
+//! | `GET /account`, `POST /account` | [`account::show`], [`account::create`] |
+//! | `POST /account/rotate-key`    | [`account::rotate_key`]   |
+//! | `POST /account/sign-out`      | [`account::sign_out`]     |
+//! | `GET /api/v1/me`              | [`account::me`]           |
 //! | `GET /destination`            | [`destination::show`]     |
 //! | `GET /destination/sources`    | [`destination::sources`]  |
 //! | `POST /destination/source`    | [`destination::choose_source`] |
@@ -38,7 +42,7 @@ use actix_web::{HttpResponse, web};
 use crate::secret::Secret;
 use crate::segment::{DestinationSlug, SegmentClient};
 use error::WebError;
-use pages::{HomePage, Layout, render};
+use pages::{AccountView, HomePage, Layout, render};
 use session::TypedSession;
 
 /// What every handler can reach.
@@ -48,15 +52,13 @@ pub struct AppState {
     /// Pushed into the destination's `apiKey` setting by Enable instead of the account's own
     /// key, when set (a demo override).
     pub destination_api_key: Option<Secret>,
-    /// Accounts and installs.
-    pub store: crate::accounts::Store,
-    /// Encrypts the account cookie (the session key).
-    pub cookie_key: actix_web::cookie::Key,
+    /// Accounts and installs (with their tokens).
+    pub store: crate::store::Store,
     /// The app is served over https (cookies are `Secure`).
     pub https: bool,
     /// The app talks to the built-in sandbox (pages show a marker).
     pub sandbox: bool,
-    /// Keeps install tokens fresh, one refresh per install at a time.
+    /// Takes turns on install token refreshes, one per install at a time.
     pub tokens: tokens::TokenKeeper,
     /// Where the browser reaches this app: REDIRECT_URL's origin (`http://localhost:8888`)
     /// and its `Host` (`localhost:8888`).
@@ -66,11 +68,17 @@ pub struct AppState {
 
 impl AppState {
     /// The key Enable pushes into the destination's `apiKey`: the demo override if set, else
-    /// the visitor's own account key.
-    pub fn api_key_for<'a>(&'a self, account: &'a account::CurrentAccount) -> &'a str {
+    /// the visitor's own account key (unsealed from the store).
+    pub fn api_key_for(&self, account: &account::CurrentAccount) -> Result<Secret, WebError> {
         match &self.destination_api_key {
-            Some(key) => key.expose(),
-            None => account.key.expose(),
+            Some(key) => Ok(key.clone()),
+            None => {
+                let key = self
+                    .store
+                    .api_key(&account.account)
+                    .map_err(WebError::store)?;
+                Ok(Secret::new(key.expose()))
+            }
         }
     }
 }
@@ -79,7 +87,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/healthz", web::get().to(healthz))
         .route("/api/v1/me", web::get().to(account::me))
+        .route("/account", web::get().to(account::show))
+        .route("/account", web::post().to(account::create))
         .route("/account/rotate-key", web::post().to(account::rotate_key))
+        .route("/account/sign-out", web::post().to(account::sign_out))
         .route("/static/style.css", web::get().to(stylesheet))
         .route("/static/favicon.svg", web::get().to(favicon))
         .route("/favicon.ico", web::get().to(favicon))
@@ -118,32 +129,50 @@ pub async fn not_found() -> Result<HttpResponse, WebError> {
     Err(WebError::NotFound)
 }
 
-/// `GET /`: what this app is, and the button that starts the install.
+/// `GET /`: what this app is, and the button that starts the install. Viewing it makes
+/// nothing: no account, and no session for a visitor without one.
 pub async fn home(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: account::CurrentAccount,
+    account: Option<account::CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let install = session.install().ok().flatten();
-    let has_installs = !state
-        .store
-        .installs(account.account.id)
-        .await
-        .map_err(WebError::store)?
-        .is_empty();
-    let page = HomePage {
-        layout: Layout::new(state.sandbox, &session),
-        account_id: account.account.id,
-        key_prefix: account.account.api_key_prefix.clone(),
-        new_key: session.take_new_api_key().map(|k| k.expose().to_owned()),
-        has_installs,
+    let (account, connected_workspace) = match account {
+        None => (None, None),
+        Some(account) => {
+            let installs = state
+                .store
+                .installs(account.id())
+                .await
+                .map_err(WebError::store)?;
+            let in_use = session.install_name()?;
+            let connected_workspace = installs
+                .iter()
+                .find(|i| {
+                    i.is_connected()
+                        && Some(i.install_name.as_str()) == in_use.as_ref().map(|n| n.as_str())
+                })
+                .map(|i| i.workspace_slug().to_owned());
+            let view = AccountView {
+                id: account.id(),
+                key_prefix: account.account.api_key_prefix.clone(),
+                new_key: session.take_new_api_key().map(|k| k.expose().to_owned()),
+                has_installs: !installs.is_empty(),
+            };
+            (Some(view), connected_workspace)
+        }
+    };
+    let layout = if account.is_some() {
+        Layout::with_forms(state.sandbox, &session)
+    } else {
+        Layout::without_forms(state.sandbox, &session)
+    };
+    render(&HomePage {
+        layout,
+        account,
         destination_slug: state.destination_slug.to_string(),
         scope: state.segment.scope().to_string(),
-        connected_workspace: install
-            .as_ref()
-            .and_then(|i| i.workspace().map(|w| w.slug().to_owned())),
-    };
-    render(&page)
+        connected_workspace,
+    })
 }
 
 /// `GET /healthz`: the process answers. Does not call Segment.

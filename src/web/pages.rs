@@ -22,8 +22,9 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout for a page, taking the flash message out of the session.
-    pub fn new(sandbox: bool, session: &TypedSession) -> Layout {
+    /// The layout for a page with forms, taking the flash message out of the session. The
+    /// session's CSRF token is made if it has none, which starts a session.
+    pub fn with_forms(sandbox: bool, session: &TypedSession) -> Layout {
         Layout {
             sandbox,
             flash: session.take_flash(),
@@ -31,6 +32,20 @@ impl Layout {
             // Without a token the page still shows; its forms are then refused, not broken.
             csrf: session
                 .csrf_token()
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The layout for a page a visitor without an account may see (the home page): it makes no
+    /// CSRF token, so viewing it stores nothing; a session that has a token passes it on.
+    pub fn without_forms(sandbox: bool, session: &TypedSession) -> Layout {
+        Layout {
+            sandbox,
+            flash: session.take_flash(),
+            connected: session.is_connected(),
+            csrf: session
+                .existing_csrf_token()
                 .map(|t| t.expose().to_owned())
                 .unwrap_or_default(),
         }
@@ -51,17 +66,29 @@ impl Layout {
 #[template(path = "home.html")]
 pub struct HomePage {
     pub layout: Layout,
-    /// The visitor's partner account.
-    pub account_id: i64,
+    /// The visitor's partner account, if they have one yet.
+    pub account: Option<AccountView>,
+    pub destination_slug: String,
+    pub scope: String,
+    /// The workspace of the install in use, if any.
+    pub connected_workspace: Option<String>,
+}
+
+/// The account, as the home page shows it.
+pub struct AccountView {
+    pub id: i64,
     pub key_prefix: String,
     /// A key made or replaced just now, shown in full this once.
     pub new_key: Option<String>,
     /// The account has a stored install (offer "Connect another workspace").
     pub has_installs: bool,
-    pub destination_slug: String,
-    pub scope: String,
-    /// The workspace of the install in the session, if any.
-    pub connected_workspace: Option<String>,
+}
+
+/// `GET /account` for a visitor without an account.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub layout: Layout,
 }
 
 /// The install, as the destination page shows it (never the token).
@@ -105,7 +132,11 @@ pub struct DestinationView {
 pub struct DestinationPage {
     pub layout: Layout,
     pub install: InstallView,
-    pub destination: DestinationView,
+    /// `None` when Segment could not be asked (see `attention`).
+    pub destination: Option<DestinationView>,
+    /// Segment refused to mint a token for the install: what it said.
+    pub attention: Option<String>,
+    pub sandbox: bool,
     pub destination_slug: String,
 }
 

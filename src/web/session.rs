@@ -1,8 +1,10 @@
 //! What this app keeps in a visitor's session, behind typed methods: the OAuth flow in
-//! progress, the install token, the source picked (wider scopes) and a one-shot flash message.
+//! progress, which install the visitor is using (its name; the token stays with the install in
+//! the store), the source picked (wider scopes), the CSRF token and a one-shot flash message.
 //!
-//! The session lives in a cookie that actix-session encrypts and signs with `SESSION_KEY`, so the
-//! visitor can neither read the install token nor change anything in it.
+//! The session lives on the server (`store::sessions`); the cookie holds only its id. A
+//! session never grants anything by itself: the install it names is used only if the visitor's
+//! account holds it (`web::installs`).
 
 use std::future::{Ready, ready};
 
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::WebError;
 use crate::secret::Secret;
-use crate::segment::{InstallToken, SourceName};
+use crate::segment::{InstallName, SourceName};
 
 /// How long a visitor has to come back from Segment's consent screen.
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
@@ -33,6 +35,8 @@ pub struct PendingFlow {
     pub state: Secret,
     pub pkce_verifier: Option<Secret>,
     pub started_at: DateTime<Utc>,
+    /// The account that started it: the install it brings back is that account's.
+    pub account_id: i64,
 }
 
 impl PendingFlow {
@@ -81,33 +85,34 @@ impl TypedSession {
         Ok(flow)
     }
 
-    /// Keeps the install token under a new session id (so a session id seen before login is
+    /// Uses `install` from now on, under a new session id (so a session id seen before login is
     /// worth nothing after it), and forgets any source picked for an earlier install.
-    pub fn log_in(&self, install: &InstallToken) -> Result<(), WebError> {
+    pub fn log_in(&self, install: &InstallName) -> Result<(), WebError> {
         self.0.renew();
         self.0.remove(SOURCE);
         self.0.remove(CSRF);
         self.insert(INSTALL, install)
     }
 
-    /// Forgets the install (Segment no longer knows it); the rest of the session stays.
+    /// Stops using the install; the rest of the session stays.
     pub fn forget_install(&self) {
         self.0.remove(INSTALL);
         self.0.remove(SOURCE);
     }
 
-    /// Replaces the install token after a refresh (same install, same session id).
-    pub fn update_install(&self, install: &InstallToken) -> Result<(), WebError> {
-        self.insert(INSTALL, install)
-    }
-
-    /// Whether the session holds an install, without reading (deserializing) it.
+    /// Whether the session names an install, without reading (deserializing) it.
     pub fn is_connected(&self) -> bool {
         self.0.contains_key(INSTALL)
     }
 
-    pub fn install(&self) -> Result<Option<InstallToken>, WebError> {
+    /// The install the session names. Whether the visitor may use it is for the store to say.
+    pub fn install_name(&self) -> Result<Option<InstallName>, WebError> {
         self.get(INSTALL)
+    }
+
+    /// Whether the session holds nothing (a first visit, or everything was taken out).
+    pub fn is_empty(&self) -> bool {
+        self.0.entries().is_empty()
     }
 
     pub fn set_source(&self, source: &SourceName) -> Result<(), WebError> {
@@ -154,7 +159,7 @@ impl TypedSession {
     }
 
     /// Keeps a new API key for the next page, which shows it in full once.
-    pub fn show_new_api_key_once(&self, key: &crate::accounts::ApiKey) -> Result<(), WebError> {
+    pub fn show_new_api_key_once(&self, key: &crate::store::ApiKey) -> Result<(), WebError> {
         self.insert(NEW_API_KEY, &Secret::new(key.expose()))
     }
 
@@ -167,9 +172,11 @@ impl TypedSession {
         key
     }
 
-    /// Forgets everything and removes the cookie.
+    /// Ends the session: it is deleted on the server, so any copy of its cookie is dead. What
+    /// is inserted afterwards (a flash message) goes into a new session with a new id.
     pub fn log_out(&self) {
-        self.0.purge();
+        self.0.clear();
+        self.0.renew();
     }
 
     fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, WebError> {
@@ -208,6 +215,7 @@ mod tests {
             state: Secret::new("s"),
             pkce_verifier: None,
             started_at,
+            account_id: 1,
         };
         assert!(!flow.is_expired(started_at + Duration::minutes(10)));
         assert!(flow.is_expired(started_at + Duration::minutes(10) + Duration::seconds(1)));

@@ -102,11 +102,12 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
     assert!(home.text().contains("Enable with Segment"));
     assert_eq!(app.install_count().await, 1);
 
-    // Another visitor (another partner account) is not connected.
+    // Another visitor (no account, no session) is not connected, and gets neither for looking.
     let stranger = app.another_visitor();
     let page = stranger.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
-    assert!(page.flash().unwrap().contains("Connect with Segment first"));
+    assert!(page.text().contains("Enable with Segment"));
+    assert_eq!(stranger.browser.cookie_header(&app.url("/")), None);
 
     // The same visitor coming back gets the stored install, without a new flow.
     let page = app.browser.get(&app.url("/destination")).await;
@@ -223,6 +224,9 @@ async fn starting_on_another_host_name_still_completes_the_flow() {
 #[tokio::test]
 async fn pages_need_a_connection_first() {
     let app = spawn_app().await;
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/");
+    app.make_account().await;
     let page = app.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/");
     assert!(page.flash().unwrap().contains("Connect with Segment first"));

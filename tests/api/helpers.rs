@@ -9,9 +9,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use scraper::{ElementRef, Html, Selector};
 use segment_partnerapp::config::Settings;
+use segment_partnerapp::crypto::MasterKey;
 use segment_partnerapp::sandbox::{self, Sandbox};
 use segment_partnerapp::segment::SegmentScope;
 use segment_partnerapp::startup::Application;
+use segment_partnerapp::store::Store;
 use serde_json::Value;
 use url::Url;
 
@@ -19,6 +21,8 @@ use url::Url;
 /// shows its last four characters.
 pub const API_KEY: &str = "partner-key-for-acme-0001";
 const MAX_REDIRECTS: usize = 10;
+/// The tests' `SESSION_KEY` (as `openssl rand -hex 32` prints one).
+pub const SESSION_KEY: &str = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT` of the app.
@@ -133,7 +137,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("SEGMENT_SCOPE", options.app_scope),
         ("DESTINATION_SLUG", options.slug),
         ("REDIRECT_URL", redirect_url),
-        ("SESSION_KEY", "k".repeat(64)),
+        ("SESSION_KEY", SESSION_KEY.to_owned()),
     ];
     if !options.account_keys {
         vars.push(("DESTINATION_API_KEY", API_KEY.to_owned()));
@@ -158,17 +162,26 @@ pub async fn spawn_app_in_sandbox_mode() -> TestApp {
 
 /// The app as `cargo run` starts it, with some more settings.
 pub async fn spawn_app_in_sandbox_mode_with(extra: &[(&'static str, &str)]) -> TestApp {
-    let (listener, port) = bind();
-    let address = format!("http://127.0.0.1:{port}");
     let mut vars = vec![
-        ("REDIRECT_URL", format!("{address}/auth/segment/callback")),
+        ("DATABASE_URL", test_database_url()),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
     ];
     vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    start_in_sandbox_mode(vars).await
+}
+
+/// Starts the app in sandbox mode on a new port with `vars` (and a REDIRECT_URL for the port).
+async fn start_in_sandbox_mode(mut vars: Vec<(&'static str, String)>) -> TestApp {
+    let (listener, port) = bind();
+    let address = format!("http://127.0.0.1:{port}");
+    vars.retain(|(k, _)| *k != "REDIRECT_URL");
+    vars.push(("REDIRECT_URL", format!("{address}/auth/segment/callback")));
     let settings = settings(&vars);
     assert!(settings.mode.is_sandbox());
     let sandbox_url = format!("{address}/sandbox");
-    start(settings, listener, address, sandbox_url, None).await
+    let mut app = start(settings, listener, address, sandbox_url, None).await;
+    app.vars = vars;
+    app
 }
 
 /// Starts the app; `sandbox` is the sandbox it talks to, unless it mounts its own.
@@ -228,6 +241,54 @@ impl TestApp {
         app
     }
 
+    /// `cargo run` stopped and started again: the same settings and database file, on a new
+    /// port, with a new sandbox (which, like any in-memory Segment, has forgotten everything),
+    /// and this visitor's browser (cookies are per host, not per port).
+    pub async fn restart_in_sandbox_mode(self) -> TestApp {
+        let mut app = start_in_sandbox_mode(self.vars.clone()).await;
+        app.browser = self.browser;
+        app
+    }
+
+    /// The app's database, opened beside the app (as a second instance would).
+    pub async fn store(&self) -> Store {
+        let var = |name: &str| {
+            self.vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let url = var("DATABASE_URL").expect("the test app has its own database");
+        match var("SESSION_KEY") {
+            Some(key) => Store::open(&url, &MasterKey::parse(&key).expect("a good key"))
+                .await
+                .expect("the database opens"),
+            None => Store::open_demo(&url).await.expect("the database opens").0,
+        }
+    }
+
+    /// How many sessions the app's database holds.
+    pub async fn session_count(&self) -> i64 {
+        self.store()
+            .await
+            .sessions(Default::default())
+            .count()
+            .await
+            .expect("sessions are counted")
+    }
+
+    /// Makes this visitor's account from the account page (as "get your API key first" does),
+    /// and returns the home page it lands on, which shows the key once.
+    pub async fn make_account(&self) -> Page {
+        let page = self.browser.get(&self.url("/account")).await;
+        let home = self
+            .browser
+            .click(&page, "Make my account and show my API key")
+            .await;
+        assert_eq!(home.url.path(), "/", "{}", home.body);
+        home
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -246,16 +307,23 @@ impl TestApp {
         response.json().await.expect("the inspector sends JSON")
     }
 
-    /// This browser's CSRF token, as any page of the app shows it.
+    /// This browser's CSRF token, as any page with forms shows it (the home page for a visitor
+    /// with an account, the account page for one without).
     pub async fn csrf_token(&self) -> String {
-        let page = self.browser.get(&self.url("/")).await;
-        let html = Html::parse_document(&page.body);
-        let selector = Selector::parse("meta[name=csrf-token]").expect("selector");
-        html.select(&selector)
-            .next()
-            .and_then(|m| m.value().attr("content"))
-            .expect("a page carries the CSRF token")
-            .to_owned()
+        let token = |page: &Page| {
+            let html = Html::parse_document(&page.body);
+            let selector = Selector::parse("meta[name=csrf-token]").expect("selector");
+            html.select(&selector)
+                .next()
+                .and_then(|m| m.value().attr("content"))
+                .map(str::to_owned)
+        };
+        let home = self.browser.get(&self.url("/")).await;
+        if let Some(found) = token(&home) {
+            return found;
+        }
+        let account = self.browser.get(&self.url("/account")).await;
+        token(&account).expect("the account page carries the CSRF token")
     }
 
     /// POSTs a form to `path` as a page of this app would: with the session's CSRF token.
@@ -306,6 +374,29 @@ impl TestApp {
                     })
                     .count()
             })
+    }
+
+    /// How many install tokens Segment minted through the install token API.
+    pub async fn refresh_count(&self) -> u64 {
+        self.segment_view().await["refreshes"]
+            .as_u64()
+            .expect("the inspector counts refreshes")
+    }
+
+    /// Expires the install's tokens in Segment, as an hour going by would.
+    pub async fn expire_tokens(&self) {
+        let inspector = self.browser.get(&self.sandbox_url).await;
+        self.browser.click(&inspector, "Expire tokens").await;
+    }
+
+    /// The value of this browser's cookie `name` for the app, if it has one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.browser.cookie_header(&self.url("/"))?;
+        header
+            .split("; ")
+            .filter_map(|c| c.split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_owned())
     }
 
     /// How many installs Segment (the sandbox) has.

@@ -14,4 +14,5 @@ mod partner;
 mod sandbox;
 mod scopes;
 mod security;
+mod state;
 mod tokens;

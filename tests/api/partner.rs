@@ -13,9 +13,9 @@ fn own_keys() -> Options {
     }
 }
 
-/// The visitor's API key, as the home page shows it on the first visit.
+/// The visitor's API key, as the home page shows it once the account is made.
 async fn first_visit_key(app: &TestApp) -> String {
-    let home = app.browser.get(&app.url("/")).await;
+    let home = app.make_account().await;
     let text = home.text();
     let key = text
         .split("Your API key: ")
@@ -211,8 +211,16 @@ async fn disconnect_forgets_the_install_here_and_keeps_it_in_segment() {
     assert_eq!(app.install_count().await, 1);
     let page = app.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/", "the install came back");
-    // Installing again meets Segment's one install per workspace, held by nobody here now.
+    // Connecting again meets Segment's one install per workspace: it is this account's, so the
+    // visitor is reconnected to it.
     let consent = app.open_consent().await;
     let page = app.browser.click(&consent, "Allow").await;
-    assert_eq!(page.status, 409);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.url.path(), "/destination");
+    assert!(
+        page.flash().unwrap().contains("You are reconnected"),
+        "{:?}",
+        page.flash()
+    );
+    assert_eq!(app.install_count().await, 1);
 }

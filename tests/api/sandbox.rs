@@ -132,7 +132,12 @@ async fn the_token_has_segments_shape() {
     assert_eq!(token["expires_in"], 3599);
     assert_eq!(token["scope"], "destination/clearbrain");
     assert_eq!(token["app_name"], "apps/1");
-    assert_eq!(token["install_name"], "installs/1");
+    let install = token["install_name"].as_str().unwrap();
+    let number: u64 = install.strip_prefix("installs/").unwrap().parse().unwrap();
+    assert!(
+        number > 1,
+        "install names must not repeat across restarts: {install}"
+    );
     assert_eq!(token["workspace_names"], json!(["workspaces/acme"]));
     assert_eq!(
         token["source_names"],
@@ -401,6 +406,7 @@ async fn refresh_mints_a_new_token_and_retires_the_old_one() {
     let segment = start("workspace:read").await;
     let first = segment.token("workspace:read", "").await;
     let old = first["access_token"].as_str().unwrap();
+    let install = first["install_name"].as_str().unwrap();
     assert!(first.get("source_names").is_none());
     use reqwest::Method;
 
@@ -418,7 +424,7 @@ async fn refresh_mints_a_new_token_and_retires_the_old_one() {
 
     let response = segment
         .client
-        .get(format!("{}/v1beta/installs/1/token", segment.base))
+        .get(format!("{}/v1beta/{install}/token", segment.base))
         .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
         .send()
         .await
@@ -427,7 +433,7 @@ async fn refresh_mints_a_new_token_and_retires_the_old_one() {
     let fresh: Value = response.json().await.unwrap();
     let new = fresh["access_token"].as_str().unwrap();
     assert_ne!(new, old);
-    assert_eq!(fresh["install_name"], "installs/1");
+    assert_eq!(fresh["install_name"], install);
 
     let (status, body) = segment.api(Method::GET, "workspaces/acme", old, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -438,7 +444,7 @@ async fn refresh_mints_a_new_token_and_retires_the_old_one() {
 
     let response = segment
         .client
-        .get(format!("{}/v1beta/installs/1/token", segment.base))
+        .get(format!("{}/v1beta/{install}/token", segment.base))
         .basic_auth(sandbox::CLIENT_ID, Some("wrong"))
         .send()
         .await

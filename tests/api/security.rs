@@ -16,7 +16,7 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
 
     // No token, a made-up token, and a token from another browser's session.
     let other = Browser::new();
-    let home = other.get(&app.url("/")).await;
+    let home = other.get(&app.url("/account")).await;
     let foreign = home
         .body
         .split("name=\"csrf-token\" content=\"")
@@ -189,6 +189,7 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         "CLIENT_SECRET" => Some("secret".into()),
         "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
         "DATABASE_URL" => Some(crate::helpers::test_database_url()),
+        "SESSION_KEY" => Some(crate::helpers::SESSION_KEY.into()),
         _ => None,
     })
     .unwrap();
@@ -215,23 +216,31 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
 }
 
 #[tokio::test]
-async fn logout_removes_the_cookie() {
+async fn logout_gives_the_browser_a_new_session_id() {
     let app = spawn_app().await;
     let page = app.install_on("javascript").await;
+    let before = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
     let form = crate::helpers::form_of(&page, "Log out", &[]);
     let response = app.browser.send(form.method, form.url, form.fields).await;
     let cookie = set_cookie(&response, "partnerapp_session");
+    let value = cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    assert!(!value.is_empty(), "{cookie}");
+    assert!(!before.contains(&value), "the session id stayed: {cookie}");
+    // The partner account (its own login) stays; the session's install is not in use.
+    let home = app.browser.get(&app.url("/")).await;
     assert!(
-        cookie.contains("Max-Age=0") || cookie.contains("expires=Thu, 01 Jan 1970"),
-        "{cookie}"
+        home.flash().unwrap().contains("Logged out"),
+        "{}",
+        home.text()
     );
-    // The partner account (its own login) stays; the install session goes.
-    let cookies = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
     assert!(
-        !cookies.contains("partnerapp_session="),
-        "the session cookie stayed: {cookies}"
+        !home.text().contains("You are connected"),
+        "{}",
+        home.text()
     );
-    let other = app.another_visitor();
-    let page = other.browser.get(&app.url("/destination")).await;
-    assert_eq!(page.url.path(), "/");
 }

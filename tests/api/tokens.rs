@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::helpers::{TestApp, spawn_app};
 
 async fn refreshes(app: &TestApp) -> u64 {
-    app.segment_view().await["refreshes"].as_u64().unwrap()
+    app.refresh_count().await
 }
 
 async fn refused_calls(app: &TestApp) -> usize {
@@ -18,10 +18,8 @@ async fn refused_calls(app: &TestApp) -> usize {
         .count()
 }
 
-/// Expires the install's tokens in Segment, as an hour going by would.
 async fn expire_tokens(app: &TestApp) {
-    let inspector = app.browser.get(&app.sandbox_url).await;
-    app.browser.click(&inspector, "Expire tokens").await;
+    app.expire_tokens().await;
 }
 
 #[tokio::test]
@@ -109,23 +107,33 @@ async fn fifty_concurrent_requests_on_an_expired_session_refresh_once() {
 }
 
 #[tokio::test]
-async fn a_removed_install_ends_in_the_explained_error_page() {
+async fn a_removed_install_is_explained_on_the_destination_page() {
     let app = spawn_app().await;
     app.install_on("javascript").await;
     let inspector = app.browser.get(&app.sandbox_url).await;
     app.browser.click(&inspector, "Uninstall").await;
 
     let page = app.browser.get(&app.url("/destination")).await;
-    assert_eq!(page.status, 401, "{}", page.body);
+    assert_eq!(page.status, 200, "{}", page.body);
     let text = page.text();
+    assert!(text.contains("This install needs attention"), "{text}");
+    assert!(text.contains("uninstalled"), "{text}");
     assert!(
-        text.contains("The connection to Segment has ended"),
+        text.contains("workspaces/acme/sources/javascript"),
         "{text}"
     );
-    assert!(text.contains("uninstalled"), "{text}");
-    assert!(text.contains("Connect with Segment again"), "{text}");
+    assert!(!page.buttons().contains(&"Enable".to_owned()), "{text}");
 
-    // The session is intact: connecting again works.
-    let page = app.install_on("ios").await;
+    // Connecting again works, and the new install replaces the old one in the store.
+    let page = app
+        .browser
+        .follow_link(&page, "connect with Segment again")
+        .await;
+    let page = app
+        .browser
+        .click_with(&page, "Allow", &[("source", "ios")])
+        .await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
     assert!(page.text().contains("workspaces/acme/sources/ios"));
+    assert!(!page.text().contains("needs attention"));
 }

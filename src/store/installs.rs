@@ -1,0 +1,423 @@
+//! The Segment installs each account made, as Segment's FAQ asks (install name, workspace,
+//! source), with the newest install token sealed next to them.
+//!
+//! Every read and write names the account: an install is only ever reached through the account
+//! that holds it. Nothing here deletes an install because Segment refused a token: a refused
+//! refresh only marks it ([`Attention`]). Rows go only when Segment itself shows the install is
+//! gone (it issued a new install for the same workspace, which it does only when the old one was
+//! uninstalled).
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError};
+use crate::secret::Secret;
+use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
+
+/// An install an account made.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredInstall {
+    pub install_name: String,
+    pub account_id: i64,
+    pub app_name: String,
+    pub workspace: String,
+    pub source: Option<String>,
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    token_sealed: Option<Vec<u8>>,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    attention: Option<String>,
+    attention_at: Option<DateTime<Utc>>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+}
+
+/// Why an install needs someone to look at it: Segment refused to mint a token for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attention {
+    /// Segment's answer, in its words (no secret in it).
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+/// What saving an install did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// Older installs on the same workspace, which Segment has evidently uninstalled (it just
+    /// made a new one there), and which were removed.
+    pub superseded: Vec<String>,
+}
+
+const COLUMNS: &str = "install_name, account_id, app_name, workspace, source, scope, created_at,
+    last_refreshed_at, token_sealed, token_expires_at, attention, attention_at, disconnected_at";
+
+/// What a token is sealed for: its install.
+fn token_row(install_name: &str) -> String {
+    format!("installs/token/{install_name}")
+}
+
+impl StoredInstall {
+    /// In use by this app (not disconnected).
+    pub fn is_connected(&self) -> bool {
+        self.disconnected_at.is_none()
+    }
+
+    pub fn attention(&self) -> Option<Attention> {
+        Some(Attention {
+            reason: self.attention.clone()?,
+            since: self.attention_at.unwrap_or(self.created_at),
+        })
+    }
+
+    /// The workspace's slug, for sentences.
+    pub fn workspace_slug(&self) -> &str {
+        self.workspace.rsplit('/').next().unwrap_or(&self.workspace)
+    }
+}
+
+impl Store {
+    /// Keeps the install with the account, with its token, as connected and needing no
+    /// attention. Another account's install of the same name is refused. Older installs on the
+    /// same workspace are removed: Segment installs an App once per workspace, so a new install
+    /// there means the old one is gone.
+    pub async fn save_install(
+        &self,
+        account_id: i64,
+        install: &InstallToken,
+    ) -> Result<Saved, StoreError> {
+        let name = install.install_name.as_str();
+        let workspace = install.workspace().map(|w| w.as_str()).unwrap_or_default();
+        let now = Utc::now();
+        // IMMEDIATE: take the write lock first. A transaction that reads, then writes, fails at
+        // once in WAL mode if another connection wrote in between (SQLITE_BUSY_SNAPSHOT).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let owner: Option<i64> =
+            sqlx::query_scalar("SELECT account_id FROM installs WHERE install_name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if owner.is_some_and(|owner| owner != account_id) {
+            return Err(StoreError::NotYours(name.to_owned()));
+        }
+        let superseded: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM installs WHERE app_name = ? AND workspace = ? AND install_name <> ?
+             RETURNING install_name",
+        )
+        .bind(&install.app_name)
+        .bind(workspace)
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO installs
+                 (install_name, account_id, app_name, workspace, source, scope, created_at,
+                  last_refreshed_at, token_sealed, token_expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (install_name) DO UPDATE SET
+                 source = COALESCE(excluded.source, installs.source),
+                 last_refreshed_at = excluded.last_refreshed_at,
+                 token_sealed = excluded.token_sealed,
+                 token_expires_at = excluded.token_expires_at,
+                 attention = NULL, attention_at = NULL, disconnected_at = NULL",
+        )
+        .bind(name)
+        .bind(account_id)
+        .bind(&install.app_name)
+        .bind(workspace)
+        .bind(install.source().map(|s| s.as_str()))
+        .bind(install.scope.to_string())
+        .bind(now)
+        .bind(now)
+        .bind(self.seal_token(install))
+        .bind(install.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Saved { superseded })
+    }
+
+    /// The account's installs, connected or not, most recently used first.
+    pub async fn installs(&self, account_id: i64) -> Result<Vec<StoredInstall>, StoreError> {
+        Ok(sqlx::query_as::<_, StoredInstall>(&format!(
+            "SELECT {COLUMNS} FROM installs WHERE account_id = ?
+             ORDER BY COALESCE(last_refreshed_at, created_at) DESC"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// One of the account's installs; `None` if the account holds no install of that name.
+    pub async fn install(
+        &self,
+        account_id: i64,
+        install_name: &str,
+    ) -> Result<Option<StoredInstall>, StoreError> {
+        Ok(sqlx::query_as::<_, StoredInstall>(&format!(
+            "SELECT {COLUMNS} FROM installs WHERE account_id = ? AND install_name = ?"
+        ))
+        .bind(account_id)
+        .bind(install_name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The install's newest token, as the Segment client takes it. A row without a readable
+    /// token (none minted yet, or sealed under another `SESSION_KEY`) gives a token that has
+    /// already expired, so the first use mints a new one.
+    pub fn install_token(&self, stored: &StoredInstall) -> Result<InstallToken, StoreError> {
+        let bad = |what: &str, reason: &str| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("installs.{what} of {}: {reason}", stored.install_name).into(),
+            ))
+        };
+        let token = stored
+            .token_sealed
+            .as_deref()
+            .and_then(|sealed| {
+                self.sealer
+                    .open_text(sealed, &token_row(&stored.install_name))
+                    .ok()
+            })
+            .filter(|_| stored.token_expires_at.is_some());
+        Ok(InstallToken {
+            expires_at: match &token {
+                Some(_) => stored.token_expires_at.unwrap_or_default(),
+                None => DateTime::<Utc>::UNIX_EPOCH,
+            },
+            access_token: Secret::new(token.unwrap_or_default()),
+            scope: SegmentScope::parse(&stored.scope).map_err(|r| bad("scope", r))?,
+            app_name: stored.app_name.clone(),
+            install_name: InstallName::parse(&stored.install_name)
+                .map_err(|r| bad("install_name", r))?,
+            workspace_names: vec![
+                WorkspaceName::parse(&stored.workspace).map_err(|r| bad("workspace", r))?,
+            ],
+            source_names: match &stored.source {
+                Some(source) => vec![SourceName::parse(source).map_err(|r| bad("source", r))?],
+                None => Vec::new(),
+            },
+        })
+    }
+
+    fn seal_token(&self, token: &InstallToken) -> Vec<u8> {
+        self.sealer.seal(
+            token.access_token.expose().as_bytes(),
+            &token_row(token.install_name.as_str()),
+        )
+    }
+
+    /// Keeps a token Segment just minted for the account's install, and clears any attention
+    /// mark. `false` if the account holds no such install.
+    pub async fn save_token(
+        &self,
+        account_id: i64,
+        token: &InstallToken,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE installs SET token_sealed = ?, token_expires_at = ?, last_refreshed_at = ?,
+                 attention = NULL, attention_at = NULL
+             WHERE account_id = ? AND install_name = ?",
+        )
+        .bind(self.seal_token(token))
+        .bind(token.expires_at)
+        .bind(Utc::now())
+        .bind(account_id)
+        .bind(token.install_name.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    /// Marks the account's install as needing attention (Segment refused a token for it).
+    pub async fn mark_attention(
+        &self,
+        account_id: i64,
+        install_name: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE installs SET attention = ?, attention_at = ?
+             WHERE account_id = ? AND install_name = ?",
+        )
+        .bind(reason)
+        .bind(Utc::now())
+        .bind(account_id)
+        .bind(install_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Disconnect: the app stops using the install and drops its token, and remembers that the
+    /// account made it (so connecting that workspace again reconnects). `false` if the account
+    /// holds no such install.
+    pub async fn disconnect(
+        &self,
+        account_id: i64,
+        install_name: &str,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE installs SET disconnected_at = ?, token_sealed = NULL, token_expires_at = NULL
+             WHERE account_id = ? AND install_name = ?",
+        )
+        .bind(Utc::now())
+        .bind(account_id)
+        .bind(install_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+
+    /// Takes a disconnected install back into use.
+    pub async fn reconnect(&self, account_id: i64, install_name: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE installs SET disconnected_at = NULL, last_refreshed_at = ?
+             WHERE account_id = ? AND install_name = ?",
+        )
+        .bind(Utc::now())
+        .bind(account_id)
+        .bind(install_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::super::test_support::temp_store;
+    use super::*;
+
+    pub(crate) fn token(install: &str, workspace: &str) -> InstallToken {
+        InstallToken {
+            access_token: Secret::new(format!("token-for-{install}-0123456789")),
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+            scope: SegmentScope::parse("destination/clearbrain").unwrap(),
+            app_name: "apps/1".into(),
+            install_name: InstallName::parse(install).unwrap(),
+            workspace_names: vec![
+                WorkspaceName::parse(&format!("workspaces/{workspace}")).unwrap(),
+            ],
+            source_names: vec![
+                SourceName::parse(&format!("workspaces/{workspace}/sources/js")).unwrap(),
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn installs_belong_to_one_account_and_keep_their_token_sealed() {
+        let (store, _dir) = temp_store().await;
+        let (alice, ..) = store.create_account().await.unwrap();
+        let (bob, ..) = store.create_account().await.unwrap();
+        let first = token("installs/1", "acme");
+        store.save_install(alice.id, &first).await.unwrap();
+        store.save_install(alice.id, &first).await.unwrap();
+        let err = store.save_install(bob.id, &first).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotYours(_)));
+
+        assert!(store.install(bob.id, "installs/1").await.unwrap().is_none());
+        let stored = store
+            .install(alice.id, "installs/1")
+            .await
+            .unwrap()
+            .unwrap();
+        let read = store.install_token(&stored).unwrap();
+        assert_eq!(read.access_token, first.access_token);
+        assert_eq!(read.source(), first.source());
+        let sealed: Vec<u8> =
+            sqlx::query_scalar("SELECT token_sealed FROM installs WHERE install_name = ?")
+                .bind("installs/1")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        let clear = first.access_token.expose().as_bytes();
+        assert!(
+            !sealed.windows(clear.len()).any(|w| w == clear),
+            "token in clear"
+        );
+
+        // Bob can neither save a token for it nor disconnect it.
+        assert!(!store.save_token(bob.id, &first).await.unwrap());
+        assert!(!store.disconnect(bob.id, "installs/1").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn attention_is_a_mark_that_a_new_token_clears() {
+        let (store, _dir) = temp_store().await;
+        let (alice, ..) = store.create_account().await.unwrap();
+        store
+            .save_install(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        store
+            .mark_attention(alice.id, "installs/1", "invalid_client")
+            .await
+            .unwrap();
+        let stored = store
+            .install(alice.id, "installs/1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.attention().unwrap().reason, "invalid_client");
+        store
+            .save_token(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        let stored = store
+            .install(alice.id, "installs/1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.attention(), None);
+    }
+
+    #[tokio::test]
+    async fn a_new_install_on_a_workspace_supersedes_the_old_one() {
+        let (store, _dir) = temp_store().await;
+        let (alice, ..) = store.create_account().await.unwrap();
+        let (bob, ..) = store.create_account().await.unwrap();
+        store
+            .save_install(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        store
+            .save_install(alice.id, &token("installs/2", "globex"))
+            .await
+            .unwrap();
+        let saved = store
+            .save_install(bob.id, &token("installs/3", "acme"))
+            .await
+            .unwrap();
+        assert_eq!(saved.superseded, vec!["installs/1".to_owned()]);
+        let alices: Vec<_> = store.installs(alice.id).await.unwrap();
+        assert_eq!(alices.len(), 1);
+        assert_eq!(alices[0].install_name, "installs/2");
+    }
+
+    #[tokio::test]
+    async fn disconnect_keeps_whose_it_was_and_drops_the_token() {
+        let (store, _dir) = temp_store().await;
+        let (alice, ..) = store.create_account().await.unwrap();
+        store
+            .save_install(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        assert!(store.disconnect(alice.id, "installs/1").await.unwrap());
+        let stored = store
+            .install(alice.id, "installs/1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!stored.is_connected());
+        let read = store.install_token(&stored).unwrap();
+        assert!(read.access_token.expose().is_empty());
+        assert!(read.is_expired(Utc::now()));
+        assert!(store.reconnect(alice.id, "installs/1").await.unwrap());
+        let stored = store
+            .install(alice.id, "installs/1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(stored.is_connected());
+    }
+}

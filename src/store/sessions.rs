@@ -1,0 +1,301 @@
+//! Browser sessions on the server: actix-session's [`SessionStore`], over the app's database.
+//!
+//! The cookie carries only the session id (64 random characters, signed and encrypted by
+//! actix-session on top). The database keeps the id's SHA-256, never the id, and the session's
+//! entries sealed. A session ends:
+//! - when it is deleted: logging out deletes it, so a copied cookie is dead at once;
+//! - after [`SessionLimits::idle`] without a request;
+//! - [`SessionLimits::absolute`] after it began. Login renews the id, which begins a new one.
+//!
+//! A request that changes nothing writes nothing, except that the time of last use is moved
+//! forward at most every [`touch_interval`] (at most once a minute), which is as precise as
+//! the idle limit needs to be.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use chrono::Utc;
+use rand::distr::{Alphanumeric, SampleString};
+use sqlx::SqlitePool;
+
+use super::keys::hash;
+use crate::config::SessionLimits;
+use crate::crypto::Sealer;
+
+type State = HashMap<String, String>;
+
+/// The sessions table, as actix-session's store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqlSessionStore {
+    pool: SqlitePool,
+    sealer: Sealer,
+    limits: SessionLimits,
+}
+
+/// How stale the recorded last use may get: a sixteenth of the idle limit, at most a minute.
+pub fn touch_interval(limits: &SessionLimits) -> Duration {
+    (limits.idle / 16).min(Duration::from_secs(60))
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What a session's entries are sealed for: its own row.
+fn state_row(id_hash: &str) -> String {
+    format!("sessions/{id_hash}")
+}
+
+impl SqlSessionStore {
+    pub fn new(pool: SqlitePool, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
+        SqlSessionStore {
+            pool,
+            sealer,
+            limits,
+        }
+    }
+
+    /// Whether a session begun at `created` and last used at `last_seen` has ended at `now`.
+    fn has_ended(&self, created: i64, last_seen: i64, now: i64) -> bool {
+        now.saturating_sub(last_seen) >= ms(self.limits.idle)
+            || now.saturating_sub(created) >= ms(self.limits.absolute)
+    }
+
+    fn seal(&self, state: &State, id_hash: &str) -> Result<Vec<u8>, serde_json::Error> {
+        let json = serde_json::to_vec(state)?;
+        Ok(self.sealer.seal(&json, &state_row(id_hash)))
+    }
+
+    async fn insert(&self, state: &State) -> Result<SessionKey, anyhow::Error> {
+        let id = Alphanumeric.sample_string(&mut rand::rng(), 64);
+        let id_hash = hash(&id);
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, state, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&id_hash)
+        .bind(self.seal(state, &id_hash)?)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(SessionKey::try_from(id)?)
+    }
+
+    /// Deletes every session that has ended. Returns how many.
+    pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
+        let now = now_ms();
+        let removed =
+            sqlx::query("DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?")
+                .bind(now - ms(self.limits.idle))
+                .bind(now - ms(self.limits.absolute))
+                .execute(&self.pool)
+                .await?;
+        Ok(removed.rows_affected())
+    }
+
+    /// How many sessions are stored (ended or not).
+    pub async fn count(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&self.pool)
+            .await
+    }
+}
+
+impl SessionStore for SqlSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let id_hash = hash(key.as_ref());
+        let row: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = ?",
+        )
+        .bind(&id_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| LoadError::Other(e.into()))?;
+        let Some((sealed, created, last_seen)) = row else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let ended = self.has_ended(created, last_seen, now);
+        // Sealed under another key (SESSION_KEY changed) reads as no session, like an ended one.
+        let state = (!ended)
+            .then(|| self.sealer.open(&sealed, &state_row(&id_hash)).ok())
+            .flatten()
+            .and_then(|json| serde_json::from_slice::<State>(&json).ok());
+        let Some(state) = state else {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+                .bind(&id_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| LoadError::Other(e.into()))?;
+            return Ok(None);
+        };
+        if now - last_seen >= ms(touch_interval(&self.limits)) {
+            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+                .bind(now)
+                .bind(&id_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| LoadError::Other(e.into()))?;
+        }
+        Ok(Some(state))
+    }
+
+    async fn save(
+        &self,
+        state: State,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        self.insert(&state).await.map_err(SaveError::Other)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let id_hash = hash(key.as_ref());
+        let sealed = self
+            .seal(&state, &id_hash)
+            .map_err(|e| UpdateError::Serialization(e.into()))?;
+        let updated =
+            sqlx::query("UPDATE sessions SET state = ?, last_seen_at = ? WHERE id_hash = ?")
+                .bind(sealed)
+                .bind(now_ms())
+                .bind(&id_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| UpdateError::Other(e.into()))?;
+        if updated.rows_affected() == 0 {
+            // Deleted meanwhile (a logout in another tab): never bring it back under its old id.
+            return self.insert(&state).await.map_err(UpdateError::Other);
+        }
+        Ok(key)
+    }
+
+    async fn update_ttl(
+        &self,
+        key: &SessionKey,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(now_ms())
+            .bind(hash(key.as_ref()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(hash(key.as_ref()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::temp_store;
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> State {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::DAY;
+
+    #[tokio::test]
+    async fn a_session_is_stored_by_hash_sealed_and_ends_when_deleted() {
+        let (store, _dir) = temp_store().await;
+        let sessions = store.sessions(SessionLimits::default());
+        let key = sessions
+            .save(state(&[("install", "\"installs/1\"")]), &TTL)
+            .await
+            .unwrap();
+        let id = key.as_ref().to_owned();
+        assert_eq!(id.len(), 64);
+        let (id_hash, sealed): (String, Vec<u8>) =
+            sqlx::query_as("SELECT id_hash, state FROM sessions")
+                .fetch_one(&sessions.pool)
+                .await
+                .unwrap();
+        assert_eq!(id_hash, hash(&id));
+        assert!(
+            !sealed.windows(8).any(|w| w == b"installs"),
+            "state in clear"
+        );
+
+        let loaded = sessions.load(&key).await.unwrap().unwrap();
+        assert_eq!(loaded["install"], "\"installs/1\"");
+        let key = sessions
+            .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
+            .await
+            .unwrap();
+        assert_eq!(key.as_ref(), id, "an update keeps the id");
+        sessions.delete(&key).await.unwrap();
+        assert_eq!(sessions.load(&key).await.unwrap(), None);
+
+        // An update after the delete (another tab) makes a new session, never the old id.
+        let copy = SessionKey::try_from(id.clone()).unwrap();
+        let renewed = sessions
+            .update(copy, state(&[("a", "1")]), &TTL)
+            .await
+            .unwrap();
+        assert_ne!(renewed.as_ref(), id);
+        let copy = SessionKey::try_from(id).unwrap();
+        assert_eq!(sessions.load(&copy).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_after_its_idle_and_absolute_limits() {
+        let (store, _dir) = temp_store().await;
+        let limits = SessionLimits {
+            idle: Duration::from_millis(400),
+            absolute: Duration::from_millis(1500),
+        };
+        let sessions = store.sessions(limits);
+
+        // Used every 200 ms, it lives past its idle limit, up to its absolute one.
+        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        let mut alive = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if sessions.load(&key).await.unwrap().is_none() {
+                break;
+            }
+            alive += 1;
+        }
+        assert!((3..=7).contains(&alive), "alive for {alive} loads");
+
+        // Left alone, it ends after its idle limit, and the clean-up removes it.
+        let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        assert!(sessions.load(&idle).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(sessions.remove_expired().await.unwrap(), 1);
+        assert_eq!(sessions.load(&idle).await.unwrap(), None);
+        assert_eq!(sessions.count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_session_sealed_under_another_key_reads_as_none() {
+        let (store, dir) = temp_store().await;
+        let sessions = store.sessions(SessionLimits::default());
+        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        let other = super::super::Store::open(&dir.1, &crate::crypto::MasterKey::generate())
+            .await
+            .unwrap()
+            .sessions(SessionLimits::default());
+        assert_eq!(other.load(&key).await.unwrap(), None);
+    }
+}

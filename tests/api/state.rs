@@ -1,0 +1,302 @@
+//! Where the app's state lives, told as stories: sessions that end on the server, account
+//! cookies that can be revoked, installs used only by the account that holds them, tokens
+//! kept next to the install, a refused refresh that deletes nothing, and a demo that survives
+//! a restart.
+
+use crate::helpers::{Browser, TestApp, spawn_app, spawn_app_in_sandbox_mode_with};
+
+/// A browser holding exactly these cookies (`name=value`), for the app.
+fn browser_with(app: &TestApp, cookies: &[(&str, String)]) -> Browser {
+    let browser = Browser::new();
+    for (name, value) in cookies {
+        browser.set_cookie(&app.url("/"), &format!("{name}={value}"));
+    }
+    browser
+}
+
+#[tokio::test]
+async fn a_session_cookie_copied_before_log_out_is_dead_after_it() {
+    let app = spawn_app().await;
+    let before_login = app.cookie("partnerapp_session");
+    let page = app.install_on("javascript").await;
+    let session = app.cookie("partnerapp_session").expect("a session cookie");
+    assert_ne!(
+        before_login,
+        Some(session.clone()),
+        "the id was not renewed at login"
+    );
+    let account = app.cookie("partnerapp_account").expect("an account cookie");
+    let csrf = app.csrf_token().await;
+    let copy = browser_with(
+        &app,
+        &[
+            ("partnerapp_session", session),
+            ("partnerapp_account", account),
+        ],
+    );
+    // Before: the copy works like the original (that is what a stolen cookie is).
+    let page_of_copy = copy.get(&app.url("/destination")).await;
+    assert_eq!(page_of_copy.url.path(), "/destination");
+
+    app.browser.click(&page, "Log out").await;
+    let writes = app.write_count().await;
+    let replay = copy
+        .post(&app.url("/destination/enable"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(replay.status, 403, "{}", replay.text());
+    assert_eq!(
+        app.write_count().await,
+        writes,
+        "the replayed form reached Segment"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_revokes_every_copy_of_the_account_cookie() {
+    let app = spawn_app().await;
+    app.install_on("ios").await;
+    let copy = browser_with(
+        &app,
+        &[
+            (
+                "partnerapp_session",
+                app.cookie("partnerapp_session").unwrap(),
+            ),
+            (
+                "partnerapp_account",
+                app.cookie("partnerapp_account").unwrap(),
+            ),
+        ],
+    );
+    let home = app.browser.get(&app.url("/")).await;
+    let home = app
+        .browser
+        .click(&home, "Sign out of this demo account")
+        .await;
+    assert!(
+        home.flash().unwrap().contains("signed out"),
+        "{}",
+        home.text()
+    );
+    assert!(home.text().contains("You have none yet"), "{}", home.text());
+
+    // An hour later (tokens expired), the copy opens nothing and mints nothing.
+    app.expire_tokens().await;
+    let refreshes = app.refresh_count().await;
+    let page = copy.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/", "{}", page.text());
+    let page = copy.get(&app.url("/auth/segment")).await;
+    assert!(
+        page.text().contains("Authorize"),
+        "the copy resumed: {}",
+        page.text()
+    );
+    assert_eq!(app.refresh_count().await, refreshes, "a token was minted");
+    assert_eq!(app.install_count().await, 1);
+}
+
+#[tokio::test]
+async fn another_accounts_cookie_with_this_session_pushes_nothing() {
+    let app = spawn_app().await;
+    app.sandbox.add_workspace("globex", "Globex");
+    let alice = app.another_visitor();
+    let consent = alice.open_consent().await;
+    alice
+        .browser
+        .click_with(
+            &consent,
+            "Allow",
+            &[("workspace", "acme"), ("source", "ios")],
+        )
+        .await;
+    let bob = app.another_visitor();
+    bob.make_account().await;
+
+    // Alice's session (and its form token) with Bob's account cookie.
+    let mixed = browser_with(
+        &app,
+        &[
+            (
+                "partnerapp_session",
+                alice.cookie("partnerapp_session").unwrap(),
+            ),
+            (
+                "partnerapp_account",
+                bob.cookie("partnerapp_account").unwrap(),
+            ),
+        ],
+    );
+    let csrf = alice.csrf_token().await;
+    app.expire_tokens().await;
+    let (writes, refreshes) = (app.write_count().await, app.refresh_count().await);
+    let page = mixed.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/", "Bob saw Alice's destination");
+    let page = mixed
+        .post(&app.url("/destination/enable"), &[("csrf_token", &csrf)])
+        .await;
+    assert_ne!(page.url.path(), "/destination", "{}", page.text());
+    assert_eq!(app.write_count().await, writes, "Bob's key was pushed");
+    assert_eq!(
+        app.refresh_count().await,
+        refreshes,
+        "a token was minted for Bob"
+    );
+
+    // Alice, with her own cookies, is still connected.
+    let page = alice.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+}
+
+#[tokio::test]
+async fn three_hundred_cookieless_requests_make_no_account_and_no_session() {
+    let app = spawn_app().await;
+    let client = Browser::new().client;
+    let paths = [
+        "/",
+        "/healthz",
+        "/no/such/page",
+        "/destination",
+        "/destination/configure",
+        "/static/style.css",
+    ];
+    for i in 0..300 {
+        let url = app.url(paths[i % paths.len()]);
+        let response = if i % 7 == 0 {
+            client.head(&url).send().await
+        } else {
+            client.get(&url).send().await
+        };
+        let response = response.expect("the app answers");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{url} set a cookie"
+        );
+    }
+    let store = app.store().await;
+    assert_eq!(store.account_count().await.unwrap(), 0);
+    assert_eq!(app.session_count().await, 0);
+
+    // Asking for an account makes one.
+    app.make_account().await;
+    assert_eq!(store.account_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_keeps_the_install_and_a_good_one_clears_the_mark() {
+    let app = spawn_app().await;
+    app.install_on("javascript").await;
+    // A mistyped CLIENT_SECRET, say: Segment refuses the next refresh.
+    app.expire_tokens().await;
+    app.arm_fault(serde_json::json!({"endpoint": "refresh", "kind": {"status": 401}, "count": 1}))
+        .await;
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let text = page.text();
+    assert!(text.contains("This install needs attention"), "{text}");
+    assert!(text.contains("CLIENT_SECRET"), "{text}");
+
+    let store = app.store().await;
+    let account = store
+        .account_by_login(
+            &segment_partnerapp::store::LoginToken::parse(
+                &app.cookie("partnerapp_account").unwrap(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let installs = store.installs(account.id).await.unwrap();
+    assert_eq!(installs.len(), 1, "the install was deleted");
+    assert!(installs[0].attention().is_some());
+
+    // Fixed: the next page mints a token, and the mark is gone.
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert!(!page.text().contains("needs attention"), "{}", page.text());
+    assert!(page.text().contains("Not created"));
+    let installs = store.installs(account.id).await.unwrap();
+    assert_eq!(installs[0].attention(), None);
+}
+
+#[tokio::test]
+async fn the_newest_token_is_shared_by_every_app_on_the_database() {
+    let first = spawn_app().await;
+    first.install_on("javascript").await;
+    let first_address = first.address.clone();
+    // A second app process on the same database (and the same Segment), same browser.
+    let second = first.restart().await;
+    second.expire_tokens().await;
+    let page = second.browser.get(&second.url("/destination")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(second.refresh_count().await, 1);
+
+    // The first app reads the token the second stored: no refresh of its own.
+    let page = second
+        .browser
+        .get(&format!("{first_address}/destination"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("Not created"));
+    assert_eq!(
+        second.refresh_count().await,
+        1,
+        "the first app refreshed again"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_demo_lets_new_and_returning_visitors_connect() {
+    // `cargo run` as is: sandbox mode, no SESSION_KEY, a database file.
+    let app = spawn_app_in_sandbox_mode_with(&[]).await;
+    app.install_on("javascript").await;
+    let returning_account = app.cookie("partnerapp_account").unwrap();
+    let key_prefix = account_line(&app.browser.get(&app.url("/")).await.text());
+
+    let app = app.restart_in_sandbox_mode().await;
+    app.sandbox.add_workspace("globex", "Globex");
+
+    // A new visitor connects: no "connected to another account".
+    let newcomer = app.another_visitor();
+    let consent = newcomer.open_consent().await;
+    let page = newcomer
+        .browser
+        .click_with(
+            &consent,
+            "Allow",
+            &[("workspace", "acme"), ("source", "ios")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.url.path(), "/destination");
+
+    // The returning visitor is still who they were (same account, same key), and connects.
+    let returning = app.another_visitor();
+    returning.browser.set_cookie(
+        &app.url("/"),
+        &format!("partnerapp_account={returning_account}"),
+    );
+    let home = returning.browser.get(&app.url("/")).await;
+    assert_eq!(account_line(&home.text()), key_prefix);
+    let consent = returning.open_consent().await;
+    let page = returning
+        .browser
+        .click_with(
+            &consent,
+            "Allow",
+            &[("workspace", "globex"), ("source", "ios")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("workspaces/globex/sources/ios"));
+    let page = returning.browser.click(&page, "Enable").await;
+    assert!(page.text().contains("Enabled"), "{}", page.text());
+}
+
+/// "Account #N · API key pak_XXXX…" from the home page.
+fn account_line(text: &str) -> String {
+    text.split("Account #")
+        .nth(1)
+        .and_then(|rest| rest.split('…').next())
+        .unwrap_or_else(|| panic!("no account on the page: {text}"))
+        .to_owned()
+}
