@@ -20,6 +20,7 @@ const GET_ROUTES: &[&str] = &[
     "/destination/sources",
     "/static/style.css",
     "/api/v1/me",
+    "/account",
     "/no/such/page",
 ];
 const POST_ROUTES: &[&str] = &[
@@ -31,9 +32,16 @@ const POST_ROUTES: &[&str] = &[
     "/destination/configure",
     "/destination/disconnect",
     "/account/rotate-key",
+    "/account",
+    "/account/sign-out",
 ];
 /// Routes that end the shared session or change its account: fuzzed from a fresh browser.
-const SESSION_ENDING: &[&str] = &["/logout", "/destination/disconnect", "/account/rotate-key"];
+const SESSION_ENDING: &[&str] = &[
+    "/logout",
+    "/destination/disconnect",
+    "/account/rotate-key",
+    "/account/sign-out",
+];
 /// Field names the forms use, so that some bodies get past the first checks.
 const FIELDS: &[&str] = &[
     "csrf_token",
@@ -113,6 +121,31 @@ proptest! {
             }
             let health = client.get(fixture.app.url("/healthz")).send().await;
             prop_assert!(health.is_ok_and(|r| r.status() == 200), "the app stopped answering");
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn any_session_id_and_account_credential_on_any_get_route(
+        route in prop::sample::select(GET_ROUTES),
+        session in prop_oneof!["[A-Za-z0-9%+/=]{0,120}", Just(String::new())],
+        login in prop_oneof!["pal_[A-Za-z0-9]{40}", "[ -~&&[^;,]]{0,60}"],
+    ) {
+        let fixture = fixture();
+        fixture.runtime.block_on(async {
+            // A browser of its own: made-up cookies must not end the shared session.
+            let browser = crate::helpers::Browser::new();
+            let url = fixture.app.url(route);
+            browser.set_cookie(&url, &format!("partnerapp_session={session}"));
+            browser.set_cookie(&url, &format!("partnerapp_account={login}"));
+            let response = browser.client.get(&url).send().await;
+            prop_assert!(response.is_ok(), "GET {url}: no answer: {response:?}");
+            let response = response.unwrap();
+            let status = response.status().as_u16();
+            prop_assert!(documented(status), "GET {url} with made-up cookies answered {status}");
+            // Made-up credentials open nothing.
+            let body = response.text().await.unwrap_or_default();
+            prop_assert!(!body.contains("Account #"), "a made-up cookie opened an account");
             Ok(())
         })?;
     }
