@@ -388,11 +388,27 @@ mod bench {
         for connections in LEVELS {
             page_stats.push(load(connections, duration, page_request.clone()).await);
         }
+        // `BENCH_ONLY=pages`: the page and flow figures only, for a quick before/after.
+        let quick = std::env::var("BENCH_ONLY").as_deref() == Ok("pages");
+        if quick {
+            for (connections, stats) in LEVELS.iter().zip(&page_stats) {
+                println!(
+                    "destination page, {connections} connections: {:.0}/s, p50 {} ms, p99 {} ms",
+                    stats.rps(),
+                    ms(stats.p50),
+                    ms(stats.p99)
+                );
+            }
+        }
 
         // 3. The sandbox's destination GET alone, with a token of its own (minting it retires the
         // session's, which is why the page was measured first).
+        let install_name = sandbox_view(&app).await["installs"][0]["name"]
+            .as_str()
+            .expect("the install")
+            .to_owned();
         let token: Value = reqwest::Client::new()
-            .get(app.url("/sandbox/v1beta/installs/1/token"))
+            .get(app.url(&format!("/sandbox/v1beta/{install_name}/token")))
             .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
             .send()
             .await
@@ -439,6 +455,10 @@ mod bench {
             sessions.extend(result.expect("a flow task"));
         }
         let flows_per_second = FLOWS as f64 / flows_started.elapsed().as_secs_f64();
+        if quick {
+            println!("install flows: {flows_per_second:.0}/s");
+            return;
+        }
 
         // 6. Enable/Disable cycles, each session on its own destination.
         let cycles = Arc::new(AtomicU64::new(0));

@@ -4,6 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::{FromRow, Row};
+
+use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
 
@@ -49,17 +52,42 @@ impl Store {
         Ok((account, key, login))
     }
 
-    /// The account this login credential opens; `None` if it is unknown or signed out.
+    /// The account this login credential opens (`None` if it is unknown or signed out), with
+    /// its install named `in_use` if it holds one by that name: what every page needs to know
+    /// about the visitor, in one query.
     pub async fn account_by_login(
         &self,
         login: &LoginToken,
-    ) -> Result<Option<Account>, StoreError> {
-        Ok(sqlx::query_as::<_, Account>(&format!(
-            "SELECT {COLUMNS} FROM accounts WHERE login_hash = ?"
+        in_use: Option<&str>,
+    ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT a.id AS a_id, a.created_at AS a_created_at,
+                    a.api_key_prefix AS a_api_key_prefix, a.api_key_hash AS a_api_key_hash,
+                    a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed,
+                    {INSTALL_COLUMNS}
+             FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = ?
+             WHERE a.login_hash = ?"
         ))
+        .bind(in_use)
         .bind(login.hash())
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let account = Account {
+            id: row.try_get("a_id")?,
+            created_at: row.try_get("a_created_at")?,
+            api_key_prefix: row.try_get("a_api_key_prefix")?,
+            api_key_hash: row.try_get("a_api_key_hash")?,
+            key_verified_at: row.try_get("a_key_verified_at")?,
+            api_key_sealed: row.try_get("a_api_key_sealed")?,
+        };
+        let install = match row.try_get::<Option<String>, _>("install_name")? {
+            Some(_) => Some(StoredInstall::from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((account, install)))
     }
 
     /// The account whose current key this is.
@@ -186,7 +214,7 @@ mod tests {
 
         // Opened again with another SESSION_KEY, the key cannot be read (and says so).
         let other = Store::open(&dir.1, &MasterKey::generate()).await.unwrap();
-        let again = other.account_by_login(&login).await.unwrap().unwrap();
+        let (again, _) = other.account_by_login(&login, None).await.unwrap().unwrap();
         assert!(matches!(
             other.api_key(&again),
             Err(StoreError::Unreadable(_))
@@ -203,9 +231,21 @@ mod tests {
         assert_eq!(found.id, account.id);
         assert_eq!(store.api_key(&found).unwrap(), new_key);
 
-        assert!(store.account_by_login(&login).await.unwrap().is_some());
+        assert!(
+            store
+                .account_by_login(&login, None)
+                .await
+                .unwrap()
+                .is_some()
+        );
         store.sign_out(account.id).await.unwrap();
-        assert!(store.account_by_login(&login).await.unwrap().is_none());
+        assert!(
+            store
+                .account_by_login(&login, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             store.account_count().await.unwrap(),
             0,

@@ -47,8 +47,10 @@ pub struct Saved {
     pub superseded: Vec<String>,
 }
 
-const COLUMNS: &str = "install_name, account_id, app_name, workspace, source, scope, created_at,
-    last_refreshed_at, token_sealed, token_expires_at, attention, attention_at, disconnected_at";
+/// The columns of a [`StoredInstall`], from `installs` or from `installs i` in a join.
+pub(super) const COLUMNS: &str = "i.install_name, i.account_id, i.app_name, i.workspace,
+    i.source, i.scope, i.created_at, i.last_refreshed_at, i.token_sealed, i.token_expires_at,
+    i.attention, i.attention_at, i.disconnected_at";
 
 /// What a token is sealed for: its install.
 fn token_row(install_name: &str) -> String {
@@ -87,27 +89,9 @@ impl Store {
         let name = install.install_name.as_str();
         let workspace = install.workspace().map(|w| w.as_str()).unwrap_or_default();
         let now = Utc::now();
-        // IMMEDIATE: take the write lock first. A transaction that reads, then writes, fails at
-        // once in WAL mode if another connection wrote in between (SQLITE_BUSY_SNAPSHOT).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let owner: Option<i64> =
-            sqlx::query_scalar("SELECT account_id FROM installs WHERE install_name = ?")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owner.is_some_and(|owner| owner != account_id) {
-            return Err(StoreError::NotYours(name.to_owned()));
-        }
-        let superseded: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM installs WHERE app_name = ? AND workspace = ? AND install_name <> ?
-             RETURNING install_name",
-        )
-        .bind(&install.app_name)
-        .bind(workspace)
-        .bind(name)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query(
+        // Two statements, each atomic on its own: if the app stopped between them, an install
+        // Segment has already replaced would stay a little longer, and nothing else.
+        let saved = sqlx::query(
             "INSERT INTO installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
@@ -117,7 +101,8 @@ impl Store {
                  last_refreshed_at = excluded.last_refreshed_at,
                  token_sealed = excluded.token_sealed,
                  token_expires_at = excluded.token_expires_at,
-                 attention = NULL, attention_at = NULL, disconnected_at = NULL",
+                 attention = NULL, attention_at = NULL, disconnected_at = NULL
+             WHERE installs.account_id = excluded.account_id",
         )
         .bind(name)
         .bind(account_id)
@@ -129,17 +114,28 @@ impl Store {
         .bind(now)
         .bind(self.seal_token(install))
         .bind(install.expires_at)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
+        if saved.rows_affected() == 0 {
+            return Err(StoreError::NotYours(name.to_owned()));
+        }
+        let superseded: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM installs WHERE app_name = ? AND workspace = ? AND install_name <> ?
+             RETURNING install_name",
+        )
+        .bind(&install.app_name)
+        .bind(workspace)
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(Saved { superseded })
     }
 
     /// The account's installs, connected or not, most recently used first.
     pub async fn installs(&self, account_id: i64) -> Result<Vec<StoredInstall>, StoreError> {
         Ok(sqlx::query_as::<_, StoredInstall>(&format!(
-            "SELECT {COLUMNS} FROM installs WHERE account_id = ?
-             ORDER BY COALESCE(last_refreshed_at, created_at) DESC"
+            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = ?
+             ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
         ))
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -153,7 +149,7 @@ impl Store {
         install_name: &str,
     ) -> Result<Option<StoredInstall>, StoreError> {
         Ok(sqlx::query_as::<_, StoredInstall>(&format!(
-            "SELECT {COLUMNS} FROM installs WHERE account_id = ? AND install_name = ?"
+            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = ? AND i.install_name = ?"
         ))
         .bind(account_id)
         .bind(install_name)

@@ -26,7 +26,7 @@ use super::error::WebError;
 use super::pages::{AccountPage, Layout, render};
 use super::session::{FlashKind, TypedSession};
 use super::{AppState, see_other};
-use crate::store::{Account, ApiKey, LoginToken};
+use crate::store::{Account, ApiKey, LoginToken, StoredInstall};
 
 const COOKIE: &str = "partnerapp_account";
 /// How long the account cookie lives (it stands in for a partner's login). Signing out revokes
@@ -37,6 +37,9 @@ const COOKIE_DAYS: i64 = 30;
 #[derive(Debug, Clone)]
 pub struct CurrentAccount {
     pub account: Account,
+    /// The install the session names, if this account holds it: looked up with the account, so
+    /// a page costs one query for both (see `web::installs::current`).
+    pub in_use: Option<StoredInstall>,
 }
 
 impl CurrentAccount {
@@ -107,8 +110,10 @@ pub async fn middleware(
     let Some(cookie) = cookie else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
+    let in_use = TypedSession::of(&request).install_name().ok().flatten();
+    let in_use = in_use.as_ref().map(|name| name.as_str());
     let account = match LoginToken::parse(cookie.value()) {
-        Some(login) => match state.store.account_by_login(&login).await {
+        Some(login) => match state.store.account_by_login(&login, in_use).await {
             Ok(account) => account,
             Err(error) => {
                 return Ok(request
@@ -119,8 +124,10 @@ pub async fn middleware(
         None => None,
     };
     let stale = account.is_none();
-    if let Some(account) = account {
-        request.extensions_mut().insert(CurrentAccount { account });
+    if let Some((account, in_use)) = account {
+        request
+            .extensions_mut()
+            .insert(CurrentAccount { account, in_use });
     }
     let mut response = next.call(request).await?.map_into_boxed_body();
     if stale {
@@ -149,7 +156,10 @@ pub async fn ensure(
     tracing::info!(account = account.id, "new partner account");
     session.show_new_api_key_once(&key)?;
     Ok((
-        CurrentAccount { account },
+        CurrentAccount {
+            account,
+            in_use: None,
+        },
         Some(account_cookie(state, Some(&login))),
     ))
 }

@@ -31,16 +31,13 @@ pub async fn show(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, account.as_ref()).await? {
+    let mut target = match resolve(&state, &session, account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
-        Resolved::PickSource(_) => return Ok(see_other("/destination")),
+        Resolved::PickSource(..) => return Ok(see_other("/destination")),
     };
-    let Some(account) = account else {
-        return not_connected(&session);
-    };
-    let (catalog, destination) = load(&state, &account, &mut target).await?;
-    let current = current_values(&state, &account, &catalog, destination.as_ref())?;
+    let (catalog, destination) = load(&state, &mut target).await?;
+    let current = current_values(&state, &target.account, &catalog, destination.as_ref())?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
         &state,
@@ -61,13 +58,13 @@ pub async fn save(
     account: Option<CurrentAccount>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
+    let Some(mut target) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
-    let (catalog, destination) = load(&state, &account, &mut target).await?;
-    let current = current_values(&state, &account, &catalog, destination.as_ref())?;
+    let (catalog, destination) = load(&state, &mut target).await?;
+    let current = current_values(&state, &target.account, &catalog, destination.as_ref())?;
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
     if !answers.is_valid() {
@@ -118,7 +115,7 @@ pub async fn save(
             };
             state
                 .with_install(
-                    &account,
+                    &target.account,
                     &mut target.install,
                     "saving the destination's settings",
                     async |token| state.segment.update_destination(token, name, &change).await,
@@ -137,7 +134,7 @@ pub async fn save(
             };
             state
                 .with_install(
-                    &account,
+                    &target.account,
                     &mut target.install,
                     "creating the destination with these settings",
                     async |token| {
@@ -158,14 +155,13 @@ pub async fn save(
 /// The catalog entry and the destination, fetched together.
 async fn load(
     state: &AppState,
-    account: &CurrentAccount,
     target: &mut Target,
 ) -> Result<(CatalogDestination, Option<Destination>), WebError> {
     let name = &target.destination;
     let slug = &state.destination_slug;
     state
         .with_install(
-            account,
+            &target.account,
             &mut target.install,
             "reading the destination and its catalog entry",
             async |token| {

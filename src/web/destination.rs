@@ -23,8 +23,9 @@ use crate::segment::{
 };
 use crate::store::hash_key;
 
-/// The install in use, and the source whose destination is managed.
+/// The visitor's account, the install in use, and the source whose destination is managed.
 pub(super) struct Target {
+    pub account: CurrentAccount,
     pub install: InstallToken,
     pub source: SourceName,
     pub destination: DestinationName,
@@ -36,7 +37,7 @@ pub(super) enum Resolved {
     /// Not connected: back to the home page.
     NotConnected,
     /// A wider scope with no source picked yet.
-    PickSource(InstallToken),
+    PickSource(Box<(CurrentAccount, InstallToken)>),
 }
 
 /// The install and source a request is about: the session's install if the account holds it,
@@ -44,12 +45,12 @@ pub(super) enum Resolved {
 pub(super) async fn resolve(
     state: &AppState,
     session: &TypedSession,
-    account: Option<&CurrentAccount>,
+    account: Option<CurrentAccount>,
 ) -> Result<Resolved, WebError> {
     let Some(account) = account else {
         return Ok(Resolved::NotConnected);
     };
-    let Some(stored) = installs::current(state, session, account).await? else {
+    let Some(stored) = installs::current(state, session, &account).await? else {
         return Ok(Resolved::NotConnected);
     };
     let install = state
@@ -63,11 +64,12 @@ pub(super) async fn resolve(
         }
         None => match session.picked_source()? {
             Some(source) => source,
-            None => return Ok(Resolved::PickSource(install)),
+            None => return Ok(Resolved::PickSource(Box::new((account, install)))),
         },
     };
     let destination = source.destination(&state.destination_slug);
     Ok(Resolved::Target(Box::new(Target {
+        account,
         install,
         source,
         destination,
@@ -89,20 +91,18 @@ pub async fn show(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, account.as_ref()).await? {
+    let mut target = match resolve(&state, &session, account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
-        Resolved::PickSource(install) => {
-            return pick_source(&state, &session, account.as_ref(), install).await;
+        Resolved::PickSource(picking) => {
+            let (account, install) = *picking;
+            return pick_source(&state, &session, &account, install).await;
         }
-    };
-    let Some(account) = account else {
-        return not_connected(&session);
     };
     let name = &target.destination;
     let read = state
         .with_install(
-            &account,
+            &target.account,
             &mut target.install,
             "reading the destination",
             async |token| state.segment.get_destination(token, name).await,
@@ -115,7 +115,7 @@ pub async fn show(
             let mut view = destination_view(&target.destination, destination.as_ref());
             view.credential = destination
                 .as_ref()
-                .and_then(|d| credential_status(&state, &account, d));
+                .and_then(|d| credential_status(&state, &target.account, d));
             (Some(view), None)
         }
         Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
@@ -138,44 +138,40 @@ pub async fn sources(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(install) = installed(&state, &session, account.as_ref()).await? else {
+    let Some((account, install)) = installed(&state, &session, account).await? else {
         return not_connected(&session);
     };
     if install.scope.names_a_source() {
         return Ok(see_other("/destination"));
     }
-    pick_source(&state, &session, account.as_ref(), install).await
+    pick_source(&state, &session, &account, install).await
 }
 
-/// The install in use, whatever source is picked. `None`: not connected.
+/// The account and the install in use, whatever source is picked. `None`: not connected.
 async fn installed(
     state: &AppState,
     session: &TypedSession,
-    account: Option<&CurrentAccount>,
-) -> Result<Option<InstallToken>, WebError> {
+    account: Option<CurrentAccount>,
+) -> Result<Option<(CurrentAccount, InstallToken)>, WebError> {
     let Some(account) = account else {
         return Ok(None);
     };
-    match installs::current(state, session, account).await? {
-        Some(stored) => Ok(Some(
-            state
-                .store
-                .install_token(&stored)
-                .map_err(WebError::store)?,
-        )),
-        None => Ok(None),
-    }
+    let Some(stored) = installs::current(state, session, &account).await? else {
+        return Ok(None);
+    };
+    let install = state
+        .store
+        .install_token(&stored)
+        .map_err(WebError::store)?;
+    Ok(Some((account, install)))
 }
 
 async fn pick_source(
     state: &AppState,
     session: &TypedSession,
-    account: Option<&CurrentAccount>,
+    account: &CurrentAccount,
     mut install: InstallToken,
 ) -> Result<HttpResponse, WebError> {
-    let Some(account) = account else {
-        return not_connected(session);
-    };
     let workspace = install
         .workspace()
         .cloned()
@@ -220,7 +216,7 @@ pub async fn choose_source(
     account: Option<CurrentAccount>,
     form: web::Form<SourceForm>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(install) = installed(&state, &session, account.as_ref()).await? else {
+    let Some((_, install)) = installed(&state, &session, account).await? else {
         return not_connected(&session);
     };
     if install.scope.names_a_source() {
@@ -249,15 +245,15 @@ pub async fn enable(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
+    let Some(mut target) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let (source, name) = (&target.source, &target.destination);
     let slug = &state.destination_slug;
-    let api_key = state.api_key_for(&account)?;
+    let api_key = state.api_key_for(&target.account)?;
     let (destination, created) = state
         .with_install(
-            &account,
+            &target.account,
             &mut target.install,
             "enabling the destination",
             async |token| {
@@ -314,7 +310,7 @@ pub async fn disable(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
+    let Some(mut target) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
@@ -324,7 +320,7 @@ pub async fn disable(
     };
     let updated = state
         .with_install(
-            &account,
+            &target.account,
             &mut target.install,
             "disabling the destination",
             async |token| match state.segment.update_destination(token, name, &change).await {
@@ -353,13 +349,13 @@ pub async fn remove(
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let Some((account, mut target)) = writable_target(&state, &session, account).await? else {
+    let Some(mut target) = writable_target(&state, &session, account).await? else {
         return not_connected(&session);
     };
     let name = &target.destination;
     let removed = state
         .with_install(
-            &account,
+            &target.account,
             &mut target.install,
             "removing the destination",
             async |token| match state.segment.delete_destination(token, name).await {
@@ -378,24 +374,20 @@ pub async fn remove(
     Ok(see_other("/destination"))
 }
 
-/// The account and target of a write; refuses read-only installs before calling Segment.
-/// `None`: not connected.
+/// The target of a write; refuses read-only installs before calling Segment. `None`: not
+/// connected.
 pub(super) async fn writable_target(
     state: &AppState,
     session: &TypedSession,
     account: Option<CurrentAccount>,
-) -> Result<Option<(CurrentAccount, Target)>, WebError> {
-    let resolved = resolve(state, session, account.as_ref()).await?;
-    let Some(account) = account else {
-        return Ok(None);
-    };
-    match resolved {
+) -> Result<Option<Target>, WebError> {
+    match resolve(state, session, account).await? {
         Resolved::Target(target) if !target.install.scope.can_write() => {
             Err(WebError::ReadOnly(target.install.scope.to_string()))
         }
-        Resolved::Target(target) => Ok(Some((account, *target))),
+        Resolved::Target(target) => Ok(Some(*target)),
         Resolved::NotConnected => Ok(None),
-        Resolved::PickSource(_) => Err(WebError::BadRequest(
+        Resolved::PickSource(..) => Err(WebError::BadRequest(
             "pick a source on the destination page first".into(),
         )),
     }

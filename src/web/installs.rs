@@ -23,11 +23,19 @@ pub async fn current(
     let Some(name) = session.install_name()? else {
         return resume(state, session, account).await;
     };
-    let stored = state
-        .store
-        .install(account.id(), name.as_str())
-        .await
-        .map_err(WebError::store)?;
+    // Usually looked up with the account already; else (the session changed since) now.
+    let stored = match account
+        .in_use
+        .as_ref()
+        .filter(|stored| stored.install_name == name.as_str())
+    {
+        Some(stored) => Some(stored.clone()),
+        None => state
+            .store
+            .install(account.id(), name.as_str())
+            .await
+            .map_err(WebError::store)?,
+    };
     match stored {
         Some(stored) if stored.is_connected() => Ok(Some(stored)),
         Some(_) => {

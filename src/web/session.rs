@@ -195,6 +195,13 @@ impl TypedSession {
     }
 }
 
+impl TypedSession {
+    /// The session of a request in a middleware (handlers take `TypedSession` as an argument).
+    pub fn of(request: &actix_web::dev::ServiceRequest) -> TypedSession {
+        TypedSession(request.get_session())
+    }
+}
+
 impl FromRequest for TypedSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<TypedSession, actix_web::Error>>;
