@@ -121,9 +121,13 @@ pub async fn show(
         Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
         Err(other) => return Err(other),
     };
+    let mut install = install_view(&target.install, &target.source);
+    if attention.is_some() {
+        install.expires = "refused by Segment (see below)".to_owned();
+    }
     render(&DestinationPage {
         layout: Layout::with_forms(state.sandbox, &session),
-        install: install_view(&target.install, &target.source),
+        install,
         destination,
         attention,
         sandbox: state.sandbox,

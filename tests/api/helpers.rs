@@ -415,6 +415,23 @@ impl TestApp {
         consent
     }
 
+    /// The whole install on `workspace` (when the sandbox has several): consent, pick the
+    /// workspace and `source`, Allow, land on the destination page.
+    pub async fn install_on_workspace(&self, workspace: &str, source: &str) -> Page {
+        let consent = self.open_consent().await;
+        let page = self
+            .browser
+            .click_with(
+                &consent,
+                "Allow",
+                &[("workspace", workspace), ("source", source)],
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.url.path(), "/destination", "{}", page.body);
+        page
+    }
+
     /// The whole install: consent, pick `source`, Allow, land on the destination page.
     pub async fn install_on(&self, source: &str) -> Page {
         let consent = self.open_consent().await;

@@ -74,15 +74,7 @@ async fn two_visitors_get_their_own_keys_into_their_own_destinations() {
         page.text()
     );
 
-    let consent = bob.open_consent().await;
-    let page = bob
-        .browser
-        .click_with(
-            &consent,
-            "Allow",
-            &[("workspace", "globex"), ("source", "ios")],
-        )
-        .await;
+    let page = bob.install_on_workspace("globex", "ios").await;
     let page = bob.browser.click(&page, "Enable").await;
     assert!(
         page.text().contains("Segment verified your API key"),

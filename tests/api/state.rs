@@ -100,15 +100,7 @@ async fn another_accounts_cookie_with_this_session_pushes_nothing() {
     let app = spawn_app().await;
     app.sandbox.add_workspace("globex", "Globex");
     let alice = app.another_visitor();
-    let consent = alice.open_consent().await;
-    alice
-        .browser
-        .click_with(
-            &consent,
-            "Allow",
-            &[("workspace", "acme"), ("source", "ios")],
-        )
-        .await;
+    alice.install_on_workspace("acme", "ios").await;
     let bob = app.another_visitor();
     bob.make_account().await;
 
@@ -258,17 +250,7 @@ async fn a_restarted_demo_lets_new_and_returning_visitors_connect() {
 
     // A new visitor connects: no "connected to another account".
     let newcomer = app.another_visitor();
-    let consent = newcomer.open_consent().await;
-    let page = newcomer
-        .browser
-        .click_with(
-            &consent,
-            "Allow",
-            &[("workspace", "acme"), ("source", "ios")],
-        )
-        .await;
-    assert_eq!(page.status, 200, "{}", page.text());
-    assert_eq!(page.url.path(), "/destination");
+    newcomer.install_on_workspace("acme", "ios").await;
 
     // The returning visitor is still who they were (same account, same key), and connects.
     let returning = app.another_visitor();
@@ -278,16 +260,7 @@ async fn a_restarted_demo_lets_new_and_returning_visitors_connect() {
     );
     let home = returning.browser.get(&app.url("/")).await;
     assert_eq!(account_line(&home.text()), key_prefix);
-    let consent = returning.open_consent().await;
-    let page = returning
-        .browser
-        .click_with(
-            &consent,
-            "Allow",
-            &[("workspace", "globex"), ("source", "ios")],
-        )
-        .await;
-    assert_eq!(page.status, 200, "{}", page.text());
+    let page = returning.install_on_workspace("globex", "ios").await;
     assert!(page.text().contains("workspaces/globex/sources/ios"));
     let page = returning.browser.click(&page, "Enable").await;
     assert!(page.text().contains("Enabled"), "{}", page.text());
