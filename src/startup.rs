@@ -173,7 +173,6 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
-                .wrap(session)
                 .wrap(security::headers())
                 .wrap(from_fn(log_requests));
             // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
@@ -183,10 +182,12 @@ impl Application {
                 Some(sandbox) => app.service(sandbox::scope(sandbox.clone())),
                 None => app,
             };
+            // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
             app.service(
                 web::scope("")
                     .wrap(from_fn(account::middleware))
                     .wrap(from_fn(security::guard))
+                    .wrap(session)
                     .configure(routes::routes),
             )
             .default_service(web::to(routes::not_found))

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use sqlx::{FromRow, Row};
+use sqlx::{Connection, FromRow, Row};
 
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
@@ -47,7 +47,7 @@ impl Store {
         .bind(&hash)
         .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
         .bind(login.hash())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.db.conn().await)
         .await?;
         Ok((account, key, login))
     }
@@ -70,7 +70,7 @@ impl Store {
         ))
         .bind(in_use)
         .bind(login.hash())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.conn().await)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -96,7 +96,7 @@ impl Store {
             "SELECT {COLUMNS} FROM accounts WHERE api_key_hash = ?"
         ))
         .bind(key.hash())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.conn().await)
         .await?)
     }
 
@@ -126,7 +126,7 @@ impl Store {
         .bind(&hash)
         .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(key)
     }
@@ -136,7 +136,7 @@ impl Store {
         sqlx::query("UPDATE accounts SET key_verified_at = ? WHERE id = ?")
             .bind(Utc::now())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.db.conn().await)
             .await?;
         Ok(())
     }
@@ -146,7 +146,8 @@ impl Store {
     pub async fn sign_out(&self, id: i64) -> Result<(), StoreError> {
         // IMMEDIATE: take the write lock first. A transaction that reads, then writes, fails at
         // once in WAL mode if another connection wrote in between (SQLITE_BUSY_SNAPSHOT).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.conn().await;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE accounts SET login_hash = NULL WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -173,7 +174,7 @@ impl Store {
                  AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
         )
         .bind(before)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(removed.rows_affected())
     }
@@ -181,7 +182,7 @@ impl Store {
     /// How many accounts there are (for the inspector of a demo, and tests).
     pub async fn account_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.conn().await)
             .await?)
     }
 }
@@ -200,7 +201,7 @@ mod tests {
             "SELECT api_key_hash, login_hash, api_key_sealed FROM accounts WHERE id = ?",
         )
         .bind(account.id)
-        .fetch_one(&store.pool)
+        .fetch_one(&mut *store.db.conn().await)
         .await
         .unwrap();
         assert_eq!(row.0, key.hash());

@@ -114,7 +114,7 @@ impl Store {
         .bind(now)
         .bind(self.seal_token(install))
         .bind(install.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         if saved.rows_affected() == 0 {
             return Err(StoreError::NotYours(name.to_owned()));
@@ -126,7 +126,7 @@ impl Store {
         .bind(&install.app_name)
         .bind(workspace)
         .bind(name)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.conn().await)
         .await?;
         Ok(Saved { superseded })
     }
@@ -138,7 +138,7 @@ impl Store {
              ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
         ))
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.conn().await)
         .await?)
     }
 
@@ -153,7 +153,7 @@ impl Store {
         ))
         .bind(account_id)
         .bind(install_name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.conn().await)
         .await?)
     }
 
@@ -219,7 +219,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(token.install_name.as_str())
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -239,7 +239,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(())
     }
@@ -259,7 +259,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -273,7 +273,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -323,7 +323,7 @@ pub(crate) mod tests {
         let sealed: Vec<u8> =
             sqlx::query_scalar("SELECT token_sealed FROM installs WHERE install_name = ?")
                 .bind("installs/1")
-                .fetch_one(&store.pool)
+                .fetch_one(&mut *store.db.conn().await)
                 .await
                 .unwrap();
         let clear = first.access_token.expose().as_bytes();

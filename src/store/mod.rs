@@ -1,4 +1,4 @@
-//! The app's state on the server, in one database (SQLite through sqlx by default; the
+//! The app's state on the server, in one database (SQLite through sqlx by default, `db`; the
 //! migrations in `migrations/` are compiled in and applied when the store opens):
 //! - [`accounts`]: the partner's own accounts (in a real partner app: its users), their API
 //!   keys and the credential the demo's account cookie holds;
@@ -13,19 +13,18 @@
 //! [`SessionStore`]: actix_session::storage::SessionStore
 
 pub mod accounts;
+mod db;
 pub mod installs;
 mod keys;
 pub mod sessions;
 
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
+use db::Db;
 
 pub use accounts::Account;
 pub use installs::{Attention, Saved, StoredInstall};
@@ -51,7 +50,7 @@ pub enum StoreError {
 /// Accounts and installs. Cheap to clone: one pool and one sealer shared by all.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Arc<Db>,
     sealer: Sealer,
 }
 
@@ -60,7 +59,7 @@ impl Store {
     /// data with keys derived from `key`.
     pub async fn open(url: &str, key: &MasterKey) -> Result<Store, StoreError> {
         Ok(Store {
-            pool: connect(url).await?,
+            db: Arc::new(Db::open(url).await?),
             sealer: key.sealer(),
         })
     }
@@ -69,18 +68,18 @@ impl Store {
     /// generated and kept there on its first start, so sessions, accounts and their sealed
     /// data survive a restart. The data is then no better protected than the database file.
     pub async fn open_demo(url: &str) -> Result<(Store, MasterKey), StoreError> {
-        let pool = connect(url).await?;
+        let db = Db::open(url).await?;
         let generated = MasterKey::generate();
         sqlx::query("INSERT INTO demo_key (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
             .bind(generated.to_base64())
-            .execute(&pool)
+            .execute(&mut *db.conn().await)
             .await?;
         let kept: String = sqlx::query_scalar("SELECT key FROM demo_key WHERE id = 1")
-            .fetch_one(&pool)
+            .fetch_one(&mut *db.conn().await)
             .await?;
         let key = MasterKey::parse(&kept).map_err(|e| StoreError::DemoKey(e.to_string()))?;
         let store = Store {
-            pool,
+            db: Arc::new(db),
             sealer: key.sealer(),
         };
         Ok((store, key))
@@ -88,7 +87,7 @@ impl Store {
 
     /// The browser sessions, in the same database.
     pub fn sessions(&self, limits: crate::config::SessionLimits) -> SqlSessionStore {
-        SqlSessionStore::new(self.pool.clone(), self.sealer.clone(), limits)
+        SqlSessionStore::new(self.db.clone(), self.sealer.clone(), limits)
     }
 
     /// Removes what has outlived its use: expired sessions, and demo accounts older than
@@ -103,34 +102,6 @@ impl Store {
         let accounts = self.remove_unused_accounts(before).await?;
         Ok((sessions, accounts))
     }
-}
-
-async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
-    // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for no
-    // fsync of its own (still durable across an application crash).
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .foreign_keys(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
-    let file = options.get_filename().to_path_buf();
-    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
-        && !folder.exists()
-    {
-        std::fs::create_dir_all(folder)
-            .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
-    }
-    let pool = SqlitePoolOptions::new()
-        // A ping before each use would double the round trips to a local file.
-        .test_before_acquire(false)
-        // Each connection has a thread of its own that runs its queries; with 4, pages waited
-        // for a free one under load (3,400 pages/s at 64 connections, 5,600 with 8; more gained
-        // nothing, see BENCHMARKS.md).
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
 }
 
 #[cfg(test)]

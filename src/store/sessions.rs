@@ -17,8 +17,9 @@ use std::time::Duration;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
-use sqlx::SqlitePool;
+use std::sync::Arc;
 
+use super::db::Db;
 use super::keys::hash;
 use crate::config::SessionLimits;
 use crate::crypto::Sealer;
@@ -28,7 +29,7 @@ type State = HashMap<String, String>;
 /// The sessions table, as actix-session's store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SqlSessionStore {
-    pool: SqlitePool,
+    db: Arc<Db>,
     sealer: Sealer,
     limits: SessionLimits,
 }
@@ -52,12 +53,8 @@ fn state_row(id_hash: &str) -> String {
 }
 
 impl SqlSessionStore {
-    pub fn new(pool: SqlitePool, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
-        SqlSessionStore {
-            pool,
-            sealer,
-            limits,
-        }
+    pub fn new(db: Arc<Db>, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
+        SqlSessionStore { db, sealer, limits }
     }
 
     /// Whether a session begun at `created` and last used at `last_seen` has ended at `now`.
@@ -82,7 +79,7 @@ impl SqlSessionStore {
         .bind(self.seal(state, &id_hash)?)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.db.conn().await)
         .await?;
         Ok(SessionKey::try_from(id)?)
     }
@@ -94,7 +91,7 @@ impl SqlSessionStore {
             sqlx::query("DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?")
                 .bind(now - ms(self.limits.idle))
                 .bind(now - ms(self.limits.absolute))
-                .execute(&self.pool)
+                .execute(&mut *self.db.conn().await)
                 .await?;
         Ok(removed.rows_affected())
     }
@@ -102,7 +99,7 @@ impl SqlSessionStore {
     /// How many sessions are stored (ended or not).
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.conn().await)
             .await
     }
 }
@@ -114,7 +111,7 @@ impl SessionStore for SqlSessionStore {
             "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = ?",
         )
         .bind(&id_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.conn().await)
         .await
         .map_err(|e| LoadError::Other(e.into()))?;
         let Some((sealed, created, last_seen)) = row else {
@@ -130,7 +127,7 @@ impl SessionStore for SqlSessionStore {
         let Some(state) = state else {
             sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
                 .bind(&id_hash)
-                .execute(&self.pool)
+                .execute(&mut *self.db.conn().await)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
             return Ok(None);
@@ -139,7 +136,7 @@ impl SessionStore for SqlSessionStore {
             sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
                 .bind(now)
                 .bind(&id_hash)
-                .execute(&self.pool)
+                .execute(&mut *self.db.conn().await)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
         }
@@ -169,7 +166,7 @@ impl SessionStore for SqlSessionStore {
                 .bind(sealed)
                 .bind(now_ms())
                 .bind(&id_hash)
-                .execute(&self.pool)
+                .execute(&mut *self.db.conn().await)
                 .await
                 .map_err(|e| UpdateError::Other(e.into()))?;
         if updated.rows_affected() == 0 {
@@ -187,7 +184,7 @@ impl SessionStore for SqlSessionStore {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now_ms())
             .bind(hash(key.as_ref()))
-            .execute(&self.pool)
+            .execute(&mut *self.db.conn().await)
             .await?;
         Ok(())
     }
@@ -195,7 +192,7 @@ impl SessionStore for SqlSessionStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(hash(key.as_ref()))
-            .execute(&self.pool)
+            .execute(&mut *self.db.conn().await)
             .await?;
         Ok(())
     }
@@ -227,7 +224,7 @@ mod tests {
         assert_eq!(id.len(), 64);
         let (id_hash, sealed): (String, Vec<u8>) =
             sqlx::query_as("SELECT id_hash, state FROM sessions")
-                .fetch_one(&sessions.pool)
+                .fetch_one(&mut *sessions.db.conn().await)
                 .await
                 .unwrap();
         assert_eq!(id_hash, hash(&id));
