@@ -55,7 +55,13 @@ mod bench {
     use super::helpers::{Browser, Page};
 
     const LEVELS: [usize; 3] = [1, 16, 64];
-    const FLOWS: usize = 200;
+    /// Install flows measured (`BENCH_FLOWS` for more, e.g. to profile them).
+    fn flows() -> usize {
+        std::env::var("BENCH_FLOWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200)
+    }
     const FLOW_CONCURRENCY: usize = 16;
     const CYCLE_SESSIONS: usize = 16;
     /// `BENCH_PEAK_SESSIONS` overrides it (to see how memory grows with sessions).
@@ -432,7 +438,7 @@ mod bench {
         }
 
         // 5. Whole install flows.
-        add_workspaces(&app, (0..FLOWS).map(|i| format!("flow-{i}"))).await;
+        add_workspaces(&app, (0..flows()).map(|i| format!("flow-{i}"))).await;
         let app = Arc::new(app);
         let flows_started = Instant::now();
         let next = Arc::new(AtomicU64::new(0));
@@ -443,7 +449,7 @@ mod bench {
                 let mut sessions = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    if i >= FLOWS {
+                    if i >= flows() {
                         return sessions;
                     }
                     sessions.push(install(&app, &format!("flow-{i}")).await);
@@ -454,7 +460,7 @@ mod bench {
         while let Some(result) = tasks.join_next().await {
             sessions.extend(result.expect("a flow task"));
         }
-        let flows_per_second = FLOWS as f64 / flows_started.elapsed().as_secs_f64();
+        let flows_per_second = flows() as f64 / flows_started.elapsed().as_secs_f64();
         if quick {
             println!("install flows: {flows_per_second:.0}/s");
             return;
@@ -655,7 +661,7 @@ mod bench {
         );
         println!(
             "| resident memory after the {} install flows and loads above (sandbox mode: Segment's state and pages count too) | {:.1} MiB |",
-            FLOWS + 1,
+            flows() + 1,
             mib(sandbox_mode_rss)
         );
         println!(

@@ -47,7 +47,7 @@ impl Store {
         .bind(&hash)
         .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
         .bind(login.hash())
-        .fetch_one(&mut *self.db.conn().await)
+        .fetch_one(&mut *self.db.writer().await)
         .await?;
         Ok((account, key, login))
     }
@@ -126,7 +126,7 @@ impl Store {
         .bind(&hash)
         .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
         .bind(id)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(key)
     }
@@ -136,7 +136,7 @@ impl Store {
         sqlx::query("UPDATE accounts SET key_verified_at = ? WHERE id = ?")
             .bind(Utc::now())
             .bind(id)
-            .execute(&mut *self.db.conn().await)
+            .execute(&mut *self.db.writer().await)
             .await?;
         Ok(())
     }
@@ -146,7 +146,7 @@ impl Store {
     pub async fn sign_out(&self, id: i64) -> Result<(), StoreError> {
         // IMMEDIATE: take the write lock first. A transaction that reads, then writes, fails at
         // once in WAL mode if another connection wrote in between (SQLITE_BUSY_SNAPSHOT).
-        let mut conn = self.db.conn().await;
+        let mut conn = self.db.writer().await;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE accounts SET login_hash = NULL WHERE id = ?")
             .bind(id)
@@ -174,7 +174,7 @@ impl Store {
                  AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
         )
         .bind(before)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(removed.rows_affected())
     }

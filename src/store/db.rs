@@ -5,6 +5,11 @@
 //! and a spawned task. On a local file that test finds nothing to fix, and under load the round
 //! trips (thread wake-ups, on two cores) were most of a page's cost; see BENCHMARKS.md. Queries
 //! run on a connection borrowed from here, as `&mut *db.conn().await`.
+//!
+//! Writes go through one connection of their own, [`Db::writer`]: SQLite lets one connection
+//! write at a time, and connections that meet a busy database sleep and try again (1 ms, then
+//! longer). Taking turns in the process instead keeps writers from sleeping; another process on
+//! the same file still gets SQLite's busy timeout.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,12 +20,14 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::StoreError;
 
-/// How many connections: each has a thread of its own that runs its queries. With 4, pages
-/// waited for a free one under load; past 8 nothing was gained (BENCHMARKS.md).
-const CONNECTIONS: usize = 8;
+/// How many connections for reads: each has a thread of its own that runs its queries. With 4,
+/// pages waited for a free one under load; past 8 nothing was gained (BENCHMARKS.md).
+const READERS: usize = 8;
 
 #[derive(Debug)]
 pub struct Db {
+    /// For every statement that writes.
+    writer: Mutex<SqliteConnection>,
     connections: Box<[Mutex<SqliteConnection>]>,
     /// Where a request that finds every connection busy waits its turn.
     next: AtomicUsize,
@@ -44,22 +51,27 @@ impl Db {
             std::fs::create_dir_all(folder)
                 .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
         }
-        let mut connections = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
+        let mut writer = options.connect().await?;
+        sqlx::migrate!("./migrations").run(&mut writer).await?;
+        let mut connections = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
             connections.push(Mutex::new(options.connect().await?));
         }
         let db = Db {
+            writer: Mutex::new(writer),
             connections: connections.into_boxed_slice(),
             next: AtomicUsize::new(0),
         };
-        sqlx::migrate!("./migrations")
-            .run(&mut *db.conn().await)
-            .await?;
         Ok(db)
     }
 
-    /// A connection for one query (or one transaction): a free one if there is one, else the
-    /// next in turn once it is free.
+    /// The connection for a statement (or transaction) that writes, once no other uses it.
+    pub async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.writer.lock().await
+    }
+
+    /// A connection for one read: a free one if there is one, else the next in turn once it is
+    /// free.
     pub async fn conn(&self) -> MutexGuard<'_, SqliteConnection> {
         for connection in self.connections.iter() {
             if let Ok(free) = connection.try_lock() {

@@ -114,7 +114,7 @@ impl Store {
         .bind(now)
         .bind(self.seal_token(install))
         .bind(install.expires_at)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         if saved.rows_affected() == 0 {
             return Err(StoreError::NotYours(name.to_owned()));
@@ -126,7 +126,7 @@ impl Store {
         .bind(&install.app_name)
         .bind(workspace)
         .bind(name)
-        .fetch_all(&mut *self.db.conn().await)
+        .fetch_all(&mut *self.db.writer().await)
         .await?;
         Ok(Saved { superseded })
     }
@@ -219,7 +219,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(token.install_name.as_str())
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -239,7 +239,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(())
     }
@@ -259,7 +259,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }
@@ -273,7 +273,7 @@ impl Store {
         .bind(Utc::now())
         .bind(account_id)
         .bind(install_name)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(updated.rows_affected() > 0)
     }

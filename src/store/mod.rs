@@ -72,7 +72,7 @@ impl Store {
         let generated = MasterKey::generate();
         sqlx::query("INSERT INTO demo_key (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
             .bind(generated.to_base64())
-            .execute(&mut *db.conn().await)
+            .execute(&mut *db.writer().await)
             .await?;
         let kept: String = sqlx::query_scalar("SELECT key FROM demo_key WHERE id = 1")
             .fetch_one(&mut *db.conn().await)

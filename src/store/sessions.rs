@@ -79,7 +79,7 @@ impl SqlSessionStore {
         .bind(self.seal(state, &id_hash)?)
         .bind(now)
         .bind(now)
-        .execute(&mut *self.db.conn().await)
+        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(SessionKey::try_from(id)?)
     }
@@ -91,7 +91,7 @@ impl SqlSessionStore {
             sqlx::query("DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?")
                 .bind(now - ms(self.limits.idle))
                 .bind(now - ms(self.limits.absolute))
-                .execute(&mut *self.db.conn().await)
+                .execute(&mut *self.db.writer().await)
                 .await?;
         Ok(removed.rows_affected())
     }
@@ -127,7 +127,7 @@ impl SessionStore for SqlSessionStore {
         let Some(state) = state else {
             sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
                 .bind(&id_hash)
-                .execute(&mut *self.db.conn().await)
+                .execute(&mut *self.db.writer().await)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
             return Ok(None);
@@ -136,7 +136,7 @@ impl SessionStore for SqlSessionStore {
             sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
                 .bind(now)
                 .bind(&id_hash)
-                .execute(&mut *self.db.conn().await)
+                .execute(&mut *self.db.writer().await)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
         }
@@ -166,7 +166,7 @@ impl SessionStore for SqlSessionStore {
                 .bind(sealed)
                 .bind(now_ms())
                 .bind(&id_hash)
-                .execute(&mut *self.db.conn().await)
+                .execute(&mut *self.db.writer().await)
                 .await
                 .map_err(|e| UpdateError::Other(e.into()))?;
         if updated.rows_affected() == 0 {
@@ -184,7 +184,7 @@ impl SessionStore for SqlSessionStore {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now_ms())
             .bind(hash(key.as_ref()))
-            .execute(&mut *self.db.conn().await)
+            .execute(&mut *self.db.writer().await)
             .await?;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl SessionStore for SqlSessionStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(hash(key.as_ref()))
-            .execute(&mut *self.db.conn().await)
+            .execute(&mut *self.db.writer().await)
             .await?;
         Ok(())
     }

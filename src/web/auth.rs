@@ -35,11 +35,13 @@ pub async fn start(
     }
     // Starting the install is what makes the visitor's account, if they have none yet.
     let (account, new_cookie) = account::ensure(&state, &session, account).await?;
+    let new_account = new_cookie.is_some();
     // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
     // token (then the flow is the way to reconnect). `?new=1` connects another workspace.
     let another = url::form_urlencoded::parse(http.query_string().as_bytes())
         .any(|(name, value)| name == "new" && value == "1");
     if !another
+        && !new_account
         && let Some(install) = installs::resume(&state, &session, &account).await?
         && install.attention().is_none()
     {
