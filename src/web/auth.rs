@@ -26,10 +26,17 @@ pub async fn start(
     // back to REDIRECT_URL's host: if they differ (localhost vs 127.0.0.1), the callback would
     // arrive without the session. Move the browser there first, once (a proxy that rewrites
     // Host must not make this loop).
+    let flag = |flag: &str| {
+        url::form_urlencoded::parse(http.query_string().as_bytes())
+            .any(|(name, value)| name == flag && value == "1")
+    };
+    // `?new=1` connects another workspace (see below).
+    let another = flag("new");
     let host = http.connection_info().host().to_owned();
-    if !host.eq_ignore_ascii_case(&state.public_host) && !http.query_string().contains("moved=1") {
+    if !host.eq_ignore_ascii_case(&state.public_host) && !flag("moved") {
+        let new = if another { "&new=1" } else { "" };
         return Ok(see_other(&format!(
-            "{}/auth/segment?moved=1",
+            "{}/auth/segment?moved=1{new}",
             state.public_origin
         )));
     }
@@ -37,9 +44,7 @@ pub async fn start(
     let (account, new_cookie) = account::ensure(&state, &session, account).await?;
     let new_account = new_cookie.is_some();
     // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
-    // token (then the flow is the way to reconnect). `?new=1` connects another workspace.
-    let another = url::form_urlencoded::parse(http.query_string().as_bytes())
-        .any(|(name, value)| name == "new" && value == "1");
+    // token (then the flow is the way to reconnect).
     if !another
         && !new_account
         && let Some(install) = installs::resume(&state, &session, &account).await?

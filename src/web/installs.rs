@@ -61,12 +61,7 @@ pub async fn resume(
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let installs = state
-        .store
-        .installs(account.id())
-        .await
-        .map_err(WebError::store)?;
-    let Some(stored) = installs.into_iter().find(StoredInstall::is_connected) else {
+    let Some(stored) = latest(state, account, StoredInstall::is_connected).await? else {
         return Ok(None);
     };
     session.log_in(&install_name(&stored)?)?;
@@ -81,12 +76,7 @@ pub async fn reconnect(
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let installs = state
-        .store
-        .installs(account.id())
-        .await
-        .map_err(WebError::store)?;
-    let Some(stored) = installs.into_iter().next() else {
+    let Some(stored) = latest(state, account, |_| true).await? else {
         return Ok(None);
     };
     if !stored.is_connected() {
@@ -99,6 +89,20 @@ pub async fn reconnect(
     session.log_in(&install_name(&stored)?)?;
     tracing::info!(install = %stored.install_name, account = account.id(), "reconnected to the account's install");
     Ok(Some(stored))
+}
+
+/// The account's most recently used install that `wanted` accepts.
+async fn latest(
+    state: &AppState,
+    account: &CurrentAccount,
+    wanted: impl Fn(&StoredInstall) -> bool,
+) -> Result<Option<StoredInstall>, WebError> {
+    let installs = state
+        .store
+        .installs(account.id())
+        .await
+        .map_err(WebError::store)?;
+    Ok(installs.into_iter().find(|stored| wanted(stored)))
 }
 
 fn install_name(stored: &StoredInstall) -> Result<InstallName, WebError> {

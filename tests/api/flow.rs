@@ -219,6 +219,13 @@ async fn starting_on_another_host_name_still_completes_the_flow() {
     let page = app.browser.click(&consent, "Allow").await;
     assert_eq!(page.url.path(), "/destination", "{}", page.text());
     assert_eq!(page.url.host_str(), Some("127.0.0.1"));
+
+    // "Connect another workspace" from the other host name still asks Segment, not the store.
+    let consent = app
+        .browser
+        .get(&format!("{other_host}auth/segment?new=1"))
+        .await;
+    assert!(consent.text().contains("Authorize"), "{}", consent.text());
 }
 
 #[tokio::test]
