@@ -156,7 +156,7 @@ impl Settings {
         if !database_url.starts_with("sqlite:") {
             return Err(ConfigError::BadValue {
                 name: "DATABASE_URL",
-                value: database_url,
+                value: without_password(&database_url),
                 reason: "expected a sqlite: URL, such as sqlite://data/partnerapp.db".to_owned(),
             });
         }
@@ -314,6 +314,20 @@ fn parse_url(name: &'static str, value: Option<String>, default: &str) -> Result
         });
     }
     Ok(url)
+}
+
+/// A URL fit to print: its password masked (`postgres://app:********@db/partner`). Text that
+/// is not a URL is not printed at all.
+fn without_password(value: &str) -> String {
+    match Url::parse(value) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("********"));
+            }
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -503,6 +517,16 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_database_url_is_never_printed_with_its_password() {
+        let err = with_credentials(&[("DATABASE_URL", "postgres://app:hunter2-secret@db/partner")])
+            .unwrap_err();
+        let printed = err.to_string();
+        assert!(printed.starts_with("DATABASE_URL"), "{printed}");
+        assert!(printed.contains("db/partner"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 
     #[test]

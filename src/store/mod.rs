@@ -85,6 +85,14 @@ impl Store {
         Ok((store, key))
     }
 
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.db.conn().await)
+            .await?;
+        Ok(())
+    }
+
     /// The browser sessions, in the same database.
     pub fn sessions(&self, limits: crate::config::SessionLimits) -> SqlSessionStore {
         SqlSessionStore::new(self.db.clone(), self.sealer.clone(), limits)

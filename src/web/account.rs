@@ -98,6 +98,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let path = request.path();
     let not_for_pages = path == "/healthz"
+        || path == "/readyz"
         || path == "/favicon.ico"
         || path.starts_with("/static/")
         || path.starts_with("/api/");

@@ -21,6 +21,7 @@
 //! | `GET /destination/configure`  | [`configure::show`]       |
 //! | `POST /destination/configure` | [`configure::save`]       |
 //! | `GET /healthz`                | [`healthz`]               |
+//! | `GET /readyz`                 | [`readyz`]                |
 //! | `GET /static/style.css`       | [`stylesheet`]            |
 
 pub mod account;
@@ -86,6 +87,7 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
         .route("/api/v1/me", web::get().to(account::me))
         .route("/account", web::get().to(account::show))
         .route("/account", web::post().to(account::create))
@@ -178,6 +180,19 @@ pub async fn home(
 /// `GET /healthz`: the process answers. Does not call Segment.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the app can serve pages: its database answers. Does not call Segment, and
+/// makes nothing (no account, no session).
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the database does not answer");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "unavailable", "database": "no answer" }))
+        }
+    }
 }
 
 /// `GET /static/style.css`, compiled in so the app runs from any directory.

@@ -257,6 +257,9 @@ async fn health_and_unknown_pages() {
     let health = app.browser.get(&app.url("/healthz")).await;
     assert_eq!(health.status, 200);
     assert!(health.body.contains("ok"));
+    let ready = app.browser.get(&app.url("/readyz")).await;
+    assert_eq!(ready.status, 200);
+    assert!(ready.body.contains("ready"));
 
     let missing = app.browser.get(&app.url("/no/such/page")).await;
     assert_eq!(missing.status, 404);

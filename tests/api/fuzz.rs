@@ -13,6 +13,7 @@ use crate::helpers::{TestApp, spawn_app};
 const GET_ROUTES: &[&str] = &[
     "/",
     "/healthz",
+    "/readyz",
     "/auth/segment",
     "/auth/segment/callback",
     "/destination",

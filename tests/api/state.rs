@@ -146,6 +146,7 @@ async fn three_hundred_cookieless_requests_make_no_account_and_no_session() {
     let paths = [
         "/",
         "/healthz",
+        "/readyz",
         "/no/such/page",
         "/destination",
         "/destination/configure",
