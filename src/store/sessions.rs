@@ -12,12 +12,12 @@
 //! the idle limit needs to be.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
-use std::sync::Arc;
 
 use super::db::Db;
 use super::keys::hash;
@@ -53,7 +53,8 @@ fn state_row(id_hash: &str) -> String {
 }
 
 impl SqlSessionStore {
-    pub fn new(db: Arc<Db>, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
+    /// Made by [`super::Store::sessions`], over the store's database.
+    pub(super) fn new(db: Arc<Db>, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
         SqlSessionStore { db, sealer, limits }
     }
 
