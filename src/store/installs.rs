@@ -211,7 +211,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let updated = sqlx::query(
             "UPDATE installs SET token_sealed = ?, token_expires_at = ?, last_refreshed_at = ?,
-                 attention = NULL, attention_at = NULL
+                 attention = NULL, attention_at = NULL, refresh_lease_until = NULL
              WHERE account_id = ? AND install_name = ?",
         )
         .bind(self.seal_token(token))
@@ -224,6 +224,48 @@ impl Store {
         Ok(updated.rows_affected() > 0)
     }
 
+    /// Takes the install's refresh lease for `hold`, unless another refresh (in this process or
+    /// another) holds it. `true`: this caller refreshes, and ends the lease by storing the new
+    /// token ([`Store::save_token`]), marking the install ([`Store::mark_attention`]) or
+    /// [`Store::end_refresh_lease`]. A lease nobody ended (a crashed instance) lapses.
+    pub async fn take_refresh_lease(
+        &self,
+        account_id: i64,
+        install_name: &str,
+        hold: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now().timestamp_millis();
+        let until = now.saturating_add(i64::try_from(hold.as_millis()).unwrap_or(i64::MAX));
+        let taken = sqlx::query(
+            "UPDATE installs SET refresh_lease_until = ?
+             WHERE account_id = ? AND install_name = ?
+                 AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)",
+        )
+        .bind(until)
+        .bind(account_id)
+        .bind(install_name)
+        .bind(now)
+        .execute(&mut *self.db.writer().await)
+        .await?;
+        Ok(taken.rows_affected() > 0)
+    }
+
+    /// Ends a refresh lease without a new token (the refresh failed).
+    pub async fn end_refresh_lease(
+        &self,
+        account_id: i64,
+        install_name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE installs SET refresh_lease_until = NULL WHERE account_id = ? AND install_name = ?",
+        )
+        .bind(account_id)
+        .bind(install_name)
+        .execute(&mut *self.db.writer().await)
+        .await?;
+        Ok(())
+    }
+
     /// Marks the account's install as needing attention (Segment refused a token for it).
     pub async fn mark_attention(
         &self,
@@ -232,7 +274,7 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE installs SET attention = ?, attention_at = ?
+            "UPDATE installs SET attention = ?, attention_at = ?, refresh_lease_until = NULL
              WHERE account_id = ? AND install_name = ?",
         )
         .bind(reason)
@@ -365,6 +407,65 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored.attention(), None);
+    }
+
+    #[tokio::test]
+    async fn one_refresh_lease_at_a_time_until_it_ends_or_lapses() {
+        let (store, _dir) = temp_store().await;
+        let (alice, ..) = store.create_account().await.unwrap();
+        let (bob, ..) = store.create_account().await.unwrap();
+        store
+            .save_install(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        let hold = std::time::Duration::from_millis(300);
+        assert!(
+            !store
+                .take_refresh_lease(bob.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .take_refresh_lease(alice.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .take_refresh_lease(alice.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
+        // A stored token ends it.
+        store
+            .save_token(alice.id, &token("installs/1", "acme"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .take_refresh_lease(alice.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
+        // Left alone, it lapses.
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert!(
+            store
+                .take_refresh_lease(alice.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
+        store
+            .end_refresh_lease(alice.id, "installs/1")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .take_refresh_lease(alice.id, "installs/1", hold)
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

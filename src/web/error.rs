@@ -52,6 +52,9 @@ pub enum WebError {
     #[error("Segment would not mint a new token for this install ({0})")]
     InstallRefused(String),
 
+    #[error("another request is renewing this install's token and has not finished")]
+    RefreshBusy,
+
     #[error("this browser has no account with us")]
     NoAccount,
 
@@ -119,6 +122,7 @@ impl WebError {
             WebError::MissingCode => "Segment sent no authorization code",
             WebError::MissingSource(_) => "The install has no source",
             WebError::InstallRefused(_) => "Segment refused this install's token",
+            WebError::RefreshBusy => "Segment is slow to renew the connection",
             WebError::NoAccount => "You have no account with us yet",
             WebError::NotConnected => "Not connected to Segment",
             WebError::KeyUnreadable => "Your API key cannot be read",
@@ -266,6 +270,12 @@ impl WebError {
                      CLIENT_SECRET (fix them; the next page that works clears the mark)."
                         .to_owned(),
                 ),
+                WebError::RefreshBusy => Some(
+                    "The install token is being renewed by another request (perhaps on another \
+                     instance of this app), and Segment has not answered it yet. Try again in a \
+                     moment."
+                        .to_owned(),
+                ),
                 WebError::NoAccount => Some(
                     "Start from the home page: Enable with Segment makes your account.".to_owned(),
                 ),
@@ -356,6 +366,7 @@ impl ResponseError for WebError {
             WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
             WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
             WebError::InstallRefused(_) => StatusCode::UNAUTHORIZED,
+            WebError::RefreshBusy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::NoAccount => StatusCode::UNAUTHORIZED,
             WebError::NotConnected => StatusCode::CONFLICT,
             WebError::KeyUnreadable => StatusCode::INTERNAL_SERVER_ERROR,

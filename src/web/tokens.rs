@@ -5,10 +5,11 @@
 //! API) retires the previous one at once. So:
 //! - before a call, a token that expires within [`REFRESH_MARGIN`] is replaced;
 //! - a call refused with 401 ("malformed token") gets one replacement and one retry;
-//! - replacements take turns per install (one lock per install name): a request that waited
-//!   reads the store first, and uses the token another request minted meanwhile. Two refreshes
-//!   racing would leave one request holding a token the other had already retired. (The lock is
-//!   per process; the store is where the token is shared.)
+//! - replacements take turns per install: a request that waited reads the store first, and uses
+//!   the token another request minted meanwhile. Two refreshes racing would leave one request
+//!   holding a token the other had already retired. In a process the turns are a lock per
+//!   install name; across the processes that share the database, a refresh lease on the
+//!   install's row (taken by one, waited for by the others, lapsing after [`REFRESH_LEASE`]).
 //! - a refresh Segment refuses (401, 403, 404) marks the install as needing attention and says
 //!   so on the page. It never deletes the install: a mistyped `CLIENT_SECRET` must not wipe the
 //!   customers' installs. The next token Segment mints clears the mark.
@@ -18,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{Duration, Utc};
 
@@ -29,6 +31,11 @@ use crate::segment::{InstallName, InstallToken, SegmentError};
 
 /// How long before its expiry a token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::seconds(60);
+/// How long a refresh may hold the install's lease (longer than a call to Segment may take,
+/// 15 s by default); a lease nobody ended (an instance that stopped mid-refresh) lapses then.
+const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a request waiting for another instance's refresh looks for its token.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
@@ -94,7 +101,9 @@ impl AppState {
     }
 
     /// A token to use instead of `stale`: the one another request stored meanwhile, if it is
-    /// good, else a new one from Segment, stored for everyone. One refresh per install at a time.
+    /// good, else a new one from Segment, stored for everyone. One refresh per install at a
+    /// time: in this process the requests take turns on a lock; across processes the one that
+    /// takes the install's refresh lease refreshes, and the others wait for its token.
     async fn newer_token(
         &self,
         account: &CurrentAccount,
@@ -103,19 +112,35 @@ impl AppState {
         let name = stale.install_name.as_str();
         let turn = self.tokens.turn(&stale.install_name);
         let _turn = turn.lock().await;
-        let stored = self
-            .store
-            .install(account.id(), name)
-            .await
-            .map_err(WebError::store)?
-            .filter(|stored| stored.is_connected())
-            .ok_or(WebError::NotConnected)?;
-        let newest = self.store.install_token(&stored).map_err(WebError::store)?;
-        if newest.access_token != stale.access_token && !expiring(&newest) {
-            return Ok(newest);
-        }
+        let waited_enough = Instant::now() + REFRESH_LEASE;
+        let newest = loop {
+            let stored = self
+                .store
+                .install(account.id(), name)
+                .await
+                .map_err(WebError::store)?
+                .filter(|stored| stored.is_connected())
+                .ok_or(WebError::NotConnected)?;
+            let newest = self.store.install_token(&stored).map_err(WebError::store)?;
+            if newest.access_token != stale.access_token && !expiring(&newest) {
+                return Ok(newest);
+            }
+            let ours = self
+                .store
+                .take_refresh_lease(account.id(), name, REFRESH_LEASE)
+                .await
+                .map_err(WebError::store)?;
+            if ours {
+                break newest;
+            }
+            if Instant::now() >= waited_enough {
+                return Err(WebError::RefreshBusy);
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        };
         match self.segment.refresh_install_token(&newest).await {
             Ok(fresh) => {
+                // Storing the token ends the lease.
                 self.store
                     .save_token(account.id(), &fresh)
                     .await
@@ -132,7 +157,13 @@ impl AppState {
                     .map_err(WebError::store)?;
                 Err(WebError::InstallRefused(reason))
             }
-            Err(error) => Err(WebError::segment("refreshing the install token")(error)),
+            Err(error) => {
+                self.store
+                    .end_refresh_lease(account.id(), name)
+                    .await
+                    .map_err(WebError::store)?;
+                Err(WebError::segment("refreshing the install token")(error))
+            }
         }
     }
 }

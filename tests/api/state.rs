@@ -239,6 +239,41 @@ async fn the_newest_token_is_shared_by_every_app_on_the_database() {
 }
 
 #[tokio::test]
+async fn thirty_requests_over_two_apps_on_an_expired_token_make_one_refresh() {
+    let first = spawn_app().await;
+    first.install_on("javascript").await;
+    let first_address = first.address.clone();
+    let second = first.restart().await;
+    second.expire_tokens().await;
+    // Segment answers refreshes slowly, so both apps are surely asking at the same time.
+    second
+        .arm_fault(
+            serde_json::json!({"endpoint": "refresh", "kind": {"delay_ms": 300}, "count": 2}),
+        )
+        .await;
+
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let base = if i % 2 == 0 {
+            first_address.clone()
+        } else {
+            second.address.clone()
+        };
+        let client = second.browser.client.clone();
+        requests.spawn(async move {
+            let response = client.get(format!("{base}/destination")).send().await;
+            response.map(|r| r.status().as_u16()).unwrap_or(0)
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = requests.join_next().await {
+        statuses.push(status.expect("a request task"));
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(second.refresh_count().await, 1, "each app refreshed");
+}
+
+#[tokio::test]
 async fn a_restarted_demo_lets_new_and_returning_visitors_connect() {
     // `cargo run` as is: sandbox mode, no SESSION_KEY, a database file.
     let app = spawn_app_in_sandbox_mode_with(&[]).await;
