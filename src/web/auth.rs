@@ -53,7 +53,9 @@ pub async fn start(
         let workspace = install.workspace_slug();
         session.flash(
             FlashKind::Success,
-            format!("Welcome back: reconnected to the {workspace} workspace, installed earlier."),
+            format!(
+                "Welcome back: this is the install you made earlier on the {workspace} workspace."
+            ),
         )?;
         return account::with_cookie(see_other("/destination"), new_cookie);
     }
