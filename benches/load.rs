@@ -108,6 +108,27 @@ mod bench {
                 .unwrap_or(0)
         }
 
+        /// CPU time the app's process has used so far (user + system, from `/proc/<pid>/stat`;
+        /// Linux counts it in ticks of 1/100 s for user space).
+        fn cpu(&self) -> Duration {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+                .unwrap_or_default();
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace()
+                .collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+            Duration::from_millis((ticks(11) + ticks(12)) * 10)
+        }
+
         fn url(&self, path: &str) -> String {
             format!("{}{path}", self.base)
         }
@@ -441,6 +462,7 @@ mod bench {
         add_workspaces(&app, (0..flows()).map(|i| format!("flow-{i}"))).await;
         let app = Arc::new(app);
         let flows_started = Instant::now();
+        let cpu_before_flows = app.cpu();
         let next = Arc::new(AtomicU64::new(0));
         let mut tasks = JoinSet::new();
         for _ in 0..FLOW_CONCURRENCY {
@@ -461,8 +483,15 @@ mod bench {
             sessions.extend(result.expect("a flow task"));
         }
         let flows_per_second = flows() as f64 / flows_started.elapsed().as_secs_f64();
+        // The app's own CPU per flow: what the flow costs the app, whatever the load generator
+        // (which shares the cores, parsing every page) costs. In sandbox mode it includes the
+        // mounted sandbox playing Segment.
+        let cpu_per_flow =
+            (app.cpu().saturating_sub(cpu_before_flows)).as_secs_f64() * 1000.0 / flows() as f64;
         if quick {
-            println!("install flows: {flows_per_second:.0}/s");
+            println!(
+                "install flows: {flows_per_second:.0}/s, app CPU {cpu_per_flow:.2} ms per flow"
+            );
             return;
         }
 
@@ -650,6 +679,9 @@ mod bench {
         println!("| upstream calls per destination page | {calls_per_page:.2} |");
         println!(
             "| whole install flows per second ({FLOW_CONCURRENCY} at once) | {flows_per_second:.0} |"
+        );
+        println!(
+            "| app CPU per install flow (user + system, sandbox included) | {cpu_per_flow:.2} ms |"
         );
         println!(
             "| Enable/Disable cycles per second ({CYCLE_SESSIONS} sessions; a cycle is two clicks, each a POST and the page it redirects to) | {cycles_per_second:.0} |"
