@@ -9,6 +9,7 @@ use sqlx::{Connection, FromRow, Row};
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
+use crate::segment::InstallName;
 
 /// A partner account (in a real partner app: the user). The API key is not in it: ask
 /// [`Store::api_key`] where it is needed.
@@ -58,7 +59,7 @@ impl Store {
     pub async fn account_by_login(
         &self,
         login: &LoginToken,
-        in_use: Option<&str>,
+        in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT a.id AS a_id, a.created_at AS a_created_at,
@@ -68,7 +69,7 @@ impl Store {
              FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = ?
              WHERE a.login_hash = ?"
         ))
-        .bind(in_use)
+        .bind(in_use.map(InstallName::as_str))
         .bind(login.hash())
         .fetch_optional(&mut *self.db.conn().await)
         .await?;

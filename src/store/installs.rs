@@ -13,13 +13,16 @@ use super::{Store, StoreError};
 use crate::secret::Secret;
 use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
 
-/// An install an account made.
+/// An install an account made. Its names are parsed when the row is read: a row that does not
+/// hold a valid install or workspace name fails to load, rather than later.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredInstall {
-    pub install_name: String,
+    #[sqlx(try_from = "String")]
+    pub install_name: InstallName,
     pub account_id: i64,
     pub app_name: String,
-    pub workspace: String,
+    #[sqlx(try_from = "String")]
+    pub workspace: WorkspaceName,
     pub source: Option<String>,
     pub scope: String,
     pub created_at: DateTime<Utc>,
@@ -72,7 +75,7 @@ impl StoredInstall {
 
     /// The workspace's slug, for sentences.
     pub fn workspace_slug(&self) -> &str {
-        self.workspace.rsplit('/').next().unwrap_or(&self.workspace)
+        self.workspace.slug()
     }
 }
 
@@ -146,13 +149,13 @@ impl Store {
     pub async fn install(
         &self,
         account_id: i64,
-        install_name: &str,
+        install_name: &InstallName,
     ) -> Result<Option<StoredInstall>, StoreError> {
         Ok(sqlx::query_as::<_, StoredInstall>(&format!(
             "SELECT {COLUMNS} FROM installs i WHERE i.account_id = ? AND i.install_name = ?"
         ))
         .bind(account_id)
-        .bind(install_name)
+        .bind(install_name.as_str())
         .fetch_optional(&mut *self.db.conn().await)
         .await?)
     }
@@ -171,7 +174,7 @@ impl Store {
             .as_deref()
             .and_then(|sealed| {
                 self.sealer
-                    .open_text(sealed, &token_row(&stored.install_name))
+                    .open_text(sealed, &token_row(stored.install_name.as_str()))
                     .ok()
             })
             .filter(|_| stored.token_expires_at.is_some());
@@ -183,11 +186,8 @@ impl Store {
             access_token: Secret::new(token.unwrap_or_default()),
             scope: SegmentScope::parse(&stored.scope).map_err(|r| bad("scope", r))?,
             app_name: stored.app_name.clone(),
-            install_name: InstallName::parse(&stored.install_name)
-                .map_err(|r| bad("install_name", r))?,
-            workspace_names: vec![
-                WorkspaceName::parse(&stored.workspace).map_err(|r| bad("workspace", r))?,
-            ],
+            install_name: stored.install_name.clone(),
+            workspace_names: vec![stored.workspace.clone()],
             source_names: match &stored.source {
                 Some(source) => vec![SourceName::parse(source).map_err(|r| bad("source", r))?],
                 None => Vec::new(),
@@ -202,26 +202,23 @@ impl Store {
         )
     }
 
-    /// Keeps a token Segment just minted for the account's install, and clears any attention
-    /// mark. `false` if the account holds no such install.
+    /// Keeps a token Segment just minted for the account's install, clears any attention mark
+    /// and ends the refresh lease. `false` if the account holds no such install.
     pub async fn save_token(
         &self,
         account_id: i64,
         token: &InstallToken,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE installs SET token_sealed = ?, token_expires_at = ?, last_refreshed_at = ?,
-                 attention = NULL, attention_at = NULL, refresh_lease_until = NULL
-             WHERE account_id = ? AND install_name = ?",
+        let sealed = self.seal_token(token);
+        let expires_at = token.expires_at;
+        self.update(
+            account_id,
+            &token.install_name,
+            "token_sealed = ?, token_expires_at = ?, last_refreshed_at = ?,
+             attention = NULL, attention_at = NULL, refresh_lease_until = NULL",
+            |query| query.bind(sealed).bind(expires_at).bind(Utc::now()),
         )
-        .bind(self.seal_token(token))
-        .bind(token.expires_at)
-        .bind(Utc::now())
-        .bind(account_id)
-        .bind(token.install_name.as_str())
-        .execute(&mut *self.db.writer().await)
-        .await?;
-        Ok(updated.rows_affected() > 0)
+        .await
     }
 
     /// Takes the install's refresh lease for `hold`, unless another refresh (in this process or
@@ -231,7 +228,7 @@ impl Store {
     pub async fn take_refresh_lease(
         &self,
         account_id: i64,
-        install_name: &str,
+        install_name: &InstallName,
         hold: std::time::Duration,
     ) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_millis();
@@ -243,7 +240,7 @@ impl Store {
         )
         .bind(until)
         .bind(account_id)
-        .bind(install_name)
+        .bind(install_name.as_str())
         .bind(now)
         .execute(&mut *self.db.writer().await)
         .await?;
@@ -254,34 +251,33 @@ impl Store {
     pub async fn end_refresh_lease(
         &self,
         account_id: i64,
-        install_name: &str,
+        install_name: &InstallName,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE installs SET refresh_lease_until = NULL WHERE account_id = ? AND install_name = ?",
+        self.update(
+            account_id,
+            install_name,
+            "refresh_lease_until = NULL",
+            |q| q,
         )
-        .bind(account_id)
-        .bind(install_name)
-        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(())
     }
 
-    /// Marks the account's install as needing attention (Segment refused a token for it).
+    /// Marks the account's install as needing attention (Segment refused a token for it), and
+    /// ends the refresh lease.
     pub async fn mark_attention(
         &self,
         account_id: i64,
-        install_name: &str,
+        install_name: &InstallName,
         reason: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE installs SET attention = ?, attention_at = ?, refresh_lease_until = NULL
-             WHERE account_id = ? AND install_name = ?",
+        let reason = reason.to_owned();
+        self.update(
+            account_id,
+            install_name,
+            "attention = ?, attention_at = ?, refresh_lease_until = NULL",
+            |query| query.bind(reason).bind(Utc::now()),
         )
-        .bind(reason)
-        .bind(Utc::now())
-        .bind(account_id)
-        .bind(install_name)
-        .execute(&mut *self.db.writer().await)
         .await?;
         Ok(())
     }
@@ -292,39 +288,63 @@ impl Store {
     pub async fn disconnect(
         &self,
         account_id: i64,
-        install_name: &str,
+        install_name: &InstallName,
     ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE installs SET disconnected_at = ?, token_sealed = NULL, token_expires_at = NULL
-             WHERE account_id = ? AND install_name = ?",
+        self.update(
+            account_id,
+            install_name,
+            "disconnected_at = ?, token_sealed = NULL, token_expires_at = NULL",
+            |query| query.bind(Utc::now()),
         )
-        .bind(Utc::now())
-        .bind(account_id)
-        .bind(install_name)
-        .execute(&mut *self.db.writer().await)
-        .await?;
-        Ok(updated.rows_affected() > 0)
+        .await
     }
 
     /// Takes a disconnected install back into use.
-    pub async fn reconnect(&self, account_id: i64, install_name: &str) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE installs SET disconnected_at = NULL, last_refreshed_at = ?
-             WHERE account_id = ? AND install_name = ?",
+    pub async fn reconnect(
+        &self,
+        account_id: i64,
+        install_name: &InstallName,
+    ) -> Result<bool, StoreError> {
+        self.update(
+            account_id,
+            install_name,
+            "disconnected_at = NULL, last_refreshed_at = ?",
+            |query| query.bind(Utc::now()),
         )
-        .bind(Utc::now())
-        .bind(account_id)
-        .bind(install_name)
-        .execute(&mut *self.db.writer().await)
-        .await?;
+        .await
+    }
+
+    /// `UPDATE installs SET {set}` on the account's install, with `bind` binding the values
+    /// `set` names (in order). `false` if the account holds no such install: every write to an
+    /// install goes through the account that holds it.
+    async fn update(
+        &self,
+        account_id: i64,
+        install_name: &InstallName,
+        set: &str,
+        bind: impl for<'q> FnOnce(SqliteQuery<'q>) -> SqliteQuery<'q>,
+    ) -> Result<bool, StoreError> {
+        let sql = format!("UPDATE installs SET {set} WHERE account_id = ? AND install_name = ?");
+        let updated = bind(sqlx::query(&sql))
+            .bind(account_id)
+            .bind(install_name.as_str())
+            .execute(&mut *self.db.writer().await)
+            .await?;
         Ok(updated.rows_affected() > 0)
     }
 }
+
+/// A statement being built for the store's SQLite database.
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::test_support::temp_store;
     use super::*;
+
+    fn name(install: &str) -> InstallName {
+        InstallName::parse(install).unwrap()
+    }
 
     pub(crate) fn token(install: &str, workspace: &str) -> InstallToken {
         InstallToken {
@@ -353,9 +373,15 @@ pub(crate) mod tests {
         let err = store.save_install(bob.id, &first).await.unwrap_err();
         assert!(matches!(err, StoreError::NotYours(_)));
 
-        assert!(store.install(bob.id, "installs/1").await.unwrap().is_none());
+        assert!(
+            store
+                .install(bob.id, &name("installs/1"))
+                .await
+                .unwrap()
+                .is_none()
+        );
         let stored = store
-            .install(alice.id, "installs/1")
+            .install(alice.id, &name("installs/1"))
             .await
             .unwrap()
             .unwrap();
@@ -376,7 +402,7 @@ pub(crate) mod tests {
 
         // Bob can neither save a token for it nor disconnect it.
         assert!(!store.save_token(bob.id, &first).await.unwrap());
-        assert!(!store.disconnect(bob.id, "installs/1").await.unwrap());
+        assert!(!store.disconnect(bob.id, &name("installs/1")).await.unwrap());
     }
 
     #[tokio::test]
@@ -388,11 +414,11 @@ pub(crate) mod tests {
             .await
             .unwrap();
         store
-            .mark_attention(alice.id, "installs/1", "invalid_client")
+            .mark_attention(alice.id, &name("installs/1"), "invalid_client")
             .await
             .unwrap();
         let stored = store
-            .install(alice.id, "installs/1")
+            .install(alice.id, &name("installs/1"))
             .await
             .unwrap()
             .unwrap();
@@ -402,7 +428,7 @@ pub(crate) mod tests {
             .await
             .unwrap();
         let stored = store
-            .install(alice.id, "installs/1")
+            .install(alice.id, &name("installs/1"))
             .await
             .unwrap()
             .unwrap();
@@ -421,19 +447,19 @@ pub(crate) mod tests {
         let hold = std::time::Duration::from_millis(300);
         assert!(
             !store
-                .take_refresh_lease(bob.id, "installs/1", hold)
+                .take_refresh_lease(bob.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
         assert!(
             store
-                .take_refresh_lease(alice.id, "installs/1", hold)
+                .take_refresh_lease(alice.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .take_refresh_lease(alice.id, "installs/1", hold)
+                .take_refresh_lease(alice.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
@@ -444,7 +470,7 @@ pub(crate) mod tests {
             .unwrap();
         assert!(
             store
-                .take_refresh_lease(alice.id, "installs/1", hold)
+                .take_refresh_lease(alice.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
@@ -452,17 +478,17 @@ pub(crate) mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(350)).await;
         assert!(
             store
-                .take_refresh_lease(alice.id, "installs/1", hold)
+                .take_refresh_lease(alice.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
         store
-            .end_refresh_lease(alice.id, "installs/1")
+            .end_refresh_lease(alice.id, &name("installs/1"))
             .await
             .unwrap();
         assert!(
             store
-                .take_refresh_lease(alice.id, "installs/1", hold)
+                .take_refresh_lease(alice.id, &name("installs/1"), hold)
                 .await
                 .unwrap()
         );
@@ -488,7 +514,7 @@ pub(crate) mod tests {
         assert_eq!(saved.superseded, vec!["installs/1".to_owned()]);
         let alices: Vec<_> = store.installs(alice.id).await.unwrap();
         assert_eq!(alices.len(), 1);
-        assert_eq!(alices[0].install_name, "installs/2");
+        assert_eq!(alices[0].install_name.as_str(), "installs/2");
     }
 
     #[tokio::test]
@@ -499,9 +525,14 @@ pub(crate) mod tests {
             .save_install(alice.id, &token("installs/1", "acme"))
             .await
             .unwrap();
-        assert!(store.disconnect(alice.id, "installs/1").await.unwrap());
+        assert!(
+            store
+                .disconnect(alice.id, &name("installs/1"))
+                .await
+                .unwrap()
+        );
         let stored = store
-            .install(alice.id, "installs/1")
+            .install(alice.id, &name("installs/1"))
             .await
             .unwrap()
             .unwrap();
@@ -509,9 +540,14 @@ pub(crate) mod tests {
         let read = store.install_token(&stored).unwrap();
         assert!(read.access_token.expose().is_empty());
         assert!(read.is_expired(Utc::now()));
-        assert!(store.reconnect(alice.id, "installs/1").await.unwrap());
+        assert!(
+            store
+                .reconnect(alice.id, &name("installs/1"))
+                .await
+                .unwrap()
+        );
         let stored = store
-            .install(alice.id, "installs/1")
+            .install(alice.id, &name("installs/1"))
             .await
             .unwrap()
             .unwrap();

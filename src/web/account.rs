@@ -112,9 +112,8 @@ pub async fn middleware(
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
     let in_use = TypedSession::of(&request).install_name().ok().flatten();
-    let in_use = in_use.as_ref().map(|name| name.as_str());
     let account = match LoginToken::parse(cookie.value()) {
-        Some(login) => match state.store.account_by_login(&login, in_use).await {
+        Some(login) => match state.store.account_by_login(&login, in_use.as_ref()).await {
             Ok(account) => account,
             Err(error) => {
                 return Ok(request

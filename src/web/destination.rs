@@ -47,16 +47,9 @@ pub(super) async fn resolve(
     session: &TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<Resolved, WebError> {
-    let Some(account) = account else {
+    let Some((account, install)) = installed(state, session, account).await? else {
         return Ok(Resolved::NotConnected);
     };
-    let Some(stored) = installs::current(state, session, &account).await? else {
-        return Ok(Resolved::NotConnected);
-    };
-    let install = state
-        .store
-        .install_token(&stored)
-        .map_err(WebError::store)?;
     let source = match install.source().cloned() {
         Some(source) => source,
         None if install.scope.names_a_source() => {

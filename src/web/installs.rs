@@ -10,7 +10,6 @@ use super::AppState;
 use super::account::CurrentAccount;
 use super::error::WebError;
 use super::session::TypedSession;
-use crate::segment::InstallName;
 use crate::store::StoredInstall;
 
 /// The install this request may use. `None`: not connected. A session naming an install the
@@ -27,12 +26,12 @@ pub async fn current(
     let stored = match account
         .in_use
         .as_ref()
-        .filter(|stored| stored.install_name == name.as_str())
+        .filter(|stored| stored.install_name == name)
     {
         Some(stored) => Some(stored.clone()),
         None => state
             .store
-            .install(account.id(), name.as_str())
+            .install(account.id(), &name)
             .await
             .map_err(WebError::store)?,
     };
@@ -64,7 +63,7 @@ pub async fn resume(
     let Some(stored) = latest(state, account, StoredInstall::is_connected).await? else {
         return Ok(None);
     };
-    session.log_in(&install_name(&stored)?)?;
+    session.log_in(&stored.install_name)?;
     tracing::info!(install = %stored.install_name, account = account.id(), "install resumed from the store");
     Ok(Some(stored))
 }
@@ -86,7 +85,7 @@ pub async fn reconnect(
             .await
             .map_err(WebError::store)?;
     }
-    session.log_in(&install_name(&stored)?)?;
+    session.log_in(&stored.install_name)?;
     tracing::info!(install = %stored.install_name, account = account.id(), "reconnected to the account's install");
     Ok(Some(stored))
 }
@@ -103,9 +102,4 @@ async fn latest(
         .await
         .map_err(WebError::store)?;
     Ok(installs.into_iter().find(|stored| wanted(stored)))
-}
-
-fn install_name(stored: &StoredInstall) -> Result<InstallName, WebError> {
-    InstallName::parse(&stored.install_name)
-        .map_err(|reason| WebError::Store(format!("a stored install name is bad: {reason}")))
 }

@@ -146,14 +146,12 @@ pub async fn home(
                 .installs(account.id())
                 .await
                 .map_err(WebError::store)?;
-            let in_use = session.install_name()?;
-            let connected_workspace = installs
-                .iter()
-                .find(|i| {
-                    i.is_connected()
-                        && Some(i.install_name.as_str()) == in_use.as_ref().map(|n| n.as_str())
-                })
-                .map(|i| i.workspace_slug().to_owned());
+            // The install the session names, if the account holds it (looked up with it).
+            let connected_workspace = account
+                .in_use
+                .as_ref()
+                .filter(|install| install.is_connected())
+                .map(|install| install.workspace_slug().to_owned());
             let view = AccountView {
                 id: account.id(),
                 key_prefix: account.account.api_key_prefix.clone(),

@@ -109,7 +109,7 @@ impl AppState {
         account: &CurrentAccount,
         stale: &InstallToken,
     ) -> Result<InstallToken, WebError> {
-        let name = stale.install_name.as_str();
+        let name = &stale.install_name;
         let turn = self.tokens.turn(&stale.install_name);
         let _turn = turn.lock().await;
         let waited_enough = Instant::now() + REFRESH_LEASE;
@@ -150,7 +150,7 @@ impl AppState {
             }
             Err(error) if is_refusal(&error) => {
                 let reason = error.message();
-                tracing::warn!(install = name, account = account.id(), %reason, "Segment refused to mint a token; the install is marked as needing attention");
+                tracing::warn!(install = %name, account = account.id(), %reason, "Segment refused to mint a token; the install is marked as needing attention");
                 self.store
                     .mark_attention(account.id(), name, &reason)
                     .await
