@@ -46,8 +46,11 @@ pub struct Settings {
     /// Pushed into the destination's `apiKey` setting by **Enable** instead of the visitor's
     /// own account key: an override for demos. Unset: each account's key.
     pub destination_api_key: Option<Secret>,
-    /// The database of accounts and installs (`sqlite://…`).
+    /// The database of accounts, installs and (without Redis) sessions: `sqlite://…` or
+    /// `postgres://…`.
     pub database_url: String,
+    /// Sessions go to Redis (`redis://…` or `rediss://…`) when set, else to the database.
+    pub redis_url: Option<String>,
     /// The scope the App was created with in Segment's Developer Center.
     pub scope: SegmentScope,
     /// Where Segment sends the browser back to; must be registered with the App.
@@ -153,11 +156,26 @@ impl Settings {
         };
         let destination_api_key = get("DESTINATION_API_KEY").map(Secret::new);
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        if !database_url.starts_with("sqlite:") {
+        let scheme = database_url.split(':').next().unwrap_or_default();
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
             return Err(ConfigError::BadValue {
                 name: "DATABASE_URL",
                 value: without_password(&database_url),
-                reason: "expected a sqlite: URL, such as sqlite://data/partnerapp.db".to_owned(),
+                reason: "expected sqlite://PATH (such as sqlite://data/partnerapp.db) or \
+                         postgres://USER:PASSWORD@HOST/DATABASE"
+                    .to_owned(),
+            });
+        }
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::BadValue {
+                name: "REDIS_URL",
+                value: without_password(url),
+                reason: "expected redis://HOST:PORT (or rediss:// for TLS), such as \
+                         redis://127.0.0.1:6379/0"
+                    .to_owned(),
             });
         }
 
@@ -263,6 +281,7 @@ impl Settings {
             destination_slug,
             destination_api_key,
             database_url,
+            redis_url,
             scope,
             redirect_url,
             host,
@@ -520,13 +539,26 @@ mod tests {
     }
 
     #[test]
-    fn a_database_url_is_never_printed_with_its_password() {
-        let err = with_credentials(&[("DATABASE_URL", "postgres://app:hunter2-secret@db/partner")])
-            .unwrap_err();
-        let printed = err.to_string();
-        assert!(printed.starts_with("DATABASE_URL"), "{printed}");
-        assert!(printed.contains("db/partner"), "{printed}");
-        assert!(!printed.contains("hunter2"), "{printed}");
+    fn postgres_and_redis_urls_are_taken_and_never_printed_with_their_password() {
+        let taken = with_credentials(&[
+            ("DATABASE_URL", "postgres://app:pw@db/partner"),
+            ("REDIS_URL", "rediss://:pw@cache:6380/0"),
+        ])
+        .unwrap();
+        assert_eq!(taken.database_url, "postgres://app:pw@db/partner");
+        assert_eq!(taken.redis_url.as_deref(), Some("rediss://:pw@cache:6380/0"));
+        assert_eq!(with_credentials(&[]).unwrap().redis_url, None);
+
+        for (name, bad) in [
+            ("DATABASE_URL", "mysql://app:hunter2-secret@db/partner"),
+            ("REDIS_URL", "memcached://app:hunter2-secret@db/partner"),
+        ] {
+            let err = with_credentials(&[(name, bad)]).unwrap_err();
+            let printed = err.to_string();
+            assert!(printed.starts_with(name), "{printed}");
+            assert!(printed.contains("db/partner"), "{printed}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+        }
     }
 
     #[test]

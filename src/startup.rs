@@ -22,7 +22,7 @@ use crate::crypto::MasterKey;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
-use crate::store::{SqlSessionStore, Store, StoreError};
+use crate::store::{RedisSessions, Sessions, Store, StoreError};
 use crate::web::{self as routes, AppState, account, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
@@ -39,6 +39,8 @@ pub enum StartupError {
     SandboxUrl(#[from] url::ParseError),
     #[error("the database ({0})")]
     Store(#[from] StoreError),
+    #[error("cannot reach {target} (REDIS_URL): {reason}")]
+    Redis { target: String, reason: String },
 }
 
 pub struct Application {
@@ -140,12 +142,24 @@ impl Application {
         });
 
         let cookie_key = key.cookie_key();
-        let sessions = store.sessions(settings.sessions);
+        let sessions = match &settings.redis_url {
+            None => Sessions::Database(store.sessions(settings.sessions)),
+            Some(url) => Sessions::Redis(
+                RedisSessions::connect(url, key.sealer(), settings.sessions)
+                    .await
+                    .map_err(|e| StartupError::Redis {
+                        target: crate::store::redis_sessions::describe(url),
+                        // redis' errors name neither the URL nor its password.
+                        reason: e.to_string(),
+                    })?,
+            ),
+        };
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
         let state = web::Data::new(AppState {
             segment,
             store,
+            sessions: sessions.clone(),
             https,
             destination_slug: settings.destination_slug.clone(),
             destination_api_key: settings.destination_api_key.clone(),
@@ -255,7 +269,7 @@ pub const UNUSED_ACCOUNT_LIFETIME: std::time::Duration = std::time::Duration::fr
 
 /// Removes what has ended, at start-up and then every [`CLEAN_UP_EVERY`], for as long as the
 /// runtime runs.
-fn spawn_clean_up(store: Store, sessions: SqlSessionStore) {
+fn spawn_clean_up(store: Store, sessions: Sessions) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(CLEAN_UP_EVERY);
         loop {

@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use sqlx::{Connection, FromRow, Row};
+use sqlx::{FromRow, Row};
 
+use super::db::on;
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
@@ -39,17 +40,21 @@ impl Store {
         let key = ApiKey::generate();
         let login = LoginToken::generate();
         let hash = key.hash();
-        let account = sqlx::query_as::<_, Account>(&format!(
+        let sql = format!(
             "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
-             VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}"
-        ))
-        .bind(Utc::now())
-        .bind(key.display_prefix())
-        .bind(&hash)
-        .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
-        .bind(login.hash())
-        .fetch_one(&mut *self.db.writer().await)
-        .await?;
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        );
+        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
+        let account = on!(self.db, write, |conn| {
+            sqlx::query_as::<_, Account>(&sql)
+                .bind(Utc::now())
+                .bind(key.display_prefix())
+                .bind(&hash)
+                .bind(&sealed)
+                .bind(login.hash())
+                .fetch_one(conn)
+                .await?
+        });
         Ok((account, key, login))
     }
 
@@ -61,44 +66,51 @@ impl Store {
         login: &LoginToken,
         in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "SELECT a.id AS a_id, a.created_at AS a_created_at,
                     a.api_key_prefix AS a_api_key_prefix, a.api_key_hash AS a_api_key_hash,
                     a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed,
                     {INSTALL_COLUMNS}
-             FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = ?
-             WHERE a.login_hash = ?"
-        ))
-        .bind(in_use.map(InstallName::as_str))
-        .bind(login.hash())
-        .fetch_optional(&mut *self.db.conn().await)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let account = Account {
-            id: row.try_get("a_id")?,
-            created_at: row.try_get("a_created_at")?,
-            api_key_prefix: row.try_get("a_api_key_prefix")?,
-            api_key_hash: row.try_get("a_api_key_hash")?,
-            key_verified_at: row.try_get("a_key_verified_at")?,
-            api_key_sealed: row.try_get("a_api_key_sealed")?,
-        };
-        let install = match row.try_get::<Option<String>, _>("install_name")? {
-            Some(_) => Some(StoredInstall::from_row(&row)?),
-            None => None,
-        };
-        Ok(Some((account, install)))
+             FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = $1
+             WHERE a.login_hash = $2"
+        );
+        // The row's type differs per database, so it is read inside `on!`.
+        Ok(on!(self.db, read, |conn| {
+            let row = sqlx::query(&sql)
+                .bind(in_use.map(InstallName::as_str))
+                .bind(login.hash())
+                .fetch_optional(conn)
+                .await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let account = Account {
+                        id: row.try_get("a_id")?,
+                        created_at: row.try_get("a_created_at")?,
+                        api_key_prefix: row.try_get("a_api_key_prefix")?,
+                        api_key_hash: row.try_get("a_api_key_hash")?,
+                        key_verified_at: row.try_get("a_key_verified_at")?,
+                        api_key_sealed: row.try_get("a_api_key_sealed")?,
+                    };
+                    let install = match row.try_get::<Option<String>, _>("install_name")? {
+                        Some(_) => Some(StoredInstall::from_row(&row)?),
+                        None => None,
+                    };
+                    Some((account, install))
+                }
+            }
+        }))
     }
 
     /// The account whose current key this is.
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
-        Ok(sqlx::query_as::<_, Account>(&format!(
-            "SELECT {COLUMNS} FROM accounts WHERE api_key_hash = ?"
-        ))
-        .bind(key.hash())
-        .fetch_optional(&mut *self.db.conn().await)
-        .await?)
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE api_key_hash = $1");
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_as::<_, Account>(&sql)
+                .bind(key.hash())
+                .fetch_optional(conn)
+                .await?
+        }))
     }
 
     /// The account's API key, unsealed. Fails if it was sealed under another `SESSION_KEY`
@@ -118,49 +130,54 @@ impl Store {
     pub async fn rotate_key(&self, id: i64) -> Result<ApiKey, StoreError> {
         let key = ApiKey::generate();
         let hash = key.hash();
-        sqlx::query(
-            "UPDATE accounts SET api_key_prefix = ?, api_key_hash = ?, api_key_sealed = ?,
-                 key_verified_at = NULL
-             WHERE id = ?",
-        )
-        .bind(key.display_prefix())
-        .bind(&hash)
-        .bind(self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)))
-        .bind(id)
-        .execute(&mut *self.db.writer().await)
-        .await?;
+        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
+        on!(self.db, write, |conn| {
+            sqlx::query(
+                "UPDATE accounts SET api_key_prefix = $1, api_key_hash = $2, api_key_sealed = $3,
+                     key_verified_at = NULL
+                 WHERE id = $4",
+            )
+            .bind(key.display_prefix())
+            .bind(&hash)
+            .bind(&sealed)
+            .bind(id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
         Ok(key)
     }
 
     /// Records that a credential test passed with the account's current key.
     pub async fn mark_key_verified(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET key_verified_at = ? WHERE id = ?")
-            .bind(Utc::now())
-            .bind(id)
-            .execute(&mut *self.db.writer().await)
-            .await?;
+        on!(self.db, write, |conn| {
+            sqlx::query("UPDATE accounts SET key_verified_at = $1 WHERE id = $2")
+                .bind(Utc::now())
+                .bind(id)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 
     /// Revokes the account's login credential: no copy of the cookie opens it any more. An
     /// account that holds no install is of no use to anyone then, and is removed.
     pub async fn sign_out(&self, id: i64) -> Result<(), StoreError> {
-        // IMMEDIATE: take the write lock first. A transaction that reads, then writes, fails at
-        // once in WAL mode if another connection wrote in between (SQLITE_BUSY_SNAPSHOT).
-        let mut conn = self.db.writer().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE accounts SET login_hash = NULL WHERE id = ?")
+        on!(self.db, transaction, |conn| {
+            sqlx::query("UPDATE accounts SET login_hash = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(
+                "DELETE FROM accounts WHERE id = $1
+                     AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
+            )
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "DELETE FROM accounts WHERE id = ?
-                 AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
@@ -170,46 +187,46 @@ impl Store {
         &self,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let removed = sqlx::query(
-            "DELETE FROM accounts WHERE created_at < ?
-                 AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
-        )
-        .bind(before)
-        .execute(&mut *self.db.writer().await)
-        .await?;
-        Ok(removed.rows_affected())
+        let removed: u64 = on!(self.db, write, |conn| {
+            sqlx::query(
+                "DELETE FROM accounts WHERE created_at < $1
+                     AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
+            )
+            .bind(before)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(removed)
     }
 
     /// How many accounts there are (for the inspector of a demo, and tests).
     pub async fn account_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-            .fetch_one(&mut *self.db.conn().await)
-            .await?)
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                .fetch_one(conn)
+                .await?
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::temp_store;
+    use super::super::test_support::{store_test, stored};
     use super::*;
     use crate::crypto::MasterKey;
 
-    #[tokio::test]
-    async fn credentials_are_stored_hashed_and_the_key_sealed() {
-        let (store, dir) = temp_store().await;
+    store_test!(credentials_are_stored_hashed_and_the_key_sealed, |store, dir| {
         let (account, key, login) = store.create_account().await.unwrap();
-        let row: (String, Option<String>, Vec<u8>) = sqlx::query_as(
-            "SELECT api_key_hash, login_hash, api_key_sealed FROM accounts WHERE id = ?",
-        )
-        .bind(account.id)
-        .fetch_one(&mut *store.db.conn().await)
-        .await
-        .unwrap();
+        let by_login = "FROM accounts WHERE login_hash = $1";
+        let row: (String, Vec<u8>) = (
+            stored(&store, &format!("SELECT api_key_hash {by_login}"), &login.hash()).await,
+            stored(&store, &format!("SELECT api_key_sealed {by_login}"), &login.hash()).await,
+        );
         assert_eq!(row.0, key.hash());
-        assert_eq!(row.1.as_deref(), Some(login.hash().as_str()));
         let clear = key.expose().as_bytes();
         assert!(
-            !row.2.windows(clear.len()).any(|w| w == clear),
+            !row.1.windows(clear.len()).any(|w| w == clear),
             "the key is in clear"
         );
         assert_eq!(store.api_key(&account).unwrap(), key);
@@ -221,11 +238,9 @@ mod tests {
             other.api_key(&again),
             Err(StoreError::Unreadable(_))
         ));
-    }
+    });
 
-    #[tokio::test]
-    async fn rotation_and_sign_out() {
-        let (store, _dir) = temp_store().await;
+    store_test!(rotation_and_sign_out, |store, _dir| {
         let (account, old_key, login) = store.create_account().await.unwrap();
         let new_key = store.rotate_key(account.id).await.unwrap();
         assert!(store.account_by_key(&old_key).await.unwrap().is_none());
@@ -253,14 +268,12 @@ mod tests {
             0,
             "an empty account stays"
         );
-    }
+    });
 
-    #[tokio::test]
-    async fn only_old_accounts_without_installs_are_cleaned_up() {
-        let (store, _dir) = temp_store().await;
+    store_test!(only_old_accounts_without_installs_are_cleaned_up, |store, _dir| {
         let (unused, ..) = store.create_account().await.unwrap();
         let (used, ..) = store.create_account().await.unwrap();
-        let token = super::super::installs::tests::token("installs/9", "acme");
+        let token = crate::store::installs::tests::token("installs/9", "acme");
         store.save_install(used.id, &token).await.unwrap();
 
         assert_eq!(
@@ -274,5 +287,5 @@ mod tests {
         assert_eq!(store.remove_unused_accounts(later).await.unwrap(), 1);
         assert_eq!(store.account_count().await.unwrap(), 1);
         assert_eq!(store.installs(used.id).await.unwrap().len(), 1);
-    }
+    });
 }

@@ -1,20 +1,28 @@
-//! The store's connections to its SQLite file: a few, each used by one query at a time.
+//! The store's database: SQLite (embedded, the default) or Postgres, chosen by `DATABASE_URL`.
 //!
-//! Why not sqlx's `Pool`: it tests every connection when it is given back (a `ping`, which for
+//! Every query is written once, in SQL both understand, with `$1, $2, …` placeholders (sqlx's
+//! SQLite driver reads `$N` as the N-th argument, as Postgres does). [`on!`] runs it on the
+//! backend at hand: the macro expands the query once per backend, so each is type-checked
+//! against both. What differs is only how a connection is had and how a transaction starts,
+//! and that lives here.
+//!
+//! SQLite: a few connections of the store's own, each used by one query at a time. Why not
+//! sqlx's `Pool` there: it tests every connection when it is given back (a `ping`, which for
 //! SQLite is a round trip to the connection's own thread), so each query cost two round trips
-//! and a spawned task. On a local file that test finds nothing to fix, and under load the round
-//! trips (thread wake-ups, on two cores) were most of a page's cost; see BENCHMARKS.md. Queries
-//! run on a connection borrowed from here, as `&mut *db.conn().await`.
+//! and a spawned task; under load those round trips were most of a page's cost (BENCHMARKS.md).
+//! Writes go through one connection of their own: SQLite lets one connection write at a time,
+//! and taking turns in the process keeps writers from sleeping on a busy database.
 //!
-//! Writes go through one connection of their own, [`Db::writer`]: SQLite lets one connection
-//! write at a time, and connections that meet a busy database sleep and try again (1 ms, then
-//! longer). Taking turns in the process instead keeps writers from sleeping; another process on
-//! the same file still gets SQLite's busy timeout.
+//! Postgres: sqlx's pool, without the test on acquire (the server closes nothing on its own on
+//! loopback or a private network, and a broken connection fails its query, which the pool then
+//! drops). Migrations take Postgres' advisory lock, so instances starting together are safe.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -24,19 +32,71 @@ use super::StoreError;
 /// pages waited for a free one under load; past 8 nothing was gained (BENCHMARKS.md).
 const READERS: usize = 8;
 
+/// Postgres connections per instance. Two instances on two cores were fastest with 8 each;
+/// Postgres' default limit (100) leaves room for a dozen instances.
+const PG_CONNECTIONS: u32 = 8;
+
 #[derive(Debug)]
-pub struct Db {
+pub enum Db {
+    Sqlite(SqliteDb),
+    Postgres(PgPool),
+}
+
+/// What to say about a database in a message: its kind, host and name, never a password.
+pub fn describe(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(url) if url.scheme().starts_with("postgres") => format!(
+            "Postgres database {:?} on {}:{}",
+            url.path().trim_start_matches('/'),
+            url.host_str().unwrap_or("localhost"),
+            url.port().unwrap_or(5432)
+        ),
+        _ => format!(
+            "SQLite database {}",
+            url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")
+        ),
+    }
+}
+
+impl Db {
+    /// Opens the database at `url` (a SQLite file is created, with its folder, if needed) and
+    /// applies the migrations.
+    pub async fn open(url: &str) -> Result<Db, StoreError> {
+        let connect = |source: sqlx::Error| StoreError::Connect {
+            target: describe(url),
+            source,
+        };
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(connect)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(PG_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(5))
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            return Ok(Db::Postgres(pool));
+        }
+        Ok(Db::Sqlite(SqliteDb::open(url).await.map_err(|e| match e {
+            StoreError::Database(source) => connect(source),
+            other => other,
+        })?))
+    }
+}
+
+/// The SQLite file's connections.
+#[derive(Debug)]
+pub struct SqliteDb {
     /// For every statement that writes.
     writer: Mutex<SqliteConnection>,
-    connections: Box<[Mutex<SqliteConnection>]>,
+    readers: Box<[Mutex<SqliteConnection>]>,
     /// Where a request that finds every connection busy waits its turn.
     next: AtomicUsize,
 }
 
-impl Db {
-    /// Opens the database at `url` (creating it and its folder if needed) and applies the
-    /// migrations.
-    pub async fn open(url: &str) -> Result<Db, StoreError> {
+impl SqliteDb {
+    async fn open(url: &str) -> Result<SqliteDb, StoreError> {
         // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for
         // no fsync of its own (still durable across an application crash).
         let options = SqliteConnectOptions::from_str(url)?
@@ -52,17 +112,16 @@ impl Db {
                 .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
         }
         let mut writer = options.connect().await?;
-        sqlx::migrate!("./migrations").run(&mut writer).await?;
-        let mut connections = Vec::with_capacity(READERS);
+        sqlx::migrate!("./migrations/sqlite").run(&mut writer).await?;
+        let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            connections.push(Mutex::new(options.connect().await?));
+            readers.push(Mutex::new(options.connect().await?));
         }
-        let db = Db {
+        Ok(SqliteDb {
             writer: Mutex::new(writer),
-            connections: connections.into_boxed_slice(),
+            readers: readers.into_boxed_slice(),
             next: AtomicUsize::new(0),
-        };
-        Ok(db)
+        })
     }
 
     /// The connection for a statement (or transaction) that writes, once no other uses it.
@@ -72,13 +131,90 @@ impl Db {
 
     /// A connection for one read: a free one if there is one, else the next in turn once it is
     /// free.
-    pub async fn conn(&self) -> MutexGuard<'_, SqliteConnection> {
-        for connection in self.connections.iter() {
+    pub async fn reader(&self) -> MutexGuard<'_, SqliteConnection> {
+        for connection in self.readers.iter() {
             if let Ok(free) = connection.try_lock() {
                 return free;
             }
         }
-        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
-        self.connections[turn].lock().await
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[turn].lock().await
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a `&mut` connection of the store's database `$db`:
+/// - `read`: any connection;
+/// - `write`: SQLite's writer (Postgres: any connection);
+/// - `transaction`: a transaction that is committed when `$body` returns `Ok` (SQLite: `BEGIN
+///   IMMEDIATE`, which takes the write lock first; a transaction that reads, then writes, would
+///   otherwise fail in WAL mode if another connection wrote in between).
+///
+/// `$body` is expanded once per backend, so the same SQL and binds are checked for both. It may
+/// use `?` for `sqlx::Error` and `StoreError`.
+macro_rules! on {
+    ($db:expr, read, |$conn:ident| $body:expr) => {
+        match &*$db {
+            $crate::store::db::Db::Sqlite(db) => {
+                let mut held = db.reader().await;
+                let $conn = &mut *held;
+                $body
+            }
+            $crate::store::db::Db::Postgres(pool) => {
+                let mut held = pool.acquire().await?;
+                let $conn = &mut *held;
+                $body
+            }
+        }
+    };
+    ($db:expr, write, |$conn:ident| $body:expr) => {
+        match &*$db {
+            $crate::store::db::Db::Sqlite(db) => {
+                let mut held = db.writer().await;
+                let $conn = &mut *held;
+                $body
+            }
+            $crate::store::db::Db::Postgres(pool) => {
+                let mut held = pool.acquire().await?;
+                let $conn = &mut *held;
+                $body
+            }
+        }
+    };
+    ($db:expr, transaction, |$conn:ident| $body:expr) => {
+        match &*$db {
+            $crate::store::db::Db::Sqlite(db) => {
+                use sqlx::Connection as _;
+                let mut held = db.writer().await;
+                let mut tx = held.begin_with("BEGIN IMMEDIATE").await?;
+                let $conn = &mut *tx;
+                let done = $body;
+                tx.commit().await?;
+                done
+            }
+            $crate::store::db::Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let $conn = &mut *tx;
+                let done = $body;
+                tx.commit().await?;
+                done
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_name_host_and_database_never_the_password() {
+        let said = describe("postgres://app:hunter2@db.internal:6543/partner");
+        assert_eq!(said, "Postgres database \"partner\" on db.internal:6543");
+        assert!(!said.contains("hunter2"));
+        assert_eq!(
+            describe("sqlite://data/partnerapp.db"),
+            "SQLite database data/partnerapp.db"
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::db::on;
 use super::{Store, StoreError};
 use crate::secret::Secret;
 use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
@@ -94,11 +95,13 @@ impl Store {
         let now = Utc::now();
         // Two statements, each atomic on its own: if the app stopped between them, an install
         // Segment has already replaced would stay a little longer, and nothing else.
-        let saved = sqlx::query(
+        let sealed = self.seal_token(install);
+        let saved = on!(self.db, write, |conn| {
+            sqlx::query(
             "INSERT INTO installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (install_name) DO UPDATE SET
                  source = COALESCE(excluded.source, installs.source),
                  last_refreshed_at = excluded.last_refreshed_at,
@@ -115,34 +118,41 @@ impl Store {
         .bind(install.scope.to_string())
         .bind(now)
         .bind(now)
-        .bind(self.seal_token(install))
+        .bind(&sealed)
         .bind(install.expires_at)
-        .execute(&mut *self.db.writer().await)
-        .await?;
-        if saved.rows_affected() == 0 {
+        .execute(conn)
+        .await?
+        .rows_affected()
+        });
+        if saved == 0 {
             return Err(StoreError::NotYours(name.to_owned()));
         }
-        let superseded: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM installs WHERE app_name = ? AND workspace = ? AND install_name <> ?
-             RETURNING install_name",
-        )
-        .bind(&install.app_name)
-        .bind(workspace)
-        .bind(name)
-        .fetch_all(&mut *self.db.writer().await)
-        .await?;
+        let superseded: Vec<String> = on!(self.db, write, |conn| {
+            sqlx::query_scalar(
+                "DELETE FROM installs WHERE app_name = $1 AND workspace = $2 AND install_name <> $3
+                 RETURNING install_name",
+            )
+            .bind(&install.app_name)
+            .bind(workspace)
+            .bind(name)
+            .fetch_all(conn)
+            .await?
+        });
         Ok(Saved { superseded })
     }
 
     /// The account's installs, connected or not, most recently used first.
     pub async fn installs(&self, account_id: i64) -> Result<Vec<StoredInstall>, StoreError> {
-        Ok(sqlx::query_as::<_, StoredInstall>(&format!(
-            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = ?
+        let sql = format!(
+            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1
              ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
-        ))
-        .bind(account_id)
-        .fetch_all(&mut *self.db.conn().await)
-        .await?)
+        );
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_as::<_, StoredInstall>(&sql)
+                .bind(account_id)
+                .fetch_all(conn)
+                .await?
+        }))
     }
 
     /// One of the account's installs; `None` if the account holds no install of that name.
@@ -151,13 +161,15 @@ impl Store {
         account_id: i64,
         install_name: &InstallName,
     ) -> Result<Option<StoredInstall>, StoreError> {
-        Ok(sqlx::query_as::<_, StoredInstall>(&format!(
-            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = ? AND i.install_name = ?"
-        ))
-        .bind(account_id)
-        .bind(install_name.as_str())
-        .fetch_optional(&mut *self.db.conn().await)
-        .await?)
+        let sql =
+            format!("SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1 AND i.install_name = $2");
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_as::<_, StoredInstall>(&sql)
+                .bind(account_id)
+                .bind(install_name.as_str())
+                .fetch_optional(conn)
+                .await?
+        }))
     }
 
     /// The install's newest token, as the Segment client takes it. A row without a readable
@@ -214,9 +226,13 @@ impl Store {
         self.update(
             account_id,
             &token.install_name,
-            "token_sealed = ?, token_expires_at = ?, last_refreshed_at = ?,
+            "token_sealed = $1, token_expires_at = $2, last_refreshed_at = $3,
              attention = NULL, attention_at = NULL, refresh_lease_until = NULL",
-            |query| query.bind(sealed).bind(expires_at).bind(Utc::now()),
+            vec![
+                Value::Bytes(sealed),
+                Value::Time(expires_at),
+                Value::Time(Utc::now()),
+            ],
         )
         .await
     }
@@ -233,18 +249,22 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_millis();
         let until = now.saturating_add(i64::try_from(hold.as_millis()).unwrap_or(i64::MAX));
-        let taken = sqlx::query(
-            "UPDATE installs SET refresh_lease_until = ?
-             WHERE account_id = ? AND install_name = ?
-                 AND (refresh_lease_until IS NULL OR refresh_lease_until < ?)",
-        )
-        .bind(until)
-        .bind(account_id)
-        .bind(install_name.as_str())
-        .bind(now)
-        .execute(&mut *self.db.writer().await)
-        .await?;
-        Ok(taken.rows_affected() > 0)
+        // One statement: the database's row lock makes it atomic across every instance.
+        let taken = on!(self.db, write, |conn| {
+            sqlx::query(
+                "UPDATE installs SET refresh_lease_until = $1
+                 WHERE account_id = $2 AND install_name = $3
+                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)",
+            )
+            .bind(until)
+            .bind(account_id)
+            .bind(install_name.as_str())
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        Ok(taken > 0)
     }
 
     /// Ends a refresh lease without a new token (the refresh failed).
@@ -257,7 +277,7 @@ impl Store {
             account_id,
             install_name,
             "refresh_lease_until = NULL",
-            |q| q,
+            Vec::new(),
         )
         .await?;
         Ok(())
@@ -275,8 +295,8 @@ impl Store {
         self.update(
             account_id,
             install_name,
-            "attention = ?, attention_at = ?, refresh_lease_until = NULL",
-            |query| query.bind(reason).bind(Utc::now()),
+            "attention = $1, attention_at = $2, refresh_lease_until = NULL",
+            vec![Value::Text(reason), Value::Time(Utc::now())],
         )
         .await?;
         Ok(())
@@ -293,8 +313,8 @@ impl Store {
         self.update(
             account_id,
             install_name,
-            "disconnected_at = ?, token_sealed = NULL, token_expires_at = NULL",
-            |query| query.bind(Utc::now()),
+            "disconnected_at = $1, token_sealed = NULL, token_expires_at = NULL",
+            vec![Value::Time(Utc::now())],
         )
         .await
     }
@@ -308,38 +328,58 @@ impl Store {
         self.update(
             account_id,
             install_name,
-            "disconnected_at = NULL, last_refreshed_at = ?",
-            |query| query.bind(Utc::now()),
+            "disconnected_at = NULL, last_refreshed_at = $1",
+            vec![Value::Time(Utc::now())],
         )
         .await
     }
 
-    /// `UPDATE installs SET {set}` on the account's install, with `bind` binding the values
-    /// `set` names (in order). `false` if the account holds no such install: every write to an
-    /// install goes through the account that holds it.
+    /// `UPDATE installs SET {set}` on the account's install, with `values` for the `$1…$n`
+    /// that `set` names, in order. `false` if the account holds no such install: every write
+    /// to an install goes through the account that holds it.
     async fn update(
         &self,
         account_id: i64,
         install_name: &InstallName,
         set: &str,
-        bind: impl for<'q> FnOnce(SqliteQuery<'q>) -> SqliteQuery<'q>,
+        values: Vec<Value>,
     ) -> Result<bool, StoreError> {
-        let sql = format!("UPDATE installs SET {set} WHERE account_id = ? AND install_name = ?");
-        let updated = bind(sqlx::query(&sql))
-            .bind(account_id)
-            .bind(install_name.as_str())
-            .execute(&mut *self.db.writer().await)
-            .await?;
-        Ok(updated.rows_affected() > 0)
+        let n = values.len();
+        let sql = format!(
+            "UPDATE installs SET {set} WHERE account_id = ${} AND install_name = ${}",
+            n + 1,
+            n + 2
+        );
+        let updated = on!(self.db, write, |conn| {
+            let mut query = sqlx::query(&sql);
+            for value in values {
+                query = match value {
+                    Value::Bytes(bytes) => query.bind(bytes),
+                    Value::Text(text) => query.bind(text),
+                    Value::Time(time) => query.bind(time),
+                };
+            }
+            query
+                .bind(account_id)
+                .bind(install_name.as_str())
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated > 0)
     }
 }
 
-/// A statement being built for the store's SQLite database.
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+/// A value for [`Store::update`] to bind.
+enum Value {
+    Bytes(Vec<u8>),
+    Text(String),
+    Time(DateTime<Utc>),
+}
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::test_support::temp_store;
+    use super::super::test_support::{store_test, stored as stored_value};
     use super::*;
 
     fn name(install: &str) -> InstallName {
@@ -362,9 +402,7 @@ pub(crate) mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn installs_belong_to_one_account_and_keep_their_token_sealed() {
-        let (store, _dir) = temp_store().await;
+    store_test!(installs_belong_to_one_account_and_keep_their_token_sealed, |store, _dir| {
         let (alice, ..) = store.create_account().await.unwrap();
         let (bob, ..) = store.create_account().await.unwrap();
         let first = token("installs/1", "acme");
@@ -388,12 +426,12 @@ pub(crate) mod tests {
         let read = store.install_token(&stored).unwrap();
         assert_eq!(read.access_token, first.access_token);
         assert_eq!(read.source(), first.source());
-        let sealed: Vec<u8> =
-            sqlx::query_scalar("SELECT token_sealed FROM installs WHERE install_name = ?")
-                .bind("installs/1")
-                .fetch_one(&mut *store.db.conn().await)
-                .await
-                .unwrap();
+        let sealed: Vec<u8> = stored_value(
+            &store,
+            "SELECT token_sealed FROM installs WHERE install_name = $1",
+            "installs/1",
+        )
+        .await;
         let clear = first.access_token.expose().as_bytes();
         assert!(
             !sealed.windows(clear.len()).any(|w| w == clear),
@@ -403,11 +441,9 @@ pub(crate) mod tests {
         // Bob can neither save a token for it nor disconnect it.
         assert!(!store.save_token(bob.id, &first).await.unwrap());
         assert!(!store.disconnect(bob.id, &name("installs/1")).await.unwrap());
-    }
+    });
 
-    #[tokio::test]
-    async fn attention_is_a_mark_that_a_new_token_clears() {
-        let (store, _dir) = temp_store().await;
+    store_test!(attention_is_a_mark_that_a_new_token_clears, |store, _dir| {
         let (alice, ..) = store.create_account().await.unwrap();
         store
             .save_install(alice.id, &token("installs/1", "acme"))
@@ -433,11 +469,9 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored.attention(), None);
-    }
+    });
 
-    #[tokio::test]
-    async fn one_refresh_lease_at_a_time_until_it_ends_or_lapses() {
-        let (store, _dir) = temp_store().await;
+    store_test!(one_refresh_lease_at_a_time_until_it_ends_or_lapses, |store, _dir| {
         let (alice, ..) = store.create_account().await.unwrap();
         let (bob, ..) = store.create_account().await.unwrap();
         store
@@ -492,11 +526,9 @@ pub(crate) mod tests {
                 .await
                 .unwrap()
         );
-    }
+    });
 
-    #[tokio::test]
-    async fn a_new_install_on_a_workspace_supersedes_the_old_one() {
-        let (store, _dir) = temp_store().await;
+    store_test!(a_new_install_on_a_workspace_supersedes_the_old_one, |store, _dir| {
         let (alice, ..) = store.create_account().await.unwrap();
         let (bob, ..) = store.create_account().await.unwrap();
         store
@@ -515,11 +547,9 @@ pub(crate) mod tests {
         let alices: Vec<_> = store.installs(alice.id).await.unwrap();
         assert_eq!(alices.len(), 1);
         assert_eq!(alices[0].install_name.as_str(), "installs/2");
-    }
+    });
 
-    #[tokio::test]
-    async fn disconnect_keeps_whose_it_was_and_drops_the_token() {
-        let (store, _dir) = temp_store().await;
+    store_test!(disconnect_keeps_whose_it_was_and_drops_the_token, |store, _dir| {
         let (alice, ..) = store.create_account().await.unwrap();
         store
             .save_install(alice.id, &token("installs/1", "acme"))
@@ -552,5 +582,5 @@ pub(crate) mod tests {
             .unwrap()
             .unwrap();
         assert!(stored.is_connected());
-    }
+    });
 }

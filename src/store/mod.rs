@@ -1,10 +1,12 @@
-//! The app's state on the server, in one database (SQLite through sqlx by default, `db`; the
-//! migrations in `migrations/` are compiled in and applied when the store opens):
+//! The app's state on the server, in one database: SQLite (embedded, the default) or Postgres,
+//! through sqlx, chosen by `DATABASE_URL` (`db`; the migrations in `migrations/sqlite/` and
+//! `migrations/postgres/` are compiled in and applied when the store opens):
 //! - [`accounts`]: the partner's own accounts (in a real partner app: its users), their API
 //!   keys and the credential the demo's account cookie holds;
 //! - [`installs`]: the Segment installs each account made, with their newest install token;
 //! - [`sessions`]: the browser sessions (actix-session's [`SessionStore`] over the same
-//!   database), so a session cookie holds only an id and logging out ends it everywhere.
+//!   database), so a session cookie holds only an id and logging out ends it everywhere;
+//!   [`redis_sessions`] keeps them in Redis instead, when `REDIS_URL` is set.
 //!
 //! Secrets are never stored in clear: credentials are hashed (SHA-256; they are long and
 //! random), and what must be read back (API keys, install tokens, session state) is sealed with
@@ -16,6 +18,7 @@ pub mod accounts;
 mod db;
 pub mod installs;
 mod keys;
+pub mod redis_sessions;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -24,17 +27,21 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
-use db::Db;
+use db::{Db, on};
+pub use db::describe as describe_database;
 
 pub use accounts::Account;
 pub use installs::{Attention, Saved, StoredInstall};
 pub use keys::{ApiKey, LoginToken, hash as hash_key};
-pub use sessions::SqlSessionStore;
+pub use redis_sessions::RedisSessions;
+pub use sessions::{Sessions, SqlSessionStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("cannot open the {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
     #[error("the database schema could not be brought up to date: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder {0}: {1}")]
@@ -68,18 +75,23 @@ impl Store {
     /// generated and kept there on its first start, so sessions, accounts and their sealed
     /// data survive a restart. The data is then no better protected than the database file.
     pub async fn open_demo(url: &str) -> Result<(Store, MasterKey), StoreError> {
-        let db = Db::open(url).await?;
+        let db = Arc::new(Db::open(url).await?);
         let generated = MasterKey::generate();
-        sqlx::query("INSERT INTO demo_key (id, key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING")
-            .bind(generated.to_base64())
-            .execute(&mut *db.writer().await)
-            .await?;
-        let kept: String = sqlx::query_scalar("SELECT key FROM demo_key WHERE id = 1")
-            .fetch_one(&mut *db.conn().await)
-            .await?;
+        on!(db, write, |conn| {
+            sqlx::query("INSERT INTO demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+                .bind(generated.to_base64())
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        let kept: String = on!(db, read, |conn| {
+            sqlx::query_scalar("SELECT key FROM demo_key WHERE id = 1")
+                .fetch_one(conn)
+                .await?
+        });
         let key = MasterKey::parse(&kept).map_err(|e| StoreError::DemoKey(e.to_string()))?;
         let store = Store {
-            db: Arc::new(db),
+            db,
             sealer: key.sealer(),
         };
         Ok((store, key))
@@ -87,9 +99,9 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&mut *self.db.conn().await)
-            .await?;
+        on!(self.db, read, |conn| {
+            sqlx::query("SELECT 1").execute(conn).await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -102,7 +114,7 @@ impl Store {
     /// `unused_accounts` that never connected anything. Returns (sessions, accounts) removed.
     pub async fn clean_up(
         &self,
-        sessions: &SqlSessionStore,
+        sessions: &Sessions,
         unused_accounts: Duration,
     ) -> Result<(u64, u64), StoreError> {
         let sessions = sessions.remove_expired().await?;
@@ -116,22 +128,122 @@ impl Store {
 pub(crate) mod test_support {
     use super::*;
 
-    /// A store on a database of its own in the temp folder (removed with the returned guard).
-    pub async fn temp_store() -> (Store, TempDir) {
-        let dir = std::env::temp_dir().join(format!(
-            "partnerapp-store-{}",
-            LoginToken::generate().hash().get(..12).unwrap_or("x")
-        ));
-        let url = format!("sqlite://{}", dir.join("nested").join("test.db").display());
-        let store = Store::open(&url, &MasterKey::generate()).await.unwrap();
-        (store, TempDir(dir, url))
+    /// Where a store test runs.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Backend {
+        Sqlite,
+        /// A new database on the server `DATABASE_TEST_URL` names (dropped with the guard).
+        Postgres,
     }
 
-    pub struct TempDir(pub std::path::PathBuf, pub String);
+    /// A store on a database of its own (removed with the returned guard): a SQLite file in
+    /// the temp folder, or a new Postgres database.
+    pub async fn temp_store_on(backend: Backend) -> (Store, TempDb) {
+        let name = format!(
+            "partnerapp_test_{}",
+            LoginToken::generate().hash().get(..12).unwrap_or("x")
+        );
+        let temp = match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(name);
+                let url = format!("sqlite://{}", dir.join("nested").join("test.db").display());
+                TempDb(Some(dir), url, None)
+            }
+            Backend::Postgres => {
+                let server = std::env::var("DATABASE_TEST_URL")
+                    .expect("DATABASE_TEST_URL names a Postgres server for the Postgres tests");
+                let mut url = url::Url::parse(&server).expect("DATABASE_TEST_URL is a URL");
+                admin(&server, &format!("CREATE DATABASE {name}"));
+                url.set_path(&name);
+                TempDb(None, url.to_string(), Some((server, name)))
+            }
+        };
+        let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
+        (store, temp)
+    }
 
-    impl Drop for TempDir {
+    /// Runs one statement on the Postgres server at `server`, from a thread of its own (so
+    /// that it also works in `Drop`).
+    fn admin(server: &str, sql: &str) {
+        let (server, sql) = (server.to_owned(), sql.to_owned());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server)
+                    .await
+                    .expect("the Postgres server at DATABASE_TEST_URL answers");
+                sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            })
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// What a test database leaves behind: a folder, its URL, and (Postgres) the server and
+    /// database to drop.
+    pub struct TempDb(
+        pub Option<std::path::PathBuf>,
+        pub String,
+        Option<(String, String)>,
+    );
+
+    impl Drop for TempDb {
         fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            if let Some(dir) = &self.0 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            if let Some((server, name)) = &self.2 {
+                admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
         }
+    }
+
+    /// A store test, once on SQLite and once on Postgres. The Postgres one runs when
+    /// `DATABASE_TEST_URL` is set at build time, and is reported as ignored otherwise.
+    macro_rules! store_test {
+        ($name:ident, |$store:ident, $db:ident| $body:block) => {
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use $crate::store::test_support::{Backend, TempDb, temp_store_on};
+
+                #[allow(unused_variables)]
+                async fn run($store: $crate::store::Store, $db: TempDb) $body
+
+                #[tokio::test]
+                async fn sqlite() {
+                    let ($store, $db) = temp_store_on(Backend::Sqlite).await;
+                    run($store, $db).await
+                }
+
+                #[tokio::test]
+                #[cfg_attr(not(postgres_tests), ignore = "set DATABASE_TEST_URL to run it on Postgres")]
+                async fn postgres() {
+                    let ($store, $db) = temp_store_on(Backend::Postgres).await;
+                    run($store, $db).await
+                }
+            }
+        };
+    }
+    pub(crate) use store_test;
+
+    /// One value from the store's database (for tests that look at what is stored).
+    pub async fn stored<T>(store: &Store, sql: &str, key: &str) -> T
+    where
+        T: Send + Unpin,
+        for<'r> T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        for<'r> T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    {
+        let value: Result<T, StoreError> = async {
+            Ok(on!(store.db, read, |conn| {
+                sqlx::query_scalar(sql).bind(key).fetch_one(conn).await?
+            }))
+        }
+        .await;
+        value.unwrap()
     }
 }

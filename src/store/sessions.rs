@@ -19,7 +19,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::db::Db;
+use super::db::{Db, on};
 use super::keys::hash;
 use crate::config::SessionLimits;
 use crate::crypto::Sealer;
@@ -73,48 +73,104 @@ impl SqlSessionStore {
         let id = Alphanumeric.sample_string(&mut rand::rng(), 64);
         let id_hash = hash(&id);
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, state, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&id_hash)
-        .bind(self.seal(state, &id_hash)?)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *self.db.writer().await)
-        .await?;
+        let sealed = self.seal(state, &id_hash)?;
+        on!(self.db, write, |conn| {
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, state, created_at, last_seen_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id_hash)
+            .bind(&sealed)
+            .bind(now)
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
         Ok(SessionKey::try_from(id)?)
     }
 
     /// Deletes every session that has ended. Returns how many.
     pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
         let now = now_ms();
-        let removed =
-            sqlx::query("DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?")
+        Ok(on!(self.db, write, |conn| {
+            sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
                 .bind(now - ms(self.limits.idle))
                 .bind(now - ms(self.limits.absolute))
-                .execute(&mut *self.db.writer().await)
-                .await?;
-        Ok(removed.rows_affected())
+                .execute(conn)
+                .await?
+                .rows_affected()
+        }))
     }
 
     /// How many sessions are stored (ended or not).
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-            .fetch_one(&mut *self.db.conn().await)
-            .await
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+                .fetch_one(conn)
+                .await?
+        }))
+    }
+}
+
+impl SqlSessionStore {
+    async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
+        Ok(on!(self.db, read, |conn| {
+            sqlx::query_as("SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(conn)
+                .await?
+        }))
+    }
+
+    async fn remove(&self, id_hash: &str) -> Result<(), sqlx::Error> {
+        on!(self.db, write, |conn| {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(conn)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Moves the session's last use to `now`, with new entries if `sealed` is given. `false`
+    /// if there is no such session (any more).
+    async fn touch(&self, id_hash: &str, sealed: Option<Vec<u8>>) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let updated = on!(self.db, write, |conn| {
+            match &sealed {
+                Some(sealed) => {
+                    sqlx::query(
+                        "UPDATE sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3",
+                    )
+                    .bind(sealed)
+                    .bind(now)
+                    .bind(id_hash)
+                    .execute(conn)
+                    .await?
+                }
+                None => {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                        .bind(now)
+                        .bind(id_hash)
+                        .execute(conn)
+                        .await?
+                }
+            }
+            .rows_affected()
+        });
+        Ok(updated > 0)
     }
 }
 
 impl SessionStore for SqlSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let id_hash = hash(key.as_ref());
-        let row: Option<(Vec<u8>, i64, i64)> = sqlx::query_as(
-            "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = ?",
-        )
-        .bind(&id_hash)
-        .fetch_optional(&mut *self.db.conn().await)
-        .await
-        .map_err(|e| LoadError::Other(e.into()))?;
+        let row = self
+            .row(&id_hash)
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
         let Some((sealed, created, last_seen)) = row else {
             return Ok(None);
         };
@@ -126,18 +182,13 @@ impl SessionStore for SqlSessionStore {
             .flatten()
             .and_then(|json| serde_json::from_slice::<State>(&json).ok());
         let Some(state) = state else {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-                .bind(&id_hash)
-                .execute(&mut *self.db.writer().await)
+            self.remove(&id_hash)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
             return Ok(None);
         };
         if now - last_seen >= ms(touch_interval(&self.limits)) {
-            sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
-                .bind(now)
-                .bind(&id_hash)
-                .execute(&mut *self.db.writer().await)
+            self.touch(&id_hash, None)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
         }
@@ -162,15 +213,11 @@ impl SessionStore for SqlSessionStore {
         let sealed = self
             .seal(&state, &id_hash)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
-        let updated =
-            sqlx::query("UPDATE sessions SET state = ?, last_seen_at = ? WHERE id_hash = ?")
-                .bind(sealed)
-                .bind(now_ms())
-                .bind(&id_hash)
-                .execute(&mut *self.db.writer().await)
-                .await
-                .map_err(|e| UpdateError::Other(e.into()))?;
-        if updated.rows_affected() == 0 {
+        let updated = self
+            .touch(&id_hash, Some(sealed))
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
+        if !updated {
             // Deleted meanwhile (a logout in another tab): never bring it back under its old id.
             return self.insert(&state).await.map_err(UpdateError::Other);
         }
@@ -182,26 +229,96 @@ impl SessionStore for SqlSessionStore {
         key: &SessionKey,
         _ttl: &actix_web::cookie::time::Duration,
     ) -> Result<(), anyhow::Error> {
-        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
-            .bind(now_ms())
-            .bind(hash(key.as_ref()))
-            .execute(&mut *self.db.writer().await)
-            .await?;
+        self.touch(&hash(key.as_ref()), None).await?;
         Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(hash(key.as_ref()))
-            .execute(&mut *self.db.writer().await)
-            .await?;
+        self.remove(&hash(key.as_ref())).await?;
         Ok(())
+    }
+}
+
+/// Where the sessions are: the database (the default) or Redis (`REDIS_URL`). The one store
+/// the session middleware is given.
+#[derive(Clone)]
+pub enum Sessions {
+    Database(SqlSessionStore),
+    Redis(super::RedisSessions),
+}
+
+impl Sessions {
+    /// Whether the session store answers (for `/readyz`): Redis' `PING`. The database's own
+    /// check covers the other case.
+    pub async fn ping(&self) -> Result<(), anyhow::Error> {
+        match self {
+            Sessions::Database(_) => Ok(()),
+            Sessions::Redis(redis) => redis.ping().await,
+        }
+    }
+
+    /// Deletes the sessions that have ended, where that takes a sweep (Redis expires its own).
+    pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
+        match self {
+            Sessions::Database(sessions) => sessions.remove_expired().await,
+            Sessions::Redis(_) => Ok(0),
+        }
+    }
+}
+
+impl SessionStore for Sessions {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        match self {
+            Sessions::Database(s) => s.load(key).await,
+            Sessions::Redis(s) => s.load(key).await,
+        }
+    }
+
+    async fn save(
+        &self,
+        state: State,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        match self {
+            Sessions::Database(s) => s.save(state, ttl).await,
+            Sessions::Redis(s) => s.save(state, ttl).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        match self {
+            Sessions::Database(s) => s.update(key, state, ttl).await,
+            Sessions::Redis(s) => s.update(key, state, ttl).await,
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        key: &SessionKey,
+        ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        match self {
+            Sessions::Database(s) => s.update_ttl(key, ttl).await,
+            Sessions::Redis(s) => s.update_ttl(key, ttl).await,
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        match self {
+            Sessions::Database(s) => s.delete(key).await,
+            Sessions::Redis(s) => s.delete(key).await,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::temp_store;
+    use super::super::test_support::{store_test, stored};
     use super::*;
 
     fn state(pairs: &[(&str, &str)]) -> State {
@@ -213,9 +330,7 @@ mod tests {
 
     const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::DAY;
 
-    #[tokio::test]
-    async fn a_session_is_stored_by_hash_sealed_and_ends_when_deleted() {
-        let (store, _dir) = temp_store().await;
+    store_test!(a_session_is_stored_by_hash_sealed_and_ends_when_deleted, |store, _dir| {
         let sessions = store.sessions(SessionLimits::default());
         let key = sessions
             .save(state(&[("install", "\"installs/1\"")]), &TTL)
@@ -223,12 +338,12 @@ mod tests {
             .unwrap();
         let id = key.as_ref().to_owned();
         assert_eq!(id.len(), 64);
-        let (id_hash, sealed): (String, Vec<u8>) =
-            sqlx::query_as("SELECT id_hash, state FROM sessions")
-                .fetch_one(&mut *sessions.db.conn().await)
-                .await
-                .unwrap();
-        assert_eq!(id_hash, hash(&id));
+        let sealed: Vec<u8> = stored(
+            &store,
+            "SELECT state FROM sessions WHERE id_hash = $1",
+            &hash(&id),
+        )
+        .await;
         assert!(
             !sealed.windows(8).any(|w| w == b"installs"),
             "state in clear"
@@ -253,11 +368,9 @@ mod tests {
         assert_ne!(renewed.as_ref(), id);
         let copy = SessionKey::try_from(id).unwrap();
         assert_eq!(sessions.load(&copy).await.unwrap(), None);
-    }
+    });
 
-    #[tokio::test]
-    async fn a_session_ends_after_its_idle_and_absolute_limits() {
-        let (store, _dir) = temp_store().await;
+    store_test!(a_session_ends_after_its_idle_and_absolute_limits, |store, _dir| {
         let limits = SessionLimits {
             idle: Duration::from_millis(400),
             absolute: Duration::from_millis(1500),
@@ -283,17 +396,15 @@ mod tests {
         assert_eq!(sessions.remove_expired().await.unwrap(), 1);
         assert_eq!(sessions.load(&idle).await.unwrap(), None);
         assert_eq!(sessions.count().await.unwrap(), 0);
-    }
+    });
 
-    #[tokio::test]
-    async fn a_session_sealed_under_another_key_reads_as_none() {
-        let (store, dir) = temp_store().await;
+    store_test!(a_session_sealed_under_another_key_reads_as_none, |store, dir| {
         let sessions = store.sessions(SessionLimits::default());
         let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        let other = super::super::Store::open(&dir.1, &crate::crypto::MasterKey::generate())
+        let other = crate::store::Store::open(&dir.1, &crate::crypto::MasterKey::generate())
             .await
             .unwrap()
             .sessions(SessionLimits::default());
         assert_eq!(other.load(&key).await.unwrap(), None);
-    }
+    });
 }

@@ -55,6 +55,8 @@ pub struct AppState {
     pub destination_api_key: Option<Secret>,
     /// Accounts and installs (with their tokens).
     pub store: crate::store::Store,
+    /// Where the sessions are (the database, or Redis): for `/readyz`.
+    pub sessions: crate::store::Sessions,
     /// The app is served over https (cookies are `Secure`).
     pub https: bool,
     /// The app talks to the built-in sandbox (pages show a marker).
@@ -180,16 +182,29 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the app can serve pages: its database answers. Does not call Segment, and
-/// makes nothing (no account, no session).
+/// `GET /readyz`: the app can serve pages: its database answers, and so does Redis when the
+/// sessions are there. Does not call Segment, and makes nothing (no account, no session).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(error) => {
-            tracing::warn!(%error, "not ready: the database does not answer");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "status": "unavailable", "database": "no answer" }))
-        }
+    let (database, sessions) = tokio::join!(state.store.ping(), state.sessions.ping());
+    if let Err(error) = &database {
+        tracing::warn!(%error, "not ready: the database does not answer");
+    }
+    if let Err(error) = &sessions {
+        tracing::warn!(%error, "not ready: Redis does not answer");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "no answer" };
+    let body = serde_json::json!({
+        "status": if database.is_ok() && sessions.is_ok() { "ready" } else { "unavailable" },
+        "database": word(database.is_ok()),
+        "sessions": match &state.sessions {
+            crate::store::Sessions::Database(_) => "in the database",
+            crate::store::Sessions::Redis(_) => word(sessions.is_ok()),
+        },
+    });
+    if database.is_ok() && sessions.is_ok() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

@@ -1,0 +1,361 @@
+//! Browser sessions in Redis (`REDIS_URL`): actix-session's [`RedisSessionStore`], with the
+//! same guarantees as the database store ([`super::sessions`]):
+//! - Redis' key is `partnerapp:session:` and the SHA-256 of the session id, never the id, so
+//!   someone who can read Redis cannot take over a session;
+//! - the entries are sealed (AES-256-GCM, keyed from `SESSION_KEY`);
+//! - a session ends after [`SessionLimits::idle`] without a request (Redis expires the key) and
+//!   [`SessionLimits::absolute`] after it began, whichever comes first;
+//! - logging out deletes the key: every instance sees it gone on its next request.
+//!
+//! What this module adds to actix-session's store is the envelope: the sealed entries, when the
+//! session began and when it was last used (moved forward at most every
+//! [`touch_interval`](super::sessions::touch_interval), as in the database).
+
+use std::collections::HashMap;
+
+use actix_session::storage::{
+    LoadError, RedisSessionStore, SaveError, SessionKey, SessionStore, UpdateError,
+};
+use actix_web::cookie::time::Duration as TtlDuration;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
+use chrono::Utc;
+
+use super::keys::hash;
+use super::sessions::touch_interval;
+use crate::config::SessionLimits;
+use crate::crypto::Sealer;
+
+type State = HashMap<String, String>;
+
+const CREATED: &str = "created";
+const SEEN: &str = "seen";
+const SEALED: &str = "sealed";
+/// What the entries are sealed for (they cannot be bound to the id: actix-session picks it
+/// after sealing).
+const SEALED_FOR: &str = "redis-sessions";
+
+/// The sessions, in Redis. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisSessions {
+    inner: RedisSessionStore,
+    /// A connection of its own for `PING` (`/readyz`).
+    ping: redis::aio::ConnectionManager,
+    sealer: Sealer,
+    limits: SessionLimits,
+}
+
+/// What a session's envelope says.
+struct Envelope {
+    created: i64,
+    seen: i64,
+    sealed: Vec<u8>,
+}
+
+impl Envelope {
+    fn read(entries: &State) -> Option<Envelope> {
+        Some(Envelope {
+            created: entries.get(CREATED)?.parse().ok()?,
+            seen: entries.get(SEEN)?.parse().ok()?,
+            sealed: BASE64.decode(entries.get(SEALED)?).ok()?,
+        })
+    }
+
+    fn entries(&self) -> State {
+        HashMap::from([
+            (CREATED.to_owned(), self.created.to_string()),
+            (SEEN.to_owned(), self.seen.to_string()),
+            (SEALED.to_owned(), BASE64.encode(&self.sealed)),
+        ])
+    }
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What to say about a Redis URL in a message: host, port and database, never a password.
+pub fn describe(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(url) => format!(
+            "Redis at {}:{}{}",
+            url.host_str().unwrap_or("localhost"),
+            url.port().unwrap_or(6379),
+            url.path()
+        ),
+        Err(_) => "Redis (REDIS_URL is not a URL)".to_owned(),
+    }
+}
+
+impl RedisSessions {
+    /// Connects to Redis at `url` (`redis://…`, or `rediss://…` for TLS).
+    pub async fn connect(
+        url: &str,
+        sealer: Sealer,
+        limits: SessionLimits,
+    ) -> Result<RedisSessions, anyhow::Error> {
+        let inner = RedisSessionStore::builder(url)
+            .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
+            .build()
+            .await?;
+        let ping = redis::Client::open(url)?.get_connection_manager().await?;
+        Ok(RedisSessions {
+            inner,
+            ping,
+            sealer,
+            limits,
+        })
+    }
+
+    /// Whether Redis answers.
+    pub async fn ping(&self) -> Result<(), anyhow::Error> {
+        let mut conn = self.ping.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// How long Redis keeps a session last used at `seen`: its idle limit, cut at its absolute
+    /// one (at least a second, which is what Redis counts in).
+    fn ttl(&self, envelope: &Envelope) -> TtlDuration {
+        let left = (envelope.created.saturating_add(ms(self.limits.absolute)))
+            .saturating_sub(envelope.seen)
+            .min(ms(self.limits.idle));
+        TtlDuration::seconds((left / 1000).max(1))
+    }
+
+    fn has_ended(&self, envelope: &Envelope, now: i64) -> bool {
+        now.saturating_sub(envelope.seen) >= ms(self.limits.idle)
+            || now.saturating_sub(envelope.created) >= ms(self.limits.absolute)
+    }
+
+    fn seal(&self, state: &State) -> Result<Vec<u8>, serde_json::Error> {
+        Ok(self.sealer.seal(&serde_json::to_vec(state)?, SEALED_FOR))
+    }
+
+    /// The session's envelope and entries, if it has not ended. An ended or unreadable session
+    /// (sealed under another `SESSION_KEY`) is deleted.
+    async fn open(&self, key: &SessionKey) -> Result<Option<(Envelope, State)>, LoadError> {
+        let Some(entries) = self.inner.load(key).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let opened = Envelope::read(&entries)
+            .filter(|envelope| !self.has_ended(envelope, now))
+            .and_then(|envelope| {
+                let json = self.sealer.open(&envelope.sealed, SEALED_FOR).ok()?;
+                let state = serde_json::from_slice::<State>(&json).ok()?;
+                Some((envelope, state))
+            });
+        if opened.is_none() {
+            self.inner.delete(key).await.map_err(LoadError::Other)?;
+        }
+        Ok(opened)
+    }
+}
+
+impl SessionStore for RedisSessions {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let Some((mut envelope, state)) = self.open(key).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if now - envelope.seen >= ms(touch_interval(&self.limits)) {
+            envelope.seen = now;
+            // If the key expired since it was read, this makes a session nobody holds the id
+            // of, which Redis expires in turn: nothing to undo.
+            let same = SessionKey::try_from(key.as_ref().to_owned())
+                .map_err(|e| LoadError::Other(e.into()))?;
+            self.inner
+                .update(same, envelope.entries(), &self.ttl(&envelope))
+                .await
+                .map_err(|e| LoadError::Other(e.into()))?;
+        }
+        Ok(Some(state))
+    }
+
+    async fn save(&self, state: State, _ttl: &TtlDuration) -> Result<SessionKey, SaveError> {
+        let now = now_ms();
+        let envelope = Envelope {
+            created: now,
+            seen: now,
+            sealed: self
+                .seal(&state)
+                .map_err(|e| SaveError::Serialization(e.into()))?,
+        };
+        self.inner
+            .save(envelope.entries(), &self.ttl(&envelope))
+            .await
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        ttl: &TtlDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let Some((mut envelope, _)) = self.open(&key).await.map_err(|e| match e {
+            LoadError::Deserialization(e) => UpdateError::Serialization(e),
+            LoadError::Other(e) => UpdateError::Other(e),
+        })?
+        else {
+            // Deleted meanwhile (a logout in another tab, on any instance): never bring it back
+            // under its old id.
+            return self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            });
+        };
+        envelope.seen = now_ms();
+        envelope.sealed = self
+            .seal(&state)
+            .map_err(|e| UpdateError::Serialization(e.into()))?;
+        self.inner
+            .update(key, envelope.entries(), &self.ttl(&envelope))
+            .await
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, _ttl: &TtlDuration) -> Result<(), anyhow::Error> {
+        // Loading moves the last use forward when it is due.
+        self.load(key).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        self.inner.delete(key).await
+    }
+}
+
+/// The same stories as the database store's tests, on the Redis at `REDIS_TEST_URL` (set at
+/// build time; reported as ignored otherwise).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+    use std::time::Duration;
+
+    const TTL: TtlDuration = TtlDuration::DAY;
+
+    fn state(pairs: &[(&str, &str)]) -> State {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn url() -> String {
+        std::env::var("REDIS_TEST_URL").expect("REDIS_TEST_URL names the Redis for these tests")
+    }
+
+    async fn sessions(key: &MasterKey, limits: SessionLimits) -> RedisSessions {
+        RedisSessions::connect(&url(), key.sealer(), limits)
+            .await
+            .expect("the Redis at REDIS_TEST_URL answers")
+    }
+
+    async fn raw(key: &str) -> Option<String> {
+        let mut conn = redis::Client::open(url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis::cmd("GET").arg(key).query_async(&mut conn).await.unwrap()
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
+    async fn a_session_is_stored_by_hash_sealed_and_ends_when_deleted() {
+        let sessions = sessions(&MasterKey::generate(), SessionLimits::default()).await;
+        sessions.ping().await.unwrap();
+        let key = sessions
+            .save(state(&[("install", "\"installs/1\"")]), &TTL)
+            .await
+            .unwrap();
+        let id = key.as_ref().to_owned();
+        assert_eq!(raw(&id).await, None, "the id itself is a key in Redis");
+        let stored = raw(&format!("partnerapp:session:{}", hash(&id)))
+            .await
+            .expect("the session is under the id's hash");
+        assert!(!stored.contains("installs"), "state in clear: {stored}");
+
+        let loaded = sessions.load(&key).await.unwrap().unwrap();
+        assert_eq!(loaded["install"], "\"installs/1\"");
+        let key = sessions
+            .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
+            .await
+            .unwrap();
+        assert_eq!(key.as_ref(), id, "an update keeps the id");
+        assert_eq!(
+            sessions.load(&key).await.unwrap().unwrap()["install"],
+            "\"installs/2\""
+        );
+        sessions.delete(&key).await.unwrap();
+        assert_eq!(sessions.load(&key).await.unwrap(), None);
+
+        // An update after the delete (another tab, another instance) makes a new session,
+        // never the old id.
+        let copy = SessionKey::try_from(id.clone()).unwrap();
+        let renewed = sessions
+            .update(copy, state(&[("a", "1")]), &TTL)
+            .await
+            .unwrap();
+        assert_ne!(renewed.as_ref(), id);
+        let copy = SessionKey::try_from(id).unwrap();
+        assert_eq!(sessions.load(&copy).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
+    async fn a_session_ends_after_its_idle_and_absolute_limits() {
+        let limits = SessionLimits {
+            idle: Duration::from_millis(400),
+            absolute: Duration::from_millis(1500),
+        };
+        let sessions = sessions(&MasterKey::generate(), limits).await;
+
+        // Used every 200 ms, it lives past its idle limit, up to its absolute one.
+        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        let mut alive = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if sessions.load(&key).await.unwrap().is_none() {
+                break;
+            }
+            alive += 1;
+        }
+        assert!((3..=7).contains(&alive), "alive for {alive} loads");
+
+        // Left alone, it ends after its idle limit.
+        let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        assert!(sessions.load(&idle).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(sessions.load(&idle).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
+    async fn a_session_sealed_under_another_key_reads_as_none_and_instances_agree() {
+        let key = MasterKey::generate();
+        let (one, two) = (
+            sessions(&key, SessionLimits::default()).await,
+            sessions(&key, SessionLimits::default()).await,
+        );
+        let session = one.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        assert!(two.load(&session).await.unwrap().is_some(), "another instance");
+        two.delete(&session).await.unwrap();
+        assert_eq!(one.load(&session).await.unwrap(), None, "logout on the other");
+
+        let session = one.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        let other = sessions(&MasterKey::generate(), SessionLimits::default()).await;
+        assert_eq!(other.load(&session).await.unwrap(), None);
+    }
+
+    #[test]
+    fn descriptions_never_hold_the_password() {
+        let said = describe("redis://:hunter2@cache.internal:6380/2");
+        assert_eq!(said, "Redis at cache.internal:6380/2");
+    }
+}
