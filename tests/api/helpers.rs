@@ -49,6 +49,9 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
     /// Push each account's own key (no DESTINATION_API_KEY override).
     pub account_keys: bool,
+    /// The production stores: a new database on the Postgres server `DATABASE_TEST_URL` names,
+    /// and sessions in the Redis of `REDIS_TEST_URL`.
+    pub postgres_and_redis: bool,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Options {
             slug: slug.to_owned(),
             extra: Vec::new(),
             account_keys: false,
+            postgres_and_redis: false,
         }
     }
 
@@ -94,6 +98,26 @@ pub fn test_database_url() -> String {
         .join("partnerapp-tests")
         .join(format!("{}-{n}.db", std::process::id()));
     format!("sqlite://{}", file.display())
+}
+
+/// A new, empty database on the Postgres server `DATABASE_TEST_URL` names, and its URL. (The
+/// databases stay: CI's Postgres is a throw-away cluster.)
+pub async fn postgres_test_database() -> String {
+    use sqlx::Connection;
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let server = std::env::var("DATABASE_TEST_URL").expect("DATABASE_TEST_URL names a Postgres");
+    let name = format!("partnerapp_api_{}_{n}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the Postgres at DATABASE_TEST_URL answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a test database is created");
+    let mut url = Url::parse(&server).expect("DATABASE_TEST_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
 }
 
 /// Settings from `vars`, with a database of their own unless `vars` names one.
@@ -128,8 +152,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let server = sandbox::serve(sandbox.clone(), sandbox_listener).expect("the sandbox starts");
     tokio::spawn(server);
 
+    let database_url = if options.postgres_and_redis {
+        postgres_test_database().await
+    } else {
+        test_database_url()
+    };
     let mut vars = vec![
-        ("DATABASE_URL", test_database_url()),
+        ("DATABASE_URL", database_url),
         ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
         ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
         ("SEGMENT_ID_URL", sandbox_url.clone()),
@@ -141,6 +170,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     ];
     if !options.account_keys {
         vars.push(("DESTINATION_API_KEY", API_KEY.to_owned()));
+    }
+    if options.postgres_and_redis {
+        let redis = std::env::var("REDIS_TEST_URL").expect("REDIS_TEST_URL names a Redis");
+        vars.push(("REDIS_URL", redis));
     }
     vars.extend(options.extra);
     let mut app = start(

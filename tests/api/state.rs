@@ -3,7 +3,9 @@
 //! kept next to the install, a refused refresh that deletes nothing, and a demo that survives
 //! a restart.
 
-use crate::helpers::{Browser, TestApp, spawn_app, spawn_app_in_sandbox_mode_with};
+use crate::helpers::{
+    Browser, Options, TestApp, spawn_app, spawn_app_in_sandbox_mode_with, spawn_app_with,
+};
 
 /// A browser holding exactly these cookies (`name=value`), for the app.
 fn browser_with(app: &TestApp, cookies: &[(&str, String)]) -> Browser {
@@ -214,7 +216,24 @@ async fn a_refused_refresh_keeps_the_install_and_a_good_one_clears_the_mark() {
 
 #[tokio::test]
 async fn the_newest_token_is_shared_by_every_app_on_the_database() {
-    let first = spawn_app().await;
+    the_newest_token_is_shared(Options::default()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "set DATABASE_TEST_URL and REDIS_TEST_URL to run it on Postgres and Redis"
+)]
+async fn the_newest_token_is_shared_by_every_app_on_postgres_and_redis() {
+    the_newest_token_is_shared(Options {
+        postgres_and_redis: true,
+        ..Options::default()
+    })
+    .await;
+}
+
+async fn the_newest_token_is_shared(options: Options) {
+    let first = spawn_app_with(options).await;
     first.install_on("javascript").await;
     let first_address = first.address.clone();
     // A second app process on the same database (and the same Segment), same browser.
@@ -240,7 +259,24 @@ async fn the_newest_token_is_shared_by_every_app_on_the_database() {
 
 #[tokio::test]
 async fn thirty_requests_over_two_apps_on_an_expired_token_make_one_refresh() {
-    let first = spawn_app().await;
+    thirty_requests_over_two_apps(Options::default()).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "set DATABASE_TEST_URL and REDIS_TEST_URL to run it on Postgres and Redis"
+)]
+async fn thirty_requests_over_two_apps_on_postgres_and_redis_make_one_refresh() {
+    thirty_requests_over_two_apps(Options {
+        postgres_and_redis: true,
+        ..Options::default()
+    })
+    .await;
+}
+
+async fn thirty_requests_over_two_apps(options: Options) {
+    let first = spawn_app_with(options).await;
     first.install_on("javascript").await;
     let first_address = first.address.clone();
     let second = first.restart().await;
