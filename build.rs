@@ -12,7 +12,11 @@ fn main() {
     };
     for (cfg, variable, set) in [
         ("browser_tests", "BROWSER_TESTS", on("BROWSER_TESTS")),
-        ("postgres_tests", "DATABASE_TEST_URL", switch("DATABASE_TEST_URL")),
+        (
+            "postgres_tests",
+            "DATABASE_TEST_URL",
+            switch("DATABASE_TEST_URL"),
+        ),
         ("redis_tests", "REDIS_TEST_URL", switch("REDIS_TEST_URL")),
         ("topology_tests", "TOPOLOGY_TESTS", on("TOPOLOGY_TESTS")),
     ] {

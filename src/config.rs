@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::crypto::{KeyError, MasterKey};
 use crate::secret::Secret;
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
+use crate::web::proxy::TrustedProxies;
 
 /// Where the app's Segment calls go.
 // Built once at start-up; the size difference between variants costs nothing.
@@ -66,6 +67,8 @@ pub struct Settings {
     pub pkce: bool,
     /// Timeouts and concurrency of the calls to Segment.
     pub limits: Limits,
+    /// The reverse proxies whose `X-Forwarded-*` headers are believed (none by default).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// When a server-side session ends: after `idle` without a request, and `absolute` after it
@@ -269,6 +272,16 @@ impl Settings {
                 SessionLimits::default().absolute,
             )?,
         };
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(value) => {
+                TrustedProxies::parse(&value).map_err(|reason| ConfigError::BadValue {
+                    name: "TRUSTED_PROXIES",
+                    value,
+                    reason: format!("{reason}: expected IP addresses separated by commas"),
+                })?
+            }
+        };
         let limits = Limits {
             connect: millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
             total: millis("SEGMENT_TIMEOUT_MS", 15_000)?,
@@ -277,6 +290,7 @@ impl Settings {
 
         Ok(Settings {
             limits,
+            trusted_proxies,
             mode,
             destination_slug,
             destination_api_key,
@@ -546,7 +560,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(taken.database_url, "postgres://app:pw@db/partner");
-        assert_eq!(taken.redis_url.as_deref(), Some("rediss://:pw@cache:6380/0"));
+        assert_eq!(
+            taken.redis_url.as_deref(),
+            Some("rediss://:pw@cache:6380/0")
+        );
         assert_eq!(with_credentials(&[]).unwrap().redis_url, None);
 
         for (name, bad) in [

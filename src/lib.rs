@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod crypto;
+pub mod metrics;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;

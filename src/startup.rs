@@ -14,6 +14,7 @@ use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
+use tracing::Instrument;
 #[cfg(feature = "sandbox")]
 use url::Url;
 
@@ -112,6 +113,7 @@ impl Application {
                 )
             }
         };
+        let metrics = crate::metrics::Metrics::new();
         let segment = SegmentClient::new(
             http,
             urls,
@@ -123,7 +125,8 @@ impl Application {
                 pkce: settings.pkce,
             },
             &settings.limits,
-        );
+        )
+        .with_metrics(metrics.clone());
 
         #[cfg(feature = "sandbox")]
         let sandbox = settings.mode.is_sandbox().then(|| {
@@ -167,6 +170,8 @@ impl Application {
             tokens: Default::default(),
             public_origin: settings.public_origin(),
             public_host: settings.public_host(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            metrics,
         });
 
         #[cfg(feature = "sandbox")]
@@ -299,8 +304,11 @@ fn loopback_host(host: &str) -> &str {
     }
 }
 
-/// One log line per request: method, path (never the query string, which holds codes), status
-/// and time taken.
+/// One log line per request: method, path (never the query string, which holds codes),
+/// status, time taken and the client's address, all under the request's id (every line logged
+/// while the request is served carries it). The id comes from `X-Request-Id` when a proxy set
+/// a sensible one (nginx: `$request_id`), else it is made here; the answer carries it back.
+/// The request is also counted in the metrics, by route pattern.
 async fn log_requests(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -308,13 +316,58 @@ async fn log_requests(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.path().to_owned();
-    let response = next.call(request).await?;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let id = request_id(request.headers());
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let client = state.as_ref().and_then(|state| {
+        routes::proxy::client_address(
+            request.headers(),
+            request.peer_addr().map(|a| a.ip()),
+            &state.trusted_proxies,
+        )
+    });
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = next.call(request).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(state) = &state {
+        state.metrics.request(
+            response.request().match_pattern().as_deref(),
+            method.as_str(),
+            status,
+            seconds,
+        );
+    }
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status,
+            ms = seconds * 1000.0,
+            client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
+            "request"
+        )
+    });
     Ok(response)
+}
+
+/// The request's id: the `X-Request-Id` a proxy sent, if it is 1 to 64 letters, digits, `-` or
+/// `_` (nothing that could forge a log line), else 16 random hex digits.
+fn request_id(headers: &actix_web::http::header::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
 }

@@ -129,7 +129,20 @@ async fn no_secret_reaches_the_logs() {
     let consent = app.open_consent().await;
     app.browser.click(&consent, "Deny").await;
 
+    let metrics = app.browser.get(&app.url("/metrics")).await.body;
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    // Every line logged while a request is served names it.
+    let request_lines: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("request method=") || line.contains("request refused"))
+        .collect();
+    assert!(request_lines.len() > 20, "too few request lines:\n{logs}");
+    assert!(
+        request_lines
+            .iter()
+            .all(|line| line.contains("request{id=")),
+        "a request line without its id:\n{logs}"
+    );
     for expected in [
         "install token received",
         "install token refreshed",
@@ -160,6 +173,10 @@ async fn no_secret_reaches_the_logs() {
         assert!(
             !logs.contains(secret.as_str()),
             "a secret is in the logs: {secret}\n{logs}"
+        );
+        assert!(
+            !metrics.contains(secret.as_str()),
+            "a secret is in /metrics: {secret}\n{metrics}"
         );
     }
 }

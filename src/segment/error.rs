@@ -73,6 +73,18 @@ impl SegmentError {
         }
     }
 
+    /// What kind of failure this is, as the metrics count it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            SegmentError::Api { status, .. } if *status >= 500 => "server_error",
+            // Usually an answer, not a failure: the destination does not exist (yet).
+            SegmentError::Api { status: 404, .. } => "not_found",
+            SegmentError::Api { .. } | SegmentError::OAuth { .. } => "client_error",
+            SegmentError::Unreachable { .. } => "unreachable",
+            SegmentError::BadResponse(_) => "unreadable",
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
     }

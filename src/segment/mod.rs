@@ -11,7 +11,7 @@ mod oauth;
 mod types;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -24,6 +24,7 @@ pub use error::SegmentError;
 pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use types::*;
 
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 
 /// The base URLs of Segment's two services.
@@ -106,6 +107,8 @@ pub struct SegmentClient {
     in_flight: Arc<Semaphore>,
     /// How long a call may wait for a permit.
     wait: Duration,
+    /// Counts every call by endpoint and outcome, when given ([`SegmentClient::with_metrics`]).
+    metrics: Option<Metrics>,
 }
 
 impl SegmentClient {
@@ -129,6 +132,24 @@ impl SegmentClient {
             api_base: urls.api_base,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             wait: limits.total,
+            metrics: None,
+        }
+    }
+
+    /// Counts the client's calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> SegmentClient {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records how a call to `endpoint` that began at `started` ended.
+    fn count<T>(&self, endpoint: &'static str, started: Instant, result: &Result<T, SegmentError>) {
+        if let Some(metrics) = &self.metrics {
+            let outcome = match result {
+                Ok(_) => "ok",
+                Err(error) => error.outcome(),
+            };
+            metrics.segment_call(endpoint, outcome, started.elapsed().as_secs_f64());
         }
     }
 
@@ -150,7 +171,10 @@ impl SegmentClient {
         pkce_verifier: Option<&Secret>,
     ) -> Result<InstallToken, SegmentError> {
         let _permit = self.permit().await?;
-        oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await
+        let started = Instant::now();
+        let result = oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await;
+        self.count("exchange_code", started, &result);
+        result
     }
 
     /// Mints a new token for an install (`GET /v1beta/{install_name}/token`). The previous token
@@ -177,7 +201,9 @@ impl SegmentClient {
                 .get(url.clone())
                 .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()))
         };
-        let response: SegmentTokenResponse = self.send_json(Method::GET, request).await?;
+        let response: SegmentTokenResponse = self
+            .send_json("install_token", Method::GET, request)
+            .await?;
         oauth::install_token(&response, known_sources)
     }
 
@@ -190,7 +216,13 @@ impl SegmentClient {
         name: &DestinationName,
     ) -> Result<Option<Destination>, SegmentError> {
         match self
-            .call(Method::GET, name.as_str(), token, None::<&()>)
+            .call(
+                "get_destination",
+                Method::GET,
+                name.as_str(),
+                token,
+                None::<&()>,
+            )
             .await
         {
             Ok(destination) => Ok(Some(destination)),
@@ -210,7 +242,14 @@ impl SegmentClient {
     ) -> Result<Destination, SegmentError> {
         let body = serde_json::json!({ "destination": write_body(name, fields) });
         let path = format!("{source}/destinations");
-        self.call(Method::POST, &path, token, Some(&body)).await
+        self.call(
+            "create_destination",
+            Method::POST,
+            &path,
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     /// Changes the fields set in `change`, and only those (the update mask says which).
@@ -224,8 +263,14 @@ impl SegmentClient {
             "destination": write_body(name, change),
             "update_mask": { "paths": change.update_mask() },
         });
-        self.call(Method::PATCH, name.as_str(), token, Some(&body))
-            .await
+        self.call(
+            "update_destination",
+            Method::PATCH,
+            name.as_str(),
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     pub async fn delete_destination(
@@ -234,7 +279,13 @@ impl SegmentClient {
         name: &DestinationName,
     ) -> Result<(), SegmentError> {
         let _: serde_json::Value = self
-            .call(Method::DELETE, name.as_str(), token, None::<&()>)
+            .call(
+                "delete_destination",
+                Method::DELETE,
+                name.as_str(),
+                token,
+                None::<&()>,
+            )
             .await?;
         Ok(())
     }
@@ -248,7 +299,14 @@ impl SegmentClient {
         slug: &DestinationSlug,
     ) -> Result<CatalogDestination, SegmentError> {
         let path = format!("catalog/destinations/{slug}");
-        self.call(Method::GET, &path, token, None::<&()>).await
+        self.call(
+            "get_catalog_destination",
+            Method::GET,
+            &path,
+            token,
+            None::<&()>,
+        )
+        .await
     }
 
     /// The workspace (wider scopes only).
@@ -257,8 +315,14 @@ impl SegmentClient {
         token: &Secret,
         workspace: &WorkspaceName,
     ) -> Result<Workspace, SegmentError> {
-        self.call(Method::GET, workspace.as_str(), token, None::<&()>)
-            .await
+        self.call(
+            "get_workspace",
+            Method::GET,
+            workspace.as_str(),
+            token,
+            None::<&()>,
+        )
+        .await
     }
 
     /// Every source on the workspace (wider scopes only), following pages up to a bound.
@@ -284,7 +348,9 @@ impl SegmentClient {
                     .finish();
                 path = format!("{path}?{query}");
             }
-            let page: Page = self.call(Method::GET, &path, token, None::<&()>).await?;
+            let page: Page = self
+                .call("list_sources", Method::GET, &path, token, None::<&()>)
+                .await?;
             sources.extend(page.sources);
             if page.next_page_token.is_empty() {
                 break;
@@ -302,6 +368,7 @@ impl SegmentClient {
 
     async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
+        endpoint: &'static str,
         method: Method,
         path: &str,
         token: &Secret,
@@ -318,7 +385,7 @@ impl SegmentClient {
                 None => request,
             }
         };
-        self.send_json(method.clone(), request).await
+        self.send_json(endpoint, method.clone(), request).await
     }
 
     /// Sends the request `build` makes. A GET is idempotent, so it is tried again (at most
@@ -327,6 +394,7 @@ impl SegmentClient {
     /// apply it twice.
     async fn send_json<T: DeserializeOwned>(
         &self,
+        endpoint: &'static str,
         method: Method,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, SegmentError> {
@@ -337,7 +405,10 @@ impl SegmentClient {
         };
         let mut attempt = 0;
         loop {
-            match self.send_once(build()).await {
+            let started = Instant::now();
+            let result = self.send_once(build()).await;
+            self.count(endpoint, started, &result);
+            match result {
                 Err(error) if attempt < retries && error.is_transient() => {
                     tracing::warn!(%method, %error, retry = attempt + 1, "Segment call failed; trying again");
                     tokio::time::sleep(BACKOFF[attempt as usize]).await;

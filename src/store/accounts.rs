@@ -216,29 +216,42 @@ mod tests {
     use super::*;
     use crate::crypto::MasterKey;
 
-    store_test!(credentials_are_stored_hashed_and_the_key_sealed, |store, dir| {
-        let (account, key, login) = store.create_account().await.unwrap();
-        let by_login = "FROM accounts WHERE login_hash = $1";
-        let row: (String, Vec<u8>) = (
-            stored(&store, &format!("SELECT api_key_hash {by_login}"), &login.hash()).await,
-            stored(&store, &format!("SELECT api_key_sealed {by_login}"), &login.hash()).await,
-        );
-        assert_eq!(row.0, key.hash());
-        let clear = key.expose().as_bytes();
-        assert!(
-            !row.1.windows(clear.len()).any(|w| w == clear),
-            "the key is in clear"
-        );
-        assert_eq!(store.api_key(&account).unwrap(), key);
+    store_test!(
+        credentials_are_stored_hashed_and_the_key_sealed,
+        |store, dir| {
+            let (account, key, login) = store.create_account().await.unwrap();
+            let by_login = "FROM accounts WHERE login_hash = $1";
+            let row: (String, Vec<u8>) = (
+                stored(
+                    &store,
+                    &format!("SELECT api_key_hash {by_login}"),
+                    &login.hash(),
+                )
+                .await,
+                stored(
+                    &store,
+                    &format!("SELECT api_key_sealed {by_login}"),
+                    &login.hash(),
+                )
+                .await,
+            );
+            assert_eq!(row.0, key.hash());
+            let clear = key.expose().as_bytes();
+            assert!(
+                !row.1.windows(clear.len()).any(|w| w == clear),
+                "the key is in clear"
+            );
+            assert_eq!(store.api_key(&account).unwrap(), key);
 
-        // Opened again with another SESSION_KEY, the key cannot be read (and says so).
-        let other = Store::open(&dir.1, &MasterKey::generate()).await.unwrap();
-        let (again, _) = other.account_by_login(&login, None).await.unwrap().unwrap();
-        assert!(matches!(
-            other.api_key(&again),
-            Err(StoreError::Unreadable(_))
-        ));
-    });
+            // Opened again with another SESSION_KEY, the key cannot be read (and says so).
+            let other = Store::open(&dir.1, &MasterKey::generate()).await.unwrap();
+            let (again, _) = other.account_by_login(&login, None).await.unwrap().unwrap();
+            assert!(matches!(
+                other.api_key(&again),
+                Err(StoreError::Unreadable(_))
+            ));
+        }
+    );
 
     store_test!(rotation_and_sign_out, |store, _dir| {
         let (account, old_key, login) = store.create_account().await.unwrap();
@@ -270,22 +283,25 @@ mod tests {
         );
     });
 
-    store_test!(only_old_accounts_without_installs_are_cleaned_up, |store, _dir| {
-        let (unused, ..) = store.create_account().await.unwrap();
-        let (used, ..) = store.create_account().await.unwrap();
-        let token = crate::store::installs::tests::token("installs/9", "acme");
-        store.save_install(used.id, &token).await.unwrap();
+    store_test!(
+        only_old_accounts_without_installs_are_cleaned_up,
+        |store, _dir| {
+            let (unused, ..) = store.create_account().await.unwrap();
+            let (used, ..) = store.create_account().await.unwrap();
+            let token = crate::store::installs::tests::token("installs/9", "acme");
+            store.save_install(used.id, &token).await.unwrap();
 
-        assert_eq!(
-            store
-                .remove_unused_accounts(unused.created_at)
-                .await
-                .unwrap(),
-            0
-        );
-        let later = Utc::now() + chrono::Duration::seconds(1);
-        assert_eq!(store.remove_unused_accounts(later).await.unwrap(), 1);
-        assert_eq!(store.account_count().await.unwrap(), 1);
-        assert_eq!(store.installs(used.id).await.unwrap().len(), 1);
-    });
+            assert_eq!(
+                store
+                    .remove_unused_accounts(unused.created_at)
+                    .await
+                    .unwrap(),
+                0
+            );
+            let later = Utc::now() + chrono::Duration::seconds(1);
+            assert_eq!(store.remove_unused_accounts(later).await.unwrap(), 1);
+            assert_eq!(store.account_count().await.unwrap(), 1);
+            assert_eq!(store.installs(used.id).await.unwrap().len(), 1);
+        }
+    );
 }

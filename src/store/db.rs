@@ -53,7 +53,8 @@ pub fn describe(url: &str) -> String {
         ),
         _ => format!(
             "SQLite database {}",
-            url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")
+            url.trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
         ),
     }
 }
@@ -78,10 +79,12 @@ impl Db {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             return Ok(Db::Postgres(pool));
         }
-        Ok(Db::Sqlite(SqliteDb::open(url).await.map_err(|e| match e {
-            StoreError::Database(source) => connect(source),
-            other => other,
-        })?))
+        Ok(Db::Sqlite(SqliteDb::open(url).await.map_err(
+            |e| match e {
+                StoreError::Database(source) => connect(source),
+                other => other,
+            },
+        )?))
     }
 }
 
@@ -112,7 +115,9 @@ impl SqliteDb {
                 .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
         }
         let mut writer = options.connect().await?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut writer).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer)
+            .await?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(Mutex::new(options.connect().await?));

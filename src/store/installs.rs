@@ -98,7 +98,7 @@ impl Store {
         let sealed = self.seal_token(install);
         let saved = on!(self.db, write, |conn| {
             sqlx::query(
-            "INSERT INTO installs
+                "INSERT INTO installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -109,20 +109,20 @@ impl Store {
                  token_expires_at = excluded.token_expires_at,
                  attention = NULL, attention_at = NULL, disconnected_at = NULL
              WHERE installs.account_id = excluded.account_id",
-        )
-        .bind(name)
-        .bind(account_id)
-        .bind(&install.app_name)
-        .bind(workspace)
-        .bind(install.source().map(|s| s.as_str()))
-        .bind(install.scope.to_string())
-        .bind(now)
-        .bind(now)
-        .bind(&sealed)
-        .bind(install.expires_at)
-        .execute(conn)
-        .await?
-        .rows_affected()
+            )
+            .bind(name)
+            .bind(account_id)
+            .bind(&install.app_name)
+            .bind(workspace)
+            .bind(install.source().map(|s| s.as_str()))
+            .bind(install.scope.to_string())
+            .bind(now)
+            .bind(now)
+            .bind(&sealed)
+            .bind(install.expires_at)
+            .execute(conn)
+            .await?
+            .rows_affected()
         });
         if saved == 0 {
             return Err(StoreError::NotYours(name.to_owned()));
@@ -161,8 +161,9 @@ impl Store {
         account_id: i64,
         install_name: &InstallName,
     ) -> Result<Option<StoredInstall>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1 AND i.install_name = $2");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1 AND i.install_name = $2"
+        );
         Ok(on!(self.db, read, |conn| {
             sqlx::query_as::<_, StoredInstall>(&sql)
                 .bind(account_id)
@@ -402,185 +403,200 @@ pub(crate) mod tests {
         }
     }
 
-    store_test!(installs_belong_to_one_account_and_keep_their_token_sealed, |store, _dir| {
-        let (alice, ..) = store.create_account().await.unwrap();
-        let (bob, ..) = store.create_account().await.unwrap();
-        let first = token("installs/1", "acme");
-        store.save_install(alice.id, &first).await.unwrap();
-        store.save_install(alice.id, &first).await.unwrap();
-        let err = store.save_install(bob.id, &first).await.unwrap_err();
-        assert!(matches!(err, StoreError::NotYours(_)));
+    store_test!(
+        installs_belong_to_one_account_and_keep_their_token_sealed,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
+            let (bob, ..) = store.create_account().await.unwrap();
+            let first = token("installs/1", "acme");
+            store.save_install(alice.id, &first).await.unwrap();
+            store.save_install(alice.id, &first).await.unwrap();
+            let err = store.save_install(bob.id, &first).await.unwrap_err();
+            assert!(matches!(err, StoreError::NotYours(_)));
 
-        assert!(
-            store
-                .install(bob.id, &name("installs/1"))
+            assert!(
+                store
+                    .install(bob.id, &name("installs/1"))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            let stored = store
+                .install(alice.id, &name("installs/1"))
                 .await
                 .unwrap()
-                .is_none()
-        );
-        let stored = store
-            .install(alice.id, &name("installs/1"))
-            .await
-            .unwrap()
-            .unwrap();
-        let read = store.install_token(&stored).unwrap();
-        assert_eq!(read.access_token, first.access_token);
-        assert_eq!(read.source(), first.source());
-        let sealed: Vec<u8> = stored_value(
-            &store,
-            "SELECT token_sealed FROM installs WHERE install_name = $1",
-            "installs/1",
-        )
-        .await;
-        let clear = first.access_token.expose().as_bytes();
-        assert!(
-            !sealed.windows(clear.len()).any(|w| w == clear),
-            "token in clear"
-        );
+                .unwrap();
+            let read = store.install_token(&stored).unwrap();
+            assert_eq!(read.access_token, first.access_token);
+            assert_eq!(read.source(), first.source());
+            let sealed: Vec<u8> = stored_value(
+                &store,
+                "SELECT token_sealed FROM installs WHERE install_name = $1",
+                "installs/1",
+            )
+            .await;
+            let clear = first.access_token.expose().as_bytes();
+            assert!(
+                !sealed.windows(clear.len()).any(|w| w == clear),
+                "token in clear"
+            );
 
-        // Bob can neither save a token for it nor disconnect it.
-        assert!(!store.save_token(bob.id, &first).await.unwrap());
-        assert!(!store.disconnect(bob.id, &name("installs/1")).await.unwrap());
-    });
+            // Bob can neither save a token for it nor disconnect it.
+            assert!(!store.save_token(bob.id, &first).await.unwrap());
+            assert!(!store.disconnect(bob.id, &name("installs/1")).await.unwrap());
+        }
+    );
 
-    store_test!(attention_is_a_mark_that_a_new_token_clears, |store, _dir| {
-        let (alice, ..) = store.create_account().await.unwrap();
-        store
-            .save_install(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        store
-            .mark_attention(alice.id, &name("installs/1"), "invalid_client")
-            .await
-            .unwrap();
-        let stored = store
-            .install(alice.id, &name("installs/1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.attention().unwrap().reason, "invalid_client");
-        store
-            .save_token(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        let stored = store
-            .install(alice.id, &name("installs/1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.attention(), None);
-    });
+    store_test!(
+        attention_is_a_mark_that_a_new_token_clears,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
+            store
+                .save_install(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            store
+                .mark_attention(alice.id, &name("installs/1"), "invalid_client")
+                .await
+                .unwrap();
+            let stored = store
+                .install(alice.id, &name("installs/1"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.attention().unwrap().reason, "invalid_client");
+            store
+                .save_token(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            let stored = store
+                .install(alice.id, &name("installs/1"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.attention(), None);
+        }
+    );
 
-    store_test!(one_refresh_lease_at_a_time_until_it_ends_or_lapses, |store, _dir| {
-        let (alice, ..) = store.create_account().await.unwrap();
-        let (bob, ..) = store.create_account().await.unwrap();
-        store
-            .save_install(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        let hold = std::time::Duration::from_millis(300);
-        assert!(
-            !store
-                .take_refresh_lease(bob.id, &name("installs/1"), hold)
-                .await
-                .unwrap()
-        );
-        assert!(
+    store_test!(
+        one_refresh_lease_at_a_time_until_it_ends_or_lapses,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
+            let (bob, ..) = store.create_account().await.unwrap();
             store
-                .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                .save_install(alice.id, &token("installs/1", "acme"))
                 .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .take_refresh_lease(alice.id, &name("installs/1"), hold)
-                .await
-                .unwrap()
-        );
-        // A stored token ends it.
-        store
-            .save_token(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        assert!(
+                .unwrap();
+            let hold = std::time::Duration::from_millis(300);
+            assert!(
+                !store
+                    .take_refresh_lease(bob.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
+            // A stored token ends it.
             store
-                .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                .save_token(alice.id, &token("installs/1", "acme"))
                 .await
-                .unwrap()
-        );
-        // Left alone, it lapses.
-        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
-        assert!(
+                .unwrap();
+            assert!(
+                store
+                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
+            // Left alone, it lapses.
+            tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+            assert!(
+                store
+                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
             store
-                .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                .end_refresh_lease(alice.id, &name("installs/1"))
                 .await
-                .unwrap()
-        );
-        store
-            .end_refresh_lease(alice.id, &name("installs/1"))
-            .await
-            .unwrap();
-        assert!(
-            store
-                .take_refresh_lease(alice.id, &name("installs/1"), hold)
-                .await
-                .unwrap()
-        );
-    });
+                .unwrap();
+            assert!(
+                store
+                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .await
+                    .unwrap()
+            );
+        }
+    );
 
-    store_test!(a_new_install_on_a_workspace_supersedes_the_old_one, |store, _dir| {
-        let (alice, ..) = store.create_account().await.unwrap();
-        let (bob, ..) = store.create_account().await.unwrap();
-        store
-            .save_install(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        store
-            .save_install(alice.id, &token("installs/2", "globex"))
-            .await
-            .unwrap();
-        let saved = store
-            .save_install(bob.id, &token("installs/3", "acme"))
-            .await
-            .unwrap();
-        assert_eq!(saved.superseded, vec!["installs/1".to_owned()]);
-        let alices: Vec<_> = store.installs(alice.id).await.unwrap();
-        assert_eq!(alices.len(), 1);
-        assert_eq!(alices[0].install_name.as_str(), "installs/2");
-    });
+    store_test!(
+        a_new_install_on_a_workspace_supersedes_the_old_one,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
+            let (bob, ..) = store.create_account().await.unwrap();
+            store
+                .save_install(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            store
+                .save_install(alice.id, &token("installs/2", "globex"))
+                .await
+                .unwrap();
+            let saved = store
+                .save_install(bob.id, &token("installs/3", "acme"))
+                .await
+                .unwrap();
+            assert_eq!(saved.superseded, vec!["installs/1".to_owned()]);
+            let alices: Vec<_> = store.installs(alice.id).await.unwrap();
+            assert_eq!(alices.len(), 1);
+            assert_eq!(alices[0].install_name.as_str(), "installs/2");
+        }
+    );
 
-    store_test!(disconnect_keeps_whose_it_was_and_drops_the_token, |store, _dir| {
-        let (alice, ..) = store.create_account().await.unwrap();
-        store
-            .save_install(alice.id, &token("installs/1", "acme"))
-            .await
-            .unwrap();
-        assert!(
+    store_test!(
+        disconnect_keeps_whose_it_was_and_drops_the_token,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
             store
-                .disconnect(alice.id, &name("installs/1"))
+                .save_install(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            assert!(
+                store
+                    .disconnect(alice.id, &name("installs/1"))
+                    .await
+                    .unwrap()
+            );
+            let stored = store
+                .install(alice.id, &name("installs/1"))
                 .await
                 .unwrap()
-        );
-        let stored = store
-            .install(alice.id, &name("installs/1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!stored.is_connected());
-        let read = store.install_token(&stored).unwrap();
-        assert!(read.access_token.expose().is_empty());
-        assert!(read.is_expired(Utc::now()));
-        assert!(
-            store
-                .reconnect(alice.id, &name("installs/1"))
+                .unwrap();
+            assert!(!stored.is_connected());
+            let read = store.install_token(&stored).unwrap();
+            assert!(read.access_token.expose().is_empty());
+            assert!(read.is_expired(Utc::now()));
+            assert!(
+                store
+                    .reconnect(alice.id, &name("installs/1"))
+                    .await
+                    .unwrap()
+            );
+            let stored = store
+                .install(alice.id, &name("installs/1"))
                 .await
                 .unwrap()
-        );
-        let stored = store
-            .install(alice.id, &name("installs/1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(stored.is_connected());
-    });
+                .unwrap();
+            assert!(stored.is_connected());
+        }
+    );
 }

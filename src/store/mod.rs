@@ -27,8 +27,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
-use db::{Db, on};
 pub use db::describe as describe_database;
+use db::{Db, on};
 
 pub use accounts::Account;
 pub use installs::{Attention, Saved, StoredInstall};
@@ -197,7 +197,10 @@ pub(crate) mod test_support {
                 let _ = std::fs::remove_dir_all(dir);
             }
             if let Some((server, name)) = &self.2 {
-                admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                admin(
+                    server,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                );
             }
         }
     }

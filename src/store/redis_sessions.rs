@@ -262,7 +262,11 @@ mod tests {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        redis::cmd("GET").arg(key).query_async(&mut conn).await.unwrap()
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -344,9 +348,16 @@ mod tests {
             sessions(&key, SessionLimits::default()).await,
         );
         let session = one.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        assert!(two.load(&session).await.unwrap().is_some(), "another instance");
+        assert!(
+            two.load(&session).await.unwrap().is_some(),
+            "another instance"
+        );
         two.delete(&session).await.unwrap();
-        assert_eq!(one.load(&session).await.unwrap(), None, "logout on the other");
+        assert_eq!(
+            one.load(&session).await.unwrap(),
+            None,
+            "logout on the other"
+        );
 
         let session = one.save(state(&[("a", "1")]), &TTL).await.unwrap();
         let other = sessions(&MasterKey::generate(), SessionLimits::default()).await;

@@ -116,10 +116,12 @@ impl SqlSessionStore {
 impl SqlSessionStore {
     async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_as("SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1")
-                .bind(id_hash)
-                .fetch_optional(conn)
-                .await?
+            sqlx::query_as(
+                "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1",
+            )
+            .bind(id_hash)
+            .fetch_optional(conn)
+            .await?
         }))
     }
 
@@ -330,81 +332,90 @@ mod tests {
 
     const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::DAY;
 
-    store_test!(a_session_is_stored_by_hash_sealed_and_ends_when_deleted, |store, _dir| {
-        let sessions = store.sessions(SessionLimits::default());
-        let key = sessions
-            .save(state(&[("install", "\"installs/1\"")]), &TTL)
-            .await
-            .unwrap();
-        let id = key.as_ref().to_owned();
-        assert_eq!(id.len(), 64);
-        let sealed: Vec<u8> = stored(
-            &store,
-            "SELECT state FROM sessions WHERE id_hash = $1",
-            &hash(&id),
-        )
-        .await;
-        assert!(
-            !sealed.windows(8).any(|w| w == b"installs"),
-            "state in clear"
-        );
+    store_test!(
+        a_session_is_stored_by_hash_sealed_and_ends_when_deleted,
+        |store, _dir| {
+            let sessions = store.sessions(SessionLimits::default());
+            let key = sessions
+                .save(state(&[("install", "\"installs/1\"")]), &TTL)
+                .await
+                .unwrap();
+            let id = key.as_ref().to_owned();
+            assert_eq!(id.len(), 64);
+            let sealed: Vec<u8> = stored(
+                &store,
+                "SELECT state FROM sessions WHERE id_hash = $1",
+                &hash(&id),
+            )
+            .await;
+            assert!(
+                !sealed.windows(8).any(|w| w == b"installs"),
+                "state in clear"
+            );
 
-        let loaded = sessions.load(&key).await.unwrap().unwrap();
-        assert_eq!(loaded["install"], "\"installs/1\"");
-        let key = sessions
-            .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
-            .await
-            .unwrap();
-        assert_eq!(key.as_ref(), id, "an update keeps the id");
-        sessions.delete(&key).await.unwrap();
-        assert_eq!(sessions.load(&key).await.unwrap(), None);
+            let loaded = sessions.load(&key).await.unwrap().unwrap();
+            assert_eq!(loaded["install"], "\"installs/1\"");
+            let key = sessions
+                .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
+                .await
+                .unwrap();
+            assert_eq!(key.as_ref(), id, "an update keeps the id");
+            sessions.delete(&key).await.unwrap();
+            assert_eq!(sessions.load(&key).await.unwrap(), None);
 
-        // An update after the delete (another tab) makes a new session, never the old id.
-        let copy = SessionKey::try_from(id.clone()).unwrap();
-        let renewed = sessions
-            .update(copy, state(&[("a", "1")]), &TTL)
-            .await
-            .unwrap();
-        assert_ne!(renewed.as_ref(), id);
-        let copy = SessionKey::try_from(id).unwrap();
-        assert_eq!(sessions.load(&copy).await.unwrap(), None);
-    });
-
-    store_test!(a_session_ends_after_its_idle_and_absolute_limits, |store, _dir| {
-        let limits = SessionLimits {
-            idle: Duration::from_millis(400),
-            absolute: Duration::from_millis(1500),
-        };
-        let sessions = store.sessions(limits);
-
-        // Used every 200 ms, it lives past its idle limit, up to its absolute one.
-        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        let mut alive = 0;
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if sessions.load(&key).await.unwrap().is_none() {
-                break;
-            }
-            alive += 1;
+            // An update after the delete (another tab) makes a new session, never the old id.
+            let copy = SessionKey::try_from(id.clone()).unwrap();
+            let renewed = sessions
+                .update(copy, state(&[("a", "1")]), &TTL)
+                .await
+                .unwrap();
+            assert_ne!(renewed.as_ref(), id);
+            let copy = SessionKey::try_from(id).unwrap();
+            assert_eq!(sessions.load(&copy).await.unwrap(), None);
         }
-        assert!((3..=7).contains(&alive), "alive for {alive} loads");
+    );
 
-        // Left alone, it ends after its idle limit, and the clean-up removes it.
-        let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        assert!(sessions.load(&idle).await.unwrap().is_some());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(sessions.remove_expired().await.unwrap(), 1);
-        assert_eq!(sessions.load(&idle).await.unwrap(), None);
-        assert_eq!(sessions.count().await.unwrap(), 0);
-    });
+    store_test!(
+        a_session_ends_after_its_idle_and_absolute_limits,
+        |store, _dir| {
+            let limits = SessionLimits {
+                idle: Duration::from_millis(400),
+                absolute: Duration::from_millis(1500),
+            };
+            let sessions = store.sessions(limits);
 
-    store_test!(a_session_sealed_under_another_key_reads_as_none, |store, dir| {
-        let sessions = store.sessions(SessionLimits::default());
-        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        let other = crate::store::Store::open(&dir.1, &crate::crypto::MasterKey::generate())
-            .await
-            .unwrap()
-            .sessions(SessionLimits::default());
-        assert_eq!(other.load(&key).await.unwrap(), None);
-    });
+            // Used every 200 ms, it lives past its idle limit, up to its absolute one.
+            let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+            let mut alive = 0;
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if sessions.load(&key).await.unwrap().is_none() {
+                    break;
+                }
+                alive += 1;
+            }
+            assert!((3..=7).contains(&alive), "alive for {alive} loads");
+
+            // Left alone, it ends after its idle limit, and the clean-up removes it.
+            let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+            assert!(sessions.load(&idle).await.unwrap().is_some());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(sessions.remove_expired().await.unwrap(), 1);
+            assert_eq!(sessions.load(&idle).await.unwrap(), None);
+            assert_eq!(sessions.count().await.unwrap(), 0);
+        }
+    );
+
+    store_test!(
+        a_session_sealed_under_another_key_reads_as_none,
+        |store, dir| {
+            let sessions = store.sessions(SessionLimits::default());
+            let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+            let other = crate::store::Store::open(&dir.1, &crate::crypto::MasterKey::generate())
+                .await
+                .unwrap()
+                .sessions(SessionLimits::default());
+            assert_eq!(other.load(&key).await.unwrap(), None);
+        }
+    );
 }

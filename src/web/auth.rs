@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use super::account::{self, CurrentAccount};
 use super::error::WebError;
 use super::installs;
+use super::proxy;
 use super::session::{FlashKind, PendingFlow, TypedSession};
 use super::{AppState, see_other};
 use crate::secret::Secret;
@@ -32,8 +33,14 @@ pub async fn start(
     };
     // `?new=1` connects another workspace (see below).
     let another = flag("new");
-    let host = http.connection_info().host().to_owned();
-    if !host.eq_ignore_ascii_case(&state.public_host) && !flag("moved") {
+    // Behind a proxy, what the browser used comes from the proxy's headers if it is trusted
+    // (`web::proxy`); a proxy that says the browser used another scheme moves it too.
+    let origin = proxy::browser_origin(&http, &state.trusted_proxies);
+    let elsewhere = !origin.host.eq_ignore_ascii_case(&state.public_host)
+        || origin
+            .scheme
+            .is_some_and(|scheme| !state.public_origin.starts_with(&format!("{scheme}://")));
+    if elsewhere && !flag("moved") {
         let new = if another { "&new=1" } else { "" };
         return Ok(see_other(&format!(
             "{}/auth/segment?moved=1{new}",
@@ -66,6 +73,7 @@ pub async fn start(
         started_at: Utc::now(),
         account_id: account.id(),
     })?;
+    state.metrics.flow_started();
     account::with_cookie(see_other(request.url.as_str()), new_cookie)
 }
 
@@ -87,7 +95,22 @@ pub async fn callback(
     account: Option<CurrentAccount>,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
-    let params = params.into_inner();
+    let result = finish_flow(&state, &session, account, params.into_inner()).await;
+    state.metrics.flow_completed(match &result {
+        Ok(_) => "installed",
+        Err(WebError::Provider { error, .. }) if error == "access_denied" => "denied",
+        Err(_) => "failed",
+    });
+    result
+}
+
+/// The callback's work: the flow checked and taken, the code exchanged, the install saved.
+async fn finish_flow(
+    state: &AppState,
+    session: &TypedSession,
+    account: Option<CurrentAccount>,
+    params: CallbackParams,
+) -> Result<HttpResponse, WebError> {
     // The flow is taken out first, whatever happens next: a state works once.
     let flow = session.take_flow()?;
 
@@ -129,7 +152,7 @@ pub async fn callback(
         Ok(install) => install,
         // Installed before: this account's stored install comes back; another's stays theirs.
         Err(error) if error.is_already_exists() => {
-            return match installs::reconnect(&state, &session, &account).await? {
+            return match installs::reconnect(state, session, &account).await? {
                 Some(install) => {
                     let workspace = install.workspace_slug();
                     session.flash(

@@ -22,6 +22,7 @@
 //! | `POST /destination/configure` | [`configure::save`]       |
 //! | `GET /healthz`                | [`healthz`]               |
 //! | `GET /readyz`                 | [`readyz`]                |
+//! | `GET /metrics`                | [`metrics`]               |
 //! | `GET /static/style.css`       | [`stylesheet`]            |
 
 pub mod account;
@@ -32,6 +33,7 @@ pub mod destination;
 pub mod error;
 pub mod installs;
 pub mod pages;
+pub mod proxy;
 pub mod security;
 pub mod session;
 pub mod settings_form;
@@ -67,6 +69,10 @@ pub struct AppState {
     /// and its `Host` (`localhost:8888`).
     pub public_origin: String,
     pub public_host: String,
+    /// Whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: proxy::TrustedProxies,
+    /// What `/metrics` shows.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
@@ -90,6 +96,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .route("/api/v1/me", web::get().to(account::me))
         .route("/account", web::get().to(account::show))
         .route("/account", web::post().to(account::create))
@@ -206,6 +213,14 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /metrics`: the operators' metrics (`crate::metrics`), for Prometheus to scrape from
+/// each instance directly (the nginx recipe keeps it off the public side).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 /// `GET /static/style.css`, compiled in so the app runs from any directory.

@@ -123,6 +123,7 @@ impl AppState {
                 .ok_or(WebError::NotConnected)?;
             let newest = self.store.install_token(&stored).map_err(WebError::store)?;
             if newest.access_token != stale.access_token && !expiring(&newest) {
+                self.metrics.refresh("used_another");
                 return Ok(newest);
             }
             let ours = self
@@ -146,6 +147,7 @@ impl AppState {
                     .await
                     .map_err(WebError::store)?;
                 tracing::info!(install = %fresh.install_name, "install token refreshed");
+                self.metrics.refresh("refreshed");
                 Ok(fresh)
             }
             Err(error) if is_refusal(&error) => {
@@ -155,6 +157,7 @@ impl AppState {
                     .mark_attention(account.id(), name, &reason)
                     .await
                     .map_err(WebError::store)?;
+                self.metrics.refresh("refused");
                 Err(WebError::InstallRefused(reason))
             }
             Err(error) => {
@@ -162,6 +165,7 @@ impl AppState {
                     .end_refresh_lease(account.id(), name)
                     .await
                     .map_err(WebError::store)?;
+                self.metrics.refresh("failed");
                 Err(WebError::segment("refreshing the install token")(error))
             }
         }

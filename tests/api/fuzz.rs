@@ -14,6 +14,7 @@ const GET_ROUTES: &[&str] = &[
     "/",
     "/healthz",
     "/readyz",
+    "/metrics",
     "/auth/segment",
     "/auth/segment/callback",
     "/destination",
