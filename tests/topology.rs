@@ -14,7 +14,6 @@ mod helpers;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 
 use helpers::{Browser, Page};
 use segment_partnerapp::sandbox::{self, Sandbox};
@@ -37,7 +36,6 @@ struct Topology {
     instances: [String; 2],
     /// Where the sandbox is (its inspector at `/`, faults at `/faults`).
     segment: String,
-    sandbox: Arc<Sandbox>,
 }
 
 impl Topology {
@@ -61,7 +59,10 @@ impl Topology {
         let redis = std::env::var("REDIS_TEST_URL").expect("REDIS_TEST_URL names a Redis");
         let env = vec![
             ("DEPLOY_DIR", dir.display().to_string()),
-            ("APP_BIN", env!("CARGO_BIN_EXE_segment-partnerapp").to_owned()),
+            (
+                "APP_BIN",
+                env!("CARGO_BIN_EXE_segment-partnerapp").to_owned(),
+            ),
             ("NGINX_PORT", nginx.to_string()),
             ("APP1_PORT", app1.to_string()),
             ("APP2_PORT", app2.to_string()),
@@ -84,7 +85,6 @@ impl Topology {
                 format!("http://127.0.0.1:{app2}"),
             ],
             segment,
-            sandbox,
         };
         topology.script(&["app", "1"]).await;
         topology.script(&["app", "2"]).await;
@@ -95,7 +95,10 @@ impl Topology {
     /// Runs `deploy/local.sh ARGS` with this topology's settings; it must succeed.
     async fn script(&self, args: &[&str]) {
         let mut command = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/local.sh"));
-        command.args(args).env_clear().envs(self.env.iter().cloned());
+        command
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().cloned());
         command.env("PATH", std::env::var("PATH").unwrap_or_default());
         let what = args.join(" ");
         let output = tokio::task::spawn_blocking(move || command.output())
@@ -140,7 +143,9 @@ impl Topology {
             .json()
             .await
             .unwrap();
-        view["refreshes"].as_u64().expect("the inspector counts refreshes")
+        view["refreshes"]
+            .as_u64()
+            .expect("the inspector counts refreshes")
     }
 }
 
@@ -214,7 +219,11 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         .click_with(&consent, "Allow", &[("source", "javascript")])
         .await;
     assert_eq!(page.url.path(), "/destination", "{}", page.body);
-    assert!(page.text().contains("Connected to Segment"), "{}", page.text());
+    assert!(
+        page.text().contains("Connected to Segment"),
+        "{}",
+        page.text()
+    );
 
     // Enable and Disable work, whichever instance takes each step.
     let page = browser.click(&page, "Enable").await;
@@ -245,7 +254,11 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
     }
     let statuses = burst.join_all().await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert_eq!(topology.refreshes().await - refreshes, 1, "more than one refresh");
+    assert_eq!(
+        topology.refreshes().await - refreshes,
+        1,
+        "more than one refresh"
+    );
 
     // Both instances restart: the visitor is still connected (sessions in Redis, the install
     // and its token in Postgres).
@@ -270,7 +283,11 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
     assert_ne!(old, new);
     for instance in &topology.instances {
         assert_eq!(me(instance, &old).await, 401, "{instance} took the old key");
-        assert_eq!(me(instance, &new).await, 200, "{instance} refused the new key");
+        assert_eq!(
+            me(instance, &new).await,
+            200,
+            "{instance} refused the new key"
+        );
     }
 
     // Logout on one instance is logout on both: a copy of the session (cookies and the form
@@ -286,7 +303,11 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
     let enable = helpers::form_of(&page, "Enable", &[]);
     let on = |instance: &str| Url::parse(&format!("{instance}{}", enable.url.path())).unwrap();
     let before = copy
-        .send(enable.method.clone(), on(&topology.instances[1]), enable.fields.clone())
+        .send(
+            enable.method.clone(),
+            on(&topology.instances[1]),
+            enable.fields.clone(),
+        )
         .await;
     assert_eq!(before.status(), 303, "the copy did not work before");
     browser.click(&page, "Log out").await;
