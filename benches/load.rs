@@ -12,6 +12,10 @@
 //! 6. Enable/Disable cycles per second;
 //! 7. resident memory idle, and at peak with 1,000 sessions loading pages at once.
 //!
+//! With `BENCH_TOPOLOGY=1` (`bench/run.sh --topology`) it measures the production topology
+//! instead (`deploy/local.sh up`: nginx, two instances, Postgres, Redis, the sandbox in its own
+//! process): pages through nginx, install flows, refreshes per expired-token burst, memory.
+//!
 //! Every loop is bounded in time or count, and all traffic stays on 127.0.0.1.
 
 #[cfg(feature = "sandbox")]
@@ -37,7 +41,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    runtime.block_on(bench::run());
+    if std::env::var("BENCH_TOPOLOGY").as_deref() == Ok("1") {
+        runtime.block_on(bench::run_topology());
+    } else {
+        runtime.block_on(bench::run());
+    }
 }
 
 #[cfg(feature = "sandbox")]
@@ -97,36 +105,43 @@ mod bench {
         }
     }
 
+    /// A process's memory figure (`VmRSS:` now, `VmHWM:` its peak) in KiB.
+    fn memory_kib(pid: u32, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// CPU time a process has used so far (user + system, from `/proc/<pid>/stat`; Linux
+    /// counts it in ticks of 1/100 s for user space).
+    fn cpu_of(pid: u32) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+
     impl App {
         fn rss_kib(&self) -> u64 {
-            let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-                .unwrap_or_default();
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
+            memory_kib(self.child.id(), "VmRSS:")
         }
 
-        /// CPU time the app's process has used so far (user + system, from `/proc/<pid>/stat`;
-        /// Linux counts it in ticks of 1/100 s for user space).
         fn cpu(&self) -> Duration {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-                .unwrap_or_default();
-            // The fields after the command name, which is in parentheses and may hold spaces.
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map_or("", |(_, rest)| rest)
-                .split_whitespace()
-                .collect();
-            let ticks = |i: usize| {
-                fields
-                    .get(i)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-            Duration::from_millis((ticks(11) + ticks(12)) * 10)
+            cpu_of(self.child.id())
         }
 
         fn url(&self, path: &str) -> String {
@@ -256,8 +271,13 @@ mod bench {
     /// A browser that has run the whole install flow on `workspace`, ending on the destination
     /// page.
     async fn install(app: &App, workspace: &str) -> (Browser, Page) {
+        install_at(&app.base, workspace).await
+    }
+
+    /// The same, on the app at `base`.
+    async fn install_at(base: &str, workspace: &str) -> (Browser, Page) {
         let browser = Browser::new();
-        let consent = browser.get(&app.url("/auth/segment")).await;
+        let consent = browser.get(&format!("{base}/auth/segment")).await;
         let page = browser
             .click_with(
                 &consent,
@@ -729,4 +749,218 @@ mod bench {
             errors + pooled.errors
         );
     }
+
+    /// The production topology as `deploy/local.sh up` starts it: Postgres, Redis, the sandbox
+    /// as Segment in its own process, two instances and nginx; stopped when dropped.
+    struct Deploy {
+        env: Vec<(&'static str, String)>,
+        dir: std::path::PathBuf,
+    }
+
+    const NGINX: &str = "http://127.0.0.1:18180";
+    const SEGMENT: &str = "http://127.0.0.1:18190";
+
+    impl Deploy {
+        fn up() -> Deploy {
+            let dir = std::env::temp_dir().join("partnerapp-bench-topology");
+            let _ = std::fs::remove_dir_all(&dir);
+            let env = vec![
+                ("DEPLOY_DIR", dir.display().to_string()),
+                (
+                    "APP_BIN",
+                    env!("CARGO_BIN_EXE_segment-partnerapp").to_owned(),
+                ),
+                ("PG_PORT", "55440".to_owned()),
+                ("REDIS_PORT", "56390".to_owned()),
+                ("SANDBOX_PORT", "18190".to_owned()),
+                ("APP1_PORT", "18181".to_owned()),
+                ("APP2_PORT", "18182".to_owned()),
+                ("NGINX_PORT", "18180".to_owned()),
+                ("REDIRECT_URL", format!("{NGINX}/auth/segment/callback")),
+                ("DESTINATION_API_KEY", "bench-partner-key-0001".to_owned()),
+            ];
+            let deploy = Deploy { env, dir };
+            deploy.script(&["up"]);
+            deploy
+        }
+
+        fn script(&self, args: &[&str]) {
+            let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/local.sh"))
+                .args(args)
+                .envs(self.env.iter().cloned())
+                .stdout(Stdio::null())
+                .status()
+                .expect("deploy/local.sh runs");
+            assert!(status.success(), "deploy/local.sh {args:?} failed");
+        }
+
+        fn pid(&self, name: &str) -> u32 {
+            std::fs::read_to_string(self.dir.join(format!("{name}.pid")))
+                .ok()
+                .and_then(|pid| pid.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no pid for {name}"))
+        }
+
+        /// CPU used so far by both instances together.
+        fn instances_cpu(&self) -> Duration {
+            cpu_of(self.pid("app1")) + cpu_of(self.pid("app2"))
+        }
+    }
+
+    impl Drop for Deploy {
+        fn drop(&mut self) {
+            let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/local.sh"))
+                .arg("down")
+                .envs(self.env.iter().cloned())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    async fn segment_view() -> Value {
+        reqwest::Client::new()
+            .get(SEGMENT)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("the inspector")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// `BENCH_TOPOLOGY=1` (`bench/run.sh --topology`): the same page and flow figures through
+    /// nginx in front of two instances on Postgres and Redis, plus token refreshes per burst on
+    /// an expired token and each instance's memory.
+    pub async fn run_topology() {
+        let duration = seconds();
+        println!("# Load benchmark: the production topology on one machine\n");
+        println!("Machine: {}  ", machine());
+        println!(
+            "deploy/local.sh up: nginx (round robin) in front of two release instances, Postgres \
+             and Redis, the sandbox as Segment in its own process; everything and the load \
+             generator on this machine. Each load level runs {} s.\n",
+            duration.as_secs()
+        );
+        let deploy = Deploy::up();
+        let idle = [
+            memory_kib(deploy.pid("app1"), "VmRSS:"),
+            memory_kib(deploy.pid("app2"), "VmRSS:"),
+        ];
+
+        // A connected session with an enabled destination, through nginx.
+        let (browser, page) = install_at(NGINX, "acme").await;
+        let page = browser.click(&page, "Enable").await;
+        assert!(page.text().contains("Enabled"), "{}", page.text());
+
+        let page_url = format!("{NGINX}/destination");
+        let client = browser.client.clone();
+        let page_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move || client.get(&page_url));
+        let mut page_stats = Vec::new();
+        for connections in LEVELS {
+            page_stats.push(load(connections, duration, page_request.clone()).await);
+        }
+
+        // Whole install flows, each on a workspace of its own.
+        let client = reqwest::Client::new();
+        for i in 0..flows() {
+            let response = client
+                .post(format!("{SEGMENT}/workspaces"))
+                .json(&json!({"slug": format!("flow-{i}"), "display_name": "flow"}))
+                .send()
+                .await
+                .expect("the sandbox answers");
+            assert!(response.status().is_success());
+        }
+        let cpu_before = deploy.instances_cpu();
+        let started = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = JoinSet::new();
+        for _ in 0..FLOW_CONCURRENCY {
+            let next = next.clone();
+            tasks.spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= flows() {
+                        return;
+                    }
+                    install_at(NGINX, &format!("flow-{i}")).await;
+                }
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.expect("a flow task");
+        }
+        let flows_per_second = flows() as f64 / started.elapsed().as_secs_f64();
+        let cpu_per_flow =
+            (deploy.instances_cpu() - cpu_before).as_secs_f64() * 1000.0 / flows() as f64;
+
+        // Bursts of 30 requests on an expired token, spread over both instances by nginx.
+        let mut refreshes = Vec::new();
+        let mut burst_errors = 0;
+        for _ in 0..BURSTS {
+            let inspector = browser.get(SEGMENT).await;
+            browser.click(&inspector, "Expire tokens").await;
+            let before = segment_view().await["refreshes"].as_u64().unwrap_or(0);
+            let mut tasks = JoinSet::new();
+            for _ in 0..30 {
+                let (client, url) = (browser.client.clone(), format!("{NGINX}/destination"));
+                tasks.spawn(async move {
+                    let response = client.get(url).send().await;
+                    response.map(|r| r.status().as_u16()).unwrap_or(0)
+                });
+            }
+            burst_errors += tasks.join_all().await.iter().filter(|s| **s != 200).count();
+            let after = segment_view().await["refreshes"].as_u64().unwrap_or(0);
+            refreshes.push(after - before);
+        }
+        let peak = [
+            memory_kib(deploy.pid("app1"), "VmHWM:"),
+            memory_kib(deploy.pid("app2"), "VmHWM:"),
+        ];
+
+        println!("| measure | 1 connection | 16 connections | 64 connections |");
+        println!("|---|---|---|---|");
+        let row = |name: &str, f: &dyn Fn(&Stats) -> String| {
+            let cells: Vec<String> = page_stats.iter().map(f).collect();
+            println!("| {name} | {} |", cells.join(" | "));
+        };
+        row("destination pages/s through nginx", &|s| {
+            format!("{:.0}", s.rps())
+        });
+        row("p50 latency (ms)", &|s| ms(s.p50));
+        row("p99 latency (ms)", &|s| ms(s.p99));
+        row("failed requests", &|s| s.errors.to_string());
+        println!();
+        println!("| measure | value |");
+        println!("|---|---|");
+        println!(
+            "| install flows/s ({} flows, {FLOW_CONCURRENCY} at a time) | {flows_per_second:.0} |",
+            flows()
+        );
+        println!("| CPU of both instances per install flow | {cpu_per_flow:.2} ms |");
+        println!(
+            "| refreshes per burst of 30 requests on an expired token ({BURSTS} bursts) | {} |",
+            refreshes
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("| failed requests in the bursts | {burst_errors} |");
+        println!(
+            "| resident memory per instance, idle | {:.1} MiB, {:.1} MiB |",
+            idle[0] as f64 / 1024.0,
+            idle[1] as f64 / 1024.0
+        );
+        println!(
+            "| resident memory per instance, peak | {:.1} MiB, {:.1} MiB |",
+            peak[0] as f64 / 1024.0,
+            peak[1] as f64 / 1024.0
+        );
+    }
+
+    const BURSTS: usize = 5;
 }

@@ -317,4 +317,19 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
             .await;
         assert_eq!(after.status(), 403, "{instance} kept the session");
     }
+
+    // Signing out of the account on one instance: the other sees it on its next request.
+    for instance in &topology.instances {
+        let home = copy.get(&format!("{instance}/")).await;
+        assert!(home.text().contains("Account #"), "{}", home.text());
+    }
+    let home = browser.get(&topology.url("/")).await;
+    browser.click(&home, "Sign out of this demo account").await;
+    for instance in &topology.instances {
+        let home = copy.get(&format!("{instance}/")).await;
+        assert!(
+            !home.text().contains("Account #"),
+            "{instance} still knows the signed-out account"
+        );
+    }
 }
