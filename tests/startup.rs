@@ -109,3 +109,49 @@ fn a_port_in_use_is_one_clear_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
+    // Nothing listens on port 1 of the loopback address: refused at once.
+    let key = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let credentials = [
+        ("CLIENT_ID", "a"),
+        ("CLIENT_SECRET", "b"),
+        ("SESSION_KEY", key),
+    ];
+    let cases: [(&str, &str, &str); 2] = [
+        (
+            "DATABASE_URL",
+            "postgres://partnerapp:hunter2-secret@127.0.0.1:1/partner",
+            "Postgres database \"partner\" on 127.0.0.1:1",
+        ),
+        (
+            "REDIS_URL",
+            "redis://:hunter2-secret@127.0.0.1:1/0",
+            "Redis at 127.0.0.1:1/0",
+        ),
+    ];
+    for (name, url, named) in cases {
+        let database = format!(
+            "sqlite://{}/partnerapp-startup-{}.db",
+            std::env::temp_dir().display(),
+            std::process::id()
+        );
+        let mut vars = credentials.to_vec();
+        vars.push(("DATABASE_URL", &database));
+        vars.retain(|(k, _)| *k != name);
+        vars.push((name, url));
+        let (code, stderr) = run_with(&vars);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            stderr.contains(named),
+            "{name} should name {named}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password was printed: {stderr}"
+        );
+    }
+}

@@ -35,6 +35,8 @@ const READERS: usize = 8;
 /// Postgres connections per instance. Two instances on two cores were fastest with 8 each;
 /// Postgres' default limit (100) leaves room for a dozen instances.
 const PG_CONNECTIONS: u32 = 8;
+/// How long connecting to Postgres, or waiting for a free connection, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum Db {
@@ -69,14 +71,20 @@ impl Db {
         };
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect)?;
+            // One connection first, for the migrations: a server that is down or refuses the
+            // login fails here with its reason (the pool would only say it timed out).
+            let mut first = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+                .await
+                .map_err(|_| connect(sqlx::Error::PoolTimedOut))?
+                .map_err(connect)?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&mut first)
+                .await?;
             let pool = PgPoolOptions::new()
                 .max_connections(PG_CONNECTIONS)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(CONNECT_TIMEOUT)
                 .test_before_acquire(false)
-                .connect_with(options)
-                .await
-                .map_err(connect)?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+                .connect_lazy_with(options);
             return Ok(Db::Postgres(pool));
         }
         Ok(Db::Sqlite(SqliteDb::open(url).await.map_err(

@@ -35,6 +35,9 @@ const SEALED: &str = "sealed";
 /// after sealing).
 const SEALED_FOR: &str = "redis-sessions";
 
+/// How long a connection to Redis, or an answer, may take before it counts as failed.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The sessions, in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisSessions {
@@ -98,11 +101,29 @@ impl RedisSessions {
         sealer: Sealer,
         limits: SessionLimits,
     ) -> Result<RedisSessions, anyhow::Error> {
+        // One plain connection first: a Redis that is down or refuses the password fails here,
+        // at once and with its reason (the connection managers below would keep retrying).
+        let client = redis::Client::open(url)?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT);
+        let mut first = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let _: String = redis::cmd("PING").query_async(&mut first).await?;
         let inner = RedisSessionStore::builder(url)
             .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
             .build()
             .await?;
-        let ping = redis::Client::open(url)?.get_connection_manager().await?;
+        // `/readyz` answers within a few seconds when Redis has gone away.
+        let ping = client
+            .get_connection_manager_with_config(
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_number_of_retries(1)
+                    .set_connection_timeout(TIMEOUT)
+                    .set_response_timeout(TIMEOUT),
+            )
+            .await?;
         Ok(RedisSessions {
             inner,
             ping,
