@@ -331,7 +331,7 @@ async fn log_requests(
     let seconds = started.elapsed().as_secs_f64();
     if let Some(state) = &state {
         state.metrics.request(
-            response.request().match_pattern().as_deref(),
+            routes::route_label(response.request()),
             method.as_str(),
             status,
             seconds,

@@ -136,8 +136,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Anything else: the error page's 404.
-pub async fn not_found() -> Result<HttpResponse, WebError> {
+pub async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, WebError> {
+    use actix_web::HttpMessage;
+    request.extensions_mut().insert(Unmatched);
     Err(WebError::NotFound)
+}
+
+/// Set on a request that no route matched (the default service answered it).
+pub struct Unmatched;
+
+/// The route a request took, for the metrics: `None` when no route matched. The app's routes
+/// are all plain paths, so the path is the pattern; the sandbox's (which have parameters) are
+/// one label. Cheaper than actix-web's `match_pattern()`, which matches the path against every
+/// route again.
+pub fn route_label(request: &actix_web::HttpRequest) -> Option<&str> {
+    use actix_web::HttpMessage;
+    if request.extensions().get::<Unmatched>().is_some() {
+        return None;
+    }
+    let path = request.path();
+    if path == "/sandbox" || path.starts_with("/sandbox/") {
+        return Some("/sandbox");
+    }
+    Some(path)
 }
 
 /// `GET /`: what this app is, and the button that starts the install. Viewing it makes
