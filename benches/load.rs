@@ -244,8 +244,13 @@ mod bench {
     }
 
     async fn sandbox_view(app: &App) -> Value {
+        inspector(&app.url("/sandbox")).await
+    }
+
+    /// What the sandbox's inspector at `url` shows, as JSON.
+    async fn inspector(url: &str) -> Value {
         reqwest::Client::new()
-            .get(app.url("/sandbox"))
+            .get(url)
             .header("accept", "application/json")
             .send()
             .await
@@ -819,15 +824,7 @@ mod bench {
     }
 
     async fn segment_view() -> Value {
-        reqwest::Client::new()
-            .get(SEGMENT)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .expect("the inspector")
-            .json()
-            .await
-            .expect("JSON")
+        inspector(SEGMENT).await
     }
 
     /// `BENCH_TOPOLOGY=1` (`bench/run.sh --topology`): the same page and flow figures through

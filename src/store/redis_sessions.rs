@@ -256,16 +256,7 @@ impl SessionStore for RedisSessions {
 mod tests {
     use super::*;
     use crate::crypto::MasterKey;
-    use std::time::Duration;
-
-    const TTL: TtlDuration = TtlDuration::DAY;
-
-    fn state(pairs: &[(&str, &str)]) -> State {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::store::sessions::stories::{self, TTL, state};
 
     fn url() -> String {
         std::env::var("REDIS_TEST_URL").expect("REDIS_TEST_URL names the Redis for these tests")
@@ -295,68 +286,21 @@ mod tests {
     async fn a_session_is_stored_by_hash_sealed_and_ends_when_deleted() {
         let sessions = sessions(&MasterKey::generate(), SessionLimits::default()).await;
         sessions.ping().await.unwrap();
-        let key = sessions
-            .save(state(&[("install", "\"installs/1\"")]), &TTL)
-            .await
-            .unwrap();
-        let id = key.as_ref().to_owned();
-        assert_eq!(raw(&id).await, None, "the id itself is a key in Redis");
-        let stored = raw(&format!("partnerapp:session:{}", hash(&id)))
-            .await
-            .expect("the session is under the id's hash");
-        assert!(!stored.contains("installs"), "state in clear: {stored}");
-
-        let loaded = sessions.load(&key).await.unwrap().unwrap();
-        assert_eq!(loaded["install"], "\"installs/1\"");
-        let key = sessions
-            .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
-            .await
-            .unwrap();
-        assert_eq!(key.as_ref(), id, "an update keeps the id");
-        assert_eq!(
-            sessions.load(&key).await.unwrap().unwrap()["install"],
-            "\"installs/2\""
-        );
-        sessions.delete(&key).await.unwrap();
-        assert_eq!(sessions.load(&key).await.unwrap(), None);
-
-        // An update after the delete (another tab, another instance) makes a new session,
-        // never the old id.
-        let copy = SessionKey::try_from(id.clone()).unwrap();
-        let renewed = sessions
-            .update(copy, state(&[("a", "1")]), &TTL)
-            .await
-            .unwrap();
-        assert_ne!(renewed.as_ref(), id);
-        let copy = SessionKey::try_from(id).unwrap();
-        assert_eq!(sessions.load(&copy).await.unwrap(), None);
+        stories::saved_updated_and_deleted(&sessions, async |id: &str| {
+            assert_eq!(raw(id).await, None, "the id itself is a key in Redis");
+            let stored = raw(&format!("partnerapp:session:{}", hash(id)))
+                .await
+                .expect("the session is under the id's hash");
+            assert!(!stored.contains("installs"), "state in clear: {stored}");
+        })
+        .await;
     }
 
     #[tokio::test]
     #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
     async fn a_session_ends_after_its_idle_and_absolute_limits() {
-        let limits = SessionLimits {
-            idle: Duration::from_millis(400),
-            absolute: Duration::from_millis(1500),
-        };
-        let sessions = sessions(&MasterKey::generate(), limits).await;
-
-        // Used every 200 ms, it lives past its idle limit, up to its absolute one.
-        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        let mut alive = 0;
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if sessions.load(&key).await.unwrap().is_none() {
-                break;
-            }
-            alive += 1;
-        }
-        assert!((3..=7).contains(&alive), "alive for {alive} loads");
-
-        // Left alone, it ends after its idle limit.
-        let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-        assert!(sessions.load(&idle).await.unwrap().is_some());
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let sessions = sessions(&MasterKey::generate(), stories::LIMITS).await;
+        let idle = stories::ends_at_its_limits(&sessions).await;
         assert_eq!(sessions.load(&idle).await.unwrap(), None);
     }
 

@@ -318,88 +318,118 @@ impl SessionStore for Sessions {
     }
 }
 
+/// The stories every session store must pass, the database's and Redis' alike; each store's
+/// tests add what is particular to where it keeps its sessions.
 #[cfg(test)]
-mod tests {
-    use super::super::test_support::{store_test, stored};
+pub(crate) mod stories {
     use super::*;
 
-    fn state(pairs: &[(&str, &str)]) -> State {
+    pub fn state(pairs: &[(&str, &str)]) -> State {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
 
-    const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::DAY;
+    pub const TTL: actix_web::cookie::time::Duration = actix_web::cookie::time::Duration::DAY;
+
+    /// Short limits, for [`ends_at_its_limits`].
+    pub const LIMITS: SessionLimits = SessionLimits {
+        idle: Duration::from_millis(400),
+        absolute: Duration::from_millis(1500),
+    };
+
+    /// A session is saved (and `inspect`ed, by its id, where it is stored), loaded, updated
+    /// under the same id, and deleted; an update after the delete (another tab, another
+    /// instance) makes a new session, never the old id.
+    pub async fn saved_updated_and_deleted(
+        sessions: &impl SessionStore,
+        inspect: impl AsyncFn(&str),
+    ) {
+        let key = sessions
+            .save(state(&[("install", "\"installs/1\"")]), &TTL)
+            .await
+            .unwrap();
+        let id = key.as_ref().to_owned();
+        assert_eq!(id.len(), 64);
+        inspect(&id).await;
+
+        let loaded = sessions.load(&key).await.unwrap().unwrap();
+        assert_eq!(loaded["install"], "\"installs/1\"");
+        let key = sessions
+            .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
+            .await
+            .unwrap();
+        assert_eq!(key.as_ref(), id, "an update keeps the id");
+        let loaded = sessions.load(&key).await.unwrap().unwrap();
+        assert_eq!(loaded["install"], "\"installs/2\"");
+        sessions.delete(&key).await.unwrap();
+        assert_eq!(sessions.load(&key).await.unwrap(), None);
+
+        let copy = SessionKey::try_from(id.clone()).unwrap();
+        let renewed = sessions
+            .update(copy, state(&[("a", "1")]), &TTL)
+            .await
+            .unwrap();
+        assert_ne!(renewed.as_ref(), id);
+        let copy = SessionKey::try_from(id).unwrap();
+        assert_eq!(sessions.load(&copy).await.unwrap(), None);
+    }
+
+    /// With [`LIMITS`]: used every 200 ms, a session lives past its idle limit, up to its
+    /// absolute one. Returns another session, left alone past its idle limit and not loaded
+    /// since (the caller checks that it has ended).
+    pub async fn ends_at_its_limits(sessions: &impl SessionStore) -> SessionKey {
+        let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        let mut alive = 0;
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if sessions.load(&key).await.unwrap().is_none() {
+                break;
+            }
+            alive += 1;
+        }
+        assert!((3..=7).contains(&alive), "alive for {alive} loads");
+
+        let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
+        assert!(sessions.load(&idle).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{store_test, stored};
+    use super::stories::{self, LIMITS, TTL, state};
+    use super::*;
 
     store_test!(
         a_session_is_stored_by_hash_sealed_and_ends_when_deleted,
         |store, _dir| {
             let sessions = store.sessions(SessionLimits::default());
-            let key = sessions
-                .save(state(&[("install", "\"installs/1\"")]), &TTL)
-                .await
-                .unwrap();
-            let id = key.as_ref().to_owned();
-            assert_eq!(id.len(), 64);
-            let sealed: Vec<u8> = stored(
-                &store,
-                "SELECT state FROM sessions WHERE id_hash = $1",
-                &hash(&id),
-            )
+            stories::saved_updated_and_deleted(&sessions, async |id: &str| {
+                let sealed: Vec<u8> = stored(
+                    &store,
+                    "SELECT state FROM sessions WHERE id_hash = $1",
+                    &hash(id),
+                )
+                .await;
+                assert!(
+                    !sealed.windows(8).any(|w| w == b"installs"),
+                    "state in clear"
+                );
+            })
             .await;
-            assert!(
-                !sealed.windows(8).any(|w| w == b"installs"),
-                "state in clear"
-            );
-
-            let loaded = sessions.load(&key).await.unwrap().unwrap();
-            assert_eq!(loaded["install"], "\"installs/1\"");
-            let key = sessions
-                .update(key, state(&[("install", "\"installs/2\"")]), &TTL)
-                .await
-                .unwrap();
-            assert_eq!(key.as_ref(), id, "an update keeps the id");
-            sessions.delete(&key).await.unwrap();
-            assert_eq!(sessions.load(&key).await.unwrap(), None);
-
-            // An update after the delete (another tab) makes a new session, never the old id.
-            let copy = SessionKey::try_from(id.clone()).unwrap();
-            let renewed = sessions
-                .update(copy, state(&[("a", "1")]), &TTL)
-                .await
-                .unwrap();
-            assert_ne!(renewed.as_ref(), id);
-            let copy = SessionKey::try_from(id).unwrap();
-            assert_eq!(sessions.load(&copy).await.unwrap(), None);
         }
     );
 
     store_test!(
         a_session_ends_after_its_idle_and_absolute_limits,
         |store, _dir| {
-            let limits = SessionLimits {
-                idle: Duration::from_millis(400),
-                absolute: Duration::from_millis(1500),
-            };
-            let sessions = store.sessions(limits);
-
-            // Used every 200 ms, it lives past its idle limit, up to its absolute one.
-            let key = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-            let mut alive = 0;
-            for _ in 0..10 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if sessions.load(&key).await.unwrap().is_none() {
-                    break;
-                }
-                alive += 1;
-            }
-            assert!((3..=7).contains(&alive), "alive for {alive} loads");
-
-            // Left alone, it ends after its idle limit, and the clean-up removes it.
-            let idle = sessions.save(state(&[("a", "1")]), &TTL).await.unwrap();
-            assert!(sessions.load(&idle).await.unwrap().is_some());
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let sessions = store.sessions(LIMITS);
+            let idle = stories::ends_at_its_limits(&sessions).await;
+            // The clean-up removes what has ended.
             assert_eq!(sessions.remove_expired().await.unwrap(), 1);
             assert_eq!(sessions.load(&idle).await.unwrap(), None);
             assert_eq!(sessions.count().await.unwrap(), 0);
