@@ -238,29 +238,33 @@ impl Store {
         .await
     }
 
-    /// Takes the install's refresh lease for `hold`, unless another refresh (in this process or
-    /// another) holds it. `true`: this caller refreshes, and ends the lease by storing the new
+    /// Takes the refresh lease of the install `seen` (as the caller read it) for `hold`,
+    /// unless another refresh (in this process or another) holds it, or the install's token
+    /// changed since it was read: then another refresh has just finished, and its token is
+    /// the one to use. `true`: this caller refreshes, and ends the lease by storing the new
     /// token ([`Store::save_token`]), marking the install ([`Store::mark_attention`]) or
     /// [`Store::end_refresh_lease`]. A lease nobody ended (a crashed instance) lapses.
     pub async fn take_refresh_lease(
         &self,
-        account_id: i64,
-        install_name: &InstallName,
+        seen: &StoredInstall,
         hold: std::time::Duration,
     ) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_millis();
         let until = now.saturating_add(i64::try_from(hold.as_millis()).unwrap_or(i64::MAX));
-        // One statement: the database's row lock makes it atomic across every instance.
+        // One statement: the database's row lock makes it atomic across every instance, and
+        // the token check closes the gap between reading the token and taking the lease.
         let taken = on!(self.db, write, |conn| {
             sqlx::query(
                 "UPDATE installs SET refresh_lease_until = $1
                  WHERE account_id = $2 AND install_name = $3
-                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)",
+                     AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)
+                     AND token_sealed IS NOT DISTINCT FROM $5",
             )
             .bind(until)
-            .bind(account_id)
-            .bind(install_name.as_str())
+            .bind(seen.account_id)
+            .bind(seen.install_name.as_str())
             .bind(now)
+            .bind(seen.token_sealed.as_deref())
             .execute(conn)
             .await?
             .rows_affected()
@@ -488,53 +492,66 @@ pub(crate) mod tests {
                 .await
                 .unwrap();
             let hold = std::time::Duration::from_millis(300);
-            assert!(
-                !store
-                    .take_refresh_lease(bob.id, &name("installs/1"), hold)
-                    .await
-                    .unwrap()
-            );
-            assert!(
+            // As a refresh does: read the install, then ask for its lease.
+            let read = async || {
                 store
-                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .install(alice.id, &name("installs/1"))
                     .await
                     .unwrap()
-            );
-            assert!(
-                !store
-                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
-                    .await
                     .unwrap()
-            );
+            };
+            let mut bobs = read().await;
+            bobs.account_id = bob.id;
+            assert!(!store.take_refresh_lease(&bobs, hold).await.unwrap());
+            assert!(store.take_refresh_lease(&read().await, hold).await.unwrap());
+            assert!(!store.take_refresh_lease(&read().await, hold).await.unwrap());
             // A stored token ends it.
             store
                 .save_token(alice.id, &token("installs/1", "acme"))
                 .await
                 .unwrap();
-            assert!(
-                store
-                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
-                    .await
-                    .unwrap()
-            );
+            assert!(store.take_refresh_lease(&read().await, hold).await.unwrap());
             // Left alone, it lapses.
             tokio::time::sleep(std::time::Duration::from_millis(350)).await;
-            assert!(
-                store
-                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
-                    .await
-                    .unwrap()
-            );
+            assert!(store.take_refresh_lease(&read().await, hold).await.unwrap());
             store
                 .end_refresh_lease(alice.id, &name("installs/1"))
                 .await
                 .unwrap();
-            assert!(
+            assert!(store.take_refresh_lease(&read().await, hold).await.unwrap());
+        }
+    );
+
+    store_test!(
+        no_lease_for_a_caller_that_read_a_token_replaced_since,
+        |store, _dir| {
+            let (alice, ..) = store.create_account().await.unwrap();
+            store
+                .save_install(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            let read = async || {
                 store
-                    .take_refresh_lease(alice.id, &name("installs/1"), hold)
+                    .install(alice.id, &name("installs/1"))
                     .await
                     .unwrap()
+                    .unwrap()
+            };
+            let hold = std::time::Duration::from_secs(30);
+            // Two instances read the expired token; one refreshes and stores its token (which
+            // ends its lease) before the other asks for the lease.
+            let (first, second) = (read().await, read().await);
+            assert!(store.take_refresh_lease(&first, hold).await.unwrap());
+            store
+                .save_token(alice.id, &token("installs/1", "acme"))
+                .await
+                .unwrap();
+            assert!(
+                !store.take_refresh_lease(&second, hold).await.unwrap(),
+                "the second refreshed again, retiring the first one's token"
             );
+            // Read again, it finds the new token (and would take the lease if that expired).
+            assert!(store.take_refresh_lease(&read().await, hold).await.unwrap());
         }
     );
 

@@ -128,7 +128,7 @@ impl AppState {
             }
             let ours = self
                 .store
-                .take_refresh_lease(account.id(), name, REFRESH_LEASE)
+                .take_refresh_lease(&stored, REFRESH_LEASE)
                 .await
                 .map_err(WebError::store)?;
             if ours {
