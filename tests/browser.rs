@@ -1,7 +1,7 @@
 //! The demo in a real browser: headless Chromium driven through WebDriver (chromedriver), against
 //! the app in sandbox mode on a loopback port. It checks what a person sees, that the pages
-//! work under the Content-Security-Policy (no console errors), and saves a screenshot of each
-//! step to `docs/screenshots/` for the README.
+//! work under the Content-Security-Policy (no console errors), and, with `SCREENSHOTS=1`,
+//! saves a screenshot of each step to `docs/screenshots/` for the README.
 //!
 //! Reported as ignored unless `BROWSER_TESTS=1` (`.ci/run` installs Debian's `chromium` and `chromium-driver`
 //! and turns it on). When it is on, a missing browser or driver fails the test: it never skips.
@@ -135,10 +135,10 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-/// A walk through the demo: the browser, where screenshots go, and the console errors seen.
+/// A walk through the demo: the browser, and where screenshots go (only when asked for).
 struct Walk {
     browser: Client,
-    shots: PathBuf,
+    shots: Option<PathBuf>,
 }
 
 impl Walk {
@@ -161,11 +161,14 @@ impl Walk {
             .to_owned()
     }
 
-    /// Takes the screenshot `name`, and checks the console is clean (but for `allowed`).
+    /// Takes the screenshot `name` (if screenshots are wanted), and checks the console is
+    /// clean (but for `allowed`).
     async fn step(&self, name: &str, allowed: &[&str]) {
-        let png = self.browser.screenshot().await.expect("a screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png)
-            .expect("the screenshot is saved");
+        if let Some(shots) = &self.shots {
+            let png = self.browser.screenshot().await.expect("a screenshot");
+            std::fs::write(shots.join(format!("{name}.png")), png)
+                .expect("the screenshot is saved");
+        }
         let log = self
             .browser
             .issue_cmd(BrowserLog)
@@ -244,10 +247,15 @@ impl Walk {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_in_a_real_browser() {
-    let shots = std::env::var("SCREENSHOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
-    std::fs::create_dir_all(&shots).expect("the screenshot folder");
+    // The committed screenshots change only when asked for: `SCREENSHOTS=1` writes them to
+    // docs/screenshots/ (or SCREENSHOT_DIR).
+    let shots = (std::env::var("SCREENSHOTS").as_deref() == Ok("1")).then(|| {
+        let shots = std::env::var("SCREENSHOT_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+        std::fs::create_dir_all(&shots).expect("the screenshot folder");
+        shots
+    });
     let profile = std::env::temp_dir().join(format!("partnerapp-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
 
