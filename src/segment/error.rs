@@ -34,7 +34,102 @@ fn description_suffix(description: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// What a failure means, decided here once from Segment's status and words: the rest of the
+/// app matches on these and never reads Segment's sentences. A partner who meets a new phrase
+/// from Segment changes [`SegmentError::kind`] (and its tests) and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// "install already exists": the App is installed on that workspace already.
+    InstallExists,
+    /// "destination already exists": a create met a destination that is there.
+    DestinationExists,
+    /// The scope asked for is not the App's (`invalid_scope`).
+    InvalidScope,
+    /// The redirect URI is not one the App registered ("missing a required parameter",
+    /// `redirect_uri`).
+    RedirectMismatch,
+    /// The App's credentials were not accepted (`invalid_client`).
+    BadCredentials,
+    /// The authorization code was used already, or expired (`invalid_grant`).
+    CodeRejected,
+    /// The workspace owner chose Deny (`access_denied`).
+    AccessDenied,
+    /// The install token was refused (401, "malformed token"): expired, retired by a newer
+    /// one, or its install is gone.
+    TokenRejected,
+    /// The install's scope does not reach this (403).
+    NotAllowed,
+    /// Not there (404).
+    NotFound,
+    /// Segment is limiting how fast the App may call it (429).
+    RateLimited,
+    /// Segment failed to answer (5xx).
+    Unavailable,
+    /// No answer: the connection failed, or no answer came in time.
+    Unreachable { timed_out: bool },
+    /// An answer this app cannot read.
+    Unreadable,
+    /// Another refusal of the Config API (a 4xx not named above).
+    Refused,
+    /// Another refusal of the identity service.
+    OAuthRefused,
+}
+
+impl ErrorKind {
+    /// The kind of an OAuth error `code` (and its description): what the identity service says
+    /// at the token endpoint, and what Segment puts on the redirect back (`error=…`).
+    pub fn of_oauth(code: &str, description: Option<&str>) -> ErrorKind {
+        let words = format!("{code} {}", description.unwrap_or_default()).to_ascii_lowercase();
+        if words.contains("install already exists") {
+            ErrorKind::InstallExists
+        } else if words.contains("invalid_scope") || words.contains("invalid scope") {
+            ErrorKind::InvalidScope
+        } else if words.contains("missing a required parameter") || words.contains("redirect_uri") {
+            ErrorKind::RedirectMismatch
+        } else if code == "invalid_client" {
+            ErrorKind::BadCredentials
+        } else if code == "invalid_grant" {
+            ErrorKind::CodeRejected
+        } else if code == "access_denied" {
+            ErrorKind::AccessDenied
+        } else {
+            ErrorKind::OAuthRefused
+        }
+    }
+}
+
 impl SegmentError {
+    /// What this failure means (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SegmentError::OAuth { error, description } => {
+                ErrorKind::of_oauth(error, description.as_deref())
+            }
+            SegmentError::Unreachable { timed_out, .. } => ErrorKind::Unreachable {
+                timed_out: *timed_out,
+            },
+            SegmentError::BadResponse(_) => ErrorKind::Unreadable,
+            SegmentError::Api { status, message } => {
+                let words = message.to_ascii_lowercase();
+                if words.contains("install already exists") {
+                    ErrorKind::InstallExists
+                } else if words.contains("already exists") {
+                    ErrorKind::DestinationExists
+                } else if *status == 401 || words.contains("malformed token") {
+                    ErrorKind::TokenRejected
+                } else {
+                    match status {
+                        403 => ErrorKind::NotAllowed,
+                        404 => ErrorKind::NotFound,
+                        429 => ErrorKind::RateLimited,
+                        500.. => ErrorKind::Unavailable,
+                        _ => ErrorKind::Refused,
+                    }
+                }
+            }
+        }
+    }
+
     /// Segment's own words, for the error page.
     pub fn message(&self) -> String {
         match self {
@@ -56,12 +151,12 @@ impl SegmentError {
         }
     }
 
-    /// A create of something that is already there ("destination already exists",
-    /// "install already exists").
+    /// A create of something that is already there (an install, or a destination).
     pub fn is_already_exists(&self) -> bool {
-        self.message()
-            .to_ascii_lowercase()
-            .contains("already exists")
+        matches!(
+            self.kind(),
+            ErrorKind::InstallExists | ErrorKind::DestinationExists
+        )
     }
 
     /// A failure that may pass: no connection, no answer in time, or a 5xx.
@@ -75,18 +170,18 @@ impl SegmentError {
 
     /// What kind of failure this is, as the metrics count it.
     pub fn outcome(&self) -> &'static str {
-        match self {
-            SegmentError::Api { status, .. } if *status >= 500 => "server_error",
+        match self.kind() {
+            ErrorKind::Unavailable => "server_error",
             // Usually an answer, not a failure: the destination does not exist (yet).
-            SegmentError::Api { status: 404, .. } => "not_found",
-            SegmentError::Api { .. } | SegmentError::OAuth { .. } => "client_error",
-            SegmentError::Unreachable { .. } => "unreachable",
-            SegmentError::BadResponse(_) => "unreadable",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unreachable { .. } => "unreachable",
+            ErrorKind::Unreadable => "unreadable",
+            _ => "client_error",
         }
     }
 
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        self.kind() == ErrorKind::NotFound
     }
 
     /// Segment's error body, if `body` is one; otherwise a short, printable excerpt of it.
@@ -166,6 +261,74 @@ mod tests {
         assert_eq!(err.message(), "destination already exists");
         assert!(err.is_already_exists());
         assert_eq!(err.status(), Some(400));
+    }
+
+    /// Every phrase of Segment's this app knows, and what it means.
+    #[test]
+    fn each_segment_phrase_has_its_kind() {
+        let api = |status, message: &str| {
+            SegmentError::Api {
+                status,
+                message: message.to_owned(),
+            }
+            .kind()
+        };
+        let oauth = |error: &str, description: Option<&str>| {
+            SegmentError::OAuth {
+                error: error.to_owned(),
+                description: description.map(str::to_owned),
+            }
+            .kind()
+        };
+        assert_eq!(api(400, "install already exists"), ErrorKind::InstallExists);
+        assert_eq!(
+            oauth("invalid_request", Some("install already exists")),
+            ErrorKind::InstallExists
+        );
+        assert_eq!(
+            api(400, "destination already exists"),
+            ErrorKind::DestinationExists
+        );
+        assert_eq!(oauth("invalid_scope", None), ErrorKind::InvalidScope);
+        assert_eq!(
+            oauth(
+                "invalid_request",
+                Some("The requested scope is invalid scope")
+            ),
+            ErrorKind::InvalidScope
+        );
+        assert_eq!(
+            oauth(
+                "invalid_request",
+                Some(
+                    "The request is missing a required parameter. The redirect_uri does not match."
+                )
+            ),
+            ErrorKind::RedirectMismatch
+        );
+        assert_eq!(oauth("invalid_client", None), ErrorKind::BadCredentials);
+        assert_eq!(oauth("invalid_grant", None), ErrorKind::CodeRejected);
+        assert_eq!(oauth("access_denied", None), ErrorKind::AccessDenied);
+        assert_eq!(oauth("server_error", None), ErrorKind::OAuthRefused);
+        assert_eq!(api(401, "unauthorized"), ErrorKind::TokenRejected);
+        assert_eq!(api(400, "malformed token"), ErrorKind::TokenRejected);
+        assert_eq!(api(403, "forbidden"), ErrorKind::NotAllowed);
+        assert_eq!(api(404, "not found"), ErrorKind::NotFound);
+        assert_eq!(api(429, "slow down"), ErrorKind::RateLimited);
+        assert_eq!(api(503, "unavailable"), ErrorKind::Unavailable);
+        assert_eq!(api(400, "bad config"), ErrorKind::Refused);
+        assert_eq!(
+            SegmentError::BadResponse("x".into()).kind(),
+            ErrorKind::Unreadable
+        );
+        assert_eq!(
+            SegmentError::Unreachable {
+                timed_out: true,
+                detail: "x".into()
+            }
+            .kind(),
+            ErrorKind::Unreachable { timed_out: true }
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-pub use error::SegmentError;
+pub use error::{ErrorKind, SegmentError};
 pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use types::*;
 

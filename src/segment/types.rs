@@ -355,6 +355,35 @@ pub struct Source {
     pub create_time: Option<String>,
 }
 
+/// The setting that receives the partner's API key, by Segment's convention for Developer
+/// Center destinations. Named here only: the pages ask the types below.
+pub const API_KEY_SETTING: &str = "apiKey";
+
+impl CatalogDestination {
+    /// Whether the destination has a setting for the partner's API key.
+    pub fn takes_api_key(&self) -> bool {
+        self.settings.iter().any(|s| s.name == API_KEY_SETTING)
+    }
+}
+
+impl DestinationName {
+    /// The full name of the destination's API key setting.
+    pub fn api_key_setting(&self) -> String {
+        self.setting(API_KEY_SETTING)
+    }
+}
+
+impl Destination {
+    /// The API key the destination holds in Segment, if it holds one.
+    pub fn api_key(&self) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|c| c.setting() == API_KEY_SETTING)?
+            .value
+            .as_str()
+    }
+}
+
 /// A destination's catalog entry: its metadata and the schema of its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogDestination {

@@ -22,7 +22,8 @@ use super::session::{FlashKind, TypedSession};
 use super::settings_form::{self, Field};
 use super::{AppState, see_other};
 use crate::segment::{
-    CatalogDestination, ConfigValue, ConnectionMode, Destination, DestinationChange,
+    API_KEY_SETTING, CatalogDestination, ConfigValue, ConnectionMode, Destination,
+    DestinationChange,
 };
 
 /// `GET /destination/configure`
@@ -189,9 +190,9 @@ fn current_values(
             .iter()
             .map(|entry| (entry.setting().to_owned(), entry.value.clone()))
             .collect(),
-        None if catalog.settings.iter().any(|s| s.name == "apiKey") => {
+        None if catalog.takes_api_key() => {
             let key = state.api_key_for(account)?;
-            BTreeMap::from([("apiKey".to_owned(), Value::from(key.expose()))])
+            BTreeMap::from([(API_KEY_SETTING.to_owned(), Value::from(key.expose()))])
         }
         None => BTreeMap::new(),
     })

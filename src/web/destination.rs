@@ -256,13 +256,13 @@ pub async fn enable(
             async |token| {
                 // The partner's key goes into `apiKey` if the destination has that setting.
                 let catalog = state.segment.get_catalog_destination(token, slug).await?;
-                let has_api_key = catalog.settings.iter().any(|s| s.name == "apiKey");
+                let has_api_key = catalog.takes_api_key();
                 let change = DestinationChange {
                     enabled: Some(true),
                     connection_mode: Some(ConnectionMode::Cloud),
                     config: Some(if has_api_key {
                         vec![ConfigValue {
-                            name: name.setting("apiKey"),
+                            name: name.api_key_setting(),
                             value: api_key.expose().into(),
                         }]
                     } else {
@@ -480,13 +480,7 @@ fn credential_status(
     account: &CurrentAccount,
     destination: &Destination,
 ) -> Option<(&'static str, String)> {
-    let in_segment = destination
-        .config
-        .iter()
-        .find(|c| c.setting() == "apiKey")?
-        .value
-        .as_str()?
-        .to_owned();
+    let in_segment = destination.api_key()?.to_owned();
     if state.destination_api_key.is_some() {
         return Some((
             "info",

@@ -15,7 +15,7 @@ use askama::Template;
 
 use super::AppState;
 use super::pages::{ErrorPage, Layout};
-use crate::segment::SegmentError;
+use crate::segment::{ErrorKind, SegmentError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -106,35 +106,167 @@ impl WebError {
         move |error| WebError::Segment { doing, error }
     }
 
-    /// The error page's title.
-    fn title(&self) -> &'static str {
+    /// Everything the error page says about this error: its status, title, message, hint and
+    /// whether to offer to connect again, decided here, in one exhaustive match (a new variant
+    /// does not compile until it says all of it). Segment's failures are told apart by their
+    /// [`ErrorKind`], never by Segment's words.
+    pub fn shown(&self, sandbox: bool) -> Shown {
+        use StatusCode as S;
+        let says = |status, title, hint: Option<&str>, offers_restart| Shown {
+            status,
+            title,
+            message: self.message(),
+            hint: hint.map(str::to_owned),
+            offers_restart,
+        };
         match self {
-            WebError::Segment { error, .. } => match error {
-                SegmentError::Unreachable { .. } => "Segment could not be reached",
-                SegmentError::BadResponse(_) => "Segment sent an unexpected answer",
-                SegmentError::OAuth { .. } => "Segment did not issue an install token",
-                SegmentError::Api { .. } => "Segment refused the request",
-            },
-            WebError::Provider { .. } => "Segment did not authorize the install",
-            WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => {
-                "This sign-in link is not valid"
+            WebError::Segment { error, .. } => {
+                let (status, title, hint, restart) = segment_failure(error.kind(), sandbox);
+                says(status, title, hint, restart)
             }
-            WebError::MissingCode => "Segment sent no authorization code",
-            WebError::MissingSource(_) => "The install has no source",
-            WebError::InstallRefused(_) => "Segment refused this install's token",
-            WebError::RefreshBusy => "Segment is slow to renew the connection",
-            WebError::NoAccount => "You have no account with us yet",
-            WebError::NotConnected => "Not connected to Segment",
-            WebError::KeyUnreadable => "Your API key cannot be read",
-            WebError::InstalledElsewhere => "This workspace is connected to another account",
-            WebError::ReadOnly(_) => "This install is read-only",
-            WebError::BadRequest(_) => "The request is not valid",
-            WebError::NotFound => "Page not found",
-            WebError::Csrf => "This form has expired",
-            WebError::TooLarge(_) => "The request is too large",
-            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
-                "Something went wrong on our side"
+            WebError::Provider { error, hint, .. } => {
+                let kind = self.provider_kind().unwrap_or(ErrorKind::OAuthRefused);
+                let ours = match kind {
+                    // Segment's own hint, when it sent one and there is no better advice.
+                    ErrorKind::OAuthRefused => hint.as_deref(),
+                    other => segment_failure(other, sandbox).2,
+                };
+                let status = if error == "access_denied" {
+                    S::FORBIDDEN
+                } else {
+                    S::BAD_REQUEST
+                };
+                says(status, "Segment did not authorize the install", ours, true)
             }
+            WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => says(
+                S::BAD_REQUEST,
+                "This sign-in link is not valid",
+                Some(
+                    "Start again from the home page: each sign-in gets its own state, and it \
+                     works once, in the browser that started it.",
+                ),
+                true,
+            ),
+            WebError::MissingCode => says(
+                S::BAD_REQUEST,
+                "Segment sent no authorization code",
+                None,
+                true,
+            ),
+            WebError::MissingSource(_) => says(
+                S::BAD_GATEWAY,
+                "The install has no source",
+                Some(
+                    "With a destination/<slug> scope Segment's consent screen asks the user to \
+                     pick a source and returns it in source_names. Check that the App's scope \
+                     is the destination scope you configured.",
+                ),
+                true,
+            ),
+            WebError::InstallRefused(_) => says(
+                S::UNAUTHORIZED,
+                "Segment refused this install's token",
+                Some(
+                    "The install is kept, marked as needing attention. Either the App was \
+                     uninstalled from the workspace in Segment (connect with Segment again to \
+                     install it anew), or Segment does not accept this app's CLIENT_ID and \
+                     CLIENT_SECRET (fix them; the next page that works clears the mark).",
+                ),
+                true,
+            ),
+            WebError::RefreshBusy => says(
+                S::SERVICE_UNAVAILABLE,
+                "Segment is slow to renew the connection",
+                Some(
+                    "The install token is being renewed by another request (perhaps on another \
+                     instance of this app), and Segment has not answered it yet. Try again in a \
+                     moment.",
+                ),
+                false,
+            ),
+            WebError::NoAccount => says(
+                S::UNAUTHORIZED,
+                "You have no account with us yet",
+                Some("Start from the home page: Enable with Segment makes your account."),
+                false,
+            ),
+            WebError::NotConnected => says(
+                S::CONFLICT,
+                "Not connected to Segment",
+                Some("Start from the home page and click Enable with Segment."),
+                true,
+            ),
+            WebError::KeyUnreadable => says(
+                S::INTERNAL_SERVER_ERROR,
+                "Your API key cannot be read",
+                Some(
+                    "The app's SESSION_KEY changed since the key was stored. Click Replace API \
+                     key on the home page, then Enable to push the new key into Segment.",
+                ),
+                false,
+            ),
+            WebError::InstalledElsewhere => says(
+                S::CONFLICT,
+                "This workspace is connected to another account",
+                Some(if sandbox {
+                    "Segment allows one install of this App per workspace, and another account of \
+                     ours made it. Ask whoever connected it, or uninstall the App from the \
+                     sandbox inspector (/sandbox) and connect again."
+                } else {
+                    "Segment allows one install of this App per workspace, and another account of \
+                     ours made it. Ask whoever connected it, or uninstall the App in the \
+                     workspace's settings in Segment and connect again."
+                }),
+                false,
+            ),
+            WebError::ReadOnly(_) => says(
+                S::FORBIDDEN,
+                "This install is read-only",
+                Some(
+                    "An App created with the workspace:read scope can read but not change. \
+                     Create an App with the workspace scope to change destinations.",
+                ),
+                false,
+            ),
+            WebError::BadRequest(_) => {
+                says(S::BAD_REQUEST, "The request is not valid", None, false)
+            }
+            WebError::NotFound => says(S::NOT_FOUND, "Page not found", None, false),
+            WebError::Csrf => says(
+                S::FORBIDDEN,
+                "This form has expired",
+                Some(
+                    "Nothing was changed. Go back, reload the page, and submit the form again; \
+                     forms work only in the browser session that showed them.",
+                ),
+                false,
+            ),
+            WebError::TooLarge(what) => says(
+                if *what == "query string" {
+                    S::URI_TOO_LONG
+                } else {
+                    S::PAYLOAD_TOO_LARGE
+                },
+                "The request is too large",
+                None,
+                false,
+            ),
+            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => says(
+                S::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side",
+                None,
+                false,
+            ),
+        }
+    }
+
+    /// What Segment's `error=…` on the redirect back means.
+    fn provider_kind(&self) -> Option<ErrorKind> {
+        match self {
+            WebError::Provider {
+                error, description, ..
+            } => Some(ErrorKind::of_oauth(error, description.as_deref())),
+            _ => None,
         }
     }
 
@@ -162,6 +294,7 @@ impl WebError {
                 "The page could not be prepared. Try again; if it keeps happening, the app's log says why."
                     .to_owned()
             }
+            // The error's own sentence, capitalised.
             other => {
                 let text = other.to_string();
                 let mut chars = text.chars();
@@ -173,18 +306,41 @@ impl WebError {
         }
     }
 
-    /// The advice shown under the message: the FAQ answer that fits, in one place.
+    /// The advice shown under the message (the FAQ answer that fits).
     pub fn hint(&self, sandbox: bool) -> Option<String> {
-        let text = match self {
-            WebError::Segment { error, .. } => error.message(),
-            WebError::Provider {
-                error, description, ..
-            } => format!("{error} {}", description.as_deref().unwrap_or("")),
-            _ => String::new(),
-        }
-        .to_ascii_lowercase();
-        let hint = if text.contains("install already exists") {
-            if sandbox {
+        self.shown(sandbox).hint
+    }
+
+    /// Whether the error page should offer to start the flow again.
+    #[cfg(test)]
+    fn offers_restart(&self) -> bool {
+        self.shown(false).offers_restart
+    }
+}
+
+/// How the error page shows an error ([`WebError::shown`]).
+pub struct Shown {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub offers_restart: bool,
+}
+
+/// Status, title, hint (from Segment's FAQ where it has one) and whether connecting again can
+/// help, for each kind of Segment failure.
+fn segment_failure(
+    kind: ErrorKind,
+    sandbox: bool,
+) -> (StatusCode, &'static str, Option<&'static str>, bool) {
+    use StatusCode as S;
+    const NO_TOKEN: &str = "Segment did not issue an install token";
+    const REFUSED: &str = "Segment refused the request";
+    match kind {
+        ErrorKind::InstallExists => (
+            S::CONFLICT,
+            NO_TOKEN,
+            Some(if sandbox {
                 "This App is already installed on that workspace, and Segment allows one install \
                  per workspace. A partner app stores the install (install name, workspace, source) \
                  with its user and skips the flow next time. In the sandbox, uninstall it from the \
@@ -193,199 +349,133 @@ impl WebError {
                 "This App is already installed on that workspace, and Segment allows one install \
                  per workspace. Store the install (install name, workspace, source) with your user \
                  and skip the flow, or uninstall the App in the workspace's settings in Segment."
-            }
-        } else if text.contains("invalid_scope") || text.contains("invalid scope") {
-            "The scope this app asks for (SEGMENT_SCOPE) must be exactly the scope the App was \
-             created with in Segment's Developer Center."
-        } else if text.contains("missing a required parameter") || text.contains("redirect_uri") {
-            "The redirect URL (REDIRECT_URL) must be one of the App's registered redirect URLs, and \
-             the same in the authorization request and the code exchange."
-        } else if text.contains("malformed token") {
-            "Install tokens expire after about an hour, and a refreshed token replaces the old \
-             one; the install may also have been removed. Connect with Segment again."
-        } else if text.contains("access_denied") {
-            "The workspace owner chose Deny on Segment's consent screen. Click Enable with Segment \
-             to try again."
-        } else if text.contains("invalid_client") {
-            "Segment did not accept the App's credentials: check CLIENT_ID and CLIENT_SECRET."
-        } else if text.contains("invalid_grant") {
-            "Authorization codes work once and for a few minutes only. Start the flow again."
-        } else {
-            return match self {
-                WebError::Segment { error, .. } => match error {
-                    SegmentError::Unreachable { .. } => Some(
-                        "Check that SEGMENT_ID_URL and SEGMENT_API_URL are right and reachable, \
-                         then try again."
-                            .to_owned(),
-                    ),
-                    SegmentError::Api { status: 429, .. } => Some(
-                        "Segment is limiting how fast this app may call it. Wait a moment and \
-                         try again."
-                            .to_owned(),
-                    ),
-                    SegmentError::Api { status, .. } if *status >= 500 => Some(
-                        "Segment had a problem answering. Nothing here needs fixing: try again \
-                         in a moment."
-                            .to_owned(),
-                    ),
-                    SegmentError::BadResponse(_) => Some(
-                        "Segment's answer could not be read. Try again; if it keeps happening, \
-                         check that SEGMENT_ID_URL and SEGMENT_API_URL point at Segment."
-                            .to_owned(),
-                    ),
-                    SegmentError::OAuth { .. } => Some(
-                        "Segment's identity service did not issue an install token. Start again; \
-                         if it keeps happening, check CLIENT_ID, CLIENT_SECRET and REDIRECT_URL."
-                            .to_owned(),
-                    ),
-                    SegmentError::Api { status: 403, .. } => Some(
-                        "The install's scope does not allow this. A destination/<slug> scope \
-                         reaches only that destination, on the source picked at install time; \
-                         workspace:read cannot change anything."
-                            .to_owned(),
-                    ),
-                    _ => None,
-                },
-                WebError::Provider { hint, .. } => hint.clone(),
-                WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => Some(
-                    "Start again from the home page: each sign-in gets its own state, and it \
-                     works once, in the browser that started it."
-                        .to_owned(),
-                ),
-                WebError::MissingSource(_) => Some(
-                    "With a destination/<slug> scope Segment's consent screen asks the user to \
-                     pick a source and returns it in source_names. Check that the App's scope \
-                     is the destination scope you configured."
-                        .to_owned(),
-                ),
-                WebError::Csrf => Some(
-                    "Nothing was changed. Go back, reload the page, and submit the form again; \
-                     forms work only in the browser session that showed them."
-                        .to_owned(),
-                ),
-                WebError::InstallRefused(_) => Some(
-                    "The install is kept, marked as needing attention. Either the App was \
-                     uninstalled from the workspace in Segment (connect with Segment again to \
-                     install it anew), or Segment does not accept this app's CLIENT_ID and \
-                     CLIENT_SECRET (fix them; the next page that works clears the mark)."
-                        .to_owned(),
-                ),
-                WebError::RefreshBusy => Some(
-                    "The install token is being renewed by another request (perhaps on another \
-                     instance of this app), and Segment has not answered it yet. Try again in a \
-                     moment."
-                        .to_owned(),
-                ),
-                WebError::NoAccount => Some(
-                    "Start from the home page: Enable with Segment makes your account.".to_owned(),
-                ),
-                WebError::NotConnected => {
-                    Some("Start from the home page and click Enable with Segment.".to_owned())
-                }
-                WebError::KeyUnreadable => Some(
-                    "The app's SESSION_KEY changed since the key was stored. Click Replace API \
-                     key on the home page, then Enable to push the new key into Segment."
-                        .to_owned(),
-                ),
-                WebError::InstalledElsewhere => Some(if sandbox {
-                    "Segment allows one install of this App per workspace, and another account of \
-                     ours made it. Ask whoever connected it, or uninstall the App from the \
-                     sandbox inspector (/sandbox) and connect again."
-                        .to_owned()
-                } else {
-                    "Segment allows one install of this App per workspace, and another account of \
-                     ours made it. Ask whoever connected it, or uninstall the App in the \
-                     workspace's settings in Segment and connect again."
-                        .to_owned()
-                }),
-                WebError::ReadOnly(_) => Some(
-                    "An App created with the workspace:read scope can read but not change. \
-                     Create an App with the workspace scope to change destinations."
-                        .to_owned(),
-                ),
-                _ => None,
-            };
-        };
-        Some(hint.to_owned())
-    }
-
-    /// Whether the error page should offer to start the flow again.
-    fn offers_restart(&self) -> bool {
-        match self {
-            // Connecting again cannot help with "install already exists".
-            WebError::Segment { error, .. } => {
-                error.status() == Some(401)
-                    || (matches!(error, SegmentError::OAuth { .. }) && !error.is_already_exists())
-            }
-            WebError::Provider { .. }
-            | WebError::NoFlow
-            | WebError::FlowExpired
-            | WebError::StateMismatch
-            | WebError::MissingCode
-            | WebError::InstallRefused(_)
-            | WebError::NotConnected
-            | WebError::MissingSource(_) => true,
-            _ => false,
-        }
+            }),
+            // Connecting again cannot help.
+            false,
+        ),
+        ErrorKind::InvalidScope => (
+            S::BAD_GATEWAY,
+            NO_TOKEN,
+            Some(
+                "The scope this app asks for (SEGMENT_SCOPE) must be exactly the scope the App \
+                 was created with in Segment's Developer Center.",
+            ),
+            true,
+        ),
+        ErrorKind::RedirectMismatch => (
+            S::BAD_GATEWAY,
+            NO_TOKEN,
+            Some(
+                "The redirect URL (REDIRECT_URL) must be one of the App's registered redirect \
+                 URLs, and the same in the authorization request and the code exchange.",
+            ),
+            true,
+        ),
+        ErrorKind::BadCredentials => (
+            S::BAD_GATEWAY,
+            NO_TOKEN,
+            Some(
+                "Segment did not accept the App's credentials: check CLIENT_ID and CLIENT_SECRET.",
+            ),
+            true,
+        ),
+        ErrorKind::CodeRejected => (
+            S::BAD_REQUEST,
+            NO_TOKEN,
+            Some("Authorization codes work once and for a few minutes only. Start the flow again."),
+            true,
+        ),
+        ErrorKind::AccessDenied => (
+            S::BAD_GATEWAY,
+            NO_TOKEN,
+            Some(
+                "The workspace owner chose Deny on Segment's consent screen. Click Enable with \
+                 Segment to try again.",
+            ),
+            true,
+        ),
+        ErrorKind::OAuthRefused => (
+            S::BAD_GATEWAY,
+            NO_TOKEN,
+            Some(
+                "Segment's identity service did not issue an install token. Start again; if it \
+                 keeps happening, check CLIENT_ID, CLIENT_SECRET and REDIRECT_URL.",
+            ),
+            true,
+        ),
+        ErrorKind::TokenRejected => (
+            S::UNAUTHORIZED,
+            REFUSED,
+            Some(
+                "Install tokens expire after about an hour, and a refreshed token replaces the \
+                 old one; the install may also have been removed. Connect with Segment again.",
+            ),
+            true,
+        ),
+        ErrorKind::NotAllowed => (
+            S::FORBIDDEN,
+            REFUSED,
+            Some(
+                "The install's scope does not allow this. A destination/<slug> scope reaches \
+                 only that destination, on the source picked at install time; workspace:read \
+                 cannot change anything.",
+            ),
+            false,
+        ),
+        ErrorKind::NotFound => (S::NOT_FOUND, REFUSED, None, false),
+        ErrorKind::DestinationExists => (S::CONFLICT, REFUSED, None, false),
+        ErrorKind::Refused => (S::BAD_GATEWAY, REFUSED, None, false),
+        ErrorKind::RateLimited => (
+            S::SERVICE_UNAVAILABLE,
+            REFUSED,
+            Some("Segment is limiting how fast this app may call it. Wait a moment and try again."),
+            false,
+        ),
+        ErrorKind::Unavailable => (
+            S::BAD_GATEWAY,
+            REFUSED,
+            Some(
+                "Segment had a problem answering. Nothing here needs fixing: try again in a \
+                 moment.",
+            ),
+            false,
+        ),
+        ErrorKind::Unreachable { timed_out } => (
+            if timed_out {
+                S::GATEWAY_TIMEOUT
+            } else {
+                S::BAD_GATEWAY
+            },
+            "Segment could not be reached",
+            Some(
+                "Check that SEGMENT_ID_URL and SEGMENT_API_URL are right and reachable, then try \
+                 again.",
+            ),
+            false,
+        ),
+        ErrorKind::Unreadable => (
+            S::BAD_GATEWAY,
+            "Segment sent an unexpected answer",
+            Some(
+                "Segment's answer could not be read. Try again; if it keeps happening, check \
+                 that SEGMENT_ID_URL and SEGMENT_API_URL point at Segment.",
+            ),
+            false,
+        ),
     }
 }
 
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            WebError::Segment { error, .. } => match error {
-                SegmentError::Api { status, .. } => match status {
-                    401 => StatusCode::UNAUTHORIZED,
-                    403 => StatusCode::FORBIDDEN,
-                    404 => StatusCode::NOT_FOUND,
-                    409 => StatusCode::CONFLICT,
-                    429 => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::BAD_GATEWAY,
-                },
-                SegmentError::OAuth { error, .. } if error == "invalid_grant" => {
-                    StatusCode::BAD_REQUEST
-                }
-                oauth @ SegmentError::OAuth { .. } if oauth.is_already_exists() => {
-                    StatusCode::CONFLICT
-                }
-                SegmentError::OAuth { .. } | SegmentError::BadResponse(_) => {
-                    StatusCode::BAD_GATEWAY
-                }
-                SegmentError::Unreachable {
-                    timed_out: true, ..
-                } => StatusCode::GATEWAY_TIMEOUT,
-                SegmentError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
-            },
-            WebError::Provider { error, .. } if error == "access_denied" => StatusCode::FORBIDDEN,
-            WebError::Provider { .. }
-            | WebError::NoFlow
-            | WebError::FlowExpired
-            | WebError::StateMismatch
-            | WebError::MissingCode
-            | WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::MissingSource(_) => StatusCode::BAD_GATEWAY,
-            WebError::ReadOnly(_) => StatusCode::FORBIDDEN,
-            WebError::InstallRefused(_) => StatusCode::UNAUTHORIZED,
-            WebError::RefreshBusy => StatusCode::SERVICE_UNAVAILABLE,
-            WebError::NoAccount => StatusCode::UNAUTHORIZED,
-            WebError::NotConnected => StatusCode::CONFLICT,
-            WebError::KeyUnreadable => StatusCode::INTERNAL_SERVER_ERROR,
-            WebError::InstalledElsewhere => StatusCode::CONFLICT,
-            WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Csrf => StatusCode::FORBIDDEN,
-            WebError::TooLarge("query string") => StatusCode::URI_TOO_LONG,
-            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
+        self.shown(false).status
     }
 
     /// A plain-text fallback; [`error_pages`] replaces it with the HTML page.
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
+        let shown = self.shown(false);
+        HttpResponse::build(shown.status)
             .content_type(ContentType::plaintext())
-            .body(format!("{}\n\n{}", self.title(), self.message()))
+            .body(format!("{}\n\n{}", shown.title, shown.message))
     }
 }
 
@@ -402,24 +492,25 @@ pub async fn error_pages(
     else {
         return Ok(response.map_into_left_body());
     };
-    let status = error.status_code();
+    let sandbox = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.sandbox);
+    let shown = error.shown(sandbox);
+    let status = shown.status;
     let path = response.request().path().to_owned();
     if status.is_server_error() {
         tracing::error!(%status, %path, %error, "request failed");
     } else {
         tracing::warn!(%status, %path, %error, "request refused");
     }
-    let sandbox = response
-        .request()
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| state.sandbox);
     let page = ErrorPage {
         layout: Layout::bare(sandbox),
         status: status.as_u16(),
-        title: error.title(),
-        message: error.message(),
-        hint: error.hint(sandbox),
-        offer_restart: error.offers_restart(),
+        title: shown.title,
+        message: shown.message,
+        hint: shown.hint,
+        offer_restart: shown.offers_restart,
     };
     let html = match page.render() {
         Ok(html) => html,

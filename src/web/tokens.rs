@@ -27,7 +27,7 @@ use super::AppState;
 use super::account::CurrentAccount;
 use super::error::WebError;
 use crate::secret::Secret;
-use crate::segment::{InstallName, InstallToken, SegmentError};
+use crate::segment::{ErrorKind, InstallName, InstallToken, SegmentError};
 
 /// How long before its expiry a token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::seconds(60);
@@ -60,17 +60,16 @@ impl TokenKeeper {
 
 /// Segment refused the token itself (as opposed to the request).
 fn is_unauthorized(error: &SegmentError) -> bool {
-    error.status() == Some(401)
-        || error
-            .message()
-            .to_ascii_lowercase()
-            .contains("malformed token")
+    error.kind() == ErrorKind::TokenRejected
 }
 
 /// Segment refused to mint a token for the install: it was uninstalled, or the App's
 /// credentials are not accepted. Anything else is an ordinary upstream failure.
 fn is_refusal(error: &SegmentError) -> bool {
-    matches!(error.status(), Some(401 | 403 | 404))
+    matches!(
+        error.kind(),
+        ErrorKind::TokenRejected | ErrorKind::NotAllowed | ErrorKind::NotFound
+    )
 }
 
 impl AppState {
