@@ -11,7 +11,7 @@ use url::Url;
 use std::time::Duration;
 
 use crate::crypto::{KeyError, MasterKey};
-use crate::secret::Secret;
+use crate::secret::{ClientSecret, DestinationKey};
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
 use crate::web::proxy::TrustedProxies;
 
@@ -23,7 +23,7 @@ pub enum Mode {
     /// Real Segment (or any service speaking its protocol) with the partner's App credentials.
     Segment {
         client_id: String,
-        client_secret: Secret,
+        client_secret: ClientSecret,
         id_url: Url,
         api_url: Url,
     },
@@ -46,7 +46,7 @@ pub struct Settings {
     pub destination_slug: DestinationSlug,
     /// Pushed into the destination's `apiKey` setting by **Enable** instead of the visitor's
     /// own account key: an override for demos. Unset: each account's key.
-    pub destination_api_key: Option<Secret>,
+    pub destination_api_key: Option<DestinationKey>,
     /// The database of accounts, installs and (without Redis) sessions: `sqlite://…` or
     /// `postgres://…`.
     pub database_url: String,
@@ -157,7 +157,7 @@ impl Settings {
             })?,
             None => SegmentScope::Destination(destination_slug.clone()),
         };
-        let destination_api_key = get("DESTINATION_API_KEY").map(Secret::new);
+        let destination_api_key = get("DESTINATION_API_KEY").map(DestinationKey::new);
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let scheme = database_url.split(':').next().unwrap_or_default();
         if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
@@ -189,7 +189,7 @@ impl Settings {
         let mode = match (get("CLIENT_ID"), get("CLIENT_SECRET")) {
             (Some(client_id), Some(secret)) => Mode::Segment {
                 client_id,
-                client_secret: Secret::new(secret),
+                client_secret: ClientSecret::new(secret),
                 id_url,
                 api_url,
             },
@@ -419,7 +419,7 @@ mod tests {
         assert_eq!(s.scope.to_string(), "destination/clearbrain");
         assert_eq!(s.redirect_url.as_str(), DEFAULT_REDIRECT_URL);
         assert_eq!(s.port, 8888);
-        assert_eq!(s.destination_api_key, None);
+        assert!(s.destination_api_key.is_none());
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert!(s.pkce);
         assert!(!s.mode.is_sandbox());

@@ -109,7 +109,7 @@ impl Application {
                         api_base: local,
                     },
                     sandbox::CLIENT_ID.to_owned(),
-                    crate::secret::Secret::new(sandbox::CLIENT_SECRET),
+                    crate::secret::ClientSecret::new(sandbox::CLIENT_SECRET),
                 )
             }
         };

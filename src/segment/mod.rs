@@ -25,7 +25,7 @@ pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use types::*;
 
 use crate::metrics::Metrics;
-use crate::secret::Secret;
+use crate::secret::{AuthorizationCode, ClientSecret, InstallAccessToken, PkceVerifier};
 
 /// The base URLs of Segment's two services.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct SegmentUrls {
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
     pub client_id: String,
-    pub client_secret: Secret,
+    pub client_secret: ClientSecret,
     pub redirect_url: Url,
     pub scope: SegmentScope,
     /// Send a PKCE S256 challenge with the authorization request.
@@ -167,8 +167,8 @@ impl SegmentClient {
     /// Trades the code from the callback for an install token.
     pub async fn exchange_code(
         &self,
-        code: &Secret,
-        pkce_verifier: Option<&Secret>,
+        code: &AuthorizationCode,
+        pkce_verifier: Option<&PkceVerifier>,
     ) -> Result<InstallToken, SegmentError> {
         let _permit = self.permit().await?;
         let started = Instant::now();
@@ -212,7 +212,7 @@ impl SegmentClient {
     /// The destination, or `None` when it does not exist.
     pub async fn get_destination(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         name: &DestinationName,
     ) -> Result<Option<Destination>, SegmentError> {
         match self
@@ -235,7 +235,7 @@ impl SegmentClient {
     /// exists" when it is there.
     pub async fn create_destination(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         source: &SourceName,
         name: &DestinationName,
         fields: &DestinationChange,
@@ -255,7 +255,7 @@ impl SegmentClient {
     /// Changes the fields set in `change`, and only those (the update mask says which).
     pub async fn update_destination(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         name: &DestinationName,
         change: &DestinationChange,
     ) -> Result<Destination, SegmentError> {
@@ -275,7 +275,7 @@ impl SegmentClient {
 
     pub async fn delete_destination(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         name: &DestinationName,
     ) -> Result<(), SegmentError> {
         let _: serde_json::Value = self
@@ -295,7 +295,7 @@ impl SegmentClient {
     /// The destination's catalog entry, with the schema of its settings.
     pub async fn get_catalog_destination(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         slug: &DestinationSlug,
     ) -> Result<CatalogDestination, SegmentError> {
         let path = format!("catalog/destinations/{slug}");
@@ -312,7 +312,7 @@ impl SegmentClient {
     /// The workspace (wider scopes only).
     pub async fn get_workspace(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         workspace: &WorkspaceName,
     ) -> Result<Workspace, SegmentError> {
         self.call(
@@ -328,7 +328,7 @@ impl SegmentClient {
     /// Every source on the workspace (wider scopes only), following pages up to a bound.
     pub async fn list_sources(
         &self,
-        token: &Secret,
+        token: &InstallAccessToken,
         workspace: &WorkspaceName,
     ) -> Result<Vec<Source>, SegmentError> {
         #[derive(serde::Deserialize)]
@@ -371,7 +371,7 @@ impl SegmentClient {
         endpoint: &'static str,
         method: Method,
         path: &str,
-        token: &Secret,
+        token: &InstallAccessToken,
         body: Option<&B>,
     ) -> Result<T, SegmentError> {
         let url = self.api(path);

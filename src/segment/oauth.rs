@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{InstallName, InstallToken, SegmentError, SegmentScope, SourceName, WorkspaceName};
-use crate::secret::Secret;
+use crate::secret;
 
 /// How long a token lives when Segment does not say (its docs: "about an hour").
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3599;
@@ -58,14 +58,14 @@ pub(super) type OAuthClient = oauth2::Client<
 pub struct AuthorizationRequest {
     pub url: Url,
     /// Sent back unchanged by Segment; compare it on the callback.
-    pub state: Secret,
+    pub state: secret::OAuthState,
     /// Proves on the code exchange that we started this flow (PKCE); `None` when PKCE is off.
-    pub pkce_verifier: Option<Secret>,
+    pub pkce_verifier: Option<secret::PkceVerifier>,
 }
 
 pub(super) fn build_client(
     client_id: &str,
-    client_secret: &Secret,
+    client_secret: &secret::ClientSecret,
     authorize_url: Url,
     token_url: Url,
     redirect_url: Url,
@@ -89,12 +89,12 @@ pub(super) fn authorization_request(
     if pkce {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         request = request.set_pkce_challenge(challenge);
-        pkce_verifier = Some(Secret::new(verifier.secret().clone()));
+        pkce_verifier = Some(secret::PkceVerifier::new(verifier.secret().clone()));
     }
     let (url, state) = request.url();
     AuthorizationRequest {
         url,
-        state: Secret::new(state.secret().clone()),
+        state: secret::OAuthState::new(state.secret().clone()),
         pkce_verifier,
     }
 }
@@ -102,8 +102,8 @@ pub(super) fn authorization_request(
 pub(super) async fn exchange_code(
     client: &OAuthClient,
     http: &reqwest::Client,
-    code: &Secret,
-    pkce_verifier: Option<&Secret>,
+    code: &secret::AuthorizationCode,
+    pkce_verifier: Option<&secret::PkceVerifier>,
 ) -> Result<InstallToken, SegmentError> {
     let mut request = client.exchange_code(AuthorizationCode::new(code.expose().to_owned()));
     if let Some(verifier) = pkce_verifier {
@@ -160,7 +160,7 @@ pub(super) fn install_token(
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
     Ok(InstallToken {
-        access_token: Secret::new(response.access_token().secret().clone()),
+        access_token: secret::InstallAccessToken::new(response.access_token().secret().clone()),
         expires_at: Utc::now() + Duration::seconds(lifetime),
         scope,
         app_name: extra.app_name.clone(),

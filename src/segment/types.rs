@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
+use crate::secret::InstallAccessToken;
 
 /// One path segment of a resource name: a workspace, source or destination slug.
 fn is_slug(value: &str) -> bool {
@@ -220,7 +220,7 @@ impl InstallName {
 /// user consented to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstallToken {
-    pub access_token: Secret,
+    pub access_token: InstallAccessToken,
     /// Absolute, so that a token kept in a session knows when it goes stale.
     pub expires_at: DateTime<Utc>,
     pub scope: SegmentScope,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::db::on;
 use super::{Store, StoreError};
-use crate::secret::Secret;
+use crate::secret::InstallAccessToken;
 use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
 
 /// An install an account made. Its names are parsed when the row is read: a row that does not
@@ -196,7 +196,7 @@ impl Store {
                 Some(_) => stored.token_expires_at.unwrap_or_default(),
                 None => DateTime::<Utc>::UNIX_EPOCH,
             },
-            access_token: Secret::new(token.unwrap_or_default()),
+            access_token: InstallAccessToken::new(token.unwrap_or_default()),
             scope: SegmentScope::parse(&stored.scope).map_err(|r| bad("scope", r))?,
             app_name: stored.app_name.clone(),
             install_name: stored.install_name.clone(),
@@ -393,7 +393,7 @@ pub(crate) mod tests {
 
     pub(crate) fn token(install: &str, workspace: &str) -> InstallToken {
         InstallToken {
-            access_token: Secret::new(format!("token-for-{install}-0123456789")),
+            access_token: InstallAccessToken::new(format!("token-for-{install}-0123456789")),
             expires_at: Utc::now() + chrono::Duration::hours(1),
             scope: SegmentScope::parse("destination/clearbrain").unwrap(),
             app_name: "apps/1".into(),

@@ -13,7 +13,7 @@ use super::installs;
 use super::proxy;
 use super::session::{FlashKind, PendingFlow, TypedSession};
 use super::{AppState, see_other};
-use crate::secret::Secret;
+use crate::secret::AuthorizationCode;
 
 /// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the session,
 /// then off to Segment.
@@ -137,7 +137,7 @@ async fn finish_flow(
     let account = account
         .filter(|a| a.id() == flow.account_id)
         .ok_or(WebError::NoFlow)?;
-    let code = Secret::new(
+    let code = AuthorizationCode::new(
         params
             .code
             .filter(|c| !c.is_empty())

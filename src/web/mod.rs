@@ -42,7 +42,7 @@ pub mod tokens;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
-use crate::secret::Secret;
+use crate::secret::DestinationKey;
 use crate::segment::{DestinationSlug, SegmentClient};
 use error::WebError;
 use pages::{AccountView, HomePage, Layout, render};
@@ -54,7 +54,7 @@ pub struct AppState {
     pub destination_slug: DestinationSlug,
     /// Pushed into the destination's `apiKey` setting by Enable instead of the account's own
     /// key, when set (a demo override).
-    pub destination_api_key: Option<Secret>,
+    pub destination_api_key: Option<DestinationKey>,
     /// Accounts and installs (with their tokens).
     pub store: crate::store::Store,
     /// Where the sessions are (the database, or Redis): for `/readyz`.
@@ -78,7 +78,10 @@ pub struct AppState {
 impl AppState {
     /// The key Enable pushes into the destination's `apiKey`: the demo override if set, else
     /// the visitor's own account key (unsealed from the store).
-    pub fn api_key_for(&self, account: &account::CurrentAccount) -> Result<Secret, WebError> {
+    pub fn api_key_for(
+        &self,
+        account: &account::CurrentAccount,
+    ) -> Result<DestinationKey, WebError> {
         match &self.destination_api_key {
             Some(key) => Ok(key.clone()),
             None => {
@@ -86,7 +89,7 @@ impl AppState {
                     .store
                     .api_key(&account.account)
                     .map_err(WebError::store)?;
-                Ok(Secret::new(key.expose()))
+                Ok(DestinationKey::new(key.expose()))
             }
         }
     }

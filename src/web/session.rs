@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::WebError;
-use crate::secret::Secret;
+use crate::secret::{OAuthState, PkceVerifier, Secret};
 use crate::segment::{InstallName, SourceName};
 
 /// How long a visitor has to come back from Segment's consent screen.
@@ -30,10 +30,10 @@ const CSRF: &str = "csrf";
 const NEW_API_KEY: &str = "new_api_key";
 
 /// An authorization flow that was started and has not come back yet.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PendingFlow {
-    pub state: Secret,
-    pub pkce_verifier: Option<Secret>,
+    pub state: OAuthState,
+    pub pkce_verifier: Option<PkceVerifier>,
     pub started_at: DateTime<Utc>,
     /// The account that started it: the install it brings back is that account's.
     pub account_id: i64,
@@ -219,7 +219,7 @@ mod tests {
     fn a_flow_expires_after_ten_minutes() {
         let started_at = Utc::now();
         let flow = PendingFlow {
-            state: Secret::new("s"),
+            state: OAuthState::new("s"),
             pkce_verifier: None,
             started_at,
             account_id: 1,

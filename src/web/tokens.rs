@@ -26,7 +26,7 @@ use chrono::{Duration, Utc};
 use super::AppState;
 use super::account::CurrentAccount;
 use super::error::WebError;
-use crate::secret::Secret;
+use crate::secret::InstallAccessToken;
 use crate::segment::{ErrorKind, InstallName, InstallToken, SegmentError};
 
 /// How long before its expiry a token is replaced.
@@ -82,7 +82,7 @@ impl AppState {
         account: &CurrentAccount,
         install: &mut InstallToken,
         doing: &'static str,
-        call: impl AsyncFn(&Secret) -> Result<T, SegmentError>,
+        call: impl AsyncFn(&InstallAccessToken) -> Result<T, SegmentError>,
     ) -> Result<T, WebError> {
         if expiring(install) {
             *install = self.newer_token(account, install).await?;

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 
 use reqwest::StatusCode;
 use segment_partnerapp::sandbox::{self, Sandbox};
-use segment_partnerapp::secret::Secret;
+use segment_partnerapp::secret::{AuthorizationCode, ClientSecret, InstallAccessToken};
 use segment_partnerapp::segment::{
     AppCredentials, ConfigValue, DestinationChange, DestinationSlug, InstallToken, Limits,
     SegmentClient, SegmentError, SegmentScope, SegmentUrls, http_client,
@@ -34,7 +34,7 @@ fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentC
         },
         AppCredentials {
             client_id: id.into(),
-            client_secret: Secret::new(secret),
+            client_secret: ClientSecret::new(secret),
             redirect_url: Url::parse(REDIRECT).unwrap(),
             scope,
             pkce: true,
@@ -66,7 +66,7 @@ async fn install(client: &SegmentClient, source: &str) -> InstallToken {
     let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
     assert_eq!(query["state"], request.state.expose());
-    let code = Secret::new(query["code"].clone());
+    let code = AuthorizationCode::new(query["code"].clone());
     client
         .exchange_code(&code, request.pkce_verifier.as_ref())
         .await
@@ -215,7 +215,7 @@ async fn an_unreachable_segment_is_an_error_not_a_hang() {
     drop(closed);
     let client = client_at(base, SegmentScope::Workspace, "id", "secret");
     let error = client
-        .exchange_code(&Secret::new("a-code-value"), None)
+        .exchange_code(&AuthorizationCode::new("a-code-value"), None)
         .await
         .unwrap_err();
     assert!(matches!(error, SegmentError::Unreachable { .. }), "{error}");
@@ -253,7 +253,7 @@ async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
         },
         AppCredentials {
             client_id: "id".into(),
-            client_secret: Secret::new("secret"),
+            client_secret: ClientSecret::new("secret"),
             redirect_url: Url::parse(REDIRECT).unwrap(),
             scope: SegmentScope::Workspace,
             pkce: false,
@@ -265,7 +265,11 @@ async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
     let calls: Vec<_> = (0..2)
         .map(|_| {
             let (client, workspace) = (client.clone(), workspace.clone());
-            tokio::spawn(async move { client.get_workspace(&Secret::new("t"), &workspace).await })
+            tokio::spawn(async move {
+                client
+                    .get_workspace(&InstallAccessToken::new("t"), &workspace)
+                    .await
+            })
         })
         .collect();
     // While the first call waits for its answer, the second waits for a slot.
