@@ -15,24 +15,31 @@ use super::session::{FlashKind, PendingFlow, TypedSession};
 use super::{AppState, see_other};
 use crate::secret::AuthorizationCode;
 
+/// The query of `GET /auth/segment`. Other parameters are ignored.
+#[derive(Debug, Deserialize)]
+pub struct StartParams {
+    /// `1`: connect another workspace, even with an install stored.
+    new: Option<String>,
+    /// `1`: the browser was already moved to `REDIRECT_URL`'s origin (never move it twice).
+    moved: Option<String>,
+}
+
 /// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the session,
 /// then off to Segment.
 pub async fn start(
     state: web::Data<AppState>,
     session: TypedSession,
     account: Option<CurrentAccount>,
+    query: web::Query<StartParams>,
     http: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
     // The session cookie belongs to the host the browser used, and Segment sends the browser
     // back to REDIRECT_URL's host: if they differ (localhost vs 127.0.0.1), the callback would
     // arrive without the session. Move the browser there first, once (a proxy that rewrites
     // Host must not make this loop).
-    let flag = |flag: &str| {
-        url::form_urlencoded::parse(http.query_string().as_bytes())
-            .any(|(name, value)| name == flag && value == "1")
-    };
     // `?new=1` connects another workspace (see below).
-    let another = flag("new");
+    let another = query.new.as_deref() == Some("1");
+    let moved = query.moved.as_deref() == Some("1");
     // Behind a proxy, what the browser used comes from the proxy's headers if it is trusted
     // (`web::proxy`); a proxy that says the browser used another scheme moves it too.
     let origin = proxy::browser_origin(&http, &state.trusted_proxies);
@@ -40,7 +47,7 @@ pub async fn start(
         || origin
             .scheme
             .is_some_and(|scheme| !state.public_origin.starts_with(&format!("{scheme}://")));
-    if elsewhere && !flag("moved") {
+    if elsewhere && !moved {
         let new = if another { "&new=1" } else { "" };
         return Ok(see_other(&format!(
             "{}/auth/segment?moved=1{new}",
