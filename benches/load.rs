@@ -176,9 +176,7 @@ mod bench {
         let port = free_port();
         let redirect = url::Url::parse(&format!("http://127.0.0.1:{port}/auth/segment/callback"))
             .expect("a URL");
-        let scope =
-            segment_partnerapp::segment::SegmentScope::parse(&format!("destination/{SLUG}"))
-                .expect("a scope");
+        let scope = sandbox::Scope::parse(&format!("destination/{SLUG}")).expect("a scope");
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the sandbox");
         let segment = format!("http://{}", listener.local_addr().expect("an address"));
         let sandbox = sandbox::Sandbox::new(sandbox::demo_app(&redirect, scope), "");

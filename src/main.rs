@@ -65,7 +65,7 @@ async fn sandbox(args: SandboxArgs) -> ExitCode {
         Ok(url) => url,
         Err(e) => return usage(format!("--redirect-url {:?}: {e}", args.redirect_url)),
     };
-    let scope = match segment_partnerapp::segment::SegmentScope::parse(&args.scope) {
+    let scope = match sandbox::Scope::parse(&args.scope) {
         Ok(scope) => scope,
         Err(e) => return usage(format!("--scope {:?}: {e}", args.scope)),
     };

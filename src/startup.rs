@@ -38,6 +38,8 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot build a URL for the sandbox: {0}")]
     SandboxUrl(#[from] url::ParseError),
+    #[error("the sandbox does not take SEGMENT_SCOPE: {0}")]
+    SandboxScope(String),
     #[error("the database ({0})")]
     Store(#[from] StoreError),
     #[error("cannot reach {target} (REDIS_URL): {reason}")]
@@ -129,11 +131,13 @@ impl Application {
         .with_metrics(metrics.clone());
 
         #[cfg(feature = "sandbox")]
-        let sandbox = settings.mode.is_sandbox().then(|| {
-            let sandbox = Sandbox::new(
-                sandbox::demo_app(&settings.redirect_url, settings.scope.clone()),
-                "/sandbox",
-            );
+        let sandbox = if settings.mode.is_sandbox() {
+            // The sandbox reads the scope its own way (it is Segment): a scope it does not take
+            // stops start-up here.
+            let scope = sandbox::Scope::parse(&settings.scope.to_string())
+                .map_err(StartupError::SandboxScope)?;
+            let sandbox =
+                Sandbox::new(sandbox::demo_app(&settings.redirect_url, scope), "/sandbox");
             // Segment's credential test calls the partner's API: here, this app's own.
             sandbox.set_credential_test_url(&format!(
                 "http://{}:{port}/api/v1/me",
@@ -141,8 +145,10 @@ impl Application {
             ));
             // Its server-to-server token endpoint is at /sandbox/token; assertions name it so.
             sandbox.set_machine_audience(&format!("{}/sandbox", settings.public_origin()));
-            sandbox
-        });
+            Some(sandbox)
+        } else {
+            None
+        };
 
         let cookie_key = key.cookie_key();
         let sessions = match &settings.redis_url {

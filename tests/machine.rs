@@ -13,7 +13,7 @@ use segment_partnerapp::sandbox::{self, Sandbox};
 use segment_partnerapp::segment::machine::{
     Claims, MachineClient, MachineConfig, MachineError, SigningKey,
 };
-use segment_partnerapp::segment::{Limits, SegmentScope, http_client};
+use segment_partnerapp::segment::{Limits, http_client};
 use serde_json::Value;
 use url::Url;
 
@@ -32,7 +32,7 @@ fn start() -> (Arc<Sandbox>, String) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = sandbox::demo_app(
         &Url::parse("http://127.0.0.1:9/cb").unwrap(),
-        SegmentScope::parse("destination/clearbrain").unwrap(),
+        sandbox::Scope::parse("destination/clearbrain").unwrap(),
     );
     let sandbox = Sandbox::new(app, "");
     sandbox.set_machine_audience(&base);

@@ -17,7 +17,6 @@ use std::process::Command;
 
 use helpers::{Browser, Page};
 use segment_partnerapp::sandbox::{self, Sandbox};
-use segment_partnerapp::segment::SegmentScope;
 use url::Url;
 
 /// A free loopback port (bound, then let go for the process that will listen on it).
@@ -48,7 +47,7 @@ impl Topology {
         let segment = format!("http://{}", sandbox_listener.local_addr().unwrap());
         let app = sandbox::demo_app(
             &Url::parse(&redirect).unwrap(),
-            SegmentScope::parse("destination/clearbrain").unwrap(),
+            sandbox::Scope::parse("destination/clearbrain").unwrap(),
         );
         let sandbox = Sandbox::new(app, "");
         sandbox.set_credential_test_url(&format!("{public}/api/v1/me"));

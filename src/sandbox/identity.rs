@@ -13,8 +13,8 @@ use serde_json::json;
 use url::Url;
 
 use super::Sandbox;
+use super::scope::Scope;
 use super::world::{CodeExchange, World};
-use crate::segment::SegmentScope;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -106,7 +106,7 @@ fn check(world: &World, params: &AuthorizeParams) -> Result<Checked, Refusal> {
         ));
     }
     let scope = params.scope.as_deref().unwrap_or("");
-    if SegmentScope::parse(scope).ok().as_ref() != Some(&app.scope) {
+    if Scope::parse(scope).ok().as_ref() != Some(&app.scope) {
         return Err(refuse(
             "invalid_scope",
             "The requested scope is invalid, unknown, or malformed.".to_owned(),
@@ -261,7 +261,7 @@ fn consent_page(
 ) -> HttpResponse {
     let app = &world.app;
     let scope_explained = match &app.scope {
-        SegmentScope::Destination(slug) => {
+        Scope::Destination(slug) => {
             let name = world
                 .catalog
                 .get(slug.as_str())
@@ -271,10 +271,10 @@ fn consent_page(
                 "create, change and remove the {name} destination on the one source you pick below"
             )
         }
-        SegmentScope::WorkspaceRead => {
+        Scope::WorkspaceRead => {
             "read every setting of this workspace, and change nothing".to_owned()
         }
-        SegmentScope::Workspace => "read and change every setting of this workspace".to_owned(),
+        Scope::Workspace => "read and change every setting of this workspace".to_owned(),
     };
     // Every workspace has the same demo sources; the first one's stand for all.
     let sources = match world.workspaces.first() {

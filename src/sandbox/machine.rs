@@ -15,7 +15,24 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Sandbox;
-use crate::segment::machine::{Claims, SCOPES};
+
+/// The scopes a server-to-server token may carry (Segment's OAuth 2.0 docs), read here rather
+/// than from the client, so that the two can disagree and a test notice.
+const SCOPES: [&str; 3] = [
+    "tracking_api:write",
+    "functions:write",
+    "public_api:read_write",
+];
+
+/// What the sandbox reads of an assertion: the registered claims Segment's docs name.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+}
 
 /// The server-to-server side of the world.
 #[derive(Debug)]

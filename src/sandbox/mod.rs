@@ -16,6 +16,7 @@ pub mod faults;
 mod identity;
 mod inspector;
 mod machine;
+mod scope;
 mod world;
 
 use std::net::TcpListener;
@@ -26,10 +27,10 @@ use actix_web::{App as ActixApp, HttpServer, web};
 use url::Url;
 
 pub use catalog::Catalog;
+pub use scope::Scope;
 pub use world::{Access, App, Snapshot, World, pkce_s256};
 
 use crate::secret::Secret;
-use crate::segment::SegmentScope;
 
 /// The sandbox App's credentials; the app uses them in sandbox mode.
 pub const CLIENT_ID: &str = "sandbox-partner-app";
@@ -49,7 +50,7 @@ impl Sandbox {
     /// App's destination if the catalog lacks it).
     pub fn new(app: App, base_path: &str) -> Arc<Sandbox> {
         let extra_slug = match &app.scope {
-            SegmentScope::Destination(slug) => Some(slug.as_str().to_owned()),
+            Scope::Destination(slug) => Some(slug.clone()),
             _ => None,
         };
         let catalog = Catalog::load(extra_slug.as_deref());
@@ -104,7 +105,7 @@ impl Sandbox {
 }
 
 /// The sandbox App registered for this app: the app's redirect URL and scope.
-pub fn demo_app(redirect_url: &Url, scope: SegmentScope) -> App {
+pub fn demo_app(redirect_url: &Url, scope: Scope) -> App {
     App {
         client_id: CLIENT_ID.to_owned(),
         client_secret: Secret::new(CLIENT_SECRET),

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::catalog::Catalog;
+use super::scope::Scope;
 use crate::secret::{Secret, mask};
-use crate::segment::SegmentScope;
 
 /// How long an authorization code can be exchanged.
 pub const CODE_LIFETIME: Duration = Duration::minutes(10);
@@ -38,7 +38,7 @@ pub struct App {
     /// `apps/1`
     pub name: String,
     pub redirect_uris: Vec<String>,
-    pub scope: SegmentScope,
+    pub scope: Scope,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,7 +116,7 @@ pub struct Install {
     pub id: u64,
     pub client_id: String,
     pub app_name: String,
-    pub scope: SegmentScope,
+    pub scope: Scope,
     pub workspace: String,
     /// The consented source, for `destination/<slug>` scopes.
     pub source: Option<String>,
@@ -630,7 +630,7 @@ impl World {
             )));
         }
         match scope {
-            SegmentScope::Destination(allowed) => {
+            Scope::Destination(allowed) => {
                 let on_consented_source = source.is_some() && source == install.source.as_deref();
                 if !on_consented_source || slug != Some(allowed.as_str()) {
                     return Err(ApiError::forbidden(format!(
@@ -638,7 +638,7 @@ impl World {
                     )));
                 }
             }
-            SegmentScope::WorkspaceRead if access == Access::Write => {
+            Scope::WorkspaceRead if access == Access::Write => {
                 return Err(ApiError::forbidden(
                     "the scope workspace:read cannot change anything",
                 ));

@@ -17,8 +17,12 @@ const REDIRECT: &str = "http://127.0.0.1:9/auth/segment/callback";
 async fn client_for(scope: &str) -> SegmentClient {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    // The client and the sandbox (Segment) each read the scope their own way.
+    let app = sandbox::demo_app(
+        &Url::parse(REDIRECT).unwrap(),
+        sandbox::Scope::parse(scope).unwrap(),
+    );
     let scope = SegmentScope::parse(scope).unwrap();
-    let app = sandbox::demo_app(&Url::parse(REDIRECT).unwrap(), scope.clone());
     tokio::spawn(sandbox::serve(Sandbox::new(app, ""), listener).unwrap());
     client_at(base, scope, sandbox::CLIENT_ID, sandbox::CLIENT_SECRET)
 }

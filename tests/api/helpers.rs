@@ -11,7 +11,6 @@ use scraper::{ElementRef, Html, Selector};
 use segment_partnerapp::config::Settings;
 use segment_partnerapp::crypto::MasterKey;
 use segment_partnerapp::sandbox::{self, Sandbox};
-use segment_partnerapp::segment::SegmentScope;
 use segment_partnerapp::startup::Application;
 use segment_partnerapp::store::Store;
 use serde_json::Value;
@@ -144,7 +143,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     let (sandbox_listener, sandbox_port) = bind();
     let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
-    let sandbox_scope = SegmentScope::parse(&options.sandbox_scope).expect("a valid scope");
+    let sandbox_scope = sandbox::Scope::parse(&options.sandbox_scope).expect("a valid scope");
     let redirect = Url::parse(&redirect_url).expect("a valid URL");
     let sandbox = Sandbox::new(sandbox::demo_app(&redirect, sandbox_scope), "");
     // Segment's credential test calls the partner's API: this app's.

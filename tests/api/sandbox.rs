@@ -5,7 +5,6 @@ use std::net::TcpListener;
 
 use reqwest::{Client, StatusCode};
 use segment_partnerapp::sandbox::{self, Sandbox, pkce_s256};
-use segment_partnerapp::segment::SegmentScope;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -22,7 +21,7 @@ async fn start(scope: &str) -> Segment {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = sandbox::demo_app(
         &Url::parse(REDIRECT).unwrap(),
-        SegmentScope::parse(scope).unwrap(),
+        sandbox::Scope::parse(scope).unwrap(),
     );
     tokio::spawn(sandbox::serve(Sandbox::new(app, ""), listener).unwrap());
     let client = Client::builder()
