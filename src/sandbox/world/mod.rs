@@ -1,0 +1,355 @@
+//! The sandbox's in-memory world and its rules: one App, one signed-in workspace owner, one
+//! workspace with three sources, the catalog, and whatever the flows create (codes, installs,
+//! tokens, destinations).
+//!
+//! Every rule Segment enforces lives here, as plain functions over [`World`] that return the
+//! body or the error Segment would send, so the HTTP layer only translates. Nothing here is
+//! shared with the Segment client on purpose: the sandbox reads the wire format on its own,
+//! the way Segment would.
+//!
+//! The rules are split by job: [`oauth`] (consent, codes, installs, install tokens),
+//! [`config_api`] (tokens on the Config API, scopes, destinations, the credential test) and
+//! [`views`] (what the inspector shows). This file holds the records they share.
+
+mod config_api;
+mod oauth;
+mod views;
+
+pub use views::*;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::catalog::Catalog;
+use super::scope::Scope;
+use crate::secret::Secret;
+
+/// How long an authorization code can be exchanged.
+pub const CODE_LIFETIME: Duration = Duration::minutes(10);
+/// What Segment answers as `expires_in`.
+pub const TOKEN_LIFETIME_SECS: i64 = 3599;
+/// How many entries the activity log keeps.
+const ACTIVITY_LEN: usize = 100;
+/// How many issued secrets are remembered for leak checks (a long demo must not grow forever).
+const SECRETS_SEEN_LEN: usize = 10_000;
+
+/// The partner's App, as registered in the Developer Center.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub display_name: String,
+    /// `apps/1`
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRecord {
+    pub slug: String,
+    pub display_name: String,
+    pub catalog_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub slug: String,
+    pub display_name: String,
+    pub id: String,
+    pub create_time: DateTime<Utc>,
+    pub owner_email: String,
+    pub sources: Vec<SourceRecord>,
+}
+
+impl Workspace {
+    /// A workspace of the signed-in owner, with the three demo sources.
+    fn seeded(slug: &str, display_name: &str) -> Workspace {
+        Workspace {
+            slug: slug.into(),
+            display_name: display_name.into(),
+            id: format!("ws_{slug}"),
+            create_time: Utc::now(),
+            owner_email: "owner@acme.example".into(),
+            sources: [
+                (
+                    "javascript",
+                    "Website (JavaScript)",
+                    "catalog/sources/javascript",
+                ),
+                ("ios", "iOS app", "catalog/sources/ios"),
+                ("node-server", "Backend (Node.js)", "catalog/sources/node"),
+            ]
+            .into_iter()
+            .map(|(slug, display_name, catalog_name)| SourceRecord {
+                slug: slug.into(),
+                display_name: display_name.into(),
+                catalog_name: catalog_name.into(),
+            })
+            .collect(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        format!("workspaces/{}", self.slug)
+    }
+
+    pub fn source_name(&self, source: &str) -> String {
+        format!("workspaces/{}/sources/{}", self.slug, source)
+    }
+
+    pub fn has_source(&self, source: &str) -> bool {
+        self.sources.iter().any(|s| s.slug == source)
+    }
+}
+
+/// What the user agreed to, waiting for the code exchange.
+#[derive(Debug, Clone)]
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    workspace: String,
+    source: Option<String>,
+    code_challenge: Option<String>,
+    expires_at: DateTime<Utc>,
+    used: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Install {
+    pub id: u64,
+    pub client_id: String,
+    pub app_name: String,
+    pub scope: Scope,
+    pub workspace: String,
+    /// The consented source, for `destination/<slug>` scopes.
+    pub source: Option<String>,
+    pub create_time: DateTime<Utc>,
+    pub tokens_minted: u32,
+}
+
+impl Install {
+    pub fn name(&self) -> String {
+        format!("installs/{}", self.id)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TokenRecord {
+    install_id: u64,
+    expires_at: DateTime<Utc>,
+}
+
+/// A destination as the sandbox stores it.
+#[derive(Debug, Clone)]
+pub struct StoredDestination {
+    pub workspace: String,
+    pub source: String,
+    pub slug: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub connection_mode: String,
+    /// Setting name → value, in the catalog's order when shown.
+    pub config: BTreeMap<String, Value>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    /// The last credential test of the `apiKey` against the partner's API.
+    pub credential_test: Option<String>,
+}
+
+impl StoredDestination {
+    pub fn name(&self) -> String {
+        format!(
+            "workspaces/{}/sources/{}/destinations/{}",
+            self.workspace, self.source, self.slug
+        )
+    }
+}
+
+/// One line of the activity log, for the inspector.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activity {
+    pub time: String,
+    pub what: String,
+    pub status: u16,
+}
+
+/// An error as the Config API sends it: `{"error": message, "code": grpc_code}` with `status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, code: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, 3, message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> ApiError {
+        ApiError::new(401, 16, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(403, 7, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, 5, message)
+    }
+    pub fn already_exists(message: impl Into<String>) -> ApiError {
+        ApiError::new(409, 6, message)
+    }
+    pub fn body(&self) -> Value {
+        json!({ "error": self.message, "code": self.code })
+    }
+}
+
+/// An error from the token endpoint, as RFC 6749 §5.2 has it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthError {
+    pub status: u16,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+/// What a Config API call wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// What the token endpoint is asked: the form fields of an `authorization_code` grant.
+#[derive(Debug, Default)]
+pub struct CodeExchange {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+pub struct World {
+    pub app: App,
+    /// The workspaces the signed-in user owns (Acme, unless more are added).
+    pub workspaces: Vec<Workspace>,
+    pub catalog: Catalog,
+    grants: HashMap<String, Grant>,
+    installs: BTreeMap<u64, Install>,
+    tokens: HashMap<String, TokenRecord>,
+    /// Keyed by the destination's full name.
+    destinations: BTreeMap<String, StoredDestination>,
+    activity: VecDeque<Activity>,
+    next_install: u64,
+    /// Every refresh through the install token API, for the inspector (and tests).
+    pub refreshes: u64,
+    /// Every Config API call answered.
+    pub api_calls: u64,
+    /// The `expires_in` of new tokens.
+    pub token_lifetime_secs: i64,
+    /// Armed faults, played by the `faults` middleware.
+    pub faults: Vec<super::faults::Fault>,
+    /// The partner's API that credential tests call (`GET` with the key as Bearer).
+    pub credential_test_url: Option<String>,
+    /// Server-to-server OAuth: registered keys, used `jti`s, tokens issued.
+    pub machine: super::machine::Machine,
+    /// Every code and token issued and every PKCE verifier received, so tests can prove none
+    /// of them leaks into a log or a page.
+    pub secrets_seen: Vec<String>,
+}
+
+/// The number of the first install a sandbox makes: milliseconds since 2026-01-01 at its start.
+/// Install names then never repeat across restarts (a run would have to make more than one
+/// install per millisecond it ran), so an app that kept `installs/…` from an earlier run never
+/// mistakes a new install for it.
+fn first_install_id(now: DateTime<Utc>) -> u64 {
+    const EPOCH_2026_MS: i64 = 1_767_225_600_000;
+    u64::try_from(now.timestamp_millis() - EPOCH_2026_MS)
+        .unwrap_or(0)
+        .max(1)
+}
+
+impl World {
+    pub fn new(app: App, catalog: Catalog) -> World {
+        World {
+            app,
+            workspaces: vec![Workspace::seeded("acme", "Acme Inc.")],
+            catalog,
+            grants: HashMap::new(),
+            installs: BTreeMap::new(),
+            tokens: HashMap::new(),
+            destinations: BTreeMap::new(),
+            activity: VecDeque::new(),
+            next_install: first_install_id(Utc::now()),
+            refreshes: 0,
+            api_calls: 0,
+            token_lifetime_secs: TOKEN_LIFETIME_SECS,
+            faults: Vec::new(),
+            credential_test_url: None,
+            machine: Default::default(),
+            secrets_seen: Vec::new(),
+        }
+    }
+
+    /// Adds a workspace the signed-in user owns, with the demo sources.
+    pub fn add_workspace(&mut self, slug: &str, display_name: &str) {
+        if self.workspace(slug).is_none() {
+            self.workspaces.push(Workspace::seeded(slug, display_name));
+        }
+    }
+
+    pub fn workspace(&self, slug: &str) -> Option<&Workspace> {
+        self.workspaces.iter().find(|w| w.slug == slug)
+    }
+}
+
+/// The S256 PKCE challenge of a verifier (RFC 7636 §4.2).
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::fill(&mut buffer[..]);
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+pub fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A world whose App has `scope`, for the rules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_world(scope: &str) -> World {
+    let redirect = url::Url::parse("http://localhost:8888/auth/segment/callback").unwrap();
+    let scope = Scope::parse(scope).unwrap();
+    let slug = match &scope {
+        Scope::Destination(slug) => Some(slug.clone()),
+        _ => None,
+    };
+    World::new(
+        super::demo_app(&redirect, scope),
+        Catalog::load(slug.as_deref()),
+    )
+}

@@ -1,0 +1,189 @@
+//! What the inspector shows of the world (and the JSON tests read): a snapshot with every
+//! secret masked, and the activity log.
+
+use super::*;
+use crate::secret::mask;
+
+/// Everything the inspector shows, secrets masked; served as HTML and as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub app: AppView,
+    pub workspaces: Vec<WorkspaceView>,
+    pub installs: Vec<InstallView>,
+    pub destinations: Vec<DestinationView>,
+    /// How many times the install token API minted a new token.
+    pub refreshes: u64,
+    /// How many Config API calls were answered (to count a page's upstream calls).
+    pub api_calls: u64,
+    /// How many server-to-server tokens were issued.
+    pub machine_tokens: u64,
+    /// Newest first.
+    pub activity: Vec<Activity>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppView {
+    pub display_name: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uris: Vec<String>,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceView {
+    pub name: String,
+    pub display_name: String,
+    pub owner: String,
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallView {
+    pub id: u64,
+    pub name: String,
+    pub app_name: String,
+    pub scope: String,
+    pub workspace: String,
+    pub source: Option<String>,
+    pub create_time: String,
+    pub tokens_minted: u32,
+    pub tokens: Vec<TokenView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub token: String,
+    pub expires_at: String,
+    pub expired: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationView {
+    pub name: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub connection_mode: String,
+    pub config: Vec<SettingView>,
+    pub update_time: String,
+    pub credential_test: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingView {
+    pub setting: String,
+    pub value: String,
+}
+
+impl World {
+    /// Remembers a code, token or verifier for leak checks, keeping the newest ones.
+    pub fn saw_secret(&mut self, secret: String) {
+        if self.secrets_seen.len() >= SECRETS_SEEN_LEN {
+            self.secrets_seen.drain(..SECRETS_SEEN_LEN / 2);
+        }
+        self.secrets_seen.push(secret);
+    }
+
+    pub fn log(&mut self, what: &str, status: u16) {
+        if self.activity.len() == ACTIVITY_LEN {
+            self.activity.pop_front();
+        }
+        self.activity.push_back(Activity {
+            time: Utc::now().format("%H:%M:%S").to_string(),
+            what: what.to_owned(),
+            status,
+        });
+    }
+
+    /// What the inspector shows: everything, with tokens and secret values masked.
+    pub fn snapshot(&self) -> Snapshot {
+        let installs = self
+            .installs
+            .values()
+            .map(|i| InstallView {
+                id: i.id,
+                name: i.name(),
+                app_name: i.app_name.clone(),
+                scope: i.scope.to_string(),
+                workspace: format!("workspaces/{}", i.workspace),
+                source: i
+                    .source
+                    .as_ref()
+                    .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
+                create_time: timestamp(i.create_time),
+                tokens_minted: i.tokens_minted,
+                tokens: self
+                    .tokens
+                    .iter()
+                    .filter(|(_, t)| t.install_id == i.id)
+                    .map(|(token, t)| TokenView {
+                        token: mask(token),
+                        expires_at: timestamp(t.expires_at),
+                        expired: t.expires_at <= Utc::now(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let destinations = self
+            .destinations
+            .values()
+            .map(|d| {
+                let entry = self.catalog.get(&d.slug);
+                let config = d
+                    .config
+                    .iter()
+                    .map(|(setting, value)| {
+                        let secret = entry
+                            .and_then(|e| e.setting(setting))
+                            .is_some_and(|s| s.is_secret());
+                        let value = match value {
+                            Value::String(s) if secret => mask(s),
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        SettingView {
+                            setting: setting.clone(),
+                            value,
+                        }
+                    })
+                    .collect();
+                DestinationView {
+                    name: d.name(),
+                    display_name: d.display_name.clone(),
+                    enabled: d.enabled,
+                    connection_mode: d.connection_mode.clone(),
+                    config,
+                    update_time: timestamp(d.update_time),
+                    credential_test: d.credential_test.clone(),
+                }
+            })
+            .collect();
+        Snapshot {
+            app: AppView {
+                display_name: self.app.display_name.clone(),
+                name: self.app.name.clone(),
+                client_id: self.app.client_id.clone(),
+                client_secret: self.app.client_secret.masked(),
+                redirect_uris: self.app.redirect_uris.clone(),
+                scope: self.app.scope.to_string(),
+            },
+            workspaces: self
+                .workspaces
+                .iter()
+                .map(|w| WorkspaceView {
+                    name: w.name(),
+                    display_name: w.display_name.clone(),
+                    owner: w.owner_email.clone(),
+                    sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
+                })
+                .collect(),
+            installs,
+            destinations,
+            refreshes: self.refreshes,
+            api_calls: self.api_calls,
+            machine_tokens: self.machine.tokens_issued,
+            activity: self.activity.iter().rev().cloned().collect(),
+        }
+    }
+}
