@@ -133,176 +133,70 @@ impl Settings {
     /// Reads settings through `lookup`, so tests can pass a map instead of touching the
     /// process environment. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-
-        let destination_slug = match get("DESTINATION_SLUG") {
-            Some(value) => {
-                DestinationSlug::parse(&value).map_err(|reason| ConfigError::BadValue {
-                    name: "DESTINATION_SLUG",
-                    value,
-                    reason: reason.to_string(),
-                })?
-            }
-            None => DestinationSlug::parse("clearbrain").expect("the default slug is valid"),
-        };
-        let scope = match get("SEGMENT_SCOPE") {
-            Some(value) => SegmentScope::parse(&value).map_err(|reason| ConfigError::BadValue {
-                name: "SEGMENT_SCOPE",
-                value,
-                reason: reason.to_string(),
-            })?,
-            None => SegmentScope::Destination(destination_slug.clone()),
-        };
-        let destination_api_key = get("DESTINATION_API_KEY").map(DestinationKey::new);
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let scheme = database_url.split(':').next().unwrap_or_default();
-        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
-            return Err(ConfigError::BadValue {
-                name: "DATABASE_URL",
-                value: without_password(&database_url),
-                reason: "expected sqlite://PATH (such as sqlite://data/partnerapp.db) or \
-                         postgres://USER:PASSWORD@HOST/DATABASE"
-                    .to_owned(),
-            });
-        }
-        let redis_url = get("REDIS_URL");
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::BadValue {
-                name: "REDIS_URL",
-                value: without_password(url),
-                reason: "expected redis://HOST:PORT (or rediss:// for TLS), such as \
-                         redis://127.0.0.1:6379/0"
-                    .to_owned(),
-            });
-        }
-
-        let redirect_url = parse_url("REDIRECT_URL", get("REDIRECT_URL"), DEFAULT_REDIRECT_URL)?;
-        let id_url = parse_url("SEGMENT_ID_URL", get("SEGMENT_ID_URL"), DEFAULT_ID_URL)?;
-        let api_url = parse_url("SEGMENT_API_URL", get("SEGMENT_API_URL"), DEFAULT_API_URL)?;
-
-        let mode = match (get("CLIENT_ID"), get("CLIENT_SECRET")) {
-            (Some(client_id), Some(secret)) => Mode::Segment {
-                client_id,
-                client_secret: ClientSecret::new(secret),
-                id_url,
-                api_url,
-            },
-            (Some(_), None) => {
-                return Err(ConfigError::HalfCredentials("CLIENT_ID", "CLIENT_SECRET"));
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::HalfCredentials("CLIENT_SECRET", "CLIENT_ID"));
-            }
-            (None, None) => sandbox_mode()?,
-        };
-
-        let host = get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
-        let port = match get("PORT") {
-            Some(value) => value.parse::<u16>().map_err(|e| ConfigError::BadValue {
-                name: "PORT",
-                value,
-                reason: e.to_string(),
-            })?,
-            None => 8888,
-        };
-        let session_key = get("SESSION_KEY")
+        let vars = Vars(lookup);
+        let destination_slug = vars.parsed("DESTINATION_SLUG", DestinationSlug::parse, || {
+            DestinationSlug::parse("clearbrain").expect("the default slug is valid")
+        })?;
+        let scope = vars.parsed("SEGMENT_SCOPE", SegmentScope::parse, || {
+            SegmentScope::Destination(destination_slug.clone())
+        })?;
+        let (database_url, redis_url) = stores(&vars)?;
+        let mode = mode(&vars)?;
+        let session_key = vars
+            .get("SESSION_KEY")
             .map(|key| MasterKey::parse(&key))
             .transpose()?;
         if session_key.is_none() && !mode.is_sandbox() {
             return Err(ConfigError::SessionKeyRequired);
         }
-        let pkce = match get("SEGMENT_PKCE").as_deref() {
-            None => true,
-            Some(value) => parse_bool(value).ok_or_else(|| ConfigError::BadValue {
-                name: "SEGMENT_PKCE",
-                value: value.to_owned(),
-                reason: "expected true or false".to_owned(),
-            })?,
-        };
-
-        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_millis(default)),
-                Some(value) => match value.parse::<u64>() {
-                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-                    _ => Err(ConfigError::BadValue {
-                        name,
-                        value,
-                        reason: "expected a whole number of milliseconds above 0".to_owned(),
-                    }),
-                },
-            }
-        };
-        let max_in_flight = match get("SEGMENT_MAX_IN_FLIGHT") {
-            None => Limits::default().max_in_flight,
-            Some(value) => match value.parse::<usize>() {
-                Ok(n) if (1..=10_000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError::BadValue {
-                        name: "SEGMENT_MAX_IN_FLIGHT",
-                        value,
-                        reason: "expected a whole number from 1 to 10000".to_owned(),
-                    });
-                }
-            },
-        };
-        let minutes = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(value) => match value.parse::<u64>() {
-                    Ok(m) if (1..=366 * 24 * 60).contains(&m) => Ok(Duration::from_secs(m * 60)),
-                    _ => Err(ConfigError::BadValue {
-                        name,
-                        value,
-                        reason: "expected a whole number of minutes, at least 1".to_owned(),
-                    }),
-                },
-            }
-        };
-        let sessions = SessionLimits {
-            idle: minutes("SESSION_IDLE_MINUTES", SessionLimits::default().idle)?,
-            absolute: minutes(
-                "SESSION_LIFETIME_MINUTES",
-                SessionLimits::default().absolute,
-            )?,
-        };
-        let trusted_proxies = match get("TRUSTED_PROXIES") {
-            None => TrustedProxies::default(),
-            Some(value) => {
-                TrustedProxies::parse(&value).map_err(|reason| ConfigError::BadValue {
-                    name: "TRUSTED_PROXIES",
-                    value,
-                    reason: format!("{reason}: expected IP addresses separated by commas"),
-                })?
-            }
-        };
-        let limits = Limits {
-            connect: millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
-            total: millis("SEGMENT_TIMEOUT_MS", 15_000)?,
-            max_in_flight,
-        };
-
         Ok(Settings {
-            limits,
-            trusted_proxies,
             mode,
             destination_slug,
-            destination_api_key,
+            destination_api_key: vars.get("DESTINATION_API_KEY").map(DestinationKey::new),
             database_url,
             redis_url,
             scope,
-            redirect_url,
-            host,
-            port,
+            redirect_url: parse_url(
+                "REDIRECT_URL",
+                vars.get("REDIRECT_URL"),
+                DEFAULT_REDIRECT_URL,
+            )?,
+            host: vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: vars.parsed("PORT", str::parse::<u16>, || 8888)?,
             session_key,
-            sessions,
-            pkce,
+            sessions: SessionLimits {
+                idle: vars.minutes("SESSION_IDLE_MINUTES", SessionLimits::default().idle)?,
+                absolute: vars.minutes(
+                    "SESSION_LIFETIME_MINUTES",
+                    SessionLimits::default().absolute,
+                )?,
+            },
+            pkce: vars.parsed(
+                "SEGMENT_PKCE",
+                |value| parse_bool(value).ok_or("expected true or false"),
+                || true,
+            )?,
+            limits: Limits {
+                connect: vars.millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
+                total: vars.millis("SEGMENT_TIMEOUT_MS", 15_000)?,
+                max_in_flight: vars.parsed(
+                    "SEGMENT_MAX_IN_FLIGHT",
+                    |value| match value.parse::<usize>() {
+                        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                        _ => Err("expected a whole number from 1 to 10000"),
+                    },
+                    || Limits::default().max_in_flight,
+                )?,
+            },
+            trusted_proxies: vars.parsed(
+                "TRUSTED_PROXIES",
+                |value| {
+                    TrustedProxies::parse(value).map_err(|reason| {
+                        format!("{reason}: expected IP addresses separated by commas")
+                    })
+                },
+                TrustedProxies::default,
+            )?,
         })
     }
 
@@ -319,6 +213,111 @@ impl Settings {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         }
+    }
+}
+
+/// The variables, read through a lookup. Empty values count as unset.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `name` read by `parse`, or `default()` when it is unset. A value `parse` refuses stops
+    /// start-up with a line naming the variable, the value and the reason.
+    fn parsed<T, E: fmt::Display>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+        default: impl FnOnce() -> T,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default()),
+            Some(value) => parse(&value).map_err(|reason| ConfigError::BadValue {
+                name,
+                reason: reason.to_string(),
+                value,
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parsed(
+            name,
+            |value| match value.parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                _ => Err("expected a whole number of milliseconds above 0"),
+            },
+            || Duration::from_millis(default),
+        )
+    }
+
+    fn minutes(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parsed(
+            name,
+            |value| match value.parse::<u64>() {
+                Ok(m) if (1..=366 * 24 * 60).contains(&m) => Ok(Duration::from_secs(m * 60)),
+                _ => Err("expected a whole number of minutes, at least 1"),
+            },
+            || default,
+        )
+    }
+}
+
+/// `DATABASE_URL` (SQLite or Postgres) and `REDIS_URL`, checked for their scheme. A bad one is
+/// printed without its password.
+fn stores<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<(String, Option<String>), ConfigError> {
+    let database_url = vars
+        .get("DATABASE_URL")
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let scheme = database_url.split(':').next().unwrap_or_default();
+    if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+        return Err(ConfigError::BadValue {
+            name: "DATABASE_URL",
+            value: without_password(&database_url),
+            reason: "expected sqlite://PATH (such as sqlite://data/partnerapp.db) or \
+                     postgres://USER:PASSWORD@HOST/DATABASE"
+                .to_owned(),
+        });
+    }
+    let redis_url = vars.get("REDIS_URL");
+    if let Some(url) = &redis_url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+    {
+        return Err(ConfigError::BadValue {
+            name: "REDIS_URL",
+            value: without_password(url),
+            reason: "expected redis://HOST:PORT (or rediss:// for TLS), such as \
+                     redis://127.0.0.1:6379/0"
+                .to_owned(),
+        });
+    }
+    Ok((database_url, redis_url))
+}
+
+/// Real Segment with both `CLIENT_ID` and `CLIENT_SECRET`, the sandbox with neither.
+fn mode<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Mode, ConfigError> {
+    let id_url = parse_url("SEGMENT_ID_URL", vars.get("SEGMENT_ID_URL"), DEFAULT_ID_URL)?;
+    let api_url = parse_url(
+        "SEGMENT_API_URL",
+        vars.get("SEGMENT_API_URL"),
+        DEFAULT_API_URL,
+    )?;
+    match (vars.get("CLIENT_ID"), vars.get("CLIENT_SECRET")) {
+        (Some(client_id), Some(secret)) => Ok(Mode::Segment {
+            client_id,
+            client_secret: ClientSecret::new(secret),
+            id_url,
+            api_url,
+        }),
+        (Some(_), None) => Err(ConfigError::HalfCredentials("CLIENT_ID", "CLIENT_SECRET")),
+        (None, Some(_)) => Err(ConfigError::HalfCredentials("CLIENT_SECRET", "CLIENT_ID")),
+        (None, None) => sandbox_mode(),
     }
 }
 

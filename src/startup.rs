@@ -78,91 +78,12 @@ impl Application {
                 source,
             })?
             .port();
-        let http = segment::http_client(&settings.limits)?;
-
-        let (urls, client_id, client_secret) = match &settings.mode {
-            Mode::Segment {
-                client_id,
-                client_secret,
-                id_url,
-                api_url,
-            } => (
-                SegmentUrls {
-                    authorize_base: id_url.clone(),
-                    token_base: id_url.clone(),
-                    api_base: api_url.clone(),
-                },
-                client_id.clone(),
-                client_secret.clone(),
-            ),
-            #[cfg(feature = "sandbox")]
-            Mode::Sandbox => {
-                // The browser reaches the sandbox where it reaches the app (the redirect URL's
-                // origin); the app itself calls it over loopback.
-                let public = Url::parse(&format!("{}/sandbox", settings.public_origin()))?;
-                let local = Url::parse(&format!(
-                    "http://{}:{port}/sandbox",
-                    loopback_host(&settings.host)
-                ))?;
-                (
-                    SegmentUrls {
-                        authorize_base: public,
-                        token_base: local.clone(),
-                        api_base: local,
-                    },
-                    sandbox::CLIENT_ID.to_owned(),
-                    crate::secret::ClientSecret::new(sandbox::CLIENT_SECRET),
-                )
-            }
-        };
         let metrics = crate::metrics::Metrics::new();
-        let segment = SegmentClient::new(
-            http,
-            urls,
-            AppCredentials {
-                client_id,
-                client_secret,
-                redirect_url: settings.redirect_url.clone(),
-                scope: settings.scope.clone(),
-                pkce: settings.pkce,
-            },
-            &settings.limits,
-        )
-        .with_metrics(metrics.clone());
-
+        let segment = segment_client(&settings, port)?.with_metrics(metrics.clone());
         #[cfg(feature = "sandbox")]
-        let sandbox = if settings.mode.is_sandbox() {
-            // The sandbox reads the scope its own way (it is Segment): a scope it does not take
-            // stops start-up here.
-            let scope = sandbox::Scope::parse(&settings.scope.to_string())
-                .map_err(StartupError::SandboxScope)?;
-            let sandbox =
-                Sandbox::new(sandbox::demo_app(&settings.redirect_url, scope), "/sandbox");
-            // Segment's credential test calls the partner's API: here, this app's own.
-            sandbox.set_credential_test_url(&format!(
-                "http://{}:{port}/api/v1/me",
-                loopback_host(&settings.host)
-            ));
-            // Its server-to-server token endpoint is at /sandbox/token; assertions name it so.
-            sandbox.set_machine_audience(&format!("{}/sandbox", settings.public_origin()));
-            Some(sandbox)
-        } else {
-            None
-        };
-
+        let sandbox = mounted_sandbox(&settings, port)?;
+        let sessions = session_store(&settings, &store, &key).await?;
         let cookie_key = key.cookie_key();
-        let sessions = match &settings.redis_url {
-            None => Sessions::Database(store.sessions(settings.sessions)),
-            Some(url) => Sessions::Redis(
-                RedisSessions::connect(url, key.sealer(), settings.sessions)
-                    .await
-                    .map_err(|e| StartupError::Redis {
-                        target: crate::store::redis_sessions::describe(url),
-                        // redis' errors name neither the URL nor its password.
-                        reason: e.to_string(),
-                    })?,
-            ),
-        };
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
         let state = web::Data::new(AppState {
@@ -184,16 +105,7 @@ impl Application {
         let mounted = sandbox.clone();
         let session_limits = settings.sessions;
         let server = HttpServer::new(move || {
-            // The cookie holds only the session's id; its state is in the database.
-            let session = SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
-                .session_lifecycle(BrowserSession::default().state_ttl(CookieDuration::seconds(
-                    i64::try_from(session_limits.absolute.as_secs()).unwrap_or(i64::MAX),
-                )))
-                .cookie_name(cookie_name(https))
-                .cookie_secure(https)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .build();
+            let session = session_middleware(&sessions, &cookie_key, session_limits, https);
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(security::payload_config())
@@ -245,6 +157,120 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The client for Segment: the real one's URLs and the App's credentials, or, in sandbox mode,
+/// the mounted sandbox (which the browser reaches where it reaches the app, at the redirect
+/// URL's origin, and the app itself over loopback).
+fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, StartupError> {
+    let (urls, client_id, client_secret) = match &settings.mode {
+        Mode::Segment {
+            client_id,
+            client_secret,
+            id_url,
+            api_url,
+        } => (
+            SegmentUrls {
+                authorize_base: id_url.clone(),
+                token_base: id_url.clone(),
+                api_base: api_url.clone(),
+            },
+            client_id.clone(),
+            client_secret.clone(),
+        ),
+        #[cfg(feature = "sandbox")]
+        Mode::Sandbox => {
+            let public = Url::parse(&format!("{}/sandbox", settings.public_origin()))?;
+            let local = Url::parse(&format!(
+                "http://{}:{port}/sandbox",
+                loopback_host(&settings.host)
+            ))?;
+            (
+                SegmentUrls {
+                    authorize_base: public,
+                    token_base: local.clone(),
+                    api_base: local,
+                },
+                sandbox::CLIENT_ID.to_owned(),
+                crate::secret::ClientSecret::new(sandbox::CLIENT_SECRET),
+            )
+        }
+    };
+    #[cfg(not(feature = "sandbox"))]
+    let _ = port;
+    Ok(SegmentClient::new(
+        segment::http_client(&settings.limits)?,
+        urls,
+        AppCredentials {
+            client_id,
+            client_secret,
+            redirect_url: settings.redirect_url.clone(),
+            scope: settings.scope.clone(),
+            pkce: settings.pkce,
+        },
+        &settings.limits,
+    ))
+}
+
+/// In sandbox mode, the sandbox to mount at `/sandbox`, its App registered with the app's
+/// redirect URL and scope.
+#[cfg(feature = "sandbox")]
+fn mounted_sandbox(settings: &Settings, port: u16) -> Result<Option<Arc<Sandbox>>, StartupError> {
+    if !settings.mode.is_sandbox() {
+        return Ok(None);
+    }
+    // The sandbox reads the scope its own way (it is Segment): a scope it does not take stops
+    // start-up here.
+    let scope =
+        sandbox::Scope::parse(&settings.scope.to_string()).map_err(StartupError::SandboxScope)?;
+    let sandbox = Sandbox::new(sandbox::demo_app(&settings.redirect_url, scope), "/sandbox");
+    // Segment's credential test calls the partner's API: here, this app's own.
+    sandbox.set_credential_test_url(&format!(
+        "http://{}:{port}/api/v1/me",
+        loopback_host(&settings.host)
+    ));
+    // Its server-to-server token endpoint is at /sandbox/token; assertions name it so.
+    sandbox.set_machine_audience(&format!("{}/sandbox", settings.public_origin()));
+    Ok(Some(sandbox))
+}
+
+/// Where the sessions are kept: Redis with `REDIS_URL`, else the store's database.
+async fn session_store(
+    settings: &Settings,
+    store: &Store,
+    key: &MasterKey,
+) -> Result<Sessions, StartupError> {
+    Ok(match &settings.redis_url {
+        None => Sessions::Database(store.sessions(settings.sessions)),
+        Some(url) => Sessions::Redis(
+            RedisSessions::connect(url, key.sealer(), settings.sessions)
+                .await
+                .map_err(|e| StartupError::Redis {
+                    target: crate::store::redis_sessions::describe(url),
+                    // redis' errors name neither the URL nor its password.
+                    reason: e.to_string(),
+                })?,
+        ),
+    })
+}
+
+/// The session middleware: the cookie holds only the session's id (signed and encrypted with
+/// `cookie_key`); its state is in `sessions`.
+fn session_middleware(
+    sessions: &Sessions,
+    cookie_key: &actix_web::cookie::Key,
+    limits: crate::config::SessionLimits,
+    https: bool,
+) -> SessionMiddleware<Sessions> {
+    SessionMiddleware::builder(sessions.clone(), cookie_key.clone())
+        .session_lifecycle(BrowserSession::default().state_ttl(CookieDuration::seconds(
+            i64::try_from(limits.absolute.as_secs()).unwrap_or(i64::MAX),
+        )))
+        .cookie_name(cookie_name(https))
+        .cookie_secure(https)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .build()
 }
 
 /// `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and for `/`;
