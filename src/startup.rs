@@ -3,7 +3,6 @@
 //! middleware. `main` only loads settings and awaits [`Application::run_until_stopped`].
 
 use std::net::TcpListener;
-#[cfg(feature = "sandbox")]
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +23,7 @@ use crate::crypto::MasterKey;
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{RedisSessions, Sessions, Store, StoreError};
+use crate::web::login::{DemoAccounts, Login};
 use crate::web::{self as routes, AppState, account, error::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
@@ -65,10 +65,21 @@ impl Application {
     }
 
     /// Builds the app on a listener that is already bound (tests bind port 0 first, so they
-    /// know the address before the settings are made).
+    /// know the address before the settings are made), with the demo's own login.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        let https = settings.redirect_url.scheme() == "https";
+        Application::build_with_login(settings, listener, Arc::new(DemoAccounts { https })).await
+    }
+
+    /// Builds the app with `login` deciding who the partner's user on each request is (see
+    /// `web::login`; `examples/proxy_login.rs` builds one this way).
+    pub async fn build_with_login(
+        settings: Settings,
+        listener: TcpListener,
+        login: Arc<dyn Login>,
     ) -> Result<Application, StartupError> {
         let (store, key) = open_store(&settings).await?;
         let port = listener
@@ -99,6 +110,7 @@ impl Application {
             public_host: settings.public_host(),
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics,
+            login,
         });
 
         #[cfg(feature = "sandbox")]

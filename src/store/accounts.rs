@@ -28,6 +28,13 @@ pub struct Account {
 const COLUMNS: &str =
     "id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed";
 
+/// How an account is found: by the demo cookie's credential (hashed), or by the partner's own
+/// user id.
+enum AccountBy<'a> {
+    Login(&'a str),
+    User(&'a str),
+}
+
 /// What the API key is sealed for: the key's own hash, which the row holds next to it.
 fn key_row(hash: &str) -> String {
     format!("accounts/api_key/{hash}")
@@ -66,19 +73,33 @@ impl Store {
         login: &LoginToken,
         in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
+        self.account_by(AccountBy::Login(&login.hash()), in_use)
+            .await
+    }
+
+    /// An account, found by `by`, with its install named `in_use`, in one query.
+    async fn account_by(
+        &self,
+        by: AccountBy<'_>,
+        in_use: Option<&InstallName>,
+    ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
+        let (column, value) = match by {
+            AccountBy::Login(hash) => ("login_hash", hash),
+            AccountBy::User(id) => ("user_id", id),
+        };
         let sql = format!(
             "SELECT a.id AS a_id, a.created_at AS a_created_at,
                     a.api_key_prefix AS a_api_key_prefix, a.api_key_hash AS a_api_key_hash,
                     a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed,
                     {INSTALL_COLUMNS}
              FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = $1
-             WHERE a.login_hash = $2"
+             WHERE a.{column} = $2"
         );
         // The row's type differs per database, so it is read inside `on!`.
         Ok(on!(self.db, read, |conn| {
             let row = sqlx::query(&sql)
                 .bind(in_use.map(InstallName::as_str))
-                .bind(login.hash())
+                .bind(value)
                 .fetch_optional(conn)
                 .await?;
             match row {
@@ -100,6 +121,39 @@ impl Store {
                 }
             }
         }))
+    }
+
+    /// The account of the partner's user `user_id` (their own id for the user, from their
+    /// login), made with a new API key on first use, with its install named `in_use` if it holds
+    /// one by that name. Two requests making it at once end on the same account.
+    pub async fn account_for_user(
+        &self,
+        user_id: &str,
+        in_use: Option<&InstallName>,
+    ) -> Result<(Account, Option<StoredInstall>), StoreError> {
+        if let Some(found) = self.account_by(AccountBy::User(user_id), in_use).await? {
+            return Ok(found);
+        }
+        let key = ApiKey::generate();
+        let hash = key.hash();
+        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
+        on!(self.db, write, |conn| {
+            sqlx::query(
+                "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, user_id)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(Utc::now())
+            .bind(key.display_prefix())
+            .bind(&hash)
+            .bind(&sealed)
+            .bind(user_id)
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        self.account_by(AccountBy::User(user_id), in_use)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     /// The account whose current key this is.
@@ -252,6 +306,35 @@ mod tests {
             ));
         }
     );
+
+    store_test!(a_partner_user_has_one_account, |store, _dir| {
+        let (alice, none) = store
+            .account_for_user("alice@example.com", None)
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        let (again, _) = store
+            .account_for_user("alice@example.com", None)
+            .await
+            .unwrap();
+        assert_eq!(again.id, alice.id);
+        let (bob, _) = store
+            .account_for_user("bob@example.com", None)
+            .await
+            .unwrap();
+        assert_ne!(bob.id, alice.id);
+        assert!(
+            store.api_key(&alice).is_ok(),
+            "the account has a key to push"
+        );
+        let token = crate::store::installs::tests::token("installs/7", "acme");
+        store.save_install(alice.id, &token).await.unwrap();
+        let (_, install) = store
+            .account_for_user("alice@example.com", Some(&token.install_name))
+            .await
+            .unwrap();
+        assert_eq!(install.unwrap().install_name, token.install_name);
+    });
 
     store_test!(rotation_and_sign_out, |store, _dir| {
         let (account, old_key, login) = store.create_account().await.unwrap();

@@ -1,10 +1,13 @@
 //! The partner's side of the handshake, in the web layer.
 //!
-//! - [`middleware`] finds the visitor's partner account from the account cookie
-//!   (`partnerapp_account`), which holds a random login credential and nothing else; the store
-//!   keeps only its hash. It never creates an account: [`ensure`] does, for the two actions
-//!   that need one (starting Enable with Segment, asking for an API key). **This is the place
-//!   to replace with a real login**: put your user's account where the cookie's is.
+//! - [`middleware`] asks the app's [`Login`](super::login::Login) who the visitor is and puts
+//!   their [`CurrentAccount`] on the request. **To plug in your own login, implement that
+//!   trait** (`web/login.rs`; `examples/proxy_login.rs` is one); nothing here changes.
+//! - The demo's own login ([`DemoAccounts`](super::login::DemoAccounts)) remembers a browser's
+//!   account with the account cookie (`partnerapp_account`), which holds a random login
+//!   credential and nothing else; the store keeps only its hash. It never creates an account
+//!   on a page view: [`ensure`] does, for the two actions that need one (starting Enable with
+//!   Segment, asking for an API key).
 //! - `GET /api/v1/me` is the partner API Segment's credential test calls, with the key as
 //!   `Authorization: Bearer <key>` (the "custom" scheme) or as HTTP Basic user name (the "basic"
 //!   scheme): 200 with the account, 401 otherwise.
@@ -64,8 +67,9 @@ impl FromRequest for CurrentAccount {
     }
 }
 
-fn cookie_name(state: &AppState) -> String {
-    if state.https {
+/// The demo's account cookie: `__Host-` over https.
+pub(super) fn cookie_name(https: bool) -> String {
+    if https {
         format!("__Host-{COOKIE}")
     } else {
         COOKIE.to_owned()
@@ -73,14 +77,14 @@ fn cookie_name(state: &AppState) -> String {
 }
 
 /// The account cookie holding `login`; `None` for the cookie that removes it.
-fn account_cookie(state: &AppState, login: Option<&LoginToken>) -> Cookie<'static> {
+pub(super) fn account_cookie(https: bool, login: Option<&LoginToken>) -> Cookie<'static> {
     let mut cookie = Cookie::build(
-        cookie_name(state),
+        cookie_name(https),
         login.map(|l| l.expose().to_owned()).unwrap_or_default(),
     )
     .path("/")
     .http_only(true)
-    .secure(state.https)
+    .secure(https)
     .same_site(SameSite::Lax)
     .max_age(CookieDuration::days(COOKIE_DAYS))
     .finish();
@@ -90,8 +94,9 @@ fn account_cookie(state: &AppState, login: Option<&LoginToken>) -> Cookie<'stati
     cookie
 }
 
-/// Middleware: puts the visitor's [`CurrentAccount`] on the request when the account cookie
-/// holds a live credential. A cookie that opens nothing (signed out, or cleaned up) is removed.
+/// Middleware: puts the visitor's [`CurrentAccount`] on the request, as the app's login finds
+/// it, and sets the cookie the login asks for. Requests that are not for pages (health checks,
+/// static files, the partner API) are not looked at.
 pub async fn middleware(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -105,35 +110,28 @@ pub async fn middleware(
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(request).await?.map_into_boxed_body());
     };
-    let cookie = (!not_for_pages)
-        .then(|| request.cookie(&cookie_name(&state)))
-        .flatten();
-    let Some(cookie) = cookie else {
+    if not_for_pages {
         return Ok(next.call(request).await?.map_into_boxed_body());
-    };
+    }
     let in_use = TypedSession::of(&request).install_name().ok().flatten();
-    let account = match LoginToken::parse(cookie.value()) {
-        Some(login) => match state.store.account_by_login(&login, in_use.as_ref()).await {
-            Ok(account) => account,
-            Err(error) => {
-                return Ok(request
-                    .error_response(WebError::store(error))
-                    .map_into_boxed_body());
-            }
-        },
-        None => None,
+    let visitor = match state
+        .login
+        .visitor(&request, &state.store, in_use.as_ref())
+        .await
+    {
+        Ok(visitor) => visitor,
+        Err(error) => {
+            return Ok(request
+                .error_response(WebError::store(error))
+                .map_into_boxed_body());
+        }
     };
-    let stale = account.is_none();
-    if let Some((account, in_use)) = account {
-        request
-            .extensions_mut()
-            .insert(CurrentAccount { account, in_use });
+    if let Some(account) = visitor.account {
+        request.extensions_mut().insert(account);
     }
     let mut response = next.call(request).await?.map_into_boxed_body();
-    if stale {
-        response
-            .response_mut()
-            .add_cookie(&account_cookie(&state, None))?;
+    if let Some(cookie) = visitor.cookie {
+        response.response_mut().add_cookie(&cookie)?;
     }
     Ok(response)
 }
@@ -160,7 +158,7 @@ pub async fn ensure(
             account,
             in_use: None,
         },
-        Some(account_cookie(state, Some(&login))),
+        Some(account_cookie(state.https, Some(&login))),
     ))
 }
 
@@ -297,7 +295,7 @@ pub async fn sign_out(
         "You are signed out of the demo account: its cookie no longer opens it, here or in any \
          copy. Its installs stay in Segment.",
     )?;
-    with_cookie(see_other("/"), Some(account_cookie(&state, None)))
+    with_cookie(see_other("/"), Some(account_cookie(state.https, None)))
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub async fn show(
         Resolved::PickSource(..) => return Ok(see_other("/destination")),
     };
     let (catalog, destination) = load(&state, &mut target).await?;
-    let current = current_values(&state, &target.account, &catalog, destination.as_ref())?;
+    let current = current_values(&state, &target.account, &catalog, destination.as_ref()).await?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
         &state,
@@ -65,7 +65,7 @@ pub async fn save(
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let (catalog, destination) = load(&state, &mut target).await?;
-    let current = current_values(&state, &target.account, &catalog, destination.as_ref())?;
+    let current = current_values(&state, &target.account, &catalog, destination.as_ref()).await?;
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
     if !answers.is_valid() {
@@ -178,7 +178,7 @@ async fn load(
 
 /// The destination's stored values by setting name. Before the destination exists, the API key
 /// the partner provisioned counts as stored, so creating it from this page carries the key.
-fn current_values(
+async fn current_values(
     state: &AppState,
     account: &CurrentAccount,
     catalog: &CatalogDestination,
@@ -191,7 +191,7 @@ fn current_values(
             .map(|entry| (entry.setting().to_owned(), entry.value.clone()))
             .collect(),
         None if catalog.takes_api_key() => {
-            let key = state.api_key_for(account)?;
+            let key = state.api_key_for(account).await?;
             BTreeMap::from([(API_KEY_SETTING.to_owned(), Value::from(key.expose()))])
         }
         None => BTreeMap::new(),

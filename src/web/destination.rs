@@ -247,7 +247,7 @@ pub async fn enable(
     };
     let (source, name) = (&target.source, &target.destination);
     let slug = &state.destination_slug;
-    let api_key = state.api_key_for(&target.account)?;
+    let api_key = state.api_key_for(&target.account).await?;
     let (destination, created) = state
         .with_install(
             &target.account,

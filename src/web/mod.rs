@@ -32,6 +32,7 @@ pub mod description;
 pub mod destination;
 pub mod error;
 pub mod installs;
+pub mod login;
 pub mod pages;
 pub mod proxy;
 pub mod security;
@@ -73,24 +74,21 @@ pub struct AppState {
     pub trusted_proxies: proxy::TrustedProxies,
     /// What `/metrics` shows.
     pub metrics: crate::metrics::Metrics,
+    /// Who the partner's user on a request is ([`login::DemoAccounts`] unless the app was built
+    /// with another).
+    pub login: std::sync::Arc<dyn login::Login>,
 }
 
 impl AppState {
     /// The key Enable pushes into the destination's `apiKey`: the demo override if set, else
-    /// the visitor's own account key (unsealed from the store).
-    pub fn api_key_for(
+    /// the visitor's own key, as the login gives it (by default unsealed from the store).
+    pub async fn api_key_for(
         &self,
         account: &account::CurrentAccount,
     ) -> Result<DestinationKey, WebError> {
         match &self.destination_api_key {
             Some(key) => Ok(key.clone()),
-            None => {
-                let key = self
-                    .store
-                    .api_key(&account.account)
-                    .map_err(WebError::store)?;
-                Ok(DestinationKey::new(key.expose()))
-            }
+            None => self.login.api_key(&self.store, account).await,
         }
     }
 }
