@@ -35,7 +35,8 @@ impl TrustedProxies {
             .map(TrustedProxies)
     }
 
-    fn trusts(&self, peer: Option<IpAddr>) -> bool {
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn trusts(&self, peer: Option<IpAddr>) -> bool {
         peer.is_some_and(|peer| self.0.contains(&peer.to_canonical()))
     }
 }

@@ -13,6 +13,7 @@ use segment_partnerapp::crypto::MasterKey;
 use segment_partnerapp::sandbox::{self, Sandbox};
 use segment_partnerapp::startup::Application;
 use segment_partnerapp::store::Store;
+use segment_partnerapp::web::login::Login;
 use serde_json::Value;
 use url::Url;
 
@@ -51,6 +52,8 @@ pub struct Options {
     /// The production stores: a new database on the Postgres server `DATABASE_TEST_URL` names,
     /// and sessions in the Redis of `REDIS_TEST_URL`.
     pub postgres_and_redis: bool,
+    /// Another login than the demo's accounts.
+    pub login: Option<Arc<dyn Login>>,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Options {
             extra: Vec::new(),
             account_keys: false,
             postgres_and_redis: false,
+            login: None,
         }
     }
 
@@ -181,6 +185,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         address,
         sandbox_url,
         Some(sandbox),
+        options.login,
     )
     .await;
     app.vars = vars;
@@ -211,7 +216,7 @@ async fn start_in_sandbox_mode(mut vars: Vec<(&'static str, String)>) -> TestApp
     let settings = settings(&vars);
     assert!(settings.mode.is_sandbox());
     let sandbox_url = format!("{address}/sandbox");
-    let mut app = start(settings, listener, address, sandbox_url, None).await;
+    let mut app = start(settings, listener, address, sandbox_url, None, None).await;
     app.vars = vars;
     app
 }
@@ -223,10 +228,13 @@ async fn start(
     address: String,
     sandbox_url: String,
     sandbox: Option<Arc<Sandbox>>,
+    login: Option<Arc<dyn Login>>,
 ) -> TestApp {
-    let application = Application::build_with_listener(settings, listener)
-        .await
-        .expect("the app starts");
+    let application = match login {
+        Some(login) => Application::build_with_login(settings, listener, login).await,
+        None => Application::build_with_listener(settings, listener).await,
+    }
+    .expect("the app starts");
     let sandbox = sandbox
         .or_else(|| application.sandbox())
         .expect("a sandbox to talk to");
@@ -266,6 +274,7 @@ impl TestApp {
             address,
             self.sandbox_url.clone(),
             Some(self.sandbox.clone()),
+            None,
         )
         .await;
         app.vars = vars;
@@ -591,8 +600,14 @@ pub struct Submission {
 
 impl Browser {
     pub fn new() -> Browser {
+        Browser::with_headers(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose every request carries `headers` (as if a proxy added them).
+    pub fn with_headers(headers: reqwest::header::HeaderMap) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
