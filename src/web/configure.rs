@@ -15,8 +15,9 @@ use askama::Template;
 use serde_json::Value;
 
 use super::account::CurrentAccount;
-use super::destination::{Resolved, Target, not_connected, resolve, writable_target};
+use super::destination::Target;
 use super::error::WebError;
+use super::extract::{DestinationTarget, WritableTarget};
 use super::pages::{ConfigurePage, Layout, render};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::{self, Field};
@@ -30,13 +31,8 @@ use crate::segment::{
 pub async fn show(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    DestinationTarget(mut target): DestinationTarget,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, account).await? {
-        Resolved::Target(target) => target,
-        Resolved::NotConnected => return not_connected(&session),
-        Resolved::PickSource(..) => return Ok(see_other("/destination")),
-    };
     let (catalog, destination) = load(&state, &mut target).await?;
     let current = current_values(&state, &target.account, &catalog, destination.as_ref()).await?;
     let fields = settings_form::fields(&catalog.settings, &current);
@@ -56,12 +52,9 @@ pub async fn show(
 pub async fn save(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    WritableTarget(mut target): WritableTarget,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let (catalog, destination) = load(&state, &mut target).await?;

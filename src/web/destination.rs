@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::account::CurrentAccount;
 use super::error::WebError;
+use super::extract::{Connected, WritableTarget};
 use super::installs;
 use super::pages::{
     DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
@@ -24,7 +25,7 @@ use crate::segment::{
 use crate::store::hash_key;
 
 /// The visitor's account, the install in use, and the source whose destination is managed.
-pub(super) struct Target {
+pub struct Target {
     pub account: CurrentAccount,
     pub install: InstallToken,
     pub source: SourceName,
@@ -133,11 +134,8 @@ pub async fn show(
 pub async fn sources(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    Connected { account, install }: Connected,
 ) -> Result<HttpResponse, WebError> {
-    let Some((account, install)) = installed(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     if install.scope.names_a_source() {
         return Ok(see_other("/destination"));
     }
@@ -145,7 +143,7 @@ pub async fn sources(
 }
 
 /// The account and the install in use, whatever source is picked. `None`: not connected.
-async fn installed(
+pub(super) async fn installed(
     state: &AppState,
     session: &TypedSession,
     account: Option<CurrentAccount>,
@@ -208,14 +206,10 @@ pub struct SourceForm {
 
 /// `POST /destination/source`: remembers the source to manage (wider scopes only).
 pub async fn choose_source(
-    state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    Connected { install, .. }: Connected,
     form: web::Form<SourceForm>,
 ) -> Result<HttpResponse, WebError> {
-    let Some((_, install)) = installed(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     if install.scope.names_a_source() {
         return Err(WebError::BadRequest(format!(
             "the scope {} fixes the source at install time",
@@ -240,11 +234,8 @@ pub async fn choose_source(
 pub async fn enable(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     let (source, name) = (&target.source, &target.destination);
     let slug = &state.destination_slug;
     let api_key = state.api_key_for(&target.account).await?;
@@ -305,11 +296,8 @@ pub async fn enable(
 pub async fn disable(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     let name = &target.destination;
     let change = DestinationChange {
         enabled: Some(false),
@@ -344,11 +332,8 @@ pub async fn disable(
 pub async fn remove(
     state: web::Data<AppState>,
     session: TypedSession,
-    account: Option<CurrentAccount>,
+    WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let Some(mut target) = writable_target(&state, &session, account).await? else {
-        return not_connected(&session);
-    };
     let name = &target.destination;
     let removed = state
         .with_install(
@@ -369,25 +354,6 @@ pub async fn remove(
         session.flash(FlashKind::Info, "There was no destination to remove.")?;
     }
     Ok(see_other("/destination"))
-}
-
-/// The target of a write; refuses read-only installs before calling Segment. `None`: not
-/// connected.
-pub(super) async fn writable_target(
-    state: &AppState,
-    session: &TypedSession,
-    account: Option<CurrentAccount>,
-) -> Result<Option<Target>, WebError> {
-    match resolve(state, session, account).await? {
-        Resolved::Target(target) if !target.install.scope.can_write() => {
-            Err(WebError::ReadOnly(target.install.scope.to_string()))
-        }
-        Resolved::Target(target) => Ok(Some(*target)),
-        Resolved::NotConnected => Ok(None),
-        Resolved::PickSource(..) => Err(WebError::BadRequest(
-            "pick a source on the destination page first".into(),
-        )),
-    }
 }
 
 fn label(destination: &Destination) -> String {

@@ -31,6 +31,7 @@ pub mod configure;
 pub mod description;
 pub mod destination;
 pub mod error;
+pub mod extract;
 pub mod installs;
 pub mod login;
 pub mod pages;

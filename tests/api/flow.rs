@@ -242,6 +242,12 @@ async fn pages_need_a_connection_first() {
         let path = format!("/destination/{action}");
         let page = app.post_form(&path, &[]).await;
         assert_eq!(page.url.path(), "/", "{action}");
+        assert!(
+            page.flash()
+                .is_some_and(|f| f.contains("Connect with Segment first")),
+            "{action}: {}",
+            page.text()
+        );
     }
     let segment = app.segment_view().await;
     assert_eq!(
