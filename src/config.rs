@@ -141,7 +141,15 @@ impl Settings {
             SegmentScope::Destination(destination_slug.clone())
         })?;
         let (database_url, redis_url) = stores(&vars)?;
+        // In the order they were always checked: the first bad one is the one reported.
+        let redirect_url = parse_url(
+            "REDIRECT_URL",
+            vars.get("REDIRECT_URL"),
+            DEFAULT_REDIRECT_URL,
+        )?;
         let mode = mode(&vars)?;
+        let host = vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = vars.parsed("PORT", str::parse::<u16>, || 8888)?;
         let session_key = vars
             .get("SESSION_KEY")
             .map(|key| MasterKey::parse(&key))
@@ -156,13 +164,9 @@ impl Settings {
             database_url,
             redis_url,
             scope,
-            redirect_url: parse_url(
-                "REDIRECT_URL",
-                vars.get("REDIRECT_URL"),
-                DEFAULT_REDIRECT_URL,
-            )?,
-            host: vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
-            port: vars.parsed("PORT", str::parse::<u16>, || 8888)?,
+            redirect_url,
+            host,
+            port,
             session_key,
             sessions: SessionLimits {
                 idle: vars.minutes("SESSION_IDLE_MINUTES", SessionLimits::default().idle)?,
