@@ -2,28 +2,8 @@
 //! calls of the Segment client and the answers into pages; it never builds a Segment URL or
 //! JSON body itself.
 //!
-//! | route                         | handler                   |
-//! |-------------------------------|---------------------------|
-//! | `GET /`                       | [`home`]                  |
-//! | `GET /auth/segment`           | [`auth::start`]           |
-//! | `GET /auth/segment/callback`  | [`auth::callback`]        |
-//! | `POST /logout`                | [`auth::logout`]          |
-//! | `GET /account`, `POST /account` | [`account::show`], [`account::create`] |
-//! | `POST /account/rotate-key`    | [`account::rotate_key`]   |
-//! | `POST /account/sign-out`      | [`account::sign_out`]     |
-//! | `GET /api/v1/me`              | [`account::me`]           |
-//! | `GET /destination`            | [`destination::show`]     |
-//! | `GET /destination/sources`    | [`destination::sources`]  |
-//! | `POST /destination/source`    | [`destination::choose_source`] |
-//! | `POST /destination/enable`    | [`destination::enable`]   |
-//! | `POST /destination/disable`   | [`destination::disable`]  |
-//! | `POST /destination/remove`    | [`destination::remove`]   |
-//! | `GET /destination/configure`  | [`configure::show`]       |
-//! | `POST /destination/configure` | [`configure::save`]       |
-//! | `GET /healthz`                | [`healthz`]               |
-//! | `GET /readyz`                 | [`readyz`]                |
-//! | `GET /metrics`                | [`metrics`]               |
-//! | `GET /static/style.css`       | [`stylesheet`]            |
+//! Every route, with its handler and what it is for, is in one table: [`ROUTES`] (the
+//! `route_table!` below), which the router, the property test and the README follow.
 
 pub mod account;
 pub mod auth;
@@ -94,47 +74,70 @@ impl AppState {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/api/v1/me", web::get().to(account::me))
-        .route("/account", web::get().to(account::show))
-        .route("/account", web::post().to(account::create))
-        .route("/account/rotate-key", web::post().to(account::rotate_key))
-        .route("/account/sign-out", web::post().to(account::sign_out))
-        .route("/static/style.css", web::get().to(stylesheet))
-        .route("/static/favicon.svg", web::get().to(favicon))
-        .route("/favicon.ico", web::get().to(favicon))
-        .route("/auth/segment", web::get().to(auth::start))
-        .route("/auth/segment/callback", web::get().to(auth::callback))
-        .route("/logout", web::post().to(auth::logout))
-        .route("/destination", web::get().to(destination::show))
-        .route("/destination/sources", web::get().to(destination::sources))
-        .route(
-            "/destination/source",
-            web::post().to(destination::choose_source),
-        )
-        .route("/destination/enable", web::post().to(destination::enable))
-        .route("/destination/disable", web::post().to(destination::disable))
-        .route("/destination/remove", web::post().to(destination::remove))
-        .route(
-            "/destination/disconnect",
-            web::post().to(destination::disconnect),
-        )
-        .route("/destination/configure", web::get().to(configure::show))
-        .route("/destination/configure", web::post().to(configure::save))
-        .app_data(web::QueryConfig::default().error_handler(|error, _| {
-            WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
-        }))
-        .app_data(
-            web::FormConfig::default()
-                .limit(16 * 1024)
-                .error_handler(|error, _| {
-                    WebError::BadRequest(format!("the form cannot be read: {error}")).into()
-                }),
-        );
+/// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path : $what:literal;)*) => {
+        /// Every route of the app: method, path and what it is. The router is made from the same
+        /// table; the property test fuzzes every route in it, and a test checks that the README's
+        /// route table lists exactly these.
+        pub const ROUTES: &[Route] = &[$(Route {
+            method: route_table!(@name $method),
+            path: $path,
+            what: $what,
+        }),*];
+
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+            cfg.app_data(web::QueryConfig::default().error_handler(|error, _| {
+                WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
+            }))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|error, _| {
+                        WebError::BadRequest(format!("the form cannot be read: {error}")).into()
+                    }),
+            );
+        }
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+}
+
+/// One route of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub what: &'static str,
+}
+
+route_table! {
+    get "/" => home: "what this app is, and Enable with Segment";
+    get "/auth/segment" => auth::start: "starts the install: off to Segment's consent screen";
+    get "/auth/segment/callback" => auth::callback: "Segment's redirect back: the code exchanged, the install kept";
+    post "/logout" => auth::logout: "ends the session (the install stays with the account)";
+    get "/account" => account::show: "offers a demo account";
+    post "/account" => account::create: "makes the demo account and shows its API key once";
+    post "/account/rotate-key" => account::rotate_key: "Replace API key";
+    post "/account/sign-out" => account::sign_out: "Sign out of this demo account";
+    get "/api/v1/me" => account::me: "the partner API Segment's credential test calls";
+    get "/destination" => destination::show: "the destination on the consented source, and its actions";
+    get "/destination/sources" => destination::sources: "the source picker (wider scopes)";
+    post "/destination/source" => destination::choose_source: "picks the source to manage (wider scopes)";
+    post "/destination/enable" => destination::enable: "Enable: creates or updates the destination, with the API key";
+    post "/destination/disable" => destination::disable: "Disable";
+    post "/destination/remove" => destination::remove: "Remove the destination";
+    post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";
+    get "/destination/configure" => configure::show: "the settings form, from the catalog";
+    post "/destination/configure" => configure::save: "saves the changed settings";
+    get "/healthz" => healthz: "the process answers";
+    get "/readyz" => readyz: "the database (and Redis) answer";
+    get "/metrics" => metrics: "the operators' metrics";
+    get "/static/style.css" => stylesheet: "the stylesheet";
+    get "/static/favicon.svg" => favicon: "the icon";
+    get "/favicon.ico" => favicon: "the icon, where browsers look for it";
 }
 
 /// Anything else: the error page's 404.
@@ -267,4 +270,34 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    /// The README's route table lists exactly the routes of [`ROUTES`], in its order.
+    #[test]
+    fn the_readme_lists_every_route() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("### Routes")
+            .nth(1)
+            .expect("the README has a Routes section");
+        let listed: Vec<(String, String)> = table
+            .lines()
+            .skip_while(|line| !line.starts_with("| method"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].to_owned(), cells[2].trim_matches('`').to_owned())
+            })
+            .collect();
+        let routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert_eq!(listed, routes, "the README's route table is not the app's");
+    }
 }
