@@ -24,7 +24,7 @@ use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{RedisSessions, Sessions, Store, StoreError};
 use crate::web::login::{DemoAccounts, Login};
-use crate::web::{self as routes, AppState, account, error::error_pages, security};
+use crate::web::{self as routes, AppState, account, error_page::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]

@@ -2,19 +2,14 @@
 //! gets (taken from the FAQ in Segment's docs), and the one error page that shows it.
 //!
 //! Handlers return `Result<_, WebError>`. `ResponseError` gives each error a status and a
-//! plain-text body; the [`error_pages`] middleware, which can see the app's state, replaces that
-//! body with the HTML error page and writes the one log line.
+//! plain-text body; the `error_page` middleware, which can see the app's state, replaces that
+//! body with the HTML error page and writes the one log line. This module depends on nothing
+//! else in `web/`.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
-use actix_web::middleware::Next;
-use actix_web::{HttpResponse, ResponseError, web};
-use askama::Template;
+use actix_web::{HttpResponse, ResponseError};
 
-use super::AppState;
-use super::pages::{ErrorPage, Layout};
 use crate::segment::{ErrorKind, SegmentError};
 
 #[derive(Debug, thiserror::Error)]
@@ -470,60 +465,13 @@ impl ResponseError for WebError {
         self.shown(false).status
     }
 
-    /// A plain-text fallback; [`error_pages`] replaces it with the HTML page.
+    /// A plain-text fallback; the `error_page` middleware replaces it with the HTML page.
     fn error_response(&self) -> HttpResponse {
         let shown = self.shown(false);
         HttpResponse::build(shown.status)
             .content_type(ContentType::plaintext())
             .body(format!("{}\n\n{}", shown.title, shown.message))
     }
-}
-
-/// Middleware: turns every `WebError` into the HTML error page, and logs it once.
-pub async fn error_pages(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let response = next.call(request).await?;
-    let Some(error) = response
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<WebError>())
-    else {
-        return Ok(response.map_into_left_body());
-    };
-    let sandbox = response
-        .request()
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| state.sandbox);
-    let shown = error.shown(sandbox);
-    let status = shown.status;
-    let path = response.request().path().to_owned();
-    if status.is_server_error() {
-        tracing::error!(%status, %path, %error, "request failed");
-    } else {
-        tracing::warn!(%status, %path, %error, "request refused");
-    }
-    let page = ErrorPage {
-        layout: Layout::bare(sandbox),
-        status: status.as_u16(),
-        title: shown.title,
-        message: shown.message,
-        hint: shown.hint,
-        offer_restart: shown.offers_restart,
-    };
-    let html = match page.render() {
-        Ok(html) => html,
-        Err(render_error) => {
-            tracing::error!(%render_error, "the error page failed to render");
-            return Ok(response.map_into_left_body());
-        }
-    };
-    let (request, _) = response.into_parts();
-    let page = HttpResponse::build(status)
-        .content_type(ContentType::html())
-        .body(html);
-    Ok(ServiceResponse::new(request, page).map_into_right_body())
 }
 
 #[cfg(test)]

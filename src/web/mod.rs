@@ -11,6 +11,7 @@ pub mod configure;
 pub mod description;
 pub mod destination;
 pub mod error;
+pub mod error_page;
 pub mod extract;
 pub mod installs;
 pub mod login;

@@ -1,0 +1,60 @@
+//! The one error page: a middleware that turns every [`WebError`] a handler returns into the
+//! HTML page (status, title, message, hint, as [`WebError::shown`] decides) and logs it once.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::ContentType;
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::AppState;
+use super::error::WebError;
+use super::pages::{ErrorPage, Layout};
+
+/// Middleware: turns every `WebError` into the HTML error page, and logs it once.
+pub async fn error_pages(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let Some(error) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+    else {
+        return Ok(response.map_into_left_body());
+    };
+    let sandbox = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.sandbox);
+    let shown = error.shown(sandbox);
+    let status = shown.status;
+    let path = response.request().path().to_owned();
+    if status.is_server_error() {
+        tracing::error!(%status, %path, %error, "request failed");
+    } else {
+        tracing::warn!(%status, %path, %error, "request refused");
+    }
+    let page = ErrorPage {
+        layout: Layout::bare(sandbox),
+        status: status.as_u16(),
+        title: shown.title,
+        message: shown.message,
+        hint: shown.hint,
+        offer_restart: shown.offers_restart,
+    };
+    let html = match page.render() {
+        Ok(html) => html,
+        Err(render_error) => {
+            tracing::error!(%render_error, "the error page failed to render");
+            return Ok(response.map_into_left_body());
+        }
+    };
+    let (request, _) = response.into_parts();
+    let page = HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .body(html);
+    Ok(ServiceResponse::new(request, page).map_into_right_body())
+}
