@@ -373,6 +373,18 @@ mod bench {
         }
     }
 
+    /// The page at `url`, as `browser` sees it, under load at each of [`LEVELS`].
+    async fn pages_under_load(browser: &Browser, url: String, duration: Duration) -> Vec<Stats> {
+        let client = browser.client.clone();
+        let request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
+            Arc::new(move || client.get(&url));
+        let mut stats = Vec::new();
+        for connections in LEVELS {
+            stats.push(load(connections, duration, request.clone()).await);
+        }
+        stats
+    }
+
     fn machine() -> String {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .unwrap_or_default()
@@ -430,14 +442,7 @@ mod bench {
         let calls_per_page = (after - before) as f64 / 100.0;
 
         // 2. The destination page under load.
-        let page_url = app.url("/destination");
-        let client = browser.client.clone();
-        let page_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
-            Arc::new(move || client.get(&page_url));
-        let mut page_stats = Vec::new();
-        for connections in LEVELS {
-            page_stats.push(load(connections, duration, page_request.clone()).await);
-        }
+        let page_stats = pages_under_load(&browser, app.url("/destination"), duration).await;
         // `BENCH_ONLY=pages`: the page and flow figures only, for a quick before/after.
         let quick = std::env::var("BENCH_ONLY").as_deref() == Ok("pages");
         if quick {
@@ -849,14 +854,7 @@ mod bench {
         let page = browser.click(&page, "Enable").await;
         assert!(page.text().contains("Enabled"), "{}", page.text());
 
-        let page_url = format!("{NGINX}/destination");
-        let client = browser.client.clone();
-        let page_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
-            Arc::new(move || client.get(&page_url));
-        let mut page_stats = Vec::new();
-        for connections in LEVELS {
-            page_stats.push(load(connections, duration, page_request.clone()).await);
-        }
+        let page_stats = pages_under_load(&browser, format!("{NGINX}/destination"), duration).await;
 
         // Whole install flows, each on a workspace of its own.
         let client = reqwest::Client::new();

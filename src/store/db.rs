@@ -165,34 +165,6 @@ impl SqliteDb {
 /// `$body` is expanded once per backend, so the same SQL and binds are checked for both. It may
 /// use `?` for `sqlx::Error` and `StoreError`.
 macro_rules! on {
-    ($db:expr, read, |$conn:ident| $body:expr) => {
-        match &*$db {
-            $crate::store::db::Db::Sqlite(db) => {
-                let mut held = db.reader().await;
-                let $conn = &mut *held;
-                $body
-            }
-            $crate::store::db::Db::Postgres(pool) => {
-                let mut held = pool.acquire().await?;
-                let $conn = &mut *held;
-                $body
-            }
-        }
-    };
-    ($db:expr, write, |$conn:ident| $body:expr) => {
-        match &*$db {
-            $crate::store::db::Db::Sqlite(db) => {
-                let mut held = db.writer().await;
-                let $conn = &mut *held;
-                $body
-            }
-            $crate::store::db::Db::Postgres(pool) => {
-                let mut held = pool.acquire().await?;
-                let $conn = &mut *held;
-                $body
-            }
-        }
-    };
     ($db:expr, transaction, |$conn:ident| $body:expr) => {
         match &*$db {
             $crate::store::db::Db::Sqlite(db) => {
@@ -212,6 +184,27 @@ macro_rules! on {
                 done
             }
         }
+    };
+    ($db:expr, $kind:ident, |$conn:ident| $body:expr) => {
+        match &*$db {
+            $crate::store::db::Db::Sqlite(db) => {
+                let mut held = on!(@sqlite db, $kind);
+                let $conn = &mut *held;
+                $body
+            }
+            $crate::store::db::Db::Postgres(pool) => {
+                let mut held = pool.acquire().await?;
+                let $conn = &mut *held;
+                $body
+            }
+        }
+    };
+    // SQLite's connection for a read, or its one writer.
+    (@sqlite $db:ident, read) => {
+        $db.reader().await
+    };
+    (@sqlite $db:ident, write) => {
+        $db.writer().await
     };
 }
 pub(crate) use on;

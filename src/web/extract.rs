@@ -76,6 +76,19 @@ impl FromRequest for Connected {
     }
 }
 
+/// The target the request is about: `None` while a wider scope has no source picked yet. A
+/// visitor who is not connected is sent home.
+async fn target(
+    parts: Result<(web::Data<AppState>, TypedSession, Option<CurrentAccount>), actix_web::Error>,
+) -> Result<Option<Target>, actix_web::Error> {
+    let (state, session, account) = parts?;
+    match resolve(&state, &session, account).await? {
+        Resolved::Target(target) => Ok(Some(*target)),
+        Resolved::NotConnected => Err(go_home(&session)),
+        Resolved::PickSource(..) => Ok(None),
+    }
+}
+
 impl FromRequest for DestinationTarget {
     type Error = actix_web::Error;
     type Future = Extracted<DestinationTarget>;
@@ -83,11 +96,10 @@ impl FromRequest for DestinationTarget {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = parts(request);
         Box::pin(async move {
-            let (state, session, account) = parts?;
-            match resolve(&state, &session, account).await? {
-                Resolved::Target(target) => Ok(DestinationTarget(*target)),
-                Resolved::NotConnected => Err(go_home(&session)),
-                Resolved::PickSource(..) => Err(InternalError::from_response(
+            match target(parts).await? {
+                Some(target) => Ok(DestinationTarget(target)),
+                // The destination page shows the source picker.
+                None => Err(InternalError::from_response(
                     "no source picked",
                     see_other("/destination"),
                 )
@@ -104,18 +116,13 @@ impl FromRequest for WritableTarget {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = parts(request);
         Box::pin(async move {
-            let (state, session, account) = parts?;
-            match resolve(&state, &session, account).await? {
-                Resolved::Target(target) if !target.install.scope.can_write() => {
-                    Err(WebError::ReadOnly(target.install.scope.to_string()).into())
-                }
-                Resolved::Target(target) => Ok(WritableTarget(*target)),
-                Resolved::NotConnected => Err(go_home(&session)),
-                Resolved::PickSource(..) => Err(WebError::BadRequest(
-                    "pick a source on the destination page first".into(),
-                )
-                .into()),
+            let target = target(parts).await?.ok_or_else(|| {
+                WebError::BadRequest("pick a source on the destination page first".into())
+            })?;
+            if !target.install.scope.can_write() {
+                return Err(WebError::ReadOnly(target.install.scope.to_string()).into());
             }
+            Ok(WritableTarget(target))
         })
     }
 }
