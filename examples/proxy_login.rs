@@ -20,8 +20,7 @@ use segment_partnerapp::config::Settings;
 use segment_partnerapp::segment::InstallName;
 use segment_partnerapp::startup::Application;
 use segment_partnerapp::store::{Store, StoreError};
-use segment_partnerapp::web::account::CurrentAccount;
-use segment_partnerapp::web::login::{Answer, Login, Visitor};
+use segment_partnerapp::web::login::{Answer, CurrentAccount, Login, Visitor};
 use segment_partnerapp::web::proxy::TrustedProxies;
 
 /// The user an authenticating proxy names, believed only from the proxy.

@@ -5,6 +5,7 @@
 //! talks to the network.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use url::Url;
 
@@ -13,7 +14,6 @@ use std::time::Duration;
 use crate::crypto::{KeyError, MasterKey};
 use crate::secret::{ClientSecret, DestinationKey};
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
-use crate::web::proxy::TrustedProxies;
 
 /// Where the app's Segment calls go.
 // Built once at start-up; the size difference between variants costs nothing.
@@ -388,6 +388,30 @@ impl fmt::Display for Mode {
     }
 }
 
+/// The addresses whose `X-Forwarded-*` headers are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpAddr>);
+
+impl TrustedProxies {
+    /// `TRUSTED_PROXIES`: IP addresses separated by commas (`127.0.0.1, ::1`).
+    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<IpAddr>()
+                    .map_err(|_| format!("{item:?} is not an IP address"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(TrustedProxies)
+    }
+
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn trusts(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|peer| self.0.contains(&peer.to_canonical()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -603,5 +627,13 @@ mod tests {
         assert!(!printed.contains(&KEY[..8]), "{printed}");
         assert!(!printed.contains("very-secret-value"), "{printed}");
         assert!(!printed.contains("partner-key-123456"), "{printed}");
+    }
+
+    #[test]
+    fn the_list_takes_ip_addresses_only() {
+        assert!(TrustedProxies::parse("").unwrap().0.is_empty());
+        assert_eq!(TrustedProxies::parse("::1").unwrap().0.len(), 1);
+        assert!(TrustedProxies::parse("10.0.0.0/8").is_err());
+        assert!(TrustedProxies::parse("proxy.internal").is_err());
     }
 }

@@ -12,6 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
+use actix_web::web::Data;
 use actix_web::{App, HttpServer, web};
 use tracing::Instrument;
 #[cfg(feature = "sandbox")]
@@ -19,12 +20,16 @@ use url::Url;
 
 use crate::config::{Mode, Settings};
 use crate::crypto::MasterKey;
+use crate::metrics::Metrics;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{RedisSessions, Sessions, Store, StoreError};
-use crate::web::login::{DemoAccounts, Login};
-use crate::web::{self as routes, AppState, account, error_page::error_pages, security};
+use crate::web::demo_login::DemoAccounts;
+use crate::web::login::{self, Login};
+use crate::web::state::{Partner, Site};
+use crate::web::tokens::Tokens;
+use crate::web::{self as routes, error_page::error_pages, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -97,21 +102,12 @@ impl Application {
         let cookie_key = key.cookie_key();
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
-        let state = web::Data::new(AppState {
-            segment,
-            store,
-            sessions: sessions.clone(),
-            https,
-            destination_slug: settings.destination_slug.clone(),
-            destination_api_key: settings.destination_api_key.clone(),
-            sandbox: settings.mode.is_sandbox(),
-            tokens: Default::default(),
-            public_origin: settings.public_origin(),
-            public_host: settings.public_host(),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            metrics,
-            login,
-        });
+        // What handlers are given, one `web::Data` per dependency (see `web::state`).
+        let tokens = Data::new(Tokens::new(segment.clone(), store.clone(), metrics.clone()));
+        let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
+        let site = Data::new(Site::new(&settings));
+        let (segment, store, metrics) = (Data::new(segment), Data::new(store), Data::new(metrics));
+        let (login, sessions_data) = (Data::from(login), Data::new(sessions.clone()));
 
         #[cfg(feature = "sandbox")]
         let mounted = sandbox.clone();
@@ -119,7 +115,14 @@ impl Application {
         let server = HttpServer::new(move || {
             let session = session_middleware(&sessions, &cookie_key, session_limits, https);
             let app = App::new()
-                .app_data(state.clone())
+                .app_data(segment.clone())
+                .app_data(tokens.clone())
+                .app_data(store.clone())
+                .app_data(sessions_data.clone())
+                .app_data(metrics.clone())
+                .app_data(login.clone())
+                .app_data(site.clone())
+                .app_data(partner.clone())
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
                 .wrap(security::headers())
@@ -134,7 +137,7 @@ impl Application {
             // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
             app.service(
                 web::scope("")
-                    .wrap(from_fn(account::middleware))
+                    .wrap(from_fn(login::middleware))
                     .wrap(from_fn(security::guard))
                     .wrap(session)
                     .configure(routes::routes),
@@ -361,20 +364,20 @@ async fn log_requests(
     let method = request.method().clone();
     let path = request.path().to_owned();
     let id = request_id(request.headers());
-    let state = request.app_data::<web::Data<AppState>>().cloned();
-    let client = state.as_ref().and_then(|state| {
+    let metrics = request.app_data::<Data<Metrics>>().cloned();
+    let client = request.app_data::<Data<Site>>().and_then(|site| {
         routes::proxy::client_address(
             request.headers(),
             request.peer_addr().map(|a| a.ip()),
-            &state.trusted_proxies,
+            &site.trusted_proxies,
         )
     });
     let span = tracing::info_span!("request", id = %id);
     let mut response = next.call(request).instrument(span.clone()).await?;
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(state) = &state {
-        state.metrics.request(
+    if let Some(metrics) = &metrics {
+        metrics.request(
             routes::route_label(response.request()),
             method.as_str(),
             status,

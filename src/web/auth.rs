@@ -7,13 +7,18 @@ use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::account::{self, CurrentAccount};
+use super::demo_login::{ensure, with_cookie};
 use super::error::WebError;
 use super::installs;
+use super::login::CurrentAccount;
+use super::pages::see_other;
 use super::proxy;
 use super::session::{FlashKind, PendingFlow, TypedSession};
-use super::{AppState, see_other};
+use super::state::Site;
+use crate::metrics::Metrics;
 use crate::secret::AuthorizationCode;
+use crate::segment::SegmentClient;
+use crate::store::Store;
 
 /// The query of `GET /auth/segment`. Other parameters are ignored.
 #[derive(Debug, Deserialize)]
@@ -26,8 +31,13 @@ pub struct StartParams {
 
 /// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the session,
 /// then off to Segment.
+// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    store: web::Data<Store>,
+    site: web::Data<Site>,
+    metrics: web::Data<Metrics>,
     session: TypedSession,
     account: Option<CurrentAccount>,
     query: web::Query<StartParams>,
@@ -42,26 +52,26 @@ pub async fn start(
     let moved = query.moved.as_deref() == Some("1");
     // Behind a proxy, what the browser used comes from the proxy's headers if it is trusted
     // (`web::proxy`); a proxy that says the browser used another scheme moves it too.
-    let origin = proxy::browser_origin(&http, &state.trusted_proxies);
-    let elsewhere = !origin.host.eq_ignore_ascii_case(&state.public_host)
+    let origin = proxy::browser_origin(&http, &site.trusted_proxies);
+    let elsewhere = !origin.host.eq_ignore_ascii_case(&site.public_host)
         || origin
             .scheme
-            .is_some_and(|scheme| !state.public_origin.starts_with(&format!("{scheme}://")));
+            .is_some_and(|scheme| !site.public_origin.starts_with(&format!("{scheme}://")));
     if elsewhere && !moved {
         let new = if another { "&new=1" } else { "" };
         return Ok(see_other(&format!(
             "{}/auth/segment?moved=1{new}",
-            state.public_origin
+            site.public_origin
         )));
     }
     // Starting the install is what makes the visitor's account, if they have none yet.
-    let (account, new_cookie) = account::ensure(&state, &session, account).await?;
+    let (account, new_cookie) = ensure(&site, &store, &session, account).await?;
     let new_account = new_cookie.is_some();
     // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
     // token (then the flow is the way to reconnect).
     if !another
         && !new_account
-        && let Some(install) = installs::resume(&state, &session, &account).await?
+        && let Some(install) = installs::resume(&store, &session, &account).await?
         && install.attention().is_none()
     {
         let workspace = install.workspace_slug();
@@ -71,17 +81,17 @@ pub async fn start(
                 "Welcome back: this is the install you made earlier on the {workspace} workspace."
             ),
         )?;
-        return account::with_cookie(see_other("/destination"), new_cookie);
+        return with_cookie(see_other("/destination"), new_cookie);
     }
-    let request = state.segment.authorization_request();
+    let request = segment.authorization_request();
     session.start_flow(&PendingFlow {
         state: request.state,
         pkce_verifier: request.pkce_verifier,
         started_at: Utc::now(),
         account_id: account.id(),
     })?;
-    state.metrics.flow_started();
-    account::with_cookie(see_other(request.url.as_str()), new_cookie)
+    metrics.flow_started();
+    with_cookie(see_other(request.url.as_str()), new_cookie)
 }
 
 /// What Segment puts on the redirect back: `code` and `state`, or `error`,
@@ -97,13 +107,15 @@ pub struct CallbackParams {
 
 /// `GET /auth/segment/callback`
 pub async fn callback(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    store: web::Data<Store>,
+    metrics: web::Data<Metrics>,
     session: TypedSession,
     account: Option<CurrentAccount>,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
-    let result = finish_flow(&state, &session, account, params.into_inner()).await;
-    state.metrics.flow_completed(match &result {
+    let result = finish_flow(&segment, &store, &session, account, params.into_inner()).await;
+    metrics.flow_completed(match &result {
         Ok(_) => "installed",
         Err(WebError::Provider { error, .. }) if error == "access_denied" => "denied",
         Err(_) => "failed",
@@ -113,7 +125,8 @@ pub async fn callback(
 
 /// The callback's work: the flow checked and taken, the code exchanged, the install saved.
 async fn finish_flow(
-    state: &AppState,
+    segment: &SegmentClient,
+    store: &Store,
     session: &TypedSession,
     account: Option<CurrentAccount>,
     params: CallbackParams,
@@ -151,15 +164,14 @@ async fn finish_flow(
             .ok_or(WebError::MissingCode)?,
     );
 
-    let install = match state
-        .segment
+    let install = match segment
         .exchange_code(&code, flow.pkce_verifier.as_ref())
         .await
     {
         Ok(install) => install,
         // Installed before: this account's stored install comes back; another's stays theirs.
         Err(error) if error.is_already_exists() => {
-            return match installs::reconnect(state, session, &account).await? {
+            return match installs::reconnect(store, session, &account).await? {
                 Some(install) => {
                     let workspace = install.workspace_slug();
                     session.flash(
@@ -190,8 +202,7 @@ async fn finish_flow(
         scope = %install.scope,
         "install token received"
     );
-    let saved = state
-        .store
+    let saved = store
         .save_install(account.id(), &install)
         .await
         .map_err(|error| match error {

@@ -14,31 +14,35 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
-use super::account::CurrentAccount;
-use super::destination::Target;
 use super::error::WebError;
-use super::extract::{DestinationTarget, WritableTarget};
-use super::pages::{ConfigurePage, Layout, render};
+use super::extract::{DestinationTarget, Target, WritableTarget};
+use super::login::CurrentAccount;
+use super::pages::{ConfigurePage, Layout, render, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::{self, Field};
-use super::{AppState, see_other};
+use super::state::{Partner, Site};
+use super::tokens::Tokens;
 use crate::segment::{
     API_KEY_SETTING, CatalogDestination, ConfigValue, ConnectionMode, Destination,
-    DestinationChange,
+    DestinationChange, DestinationSlug, SegmentClient,
 };
 
 /// `GET /destination/configure`
 pub async fn show(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    partner: web::Data<Partner>,
+    site: web::Data<Site>,
     session: TypedSession,
     DestinationTarget(mut target): DestinationTarget,
 ) -> Result<HttpResponse, WebError> {
-    let (catalog, destination) = load(&state, &mut target).await?;
-    let current = current_values(&state, &target.account, &catalog, destination.as_ref()).await?;
+    let slug = &partner.destination_slug;
+    let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
+    let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
-        &state,
-        &session,
+        Layout::with_forms(site.sandbox, &session),
+        slug,
         &target,
         &catalog,
         destination.as_ref(),
@@ -50,15 +54,19 @@ pub async fn show(
 
 /// `POST /destination/configure`
 pub async fn save(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    partner: web::Data<Partner>,
+    site: web::Data<Site>,
     session: TypedSession,
     WritableTarget(mut target): WritableTarget,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
-    let (catalog, destination) = load(&state, &mut target).await?;
-    let current = current_values(&state, &target.account, &catalog, destination.as_ref()).await?;
+    let slug = &partner.destination_slug;
+    let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
+    let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let answers = settings_form::read(&catalog.settings, &current, &submitted);
 
     if !answers.is_valid() {
@@ -68,8 +76,8 @@ pub async fn save(
         };
         let error_count = answers.error_count();
         let page = page(
-            &state,
-            &session,
+            Layout::with_forms(site.sandbox, &session),
+            slug,
             &target,
             &catalog,
             destination.as_ref(),
@@ -107,12 +115,12 @@ pub async fn save(
                 config: Some(config(changes)),
                 ..Default::default()
             };
-            state
+            tokens
                 .with_install(
                     &target.account,
                     &mut target.install,
                     "saving the destination's settings",
-                    async |token| state.segment.update_destination(token, name, &change).await,
+                    async |token| segment.update_destination(token, name, &change).await,
                 )
                 .await?;
             format!(
@@ -126,14 +134,13 @@ pub async fn save(
                 connection_mode: Some(ConnectionMode::Cloud),
                 config: Some(config(answers.merged(&current))),
             };
-            state
+            tokens
                 .with_install(
                     &target.account,
                     &mut target.install,
                     "creating the destination with these settings",
                     async |token| {
-                        state
-                            .segment
+                        segment
                             .create_destination(token, source, name, &fields)
                             .await
                     },
@@ -148,20 +155,21 @@ pub async fn save(
 
 /// The catalog entry and the destination, fetched together.
 async fn load(
-    state: &AppState,
+    segment: &SegmentClient,
+    tokens: &Tokens,
+    slug: &DestinationSlug,
     target: &mut Target,
 ) -> Result<(CatalogDestination, Option<Destination>), WebError> {
     let name = &target.destination;
-    let slug = &state.destination_slug;
-    state
+    tokens
         .with_install(
             &target.account,
             &mut target.install,
             "reading the destination and its catalog entry",
             async |token| {
                 let (catalog, destination) = tokio::join!(
-                    state.segment.get_catalog_destination(token, slug),
-                    state.segment.get_destination(token, name),
+                    segment.get_catalog_destination(token, slug),
+                    segment.get_destination(token, name),
                 );
                 Ok((catalog?, destination?))
             },
@@ -172,7 +180,7 @@ async fn load(
 /// The destination's stored values by setting name. Before the destination exists, the API key
 /// the partner provisioned counts as stored, so creating it from this page carries the key.
 async fn current_values(
-    state: &AppState,
+    partner: &Partner,
     account: &CurrentAccount,
     catalog: &CatalogDestination,
     destination: Option<&Destination>,
@@ -184,7 +192,7 @@ async fn current_values(
             .map(|entry| (entry.setting().to_owned(), entry.value.clone()))
             .collect(),
         None if catalog.takes_api_key() => {
-            let key = state.api_key_for(account).await?;
+            let key = partner.api_key(account).await?;
             BTreeMap::from([(API_KEY_SETTING.to_owned(), Value::from(key.expose()))])
         }
         None => BTreeMap::new(),
@@ -192,8 +200,8 @@ async fn current_values(
 }
 
 fn page(
-    state: &AppState,
-    session: &TypedSession,
+    layout: Layout,
+    slug: &DestinationSlug,
     target: &Target,
     catalog: &CatalogDestination,
     destination: Option<&Destination>,
@@ -205,10 +213,10 @@ fn page(
     // Required settings first; otherwise the catalog's order.
     current.sort_by_key(|f| !f.required);
     ConfigurePage {
-        layout: Layout::with_forms(state.sandbox, session),
-        destination_slug: state.destination_slug.to_string(),
+        layout,
+        destination_slug: slug.to_string(),
         display_name: if catalog.display_name.is_empty() {
-            state.destination_slug.to_string()
+            slug.to_string()
         } else {
             catalog.display_name.clone()
         },

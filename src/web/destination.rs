@@ -7,99 +7,56 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::account::CurrentAccount;
 use super::error::WebError;
-use super::extract::{Connected, WritableTarget};
+use super::extract::{Connected, Resolved, WritableTarget, not_connected, resolve};
 use super::installs;
+use super::login::CurrentAccount;
 use super::pages::{
     DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
-    render,
+    render, see_other,
 };
 use super::session::{FlashKind, TypedSession};
-use super::{AppState, see_other};
+use super::state::{Partner, Site};
+use super::tokens::Tokens;
 use crate::secret::{is_secret_setting, mask};
 use crate::segment::{
     ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName, InstallToken,
-    SourceName,
+    SegmentClient, SourceName,
 };
-use crate::store::hash_key;
-
-/// The visitor's account, the install in use, and the source whose destination is managed.
-pub struct Target {
-    pub account: CurrentAccount,
-    pub install: InstallToken,
-    pub source: SourceName,
-    pub destination: DestinationName,
-}
-
-/// Where a request for a destination page leads.
-pub(super) enum Resolved {
-    Target(Box<Target>),
-    /// Not connected: back to the home page.
-    NotConnected,
-    /// A wider scope with no source picked yet.
-    PickSource(Box<(CurrentAccount, InstallToken)>),
-}
-
-/// The install and source a request is about: the session's install if the account holds it,
-/// else the account's stored one (a returning visitor, an expired session, a restarted app).
-pub(super) async fn resolve(
-    state: &AppState,
-    session: &TypedSession,
-    account: Option<CurrentAccount>,
-) -> Result<Resolved, WebError> {
-    let Some((account, install)) = installed(state, session, account).await? else {
-        return Ok(Resolved::NotConnected);
-    };
-    let source = match install.source().cloned() {
-        Some(source) => source,
-        None if install.scope.names_a_source() => {
-            return Err(WebError::MissingSource(install.scope.to_string()));
-        }
-        None => match session.picked_source()? {
-            Some(source) => source,
-            None => return Ok(Resolved::PickSource(Box::new((account, install)))),
-        },
-    };
-    let destination = source.destination(&state.destination_slug);
-    Ok(Resolved::Target(Box::new(Target {
-        account,
-        install,
-        source,
-        destination,
-    })))
-}
-
-/// Back to the home page. A visitor who has a session is told why; one who has none gets no
-/// session for it.
-pub(super) fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
-    if !session.is_empty() {
-        session.flash(FlashKind::Info, "Connect with Segment first.")?;
-    }
-    Ok(see_other("/"))
-}
+use crate::store::{Store, hash_key};
 
 /// `GET /destination`
 pub async fn show(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    store: web::Data<Store>,
+    partner: web::Data<Partner>,
+    site: web::Data<Site>,
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let mut target = match resolve(&state, &session, account).await? {
+    let slug = &partner.destination_slug;
+    let mut target = match resolve(&store, slug, &session, account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(picking) => {
             let (account, install) = *picking;
-            return pick_source(&state, &session, &account, install).await;
+            let picker = SourcePicker {
+                segment: &segment,
+                tokens: &tokens,
+                partner: &partner,
+                site: &site,
+            };
+            return picker.show(&session, &account, install).await;
         }
     };
     let name = &target.destination;
-    let read = state
+    let read = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "reading the destination",
-            async |token| state.segment.get_destination(token, name).await,
+            async |token| segment.get_destination(token, name).await,
         )
         .await;
     // Segment refusing the install's token is this page's business: it explains, and keeps
@@ -109,7 +66,7 @@ pub async fn show(
             let mut view = destination_view(&target.destination, destination.as_ref());
             view.credential = destination
                 .as_ref()
-                .and_then(|d| credential_status(&state, &target.account, d));
+                .and_then(|d| credential_status(&partner, &target.account, d));
             (Some(view), None)
         }
         Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
@@ -120,83 +77,84 @@ pub async fn show(
         install.expires = "refused by Segment (see below)".to_owned();
     }
     render(&DestinationPage {
-        layout: Layout::with_forms(state.sandbox, &session),
+        layout: Layout::with_forms(site.sandbox, &session),
         install,
         destination,
         attention,
-        sandbox: state.sandbox,
-        destination_slug: state.destination_slug.to_string(),
+        sandbox: site.sandbox,
+        destination_slug: slug.to_string(),
     })
 }
 
 /// `GET /destination/sources`: the source picker again, to manage another source (wider
 /// scopes only; a `destination/<slug>` install has its source fixed).
 pub async fn sources(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    partner: web::Data<Partner>,
+    site: web::Data<Site>,
     session: TypedSession,
     Connected { account, install }: Connected,
 ) -> Result<HttpResponse, WebError> {
     if install.scope.names_a_source() {
         return Ok(see_other("/destination"));
     }
-    pick_source(&state, &session, &account, install).await
+    let picker = SourcePicker {
+        segment: &segment,
+        tokens: &tokens,
+        partner: &partner,
+        site: &site,
+    };
+    picker.show(&session, &account, install).await
 }
 
-/// The account and the install in use, whatever source is picked. `None`: not connected.
-pub(super) async fn installed(
-    state: &AppState,
-    session: &TypedSession,
-    account: Option<CurrentAccount>,
-) -> Result<Option<(CurrentAccount, InstallToken)>, WebError> {
-    let Some(account) = account else {
-        return Ok(None);
-    };
-    let Some(stored) = installs::current(state, session, &account).await? else {
-        return Ok(None);
-    };
-    let install = state
-        .store
-        .install_token(&stored)
-        .map_err(WebError::store)?;
-    Ok(Some((account, install)))
+/// The source picker: what it needs, to show the workspace's sources.
+struct SourcePicker<'a> {
+    segment: &'a SegmentClient,
+    tokens: &'a Tokens,
+    partner: &'a Partner,
+    site: &'a Site,
 }
 
-async fn pick_source(
-    state: &AppState,
-    session: &TypedSession,
-    account: &CurrentAccount,
-    mut install: InstallToken,
-) -> Result<HttpResponse, WebError> {
-    let workspace = install
-        .workspace()
-        .cloned()
-        .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
-    let sources = state
-        .with_install(
-            account,
-            &mut install,
-            "listing the workspace's sources",
-            async |token| state.segment.list_sources(token, &workspace).await,
-        )
-        .await?;
-    let sources = sources
-        .into_iter()
-        .filter_map(|s| {
-            let name = SourceName::parse(&s.name).ok()?;
-            Some(SourceChoice {
-                slug: name.slug().to_owned(),
-                name: name.to_string(),
-                catalog_name: s.catalog_name,
+impl SourcePicker<'_> {
+    async fn show(
+        &self,
+        session: &TypedSession,
+        account: &CurrentAccount,
+        mut install: InstallToken,
+    ) -> Result<HttpResponse, WebError> {
+        let workspace = install
+            .workspace()
+            .cloned()
+            .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
+        let sources = self
+            .tokens
+            .with_install(
+                account,
+                &mut install,
+                "listing the workspace's sources",
+                async |token| self.segment.list_sources(token, &workspace).await,
+            )
+            .await?;
+        let sources = sources
+            .into_iter()
+            .filter_map(|s| {
+                let name = SourceName::parse(&s.name).ok()?;
+                Some(SourceChoice {
+                    slug: name.slug().to_owned(),
+                    name: name.to_string(),
+                    catalog_name: s.catalog_name,
+                })
             })
+            .collect();
+        render(&SourcesPage {
+            layout: Layout::with_forms(self.site.sandbox, session),
+            workspace: workspace.to_string(),
+            scope: install.scope.to_string(),
+            sources,
+            destination_slug: self.partner.destination_slug.to_string(),
         })
-        .collect();
-    render(&SourcesPage {
-        layout: Layout::with_forms(state.sandbox, session),
-        workspace: workspace.to_string(),
-        scope: install.scope.to_string(),
-        sources,
-        destination_slug: state.destination_slug.to_string(),
-    })
+    }
 }
 
 #[derive(Deserialize)]
@@ -232,21 +190,23 @@ pub async fn choose_source(
 /// when it already exists, updates API key, enabled and connection mode instead (as Segment's
 /// Node example does).
 pub async fn enable(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    partner: web::Data<Partner>,
     session: TypedSession,
     WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
     let (source, name) = (&target.source, &target.destination);
-    let slug = &state.destination_slug;
-    let api_key = state.api_key_for(&target.account).await?;
-    let (destination, created) = state
+    let slug = &partner.destination_slug;
+    let api_key = partner.api_key(&target.account).await?;
+    let (destination, created) = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "enabling the destination",
             async |token| {
                 // The partner's key goes into `apiKey` if the destination has that setting.
-                let catalog = state.segment.get_catalog_destination(token, slug).await?;
+                let catalog = segment.get_catalog_destination(token, slug).await?;
                 let has_api_key = catalog.takes_api_key();
                 let change = DestinationChange {
                     enabled: Some(true),
@@ -260,14 +220,12 @@ pub async fn enable(
                         Vec::new()
                     }),
                 };
-                match state
-                    .segment
+                match segment
                     .create_destination(token, source, name, &change)
                     .await
                 {
                     Ok(created) => Ok((created, true)),
-                    Err(error) if error.is_already_exists() => state
-                        .segment
+                    Err(error) if error.is_already_exists() => segment
                         .update_destination(token, name, &change)
                         .await
                         .map(|updated| (updated, false)),
@@ -294,7 +252,8 @@ pub async fn enable(
 
 /// `POST /destination/disable`: keeps the destination and its settings, stops sending data.
 pub async fn disable(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
     session: TypedSession,
     WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
@@ -303,12 +262,12 @@ pub async fn disable(
         enabled: Some(false),
         ..Default::default()
     };
-    let updated = state
+    let updated = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "disabling the destination",
-            async |token| match state.segment.update_destination(token, name, &change).await {
+            async |token| match segment.update_destination(token, name, &change).await {
                 Ok(updated) => Ok(Some(updated)),
                 Err(error) if error.is_not_found() => Ok(None),
                 Err(error) => Err(error),
@@ -330,17 +289,18 @@ pub async fn disable(
 
 /// `POST /destination/remove`: deletes the destination from the source. The install stays.
 pub async fn remove(
-    state: web::Data<AppState>,
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
     session: TypedSession,
     WritableTarget(mut target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
     let name = &target.destination;
-    let removed = state
+    let removed = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "removing the destination",
-            async |token| match state.segment.delete_destination(token, name).await {
+            async |token| match segment.delete_destination(token, name).await {
                 Ok(()) => Ok(true),
                 Err(error) if error.is_not_found() => Ok(false),
                 Err(error) => Err(error),
@@ -442,12 +402,12 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
 /// key Segment holds is compared (by hash) with the account's current one, and the account
 /// records when `GET /api/v1/me` last passed with it.
 fn credential_status(
-    state: &AppState,
+    partner: &Partner,
     account: &CurrentAccount,
     destination: &Destination,
 ) -> Option<(&'static str, String)> {
     let in_segment = destination.api_key()?.to_owned();
-    if state.destination_api_key.is_some() {
+    if partner.pushes_override() {
         return Some((
             "info",
             "The API key is the demo override (DESTINATION_API_KEY), not your account's.".into(),
@@ -477,24 +437,24 @@ fn credential_status(
 /// (Segment keeps the install). The account stays its holder, so connecting the same workspace
 /// again reconnects.
 pub async fn disconnect(
-    state: web::Data<AppState>,
+    store: web::Data<Store>,
+    site: web::Data<Site>,
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
     let Some(account) = account else {
         return not_connected(&session);
     };
-    let Some(install) = installs::current(&state, &session, &account).await? else {
+    let Some(install) = installs::current(&store, &session, &account).await? else {
         return not_connected(&session);
     };
-    state
-        .store
+    store
         .disconnect(account.id(), &install.install_name)
         .await
         .map_err(WebError::store)?;
     session.forget_install();
     let workspace = install.workspace_slug();
-    let where_to = if state.sandbox {
+    let where_to = if site.sandbox {
         "Uninstall it from the sandbox inspector"
     } else {
         "A workspace owner uninstalls it in the workspace's settings in Segment"

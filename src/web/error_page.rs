@@ -8,9 +8,9 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::AppState;
 use super::error::WebError;
 use super::pages::{ErrorPage, Layout};
+use super::state::Site;
 
 /// Middleware: turns every `WebError` into the HTML error page, and logs it once.
 pub async fn error_pages(
@@ -27,8 +27,8 @@ pub async fn error_pages(
     };
     let sandbox = response
         .request()
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|state| state.sandbox);
+        .app_data::<web::Data<Site>>()
+        .is_some_and(|site| site.sandbox);
     let shown = error.shown(sandbox);
     let status = shown.status;
     let path = response.request().path().to_owned();

@@ -6,22 +6,24 @@
 //!   is sent to Segment).
 //!
 //! A visitor who is not connected is sent to the home page ("Connect with Segment first.");
-//! other failures are the usual error page.
+//! other failures are the usual error page. [`resolve`] is the same, for `GET /destination`,
+//! which shows the source picker instead.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
-use super::AppState;
-use super::account::CurrentAccount;
-use super::destination::{Resolved, Target, installed, not_connected, resolve};
 use super::error::WebError;
-use super::see_other;
-use super::session::TypedSession;
-use crate::segment::InstallToken;
+use super::installs;
+use super::login::CurrentAccount;
+use super::pages::see_other;
+use super::session::{FlashKind, TypedSession};
+use super::state::Partner;
+use crate::segment::{DestinationName, DestinationSlug, InstallToken, SourceName};
+use crate::store::Store;
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
@@ -39,17 +41,94 @@ pub struct DestinationTarget(pub Target);
 /// write with no source picked is a bad request.
 pub struct WritableTarget(pub Target);
 
+/// The visitor's account, the install in use, and the source whose destination is managed.
+pub struct Target {
+    pub account: CurrentAccount,
+    pub install: InstallToken,
+    pub source: SourceName,
+    pub destination: DestinationName,
+}
+
+/// Where a request for a destination page leads.
+pub enum Resolved {
+    Target(Box<Target>),
+    /// Not connected: back to the home page.
+    NotConnected,
+    /// A wider scope with no source picked yet.
+    PickSource(Box<(CurrentAccount, InstallToken)>),
+}
+
+/// The install and source a request is about: the session's install if the account holds it,
+/// else the account's stored one (a returning visitor, an expired session, a restarted app).
+pub async fn resolve(
+    store: &Store,
+    slug: &DestinationSlug,
+    session: &TypedSession,
+    account: Option<CurrentAccount>,
+) -> Result<Resolved, WebError> {
+    let Some((account, install)) = installed(store, session, account).await? else {
+        return Ok(Resolved::NotConnected);
+    };
+    let source = match install.source().cloned() {
+        Some(source) => source,
+        None if install.scope.names_a_source() => {
+            return Err(WebError::MissingSource(install.scope.to_string()));
+        }
+        None => match session.picked_source()? {
+            Some(source) => source,
+            None => return Ok(Resolved::PickSource(Box::new((account, install)))),
+        },
+    };
+    let destination = source.destination(slug);
+    Ok(Resolved::Target(Box::new(Target {
+        account,
+        install,
+        source,
+        destination,
+    })))
+}
+
+/// Back to the home page. A visitor who has a session is told why; one who has none gets no
+/// session for it.
+pub fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
+    if !session.is_empty() {
+        session.flash(FlashKind::Info, "Connect with Segment first.")?;
+    }
+    Ok(see_other("/"))
+}
+
+/// The account and the install in use, whatever source is picked. `None`: not connected.
+pub async fn installed(
+    store: &Store,
+    session: &TypedSession,
+    account: Option<CurrentAccount>,
+) -> Result<Option<(CurrentAccount, InstallToken)>, WebError> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let Some(stored) = installs::current(store, session, &account).await? else {
+        return Ok(None);
+    };
+    let install = store.install_token(&stored).map_err(WebError::store)?;
+    Ok(Some((account, install)))
+}
+
 /// What every extractor here needs from the request.
-fn parts(
-    request: &HttpRequest,
-) -> Result<(web::Data<AppState>, TypedSession, Option<CurrentAccount>), actix_web::Error> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| WebError::Session("the app's state is missing".into()))?;
-    let session = TypedSession::from_request(request, &mut Payload::None).into_inner()?;
-    let account = request.extensions().get::<CurrentAccount>().cloned();
-    Ok((state, session, account))
+struct Parts {
+    store: web::Data<Store>,
+    partner: web::Data<Partner>,
+    session: TypedSession,
+    account: Option<CurrentAccount>,
+}
+
+fn parts(request: &HttpRequest) -> Result<Parts, actix_web::Error> {
+    let missing = || WebError::Session("the app's state is missing".into());
+    Ok(Parts {
+        store: request.app_data().cloned().ok_or_else(missing)?,
+        partner: request.app_data().cloned().ok_or_else(missing)?,
+        session: TypedSession::from_request(request, &mut Payload::None).into_inner()?,
+        account: request.extensions().get::<CurrentAccount>().cloned(),
+    })
 }
 
 /// Not connected: the home page, with the reason when the visitor has a session.
@@ -67,10 +146,10 @@ impl FromRequest for Connected {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let parts = parts(request);
         Box::pin(async move {
-            let (state, session, account) = parts?;
-            match installed(&state, &session, account).await? {
+            let parts = parts?;
+            match installed(&parts.store, &parts.session, parts.account).await? {
                 Some((account, install)) => Ok(Connected { account, install }),
-                None => Err(go_home(&session)),
+                None => Err(go_home(&parts.session)),
             }
         })
     }
@@ -79,10 +158,15 @@ impl FromRequest for Connected {
 /// The target the request is about: `None` while a wider scope has no source picked yet. A
 /// visitor who is not connected is sent home.
 async fn target(
-    parts: Result<(web::Data<AppState>, TypedSession, Option<CurrentAccount>), actix_web::Error>,
+    parts: Result<Parts, actix_web::Error>,
 ) -> Result<Option<Target>, actix_web::Error> {
-    let (state, session, account) = parts?;
-    match resolve(&state, &session, account).await? {
+    let Parts {
+        store,
+        partner,
+        session,
+        account,
+    } = parts?;
+    match resolve(&store, &partner.destination_slug, &session, account).await? {
         Resolved::Target(target) => Ok(Some(*target)),
         Resolved::NotConnected => Err(go_home(&session)),
         Resolved::PickSource(..) => Ok(None),

@@ -6,21 +6,20 @@
 //! app) is given their account's most recently used install back, without asking Segment: its
 //! newest token is in the store.
 
-use super::AppState;
-use super::account::CurrentAccount;
 use super::error::WebError;
+use super::login::CurrentAccount;
 use super::session::TypedSession;
-use crate::store::StoredInstall;
+use crate::store::{Store, StoredInstall};
 
 /// The install this request may use. `None`: not connected. A session naming an install the
 /// account does not hold (another visitor's, or a disconnected one) is logged and forgotten.
 pub async fn current(
-    state: &AppState,
+    store: &Store,
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<StoredInstall>, WebError> {
     let Some(name) = session.install_name()? else {
-        return resume(state, session, account).await;
+        return resume(store, session, account).await;
     };
     // Usually looked up with the account already; else (the session changed since) now.
     let stored = match account
@@ -29,8 +28,7 @@ pub async fn current(
         .filter(|stored| stored.install_name == name)
     {
         Some(stored) => Some(stored.clone()),
-        None => state
-            .store
+        None => store
             .install(account.id(), &name)
             .await
             .map_err(WebError::store)?,
@@ -56,11 +54,11 @@ pub async fn current(
 /// Puts the account's most recently used connected install into the session. `None`: the
 /// account has none.
 pub async fn resume(
-    state: &AppState,
+    store: &Store,
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let Some(stored) = latest(state, account, StoredInstall::is_connected).await? else {
+    let Some(stored) = latest(store, account, StoredInstall::is_connected).await? else {
         return Ok(None);
     };
     session.log_in(&stored.install_name)?;
@@ -71,16 +69,15 @@ pub async fn resume(
 /// After Segment's "install already exists": the account's own most recent install, connected
 /// again if it was disconnected. `None`: this account holds no install, so someone else's it is.
 pub async fn reconnect(
-    state: &AppState,
+    store: &Store,
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let Some(stored) = latest(state, account, |_| true).await? else {
+    let Some(stored) = latest(store, account, |_| true).await? else {
         return Ok(None);
     };
     if !stored.is_connected() {
-        state
-            .store
+        store
             .reconnect(account.id(), &stored.install_name)
             .await
             .map_err(WebError::store)?;
@@ -92,12 +89,11 @@ pub async fn reconnect(
 
 /// The account's most recently used install that `wanted` accepts.
 async fn latest(
-    state: &AppState,
+    store: &Store,
     account: &CurrentAccount,
     wanted: impl Fn(&StoredInstall) -> bool,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let installs = state
-        .store
+    let installs = store
         .installs(account.id())
         .await
         .map_err(WebError::store)?;

@@ -1,14 +1,14 @@
 //! Who the partner's user on a request is: **the seam a partner replaces with their own login.**
 //!
-//! The app asks a [`Login`] once per page request (in [`super::account::middleware`]) and puts
+//! The app asks a [`Login`] once per page request (in [`middleware`]) and puts
 //! the answer on the request as a [`CurrentAccount`]; every handler, install and refresh goes
 //! through that account, and nothing else in the app knows how users sign in. An account is the
 //! app's row for one of the partner's users: it holds the user's installs and the API key that
 //! Enable pushes.
 //!
-//! - [`DemoAccounts`] (the default): the demo's accounts, one per browser, remembered by the
-//!   account cookie (a random credential, stored hashed), made by Enable with Segment or
-//!   `/account`.
+//! - [`DemoAccounts`](super::demo_login::DemoAccounts) (the default): the demo's accounts, one
+//!   per browser, remembered by the account cookie (a random credential, stored hashed), made by
+//!   Enable with Segment or `/account` (`web/demo_login.rs`).
 //! - `examples/proxy_login.rs`: the user an authenticating reverse proxy (oauth2-proxy) names
 //!   in `X-Forwarded-User`, believed only from the proxy's address. Its accounts are keyed by
 //!   that user id ([`Store::account_for_user`]).
@@ -19,14 +19,17 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::body::MessageBody;
 use actix_web::cookie::Cookie;
-use actix_web::dev::ServiceRequest;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
-use super::account::{CurrentAccount, account_cookie, cookie_name};
 use super::error::WebError;
+use super::session::TypedSession;
 use crate::secret::DestinationKey;
 use crate::segment::InstallName;
-use crate::store::{LoginToken, Store, StoreError};
+use crate::store::{Account, Store, StoreError, StoredInstall};
 
 /// What a login says about one request.
 pub struct Visitor {
@@ -66,42 +69,74 @@ pub trait Login: Send + Sync + 'static {
     }
 }
 
-/// The demo's accounts: the account cookie's credential opens one (see [`super::account`]).
-#[derive(Debug)]
-pub struct DemoAccounts {
-    /// The cookie is `Secure` and named `__Host-…` over https.
-    pub https: bool,
+/// The visitor's partner account. Its API key is read (unsealed) only where it is pushed.
+#[derive(Debug, Clone)]
+pub struct CurrentAccount {
+    pub account: Account,
+    /// The install the session names, if this account holds it: looked up with the account, so
+    /// a page costs one query for both (see `web::installs::current`).
+    pub in_use: Option<StoredInstall>,
 }
 
-impl Login for DemoAccounts {
-    fn visitor<'a>(
-        &'a self,
-        request: &'a ServiceRequest,
-        store: &'a Store,
-        in_use: Option<&'a InstallName>,
-    ) -> Answer<'a, Result<Visitor, StoreError>> {
-        Box::pin(async move {
-            let Some(cookie) = request.cookie(&cookie_name(self.https)) else {
-                return Ok(Visitor {
-                    account: None,
-                    cookie: None,
-                });
-            };
-            let found = match LoginToken::parse(cookie.value()) {
-                Some(login) => store.account_by_login(&login, in_use).await?,
-                None => None,
-            };
-            Ok(match found {
-                Some((account, in_use)) => Visitor {
-                    account: Some(CurrentAccount { account, in_use }),
-                    cookie: None,
-                },
-                // Signed out, or cleaned up: the cookie opens nothing, and goes.
-                None => Visitor {
-                    account: None,
-                    cookie: Some(account_cookie(self.https, None)),
-                },
-            })
-        })
+impl CurrentAccount {
+    pub fn id(&self) -> i64 {
+        self.account.id
     }
+}
+
+impl FromRequest for CurrentAccount {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<CurrentAccount, actix_web::Error>>;
+
+    /// Fails for a visitor without an account; take `Option<CurrentAccount>` where that is fine.
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            request
+                .extensions()
+                .get::<CurrentAccount>()
+                .cloned()
+                .ok_or_else(|| WebError::NoAccount.into()),
+        )
+    }
+}
+
+/// Middleware: puts the visitor's [`CurrentAccount`] on the request, as the app's login finds
+/// it, and sets the cookie the login asks for. Requests that are not for pages (health checks,
+/// static files, the partner API) are not looked at.
+pub async fn middleware(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let path = request.path();
+    let not_for_pages = path == "/healthz"
+        || path == "/readyz"
+        || path == "/favicon.ico"
+        || path.starts_with("/static/")
+        || path.starts_with("/api/");
+    let (Some(login), Some(store)) = (
+        request.app_data::<web::Data<dyn Login>>().cloned(),
+        request.app_data::<web::Data<Store>>().cloned(),
+    ) else {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    };
+    if not_for_pages {
+        return Ok(next.call(request).await?.map_into_boxed_body());
+    }
+    let in_use = TypedSession::of(&request).install_name().ok().flatten();
+    let visitor = match login.visitor(&request, &store, in_use.as_ref()).await {
+        Ok(visitor) => visitor,
+        Err(error) => {
+            return Ok(request
+                .error_response(WebError::store(error))
+                .map_into_boxed_body());
+        }
+    };
+    if let Some(account) = visitor.account {
+        request.extensions_mut().insert(account);
+    }
+    let mut response = next.call(request).await?.map_into_boxed_body();
+    if let Some(cookie) = visitor.cookie {
+        response.response_mut().add_cookie(&cookie)?;
+    }
+    Ok(response)
 }

@@ -1,14 +1,21 @@
 //! The app's pages: one struct per template in `templates/`, and the layout every page shares
 //! (the sandbox marker, the flash message, the log-out button). Handlers fill these in; the
-//! templates only show what they are given.
+//! templates only show what they are given. Also the redirect every action ends with.
 
 use actix_web::HttpResponse;
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, ContentType};
 use askama::Template;
 
 use super::error::WebError;
 use super::session::{Flash, TypedSession};
 use super::settings_form::{Field, Widget};
+
+/// A redirect that makes the browser GET `location` (also after a POST).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
 
 /// What `base.html` needs.
 pub struct Layout {

@@ -23,11 +23,12 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 
-use super::AppState;
-use super::account::CurrentAccount;
 use super::error::WebError;
+use super::login::CurrentAccount;
+use crate::metrics::Metrics;
 use crate::secret::InstallAccessToken;
-use crate::segment::{ErrorKind, InstallName, InstallToken, SegmentError};
+use crate::segment::{ErrorKind, InstallName, InstallToken, SegmentClient, SegmentError};
+use crate::store::Store;
 
 /// How long before its expiry a token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::seconds(60);
@@ -39,9 +40,17 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
+/// Runs Segment calls for an install with a token that works ([`Tokens::with_install`]).
+pub struct Tokens {
+    segment: SegmentClient,
+    store: Store,
+    metrics: Metrics,
+    turns: Turns,
+}
+
 /// One lock per install, which its refreshes take turns on.
 #[derive(Default)]
-pub struct TokenKeeper {
+struct Turns {
     installs: Mutex<HashMap<InstallName, Turn>>,
 }
 
@@ -49,7 +58,7 @@ fn expiring(token: &InstallToken) -> bool {
     token.is_expired(Utc::now() + REFRESH_MARGIN)
 }
 
-impl TokenKeeper {
+impl Turns {
     fn turn(&self, install: &InstallName) -> Turn {
         let mut installs = self.installs.lock().unwrap_or_else(|p| p.into_inner());
         // Forget the locks nobody holds or waits for.
@@ -72,7 +81,16 @@ fn is_refusal(error: &SegmentError) -> bool {
     )
 }
 
-impl AppState {
+impl Tokens {
+    pub fn new(segment: SegmentClient, store: Store, metrics: Metrics) -> Tokens {
+        Tokens {
+            segment,
+            store,
+            metrics,
+            turns: Turns::default(),
+        }
+    }
+
     /// Runs a Segment `call` for the account's install with a token that works: refreshed
     /// first if it is about to expire, and once more (with one retry) if Segment refuses it.
     /// `install` ends holding the token used. `doing` says what the call is for, on the error
@@ -109,7 +127,7 @@ impl AppState {
         stale: &InstallToken,
     ) -> Result<InstallToken, WebError> {
         let name = &stale.install_name;
-        let turn = self.tokens.turn(&stale.install_name);
+        let turn = self.turns.turn(&stale.install_name);
         let _turn = turn.lock().await;
         let waited_enough = Instant::now() + REFRESH_LEASE;
         let newest = loop {

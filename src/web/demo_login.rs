@@ -1,0 +1,125 @@
+//! The demo's own login, the default [`Login`]: one account per browser, remembered by the
+//! account cookie (`partnerapp_account`), which holds a random login credential and nothing
+//! else; the store keeps only its hash. It never creates an account on a page view: [`ensure`]
+//! does, for the two actions that need one (starting Enable with Segment, asking for an API
+//! key). A partner with a login of their own replaces this file's [`DemoAccounts`] (see
+//! `web/login.rs`).
+
+use actix_web::HttpResponse;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::ServiceRequest;
+
+use super::error::WebError;
+use super::login::{Answer, CurrentAccount, Login, Visitor};
+use super::session::TypedSession;
+use super::state::Site;
+use crate::segment::InstallName;
+use crate::store::{LoginToken, Store, StoreError};
+
+const COOKIE: &str = "partnerapp_account";
+/// How long the account cookie lives (it stands in for a partner's login). Signing out revokes
+/// it at once, whatever its age.
+const COOKIE_DAYS: i64 = 30;
+
+/// The demo's account cookie: `__Host-` over https.
+pub fn cookie_name(https: bool) -> String {
+    if https {
+        format!("__Host-{COOKIE}")
+    } else {
+        COOKIE.to_owned()
+    }
+}
+
+/// The account cookie holding `login`; `None` for the cookie that removes it.
+pub fn account_cookie(https: bool, login: Option<&LoginToken>) -> Cookie<'static> {
+    let mut cookie = Cookie::build(
+        cookie_name(https),
+        login.map(|l| l.expose().to_owned()).unwrap_or_default(),
+    )
+    .path("/")
+    .http_only(true)
+    .secure(https)
+    .same_site(SameSite::Lax)
+    .max_age(CookieDuration::days(COOKIE_DAYS))
+    .finish();
+    if login.is_none() {
+        cookie.make_removal();
+    }
+    cookie
+}
+
+/// The demo's accounts: the account cookie's credential opens one (see [`super::account`]).
+#[derive(Debug)]
+pub struct DemoAccounts {
+    /// The cookie is `Secure` and named `__Host-…` over https.
+    pub https: bool,
+}
+
+impl Login for DemoAccounts {
+    fn visitor<'a>(
+        &'a self,
+        request: &'a ServiceRequest,
+        store: &'a Store,
+        in_use: Option<&'a InstallName>,
+    ) -> Answer<'a, Result<Visitor, StoreError>> {
+        Box::pin(async move {
+            let Some(cookie) = request.cookie(&cookie_name(self.https)) else {
+                return Ok(Visitor {
+                    account: None,
+                    cookie: None,
+                });
+            };
+            let found = match LoginToken::parse(cookie.value()) {
+                Some(login) => store.account_by_login(&login, in_use).await?,
+                None => None,
+            };
+            Ok(match found {
+                Some((account, in_use)) => Visitor {
+                    account: Some(CurrentAccount { account, in_use }),
+                    cookie: None,
+                },
+                // Signed out, or cleaned up: the cookie opens nothing, and goes.
+                None => Visitor {
+                    account: None,
+                    cookie: Some(account_cookie(self.https, None)),
+                },
+            })
+        })
+    }
+}
+
+/// The visitor's account, made now if they have none; the cookie to set comes with a new one.
+/// The new key is kept in the session to be shown once.
+pub async fn ensure(
+    site: &Site,
+    store: &Store,
+    session: &TypedSession,
+    current: Option<CurrentAccount>,
+) -> Result<(CurrentAccount, Option<Cookie<'static>>), WebError> {
+    if let Some(current) = current {
+        return Ok((current, None));
+    }
+    let (account, key, login) = store.create_account().await.map_err(WebError::store)?;
+    tracing::info!(account = account.id, "new partner account");
+    session.show_new_api_key_once(&key)?;
+    Ok((
+        CurrentAccount {
+            account,
+            in_use: None,
+        },
+        Some(account_cookie(site.https, Some(&login))),
+    ))
+}
+
+/// Adds `cookie`, if any, to `response`.
+pub fn with_cookie(
+    mut response: HttpResponse,
+    cookie: Option<Cookie<'static>>,
+) -> Result<HttpResponse, WebError> {
+    if let Some(cookie) = cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| WebError::Session(e.to_string()))?;
+    }
+    Ok(response)
+}

@@ -1,0 +1,130 @@
+//! Every route, with its handler and what it is for, in one table: [`ROUTES`] (the
+//! `route_table!` below), which the router, the property test and the README follow. Also what
+//! the metrics call a route.
+
+use actix_web::{HttpResponse, web};
+
+use super::error::WebError;
+use super::{account, assets, auth, configure, destination, home, operations};
+
+/// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path : $what:literal;)*) => {
+        /// Every route of the app: method, path and what it is. The router is made from the same
+        /// table; the property test fuzzes every route in it, and a test checks that the README's
+        /// route table lists exactly these.
+        pub const ROUTES: &[Route] = &[$(Route {
+            method: route_table!(@name $method),
+            path: $path,
+            what: $what,
+        }),*];
+
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+            cfg.app_data(web::QueryConfig::default().error_handler(|error, _| {
+                WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
+            }))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|error, _| {
+                        WebError::BadRequest(format!("the form cannot be read: {error}")).into()
+                    }),
+            );
+        }
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+}
+
+/// One route of [`ROUTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub what: &'static str,
+}
+
+route_table! {
+    get "/" => home::show: "what this app is, and Enable with Segment";
+    get "/auth/segment" => auth::start: "starts the install: off to Segment's consent screen";
+    get "/auth/segment/callback" => auth::callback: "Segment's redirect back: the code exchanged, the install kept";
+    post "/logout" => auth::logout: "ends the session (the install stays with the account)";
+    get "/account" => account::show: "offers a demo account";
+    post "/account" => account::create: "makes the demo account and shows its API key once";
+    post "/account/rotate-key" => account::rotate_key: "Replace API key";
+    post "/account/sign-out" => account::sign_out: "Sign out of this demo account";
+    get "/api/v1/me" => account::me: "the partner API Segment's credential test calls";
+    get "/destination" => destination::show: "the destination on the consented source, and its actions";
+    get "/destination/sources" => destination::sources: "the source picker (wider scopes)";
+    post "/destination/source" => destination::choose_source: "picks the source to manage (wider scopes)";
+    post "/destination/enable" => destination::enable: "Enable: creates or updates the destination, with the API key";
+    post "/destination/disable" => destination::disable: "Disable";
+    post "/destination/remove" => destination::remove: "Remove the destination";
+    post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";
+    get "/destination/configure" => configure::show: "the settings form, from the catalog";
+    post "/destination/configure" => configure::save: "saves the changed settings";
+    get "/healthz" => operations::healthz: "the process answers";
+    get "/readyz" => operations::readyz: "the database (and Redis) answer";
+    get "/metrics" => operations::metrics: "the operators' metrics";
+    get "/static/style.css" => assets::stylesheet: "the stylesheet";
+    get "/static/favicon.svg" => assets::favicon: "the icon";
+    get "/favicon.ico" => assets::favicon: "the icon, where browsers look for it";
+}
+
+/// Anything else: the error page's 404.
+pub async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, WebError> {
+    use actix_web::HttpMessage;
+    request.extensions_mut().insert(Unmatched);
+    Err(WebError::NotFound)
+}
+
+/// Set on a request that no route matched (the default service answered it).
+pub struct Unmatched;
+
+/// The route a request took, for the metrics: `None` when no route matched. The app's routes
+/// are all plain paths, so the path is the pattern; the sandbox's (which have parameters) are
+/// one label. Cheaper than actix-web's `match_pattern()`, which matches the path against every
+/// route again.
+pub fn route_label(request: &actix_web::HttpRequest) -> Option<&str> {
+    use actix_web::HttpMessage;
+    if request.extensions().get::<Unmatched>().is_some() {
+        return None;
+    }
+    let path = request.path();
+    if path == "/sandbox" || path.starts_with("/sandbox/") {
+        return Some("/sandbox");
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    /// The README's route table lists exactly the routes of [`ROUTES`], in its order.
+    #[test]
+    fn the_readme_lists_every_route() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("### Routes")
+            .nth(1)
+            .expect("the README has a Routes section");
+        let listed: Vec<(String, String)> = table
+            .lines()
+            .skip_while(|line| !line.starts_with("| method"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                (cells[1].to_owned(), cells[2].trim_matches('`').to_owned())
+            })
+            .collect();
+        let routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert_eq!(listed, routes, "the README's route table is not the app's");
+    }
+}

@@ -1,0 +1,90 @@
+//! What handlers are given: each dependency is its own `web::Data<T>` (as in zero-to-production's
+//! `startup.rs`), so a handler's signature says what it uses. `startup` registers them all:
+//!
+//! | `web::Data<…>` | what it is |
+//! |---|---|
+//! | [`SegmentClient`] | calls Segment's OAuth service and Config API |
+//! | [`Tokens`](super::tokens::Tokens) | runs those calls with a fresh install token |
+//! | [`Store`] | accounts and installs |
+//! | [`Sessions`](crate::store::Sessions) | where the sessions are (for `/readyz`) |
+//! | [`Metrics`](crate::metrics::Metrics) | what `/metrics` shows |
+//! | `dyn` [`Login`] | who the partner's user on a request is |
+//! | [`Site`] | how the browser reaches the app, and how pages look |
+//! | [`Partner`] | the partner's destination, and the key Enable pushes |
+//!
+//! Not for: per-request state (the session, the visitor's account), which come as extractors.
+//!
+//! [`SegmentClient`]: crate::segment::SegmentClient
+
+use std::sync::Arc;
+
+use super::error::WebError;
+use super::login::{CurrentAccount, Login};
+use super::proxy::TrustedProxies;
+use crate::config::Settings;
+use crate::secret::DestinationKey;
+use crate::segment::DestinationSlug;
+use crate::store::Store;
+
+/// How the browser reaches the app, and how its pages look.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The app talks to the built-in sandbox (pages show a marker).
+    pub sandbox: bool,
+    /// The app is served over https (cookies are `Secure`).
+    pub https: bool,
+    /// Where the browser reaches this app: REDIRECT_URL's origin (`http://localhost:8888`)
+    /// and its `Host` (`localhost:8888`).
+    pub public_origin: String,
+    pub public_host: String,
+    /// Whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl Site {
+    pub fn new(settings: &Settings) -> Site {
+        Site {
+            sandbox: settings.mode.is_sandbox(),
+            https: settings.redirect_url.scheme() == "https",
+            public_origin: settings.public_origin(),
+            public_host: settings.public_host(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// The partner's side of Enable: which destination it creates, and the API key it pushes.
+pub struct Partner {
+    /// The destination's catalog slug (`DESTINATION_SLUG`).
+    pub destination_slug: DestinationSlug,
+    /// Pushed instead of the account's own key, when set (`DESTINATION_API_KEY`, a demo
+    /// override).
+    key_override: Option<DestinationKey>,
+    login: Arc<dyn Login>,
+    store: Store,
+}
+
+impl Partner {
+    pub fn new(settings: &Settings, login: Arc<dyn Login>, store: Store) -> Partner {
+        Partner {
+            destination_slug: settings.destination_slug.clone(),
+            key_override: settings.destination_api_key.clone(),
+            login,
+            store,
+        }
+    }
+
+    /// The key Enable pushes into the destination's API key setting: the demo override if set,
+    /// else the visitor's own key, as the login gives it (by default unsealed from the store).
+    pub async fn api_key(&self, account: &CurrentAccount) -> Result<DestinationKey, WebError> {
+        match &self.key_override {
+            Some(key) => Ok(key.clone()),
+            None => self.login.api_key(&self.store, account).await,
+        }
+    }
+
+    /// Enable pushes the demo override, not the accounts' own keys.
+    pub fn pushes_override(&self) -> bool {
+        self.key_override.is_some()
+    }
+}

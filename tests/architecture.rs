@@ -1,0 +1,226 @@
+//! The shape of the code, which partners read before they run it: modules that depend on each
+//! other in one direction, a sandbox that knows nothing of the client it plays against,
+//! Segment's wording only in the Segment client, and files short enough to read.
+//!
+//! These read the source files (comments and `#[cfg(test)]` parts left out) and look at what
+//! each module names with `crate::…` and `super::…`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the directory is readable") {
+        let path = entry.expect("the entry is readable").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The code of a file without its comments (doc links are not dependencies) and without its
+/// tests (a test may use anything).
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("the file is readable");
+    let before_tests = text.split("#[cfg(test)]").next().unwrap_or_default();
+    before_tests
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The identifiers that follow `prefix` in `code` (`crate::store::Store` → `store` for
+/// `crate::`), including those in a braced list (`super::{a, b::C}` → `a`, `b`).
+fn named_after(code: &str, prefix: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    for (at, _) in code.match_indices(prefix) {
+        let rest = &code[at + prefix.len()..];
+        if let Some(list) = rest.strip_prefix('{') {
+            let list = &list[..list.find('}').unwrap_or(list.len())];
+            for item in list.split(',') {
+                names.insert(ident(item.trim()));
+            }
+        } else {
+            names.insert(ident(rest));
+        }
+    }
+    names.remove("");
+    names
+}
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// A cycle in `graph`, if it has one, as the modules along it.
+fn cycle(graph: &Graph) -> Option<Vec<String>> {
+    fn visit(
+        graph: &Graph,
+        node: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut found = path[start..].to_vec();
+            found.push(node.to_owned());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(graph, next, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(graph, node, &mut Vec::new(), &mut done))
+}
+
+/// The crate's top-level modules (`config`, `segment`, `web`, …) and which others each names.
+fn crate_graph() -> Graph {
+    let root = src();
+    let mut graph = Graph::new();
+    for file in rust_files(&root) {
+        let relative = file.strip_prefix(&root).expect("under src");
+        let top = relative
+            .components()
+            .next()
+            .and_then(|c| c.as_os_str().to_str())
+            .map(|name| name.trim_end_matches(".rs").to_owned())
+            .expect("a file name");
+        if top == "main" || top == "lib" {
+            continue;
+        }
+        let mut named = named_after(&code(&file), "crate::");
+        named.remove(&top);
+        graph.entry(top).or_default().extend(named);
+    }
+    graph
+}
+
+/// The modules of `web/` and which of their siblings each names.
+fn web_graph() -> Graph {
+    let dir = src().join("web");
+    let modules: BTreeSet<String> = rust_files(&dir)
+        .iter()
+        .filter_map(|f| f.file_stem()?.to_str().map(str::to_owned))
+        .filter(|name| name != "mod")
+        .collect();
+    let mut graph = Graph::new();
+    for file in rust_files(&dir) {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        let code = code(&file);
+        let mut named: BTreeSet<String> = named_after(&code, "super::")
+            .into_iter()
+            .chain(named_after(&code, "crate::web::"))
+            .filter(|n| modules.contains(n) && *n != name)
+            .collect();
+        if name == "mod" {
+            // `mod.rs` only declares and re-exports its children.
+            named.clear();
+        }
+        graph.insert(name, named);
+    }
+    graph
+}
+
+#[test]
+fn the_crates_modules_depend_on_each_other_in_one_direction() {
+    let graph = crate_graph();
+    assert!(graph.contains_key("web") && graph.contains_key("segment"));
+    assert_eq!(cycle(&graph), None, "a cycle between modules: {graph:#?}");
+}
+
+#[test]
+fn the_web_layers_modules_depend_on_each_other_in_one_direction() {
+    let graph = web_graph();
+    assert!(graph["destination"].contains("extract"), "{graph:#?}");
+    assert_eq!(cycle(&graph), None, "a cycle in web/: {graph:#?}");
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let graph: Graph = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec!["a"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(
+        cycle(&graph),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    assert_eq!(
+        named_after("use super::{a, b::C};\nuse super::d;", "super::"),
+        ["a", "b", "d"].map(String::from).into()
+    );
+}
+
+/// The sandbox plays Segment on its own rules: it compiles without the client, so the two can
+/// disagree and a test catches it.
+#[test]
+fn the_sandbox_does_not_use_the_segment_client() {
+    let graph = crate_graph();
+    let sandbox = &graph["sandbox"];
+    assert!(
+        !sandbox.contains("segment") && !sandbox.contains("web") && !sandbox.contains("store"),
+        "the sandbox names {sandbox:?}"
+    );
+}
+
+/// What Segment says, and which setting takes the partner's key, is the Segment client's
+/// business (`segment::ErrorKind`, `segment::API_KEY_SETTING`): the web layer matches kinds.
+#[test]
+fn segments_wording_stays_in_the_segment_client() {
+    let phrases = [
+        "already exists",
+        "malformed token",
+        "invalid_scope",
+        "redirect_uri",
+        "\"apiKey\"",
+    ];
+    for file in rust_files(&src().join("web")) {
+        let code = code(&file).to_lowercase();
+        for phrase in phrases {
+            assert!(
+                !code.contains(&phrase.to_lowercase()),
+                "{} holds Segment's {phrase:?}",
+                file.display()
+            );
+        }
+    }
+}
+
+/// No source file holds more than about 600 lines before its tests.
+#[test]
+fn files_are_short_enough_to_read() {
+    for file in rust_files(&src()) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines = text.split("#[cfg(test)]").next().unwrap().lines().count();
+        assert!(lines <= 620, "{} has {lines} lines", file.display());
+    }
+}
