@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Sandbox;
 use super::identity::basic_credentials;
-use super::world::{Access, ApiError, World};
+use super::world::{Access, ApiError, MetricsQuery, World};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -19,11 +19,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/installs/{id}/token", web::get().to(refresh_token))
             .route("/workspaces/{ws}", web::get().to(workspace))
+            .route(
+                "/workspaces/{ws}/event-delivery-metrics:batchGetSummary",
+                web::get().to(workspace_delivery_summaries),
+            )
             .route("/workspaces/{ws}/sources", web::get().to(sources))
             .service(
                 web::resource("/workspaces/{ws}/sources/{src}/destinations")
                     .route(web::get().to(list_destinations))
                     .route(web::post().to(create_destination)),
+            )
+            .route(
+                "/workspaces/{ws}/sources/{src}/destinations/{slug}/metrics",
+                web::get().to(list_metrics),
+            )
+            .route(
+                "/workspaces/{ws}/sources/{src}/destinations/{slug}/metrics:getSummary",
+                web::get().to(delivery_summary),
+            )
+            .route(
+                "/workspaces/{ws}/sources/{src}/destinations/{slug}/metrics:batchGet",
+                web::get().to(delivery_series),
+            )
+            .route(
+                "/workspaces/{ws}/sources/{src}/destinations/{slug}/metrics/{metric}",
+                web::get().to(delivery_series),
             )
             .service(
                 web::resource("/workspaces/{ws}/sources/{src}/destinations/{slug}")
@@ -234,6 +254,100 @@ async fn test_credentials(sandbox: &Sandbox, name: &str) {
         ),
     };
     sandbox.world().record_credential_test(name, text, ok);
+}
+
+/// The destination a metrics path names, after the install may read it.
+fn readable_destination(
+    world: &World,
+    install: &super::world::Install,
+    path: &DestinationPath,
+) -> Result<String, ApiError> {
+    world.authorize(
+        install,
+        Access::Read,
+        &path.ws,
+        Some(&path.src),
+        Some(&path.slug),
+    )?;
+    Ok(format!(
+        "workspaces/{}/sources/{}/destinations/{}",
+        path.ws, path.src, path.slug
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct DestinationPath {
+    ws: String,
+    src: String,
+    slug: String,
+    /// `/metrics/{metric}` only.
+    metric: Option<String>,
+}
+
+/// Before metrics are read: the credential test again for the destinations whose last one is
+/// older than `key_retest_after`, so that a key the partner's API stopped accepting shows.
+async fn retest_keys(sandbox: &Sandbox, names: &[String]) {
+    let stale = sandbox.world().keys_to_retest(names, chrono::Utc::now());
+    for name in stale {
+        test_credentials(sandbox, &name).await;
+    }
+}
+
+async fn list_metrics(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<DestinationPath>,
+) -> HttpResponse {
+    as_install(&sandbox, &request, |world, install| {
+        let name = readable_destination(world, install, &path)?;
+        world.list_metrics(&name)
+    })
+}
+
+async fn delivery_summary(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<DestinationPath>,
+) -> HttpResponse {
+    let name = format!(
+        "workspaces/{}/sources/{}/destinations/{}",
+        path.ws, path.src, path.slug
+    );
+    retest_keys(&sandbox, &[name]).await;
+    let query = MetricsQuery::parse(request.query_string());
+    as_install(&sandbox, &request, |world, install| {
+        let name = readable_destination(world, install, &path)?;
+        world.delivery_summary(&name, &query)
+    })
+}
+
+/// `…/metrics:batchGet?names=…` and `…/metrics/{metric}`.
+async fn delivery_series(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<DestinationPath>,
+) -> HttpResponse {
+    let query = MetricsQuery::parse(request.query_string());
+    let (metrics, batch) = match &path.metric {
+        Some(metric) => (vec![metric.clone()], false),
+        None => (query.names.clone(), true),
+    };
+    as_install(&sandbox, &request, |world, install| {
+        let name = readable_destination(world, install, &path)?;
+        world.delivery_series(&name, &metrics, &query, batch)
+    })
+}
+
+async fn workspace_delivery_summaries(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let query = MetricsQuery::parse(request.query_string());
+    retest_keys(&sandbox, &query.names).await;
+    as_install(&sandbox, &request, |world, install| {
+        world.workspace_delivery_summaries(install, &path, &query)
+    })
 }
 
 async fn delete_destination(

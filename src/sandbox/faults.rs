@@ -33,6 +33,9 @@ pub enum Endpoint {
     Sources,
     /// `/v1beta/workspaces/{ws}/sources/{src}/destinations[/{slug}]`, any method
     Destinations,
+    /// The delivery metrics: `…/destinations/{slug}/metrics…` and
+    /// `/v1beta/workspaces/{ws}/event-delivery-metrics:batchGetSummary`
+    Metrics,
 }
 
 impl Endpoint {
@@ -49,6 +52,17 @@ impl Endpoint {
             ["catalog", ..] => Some(Endpoint::Catalog),
             ["workspaces", _] => Some(Endpoint::Workspace),
             ["workspaces", _, "sources"] => Some(Endpoint::Sources),
+            ["workspaces", _, "event-delivery-metrics:batchGetSummary"] => Some(Endpoint::Metrics),
+            [
+                "workspaces",
+                _,
+                "sources",
+                _,
+                "destinations",
+                _,
+                metrics,
+                ..,
+            ] if metrics.starts_with("metrics") => Some(Endpoint::Metrics),
             ["workspaces", _, "sources", _, "destinations", ..] => Some(Endpoint::Destinations),
             _ => None,
         }
@@ -193,6 +207,16 @@ mod tests {
         assert_eq!(
             Endpoint::of("/v1beta/workspaces/acme/sources/js/destinations/clearbrain"),
             Some(Endpoint::Destinations)
+        );
+        assert_eq!(
+            Endpoint::of(
+                "/v1beta/workspaces/acme/sources/js/destinations/clearbrain/metrics:getSummary"
+            ),
+            Some(Endpoint::Metrics)
+        );
+        assert_eq!(
+            Endpoint::of("/v1beta/workspaces/acme/event-delivery-metrics:batchGetSummary"),
+            Some(Endpoint::Metrics)
         );
         assert_eq!(Endpoint::of("/oauth2/auth"), None);
         assert_eq!(Endpoint::of("/"), None);

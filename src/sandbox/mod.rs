@@ -17,6 +17,7 @@ mod identity;
 mod inspector;
 mod machine;
 mod scope;
+pub mod traffic;
 mod world;
 
 use std::net::TcpListener;

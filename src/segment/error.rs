@@ -63,6 +63,9 @@ pub enum ErrorKind {
     NotFound,
     /// Segment is limiting how fast the App may call it (429).
     RateLimited,
+    /// Segment has no such feature for this (501, "unimplemented"): e.g. no delivery metrics
+    /// for a device-mode destination. Trying again does not help.
+    Unimplemented,
     /// Segment failed to answer (5xx).
     Unavailable,
     /// No answer: the connection failed, or no answer came in time.
@@ -122,6 +125,7 @@ impl SegmentError {
                         403 => ErrorKind::NotAllowed,
                         404 => ErrorKind::NotFound,
                         429 => ErrorKind::RateLimited,
+                        501 => ErrorKind::Unimplemented,
                         500.. => ErrorKind::Unavailable,
                         _ => ErrorKind::Refused,
                     }
@@ -163,7 +167,7 @@ impl SegmentError {
     pub fn is_transient(&self) -> bool {
         match self {
             SegmentError::Unreachable { .. } => true,
-            SegmentError::Api { status, .. } => *status >= 500,
+            SegmentError::Api { status, .. } => *status >= 500 && *status != 501,
             _ => false,
         }
     }
@@ -316,6 +320,14 @@ mod tests {
         assert_eq!(api(404, "not found"), ErrorKind::NotFound);
         assert_eq!(api(429, "slow down"), ErrorKind::RateLimited);
         assert_eq!(api(503, "unavailable"), ErrorKind::Unavailable);
+        assert_eq!(api(501, "unimplemented"), ErrorKind::Unimplemented);
+        assert!(
+            !SegmentError::Api {
+                status: 501,
+                message: "unimplemented".into()
+            }
+            .is_transient()
+        );
         assert_eq!(api(400, "bad config"), ErrorKind::Refused);
         assert_eq!(
             SegmentError::BadResponse("x".into()).kind(),

@@ -5,6 +5,7 @@
 //! app: the web layer calls it with typed values and gets typed values back. Point it at real
 //! Segment, at the built-in sandbox, or at a test double: only the base URLs change.
 
+pub mod delivery;
 mod error;
 pub mod machine;
 mod oauth;
@@ -358,6 +359,24 @@ impl SegmentClient {
             page_token = page.next_page_token;
         }
         Ok(sources)
+    }
+
+    /// The destinations on `source` (wider scopes), following pages up to a bound.
+    pub async fn list_destinations(
+        &self,
+        token: &InstallAccessToken,
+        source: &SourceName,
+    ) -> Result<Vec<Destination>, SegmentError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            destinations: Vec<Destination>,
+        }
+        let path = format!("{source}/destinations");
+        let page: Page = self
+            .call("list_destinations", Method::GET, &path, token, None::<&()>)
+            .await?;
+        Ok(page.destinations)
     }
 
     // ---- plumbing ---------------------------------------------------------------------------

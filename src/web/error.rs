@@ -426,6 +426,12 @@ fn segment_failure(
             Some("Segment is limiting how fast this app may call it. Wait a moment and try again."),
             false,
         ),
+        ErrorKind::Unimplemented => (
+            S::NOT_IMPLEMENTED,
+            REFUSED,
+            Some("Segment does not offer this for this destination."),
+            false,
+        ),
         ErrorKind::Unavailable => (
             S::BAD_GATEWAY,
             REFUSED,

@@ -193,6 +193,9 @@ impl World {
             create_time: now,
             update_time: now,
             credential_test: None,
+            key_accepted: None,
+            key_tested_at: None,
+            history: Vec::new(),
         };
         self.apply(
             &mut stored,
@@ -200,6 +203,7 @@ impl World {
             &["enabled", "connection_mode", "config"],
             true,
         )?;
+        delivery::note_delivery(&mut stored, now);
         let body = self.destination_body(&stored);
         self.destinations.insert(name.to_owned(), stored);
         Ok(body)
@@ -245,7 +249,9 @@ impl World {
             .cloned()
             .ok_or_else(|| ApiError::not_found(format!("destination {name} not found")))?;
         self.apply(&mut stored, destination, &fields, false)?;
-        stored.update_time = Utc::now();
+        let now = Utc::now();
+        stored.update_time = now;
+        delivery::note_delivery(&mut stored, now);
         let body = self.destination_body(&stored);
         self.destinations.insert(name, stored);
         Ok(body)
@@ -354,6 +360,9 @@ impl World {
         );
         if let Some(destination) = self.destinations.get_mut(name) {
             destination.credential_test = Some(outcome);
+            destination.key_accepted = Some(ok);
+            destination.key_tested_at = Some(Utc::now());
+            delivery::note_delivery(destination, Utc::now());
         }
     }
 }

@@ -12,9 +12,11 @@
 //! [`views`] (what the inspector shows). This file holds the records they share.
 
 mod config_api;
+mod delivery;
 mod oauth;
 mod views;
 
+pub use delivery::MetricsQuery;
 pub use views::*;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -161,6 +163,11 @@ pub struct StoredDestination {
     pub update_time: DateTime<Utc>,
     /// The last credential test of the `apiKey` against the partner's API.
     pub credential_test: Option<String>,
+    /// Whether the partner's API accepted the key at that test, and when it ran.
+    pub key_accepted: Option<bool>,
+    pub key_tested_at: Option<DateTime<Utc>>,
+    /// What the destination did with its events since when (`sandbox::traffic`).
+    pub history: crate::sandbox::traffic::History,
 }
 
 impl StoredDestination {
@@ -277,6 +284,11 @@ pub struct World {
     /// Every code and token issued and every PKCE verifier received, so tests can prove none
     /// of them leaks into a log or a page.
     pub secrets_seen: Vec<String>,
+    /// The last answers of the delivery metrics endpoints, so tests can compare a page with
+    /// what was sent.
+    pub metrics_sent: VecDeque<Value>,
+    /// How old a credential test may be before reading metrics runs it again.
+    pub key_retest_after: Duration,
 }
 
 /// The number of the first install a sandbox makes: milliseconds since 2026-01-01 at its start.
@@ -309,6 +321,8 @@ impl World {
             credential_test_url: None,
             machine: Default::default(),
             secrets_seen: Vec::new(),
+            metrics_sent: VecDeque::new(),
+            key_retest_after: Duration::seconds(2),
         }
     }
 

@@ -1,0 +1,255 @@
+//! The events the sandbox "delivers" to each destination, so that its delivery metrics have
+//! something to show.
+//!
+//! Traffic is a pure function of the destination's name, the minute, and what the destination
+//! was doing then (its [`DeliveryState`] history): the same minute always holds the same
+//! events, so a reload shows the same history, and time adds new minutes without changing old
+//! ones. A minute counts once it is over.
+//!
+//! - **Off** (disabled, or not created yet): nothing.
+//! - **Delivering**: 20 to 44 events a minute, now and then a few retried, about one minute in
+//!   fifty with one event discarded as `400 Bad Request`.
+//! - **Rejected** (the partner's API refused the destination's API key, as the credential test
+//!   found): every event discarded as `401 Unauthorized`.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// The discard reasons the sandbox gives.
+pub const BAD_REQUEST: &str = "400 Bad Request";
+pub const UNAUTHORIZED: &str = "401 Unauthorized";
+
+/// What a destination does with its source's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Off,
+    Delivering,
+    Rejected,
+}
+
+/// Since when a destination has been in each state, oldest first.
+pub type History = Vec<(DateTime<Utc>, DeliveryState)>;
+
+/// The state `history` says a destination was in at `time`.
+pub fn state_at(history: &History, time: DateTime<Utc>) -> DeliveryState {
+    history
+        .iter()
+        .rev()
+        .find(|(since, _)| *since <= time)
+        .map_or(DeliveryState::Off, |(_, state)| *state)
+}
+
+/// One minute's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Minute {
+    pub delivered: u64,
+    pub retried: u64,
+    pub discarded_bad_request: u64,
+    pub discarded_unauthorized: u64,
+    /// The minute's median and 95th percentile time to success, in ms (0 without deliveries).
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+}
+
+impl Minute {
+    pub fn discarded(&self) -> u64 {
+        self.discarded_bad_request + self.discarded_unauthorized
+    }
+}
+
+/// A number that looks random but is the same for the same inputs (splitmix64).
+fn mix(seed: u64, minute: i64, salt: u64) -> u64 {
+    let mut z = seed ^ (minute as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The seed of a destination's traffic: its name, hashed (FNV-1a).
+pub fn seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The events of `minute` (minutes since 1970) in `state`.
+pub fn minute(seed: u64, minute: i64, state: DeliveryState) -> Minute {
+    let events = 20 + mix(seed, minute, 1) % 25;
+    match state {
+        DeliveryState::Off => Minute::default(),
+        DeliveryState::Rejected => Minute {
+            discarded_unauthorized: events,
+            ..Minute::default()
+        },
+        DeliveryState::Delivering => {
+            let bad = u64::from(mix(seed, minute, 2).is_multiple_of(50));
+            let retried = if mix(seed, minute, 3).is_multiple_of(8) {
+                1 + mix(seed, minute, 4) % 3
+            } else {
+                0
+            };
+            Minute {
+                delivered: events - bad,
+                retried,
+                discarded_bad_request: bad,
+                discarded_unauthorized: 0,
+                p50_ms: 120 + mix(seed, minute, 5) % 80,
+                p95_ms: 450 + mix(seed, minute, 6) % 300,
+            }
+        }
+    }
+}
+
+/// Every minute from `start` that is over by `end`, as (the minute's start, its events), in
+/// order. Minutes before the history begins hold nothing and are skipped.
+pub fn minutes(
+    name: &str,
+    history: &History,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> impl Iterator<Item = (DateTime<Utc>, Minute)> + use<> {
+    let seed = seed(name);
+    let history = history.clone();
+    let first = history.first().map(|(since, _)| *since);
+    let begin = start.timestamp().div_euclid(60) + i64::from(start.timestamp().rem_euclid(60) != 0);
+    let begin = match first {
+        Some(since) => begin.max(since.timestamp().div_euclid(60)),
+        None => i64::MAX,
+    };
+    let stop = end.timestamp().div_euclid(60);
+    (begin..stop).filter_map(move |m| {
+        let at = DateTime::from_timestamp(m * 60, 0)?;
+        let state = state_at(&history, at + Duration::seconds(30));
+        Some((at, minute(seed, m, state)))
+    })
+}
+
+/// The totals of a run of minutes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub delivered: u64,
+    pub retried: u64,
+    pub discarded_bad_request: u64,
+    pub discarded_unauthorized: u64,
+    /// Delivery-weighted sums of the minutes' percentiles (divide by `delivered`).
+    p50_weighted: u64,
+    p95_weighted: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, minute: &Minute) {
+        self.delivered += minute.delivered;
+        self.retried += minute.retried;
+        self.discarded_bad_request += minute.discarded_bad_request;
+        self.discarded_unauthorized += minute.discarded_unauthorized;
+        self.p50_weighted += minute.p50_ms * minute.delivered;
+        self.p95_weighted += minute.p95_ms * minute.delivered;
+    }
+
+    pub fn discarded(&self) -> u64 {
+        self.discarded_bad_request + self.discarded_unauthorized
+    }
+
+    /// The time to success over the minutes: their percentiles, weighted by deliveries (an
+    /// approximation the sandbox makes; Segment's are over the events themselves).
+    pub fn p50_ms(&self) -> u64 {
+        self.p50_weighted.checked_div(self.delivered).unwrap_or(0)
+    }
+
+    pub fn p95_ms(&self) -> u64 {
+        self.p95_weighted.checked_div(self.delivered).unwrap_or(0)
+    }
+}
+
+/// The totals of every minute from `start` over by `end`.
+pub fn totals(name: &str, history: &History, start: DateTime<Utc>, end: DateTime<Utc>) -> Totals {
+    let mut totals = Totals::default();
+    for (_, minute) in minutes(name, history, start, end) {
+        totals.add(&minute);
+    }
+    totals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn traffic_is_the_same_on_every_reading() {
+        let history = vec![(at("2026-11-24T08:00:00Z"), DeliveryState::Delivering)];
+        let (start, end) = (at("2026-11-24T08:00:00Z"), at("2026-11-24T09:00:00Z"));
+        let first = totals("d", &history, start, end);
+        assert_eq!(first, totals("d", &history, start, end));
+        assert!(
+            first.delivered >= 60 * 19 && first.delivered <= 60 * 44,
+            "{first:?}"
+        );
+        // Later readings add minutes and change none of the old ones.
+        let later = totals("d", &history, start, at("2026-11-24T09:30:00Z"));
+        assert!(later.delivered > first.delivered);
+        let split = totals("d", &history, start, at("2026-11-24T08:30:00Z")).delivered
+            + totals("d", &history, at("2026-11-24T08:30:00Z"), end).delivered;
+        assert_eq!(split, first.delivered);
+        // Another destination has other traffic.
+        assert_ne!(first, totals("e", &history, start, end));
+    }
+
+    #[test]
+    fn nothing_while_off_and_only_401s_while_rejected() {
+        let history = vec![
+            (at("2026-11-24T08:00:00Z"), DeliveryState::Delivering),
+            (at("2026-11-24T08:10:00Z"), DeliveryState::Off),
+            (at("2026-11-24T08:20:00Z"), DeliveryState::Rejected),
+        ];
+        let range = |a: &str, b: &str| totals("d", &history, at(a), at(b));
+        assert_eq!(
+            range("2026-11-24T07:00:00Z", "2026-11-24T08:00:00Z"),
+            Totals::default()
+        );
+        assert_eq!(
+            range("2026-11-24T08:10:00Z", "2026-11-24T08:20:00Z"),
+            Totals::default()
+        );
+        let rejected = range("2026-11-24T08:20:00Z", "2026-11-24T08:30:00Z");
+        assert_eq!(rejected.delivered, 0);
+        assert_eq!(rejected.discarded_bad_request, 0);
+        assert!(rejected.discarded_unauthorized >= 200);
+        let delivering = range("2026-11-24T08:00:00Z", "2026-11-24T08:10:00Z");
+        assert_eq!(delivering.discarded_unauthorized, 0);
+        assert!(delivering.p50_ms() >= 120 && delivering.p95_ms() >= 450);
+    }
+
+    #[test]
+    fn only_minutes_that_are_over_count() {
+        let history = vec![(at("2026-11-24T08:00:00Z"), DeliveryState::Delivering)];
+        let none = minutes(
+            "d",
+            &history,
+            at("2026-11-24T08:00:00Z"),
+            at("2026-11-24T08:00:59Z"),
+        );
+        assert_eq!(none.count(), 0);
+        let one = minutes(
+            "d",
+            &history,
+            at("2026-11-24T08:00:00Z"),
+            at("2026-11-24T08:01:00Z"),
+        );
+        assert_eq!(one.count(), 1);
+        // A window that starts mid-minute begins with the next whole one.
+        let mid = minutes(
+            "d",
+            &history,
+            at("2026-11-24T08:00:30Z"),
+            at("2026-11-24T08:02:00Z"),
+        );
+        assert_eq!(mid.count(), 1);
+        assert_eq!(
+            state_at(&Vec::new(), at("2026-11-24T08:00:00Z")),
+            DeliveryState::Off
+        );
+    }
+}
