@@ -26,6 +26,7 @@ use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{RedisSessions, Sessions, Store, StoreError};
 use crate::web::demo_login::DemoAccounts;
+use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
@@ -106,6 +107,7 @@ impl Application {
         let tokens = Data::new(Tokens::new(segment.clone(), store.clone(), metrics.clone()));
         let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
         let site = Data::new(Site::new(&settings));
+        let health = Data::new(HealthCache::default());
         let (segment, store, metrics) = (Data::new(segment), Data::new(store), Data::new(metrics));
         let (login, sessions_data) = (Data::from(login), Data::new(sessions.clone()));
 
@@ -123,6 +125,7 @@ impl Application {
                 .app_data(login.clone())
                 .app_data(site.clone())
                 .app_data(partner.clone())
+                .app_data(health.clone())
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
                 .wrap(security::headers())

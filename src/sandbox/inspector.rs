@@ -15,6 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/assets/sandbox.css").route(web::get().to(stylesheet)))
         .service(web::resource("/installs/{id}/uninstall").route(web::post().to(uninstall)))
         .service(web::resource("/workspaces").route(web::post().to(add_workspace)))
+        .service(web::resource("/destinations/age").route(web::post().to(age_destination)))
         .service(
             web::resource("/installs/{id}/expire-tokens").route(web::post().to(expire_tokens)),
         );
@@ -75,6 +76,31 @@ async fn add_workspace(sandbox: web::Data<Sandbox>, body: web::Json<NewWorkspace
     }
     sandbox.add_workspace(&body.slug, &body.display_name);
     HttpResponse::NoContent().finish()
+}
+
+#[derive(serde::Deserialize)]
+struct AgeForm {
+    /// The destination's full name.
+    name: String,
+    /// How far back its history moves.
+    hours: u32,
+}
+
+/// `POST {sandbox}/destinations/age` (the inspector's "A day later" and "A week later"): the
+/// destination's delivery history moves back, as if that much time had passed.
+async fn age_destination(sandbox: web::Data<Sandbox>, form: web::Form<AgeForm>) -> HttpResponse {
+    if form.hours == 0 || form.hours > 24 * 14 {
+        return HttpResponse::BadRequest().json(serde_json::json!({
+            "error": "hours must be 1 to 336", "code": 3
+        }));
+    }
+    let by = chrono::Duration::hours(i64::from(form.hours));
+    if !sandbox.age_destination(&form.name, by) {
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "error": format!("destination {} not found", form.name), "code": 5
+        }));
+    }
+    back_to_inspector(&sandbox)
 }
 
 async fn uninstall(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {

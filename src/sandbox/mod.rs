@@ -95,6 +95,33 @@ impl Sandbox {
         self.world().credential_test_url = Some(url.to_owned());
     }
 
+    /// Moves a destination's delivery history `by` into the past, as if that much time had
+    /// passed (a week of traffic for a demo, or minutes of 401s for a test).
+    pub fn age_destination(&self, name: &str, by: chrono::Duration) -> bool {
+        let mut world = self.world();
+        let aged = world.age_history(name, by).is_ok();
+        if aged {
+            world.log(
+                &format!(
+                    "delivery history of {name} moved {} minutes back",
+                    by.num_minutes()
+                ),
+                200,
+            );
+        }
+        aged
+    }
+
+    /// The last answers of the delivery metrics endpoints, oldest first.
+    pub fn metrics_sent(&self) -> Vec<serde_json::Value> {
+        self.world().metrics_sent.iter().cloned().collect()
+    }
+
+    /// How old a credential test may be before a metrics read runs it again (2 s by default).
+    pub fn set_key_retest_after(&self, after: chrono::Duration) {
+        self.world().key_retest_after = after;
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.world().snapshot()
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::error::WebError;
 use super::extract::{Connected, Resolved, WritableTarget, not_connected, resolve};
+use super::health::{HEALTH_RANGE, HealthCache, line};
 use super::installs;
 use super::login::CurrentAccount;
 use super::pages::{
@@ -26,7 +27,10 @@ use crate::segment::{
 use crate::store::{Store, hash_key};
 
 /// `GET /destination`
+// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
+#[allow(clippy::too_many_arguments)]
 pub async fn show(
+    health: web::Data<HealthCache>,
     segment: web::Data<SegmentClient>,
     tokens: web::Data<Tokens>,
     store: web::Data<Store>,
@@ -51,18 +55,42 @@ pub async fn show(
         }
     };
     let name = &target.destination;
+    // The health line comes from the cache when it is fresh: then the page costs one call.
+    let cached = health.get(name);
     let read = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "reading the destination",
-            async |token| segment.get_destination(token, name).await,
+            async |token| {
+                if cached.is_some() {
+                    return Ok((segment.get_destination(token, name).await?, None));
+                }
+                let window = HEALTH_RANGE.window(Utc::now());
+                let (destination, summary) = tokio::join!(
+                    segment.get_destination(token, name),
+                    segment.delivery_summary(token, name, &window),
+                );
+                Ok((destination?, Some(summary)))
+            },
         )
         .await;
     // Segment refusing the install's token is this page's business: it explains, and keeps
     // showing the install.
+    let mut health_line = cached;
     let (destination, attention) = match read {
-        Ok(destination) => {
+        Ok((destination, summary)) => {
+            // Metrics that cannot be had leave the line out; the Monitor page explains why.
+            if let Some(Ok(summary)) = summary
+                && destination.is_some()
+            {
+                let fresh = line(&summary);
+                health.put(name, fresh.clone());
+                health_line = Some(fresh);
+            }
+            if destination.is_none() {
+                health_line = None;
+            }
             let mut view = destination_view(&target.destination, destination.as_ref());
             view.credential = destination
                 .as_ref()
@@ -83,6 +111,7 @@ pub async fn show(
         attention,
         sandbox: site.sandbox,
         destination_slug: slug.to_string(),
+        health: health_line,
     })
 }
 
@@ -190,6 +219,7 @@ pub async fn choose_source(
 /// when it already exists, updates API key, enabled and connection mode instead (as Segment's
 /// Node example does).
 pub async fn enable(
+    health: web::Data<HealthCache>,
     segment: web::Data<SegmentClient>,
     tokens: web::Data<Tokens>,
     partner: web::Data<Partner>,
@@ -234,6 +264,7 @@ pub async fn enable(
             },
         )
         .await?;
+    health.forget(name);
     let message = if created {
         format!(
             "{} was created on {} and enabled.",
@@ -252,6 +283,7 @@ pub async fn enable(
 
 /// `POST /destination/disable`: keeps the destination and its settings, stops sending data.
 pub async fn disable(
+    health: web::Data<HealthCache>,
     segment: web::Data<SegmentClient>,
     tokens: web::Data<Tokens>,
     session: TypedSession,
@@ -274,6 +306,7 @@ pub async fn disable(
             },
         )
         .await?;
+    health.forget(name);
     match updated {
         Some(updated) => session.flash(
             FlashKind::Success,
@@ -316,7 +349,7 @@ pub async fn remove(
     Ok(see_other("/destination"))
 }
 
-fn label(destination: &Destination) -> String {
+pub(super) fn label(destination: &Destination) -> String {
     if destination.display_name.is_empty() {
         "The destination".to_owned()
     } else {
@@ -401,7 +434,7 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
 /// What the page can say about Segment's credential test of the key in the destination: the
 /// key Segment holds is compared (by hash) with the account's current one, and the account
 /// records when `GET /api/v1/me` last passed with it.
-fn credential_status(
+pub(super) fn credential_status(
     partner: &Partner,
     account: &CurrentAccount,
     destination: &Destination,

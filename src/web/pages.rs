@@ -145,6 +145,8 @@ pub struct DestinationPage {
     pub attention: Option<String>,
     pub sandbox: bool,
     pub destination_slug: String,
+    /// How the destination's deliveries went in the last 24 h, from Segment's summary.
+    pub health: Option<super::health::HealthLine>,
 }
 
 /// A source to pick from (wider scopes only).
@@ -200,4 +202,61 @@ pub fn render(page: &impl Template) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::Ok()
         .content_type(ContentType::html())
         .body(html))
+}
+
+/// One of the ranges the Monitor page offers.
+pub struct RangeLink {
+    /// `1h`, `24h`, `7d`.
+    pub value: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// One total of the Monitor page, by Segment's display name.
+pub struct TotalView {
+    pub label: String,
+    pub value: String,
+}
+
+/// One discard reason, with what the customer can do about it.
+pub struct ReasonView {
+    pub reason: String,
+    pub count: String,
+    pub advice: String,
+    /// The partner's API refused the key: offer Enable, which pushes the current one.
+    pub offers_enable: bool,
+}
+
+/// Why the Monitor page has no numbers to show, and what that means.
+pub struct PanelView {
+    pub title: &'static str,
+    pub text: String,
+}
+
+#[derive(Template)]
+#[template(path = "monitor.html")]
+pub struct MonitorPage {
+    pub layout: Layout,
+    pub destination_slug: String,
+    /// The destination's display name (or its slug), its status and its source.
+    pub display_name: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub source: String,
+    pub ranges: Vec<RangeLink>,
+    /// "the last 24 h (Nov 23 11:00 to Nov 24 10:17 UTC)".
+    pub window: String,
+    pub panel: Option<PanelView>,
+    /// Delivered, retried, discarded, then any other count Segment sends.
+    pub totals: Vec<TotalView>,
+    pub success_rate: Option<String>,
+    /// Time to success, p50 and p95.
+    pub timings: Vec<TotalView>,
+    pub chart: Option<super::chart::Chart>,
+    /// Why the chart could not be drawn (the totals may still be there).
+    pub chart_problem: Option<String>,
+    pub reasons: Vec<ReasonView>,
+    /// What the destination page says of the key in Segment: (CSS class, sentence).
+    pub credential: Option<(&'static str, String)>,
+    pub can_write: bool,
 }

@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::error::WebError;
-use super::{account, assets, auth, configure, destination, home, operations};
+use super::{account, assets, auth, configure, destination, home, monitor, operations};
 
 /// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
 macro_rules! route_table {
@@ -63,6 +63,7 @@ route_table! {
     post "/destination/disable" => destination::disable: "Disable";
     post "/destination/remove" => destination::remove: "Remove the destination";
     post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";
+    get "/destination/monitor" => monitor::show: "Monitor: delivered, retried and discarded events, with a chart";
     get "/destination/configure" => configure::show: "the settings form, from the catalog";
     post "/destination/configure" => configure::save: "saves the changed settings";
     get "/healthz" => operations::healthz: "the process answers";

@@ -11,6 +11,7 @@
 //! | `dyn` [`Login`] | who the partner's user on a request is |
 //! | [`Site`] | how the browser reaches the app, and how pages look |
 //! | [`Partner`] | the partner's destination, and the key Enable pushes |
+//! | [`HealthCache`](super::health::HealthCache) | the destination page's health lines, briefly |
 //!
 //! Not for: per-request state (the session, the visitor's account), which come as extractors.
 //!

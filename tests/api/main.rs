@@ -10,6 +10,7 @@ mod flow;
 mod fuzz;
 mod helpers;
 mod load;
+mod monitor;
 mod operations;
 mod partner;
 mod sandbox;

@@ -2,6 +2,8 @@
 //! the query's window and its limits, which metrics and destinations a caller may ask for, and
 //! the bodies of a summary and a time series, from the traffic `sandbox::traffic` simulates.
 
+use chrono::DurationRound;
+
 use super::*;
 use crate::sandbox::traffic::{self, DeliveryState, Totals};
 
@@ -373,12 +375,15 @@ impl World {
         Ok(())
     }
 
-    /// The destination's totals over the 24 hours before `now`, for the inspector.
+    /// The destination's totals over the last 24 hours by the hour (from the start of the
+    /// hour 23 hours ago to `now`: the window a 24-hour range at `HOUR` asks for), for the
+    /// inspector.
     pub fn last_day(&self, destination: &StoredDestination, now: DateTime<Utc>) -> Totals {
+        let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
         traffic::totals(
             &destination.name(),
             &destination.history,
-            now - Duration::hours(24),
+            hour - Duration::hours(23),
             now,
         )
     }

@@ -1,7 +1,9 @@
 //! What the inspector shows of the world (and the JSON tests read): a snapshot with every
 //! secret masked, and the activity log.
 
+use super::delivery::delivery_state;
 use super::*;
+use crate::sandbox::traffic::DeliveryState;
 use crate::secret::mask;
 
 /// Everything the inspector shows, secrets masked; served as HTML and as JSON.
@@ -68,6 +70,19 @@ pub struct DestinationView {
     pub config: Vec<SettingView>,
     pub update_time: String,
     pub credential_test: Option<String>,
+    /// What it delivered over the last 24 hours (the simulated traffic): the same totals its
+    /// delivery metrics give.
+    pub last_day: DeliveryTotalsView,
+    /// What it does with events now: `off`, `delivering` or `rejected` (401s).
+    pub delivery: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryTotalsView {
+    pub delivered: u64,
+    pub retried: u64,
+    pub discarded: u64,
+    pub discarded_unauthorized: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +113,7 @@ impl World {
 
     /// What the inspector shows: everything, with tokens and secret values masked.
     pub fn snapshot(&self) -> Snapshot {
+        let now = Utc::now();
         let installs = self
             .installs
             .values()
@@ -156,6 +172,20 @@ impl World {
                     config,
                     update_time: timestamp(d.update_time),
                     credential_test: d.credential_test.clone(),
+                    last_day: {
+                        let totals = self.last_day(d, now);
+                        DeliveryTotalsView {
+                            delivered: totals.delivered,
+                            retried: totals.retried,
+                            discarded: totals.discarded(),
+                            discarded_unauthorized: totals.discarded_unauthorized,
+                        }
+                    },
+                    delivery: match delivery_state(d) {
+                        DeliveryState::Off => "off",
+                        DeliveryState::Delivering => "delivering",
+                        DeliveryState::Rejected => "rejected",
+                    },
                 }
             })
             .collect();

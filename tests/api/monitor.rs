@@ -1,0 +1,406 @@
+//! Monitor: the customer sees whether their data reaches the partner. The numbers on the page
+//! are the ones the sandbox sent; a key the partner's API refuses shows as 401 discards with
+//! what to do; every way the metrics can fail gives a panel on a page that still shows the
+//! destination.
+
+use chrono::Duration;
+use scraper::{Html, Selector};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, Page, TestApp, spawn_app_with};
+
+const DESTINATION: &str = "workspaces/acme/sources/javascript/destinations/clearbrain";
+
+/// An app whose accounts push their own keys (so the credential test passes), installed on
+/// `javascript` with the destination enabled and `hours` of delivery history behind it.
+async fn delivering_app(hours: i64) -> TestApp {
+    let app = spawn_app_with(Options {
+        account_keys: true,
+        ..Options::default()
+    })
+    .await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(page.text().contains("Enabled"), "{}", page.text());
+    assert!(
+        app.sandbox
+            .age_destination(DESTINATION, Duration::hours(hours))
+    );
+    app
+}
+
+async fn monitor(app: &TestApp, range: &str) -> Page {
+    let page = app
+        .browser
+        .get(&app.url(&format!("/destination/monitor?range={range}")))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    page
+}
+
+/// The page's totals: label → value as shown.
+fn totals(page: &Page) -> Vec<(String, String)> {
+    let html = Html::parse_document(&page.body);
+    let item = Selector::parse(".totals div").unwrap();
+    let dt = Selector::parse("dt").unwrap();
+    let dd = Selector::parse("dd").unwrap();
+    html.select(&item)
+        .map(|div| {
+            let text = |s: &Selector| div.select(s).next().unwrap().text().collect::<String>();
+            (text(&dt), text(&dd))
+        })
+        .collect()
+}
+
+fn total(page: &Page, label: &str) -> String {
+    totals(page)
+        .into_iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("no {label} on {}", page.text()))
+        .1
+}
+
+/// The chart's bars, as their titles say them.
+fn bars(page: &Page) -> Vec<String> {
+    let html = Html::parse_document(&page.body);
+    let title = Selector::parse("svg g.bucket > title").unwrap();
+    html.select(&title).map(|t| t.text().collect()).collect()
+}
+
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The last summary and the last batch of series the sandbox sent.
+fn sent(app: &TestApp) -> (Value, Value) {
+    let sent = app.sandbox.metrics_sent();
+    let summary = sent
+        .iter()
+        .rev()
+        .find(|b| b.get("summary").is_some())
+        .unwrap();
+    let series = sent
+        .iter()
+        .rev()
+        .find(|b| b.get("metrics").is_some())
+        .unwrap();
+    (summary["summary"].clone(), series["metrics"].clone())
+}
+
+fn metric(summary: &Value, name: &str) -> u64 {
+    summary["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap()["value"]
+        .as_u64()
+        .unwrap()
+}
+
+fn points(series: &Value, metric: &str) -> Vec<u64> {
+    series
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/metrics/{metric}"))
+        })
+        .unwrap()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_page_shows_what_the_sandbox_sent_for_each_range() {
+    let app = delivering_app(24 * 8).await;
+    let destination = app.browser.get(&app.url("/destination")).await;
+    let page = app.browser.follow_link(&destination, "Monitor").await;
+    assert_eq!(page.url.query(), None, "the default range");
+    assert!(
+        page.text().contains("Over the last 24 h"),
+        "{}",
+        page.text()
+    );
+
+    for (range, buckets) in [("1h", 60), ("24h", 24), ("7d", 168)] {
+        let page = monitor(&app, range).await;
+        let (summary, series) = sent(&app);
+        for (label, name) in [
+            ("Delivered", "successes"),
+            ("Retried", "retried"),
+            ("Discarded", "discarded"),
+        ] {
+            assert_eq!(
+                total(&page, label),
+                grouped(metric(&summary, name)),
+                "{range} {label}"
+            );
+        }
+        assert!(metric(&summary, "successes") > 0, "{range}: traffic");
+        let p50 = metric(&summary, "time_to_success_p50");
+        assert_eq!(total(&page, "Time to success (p50)"), format!("{p50} ms"));
+        let rate = total(&page, "Success rate");
+        assert!(rate.ends_with('%') && rate.starts_with("9"), "{rate}");
+
+        // One bar per bucket, each saying the numbers the sandbox sent for it.
+        let bars = bars(&page);
+        assert_eq!(bars.len(), buckets, "{range}");
+        let delivered = points(&series, "successes");
+        let discarded = points(&series, "discarded");
+        assert_eq!(delivered.len(), buckets);
+        for (i, bar) in bars.iter().enumerate() {
+            let expected = format!(
+                "{} delivered, {} discarded",
+                grouped(delivered[i]),
+                grouped(discarded[i])
+            );
+            assert!(
+                bar.ends_with(&expected),
+                "{range} bar {i}: {bar} vs {expected}"
+            );
+        }
+        assert_eq!(
+            delivered.iter().sum::<u64>(),
+            metric(&summary, "successes"),
+            "{range}: the series add up to the summary"
+        );
+        // The chart in words, and axis labels.
+        assert!(page.body.contains("<desc id=\"chart-desc\">"));
+        assert!(page.text().contains(&format!("{buckets} bars from")));
+        assert!(page.body.contains("class=\"axis-label\""));
+    }
+
+    // The inspector shows the same 24-hour totals (read again if a minute passed between).
+    for attempt in 0..3 {
+        let page = monitor(&app, "24h").await;
+        let inspector = app.segment_view().await;
+        let last_day = &inspector["destinations"][0]["last_day"];
+        let again = monitor(&app, "24h").await;
+        if total(&page, "Delivered") != total(&again, "Delivered") {
+            assert!(attempt < 2, "the minute kept turning");
+            continue;
+        }
+        assert_eq!(
+            total(&page, "Delivered"),
+            grouped(last_day["delivered"].as_u64().unwrap())
+        );
+        assert_eq!(
+            total(&page, "Discarded"),
+            grouped(last_day["discarded"].as_u64().unwrap())
+        );
+        break;
+    }
+
+    // A made-up range is a bad request, not a guess.
+    let bad = app
+        .browser
+        .get(&app.url("/destination/monitor?range=30d"))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("1h, 24h and 7d"), "{}", bad.text());
+}
+
+#[tokio::test]
+async fn a_replaced_key_shows_as_401_discards_until_enable_pushes_the_new_one() {
+    let app = delivering_app(1).await;
+    app.sandbox.set_key_retest_after(Duration::zero());
+    let before = monitor(&app, "1h").await;
+    assert!(
+        !before.text().contains("401 Unauthorized"),
+        "{}",
+        before.text()
+    );
+
+    // The customer replaces their key: Segment still holds the old one, which our API now
+    // refuses. Ten minutes later the discards are there, with what to do.
+    let page = app.post_form("/account/rotate-key", &[]).await;
+    assert_eq!(page.status, 200);
+    monitor(&app, "1h").await; // Segment delivers (and is refused) from now on.
+    app.sandbox
+        .age_destination(DESTINATION, Duration::minutes(10));
+    let page = monitor(&app, "1h").await;
+    let text = page.text();
+    assert!(text.contains("Why events were discarded"), "{text}");
+    assert!(text.contains("401 Unauthorized"), "{text}");
+    assert!(text.contains("not a key our API knows"), "{text}");
+    assert!(
+        text.contains("not your current key"),
+        "the key check: {text}"
+    );
+    let discarded: u64 = total(&page, "Discarded").replace(',', "").parse().unwrap();
+    assert!(
+        discarded >= 9 * 20,
+        "ten minutes of refused events: {discarded}"
+    );
+
+    // Enable pushes the current key; from then on the events get through.
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(
+        page.flash().unwrap().contains("API key was updated"),
+        "{:?}",
+        page.flash()
+    );
+    app.sandbox
+        .age_destination(DESTINATION, Duration::minutes(5));
+    monitor(&app, "1h").await;
+    let (summary, series) = sent(&app);
+    let discarded_points = points(&series, "discarded");
+    let delivered_points = points(&series, "successes");
+    let n = discarded_points.len();
+    // The last bucket is the minute still running; the three before it are after Enable.
+    for i in n - 4..n - 1 {
+        assert_eq!(discarded_points[i], 0, "bucket {i} after Enable");
+        assert!(delivered_points[i] > 0, "bucket {i} after Enable");
+    }
+    assert!(
+        metric(&summary, "discarded") >= discarded,
+        "the history stays"
+    );
+}
+
+/// One failure of the metrics, and the panel it gives.
+async fn panel_for(app: &TestApp, kind: Value) -> String {
+    app.arm_fault(json!({"endpoint": "metrics", "kind": kind, "count": 20}))
+        .await;
+    let page = monitor(app, "24h").await;
+    app.clear_faults().await;
+    let text = page.text();
+    assert!(
+        text.contains("ClearBrain"),
+        "the destination is still shown: {text}"
+    );
+    assert!(text.contains("Enabled"), "{text}");
+    let html = Html::parse_document(&page.body);
+    let panel = Selector::parse(".panel h3").unwrap();
+    html.select(&panel)
+        .next()
+        .map(|h| h.text().collect())
+        .unwrap_or_else(|| panic!("no panel for {kind}: {text}"))
+}
+
+#[tokio::test]
+async fn each_failure_of_the_metrics_gives_its_panel() {
+    let app = spawn_app_with(Options {
+        account_keys: true,
+        extra: vec![("SEGMENT_TIMEOUT_MS", "300".into())],
+        ..Options::default()
+    })
+    .await;
+    let page = app.install_on("javascript").await;
+
+    // No destination yet: the page says so, and how to make one.
+    let page_before = monitor(&app, "24h").await;
+    assert!(
+        page_before.text().contains("No destination yet"),
+        "{}",
+        page_before.text()
+    );
+    app.browser.click(&page, "Enable").await;
+
+    for (kind, title) in [
+        (json!({"status": 404}), "No metrics yet"),
+        (
+            json!({"status": 501}),
+            "No delivery metrics for this destination",
+        ),
+        (json!({"status": 403}), "Not allowed by the install's scope"),
+        (json!({"status": 429}), "Segment asked us to slow down"),
+        (json!({"status": 503}), "Segment had a problem"),
+        (json!({"delay_ms": 1000}), "Segment did not answer"),
+        (json!("malformed"), "Segment's answer could not be read"),
+        (json!("drop"), "Segment did not answer"),
+    ] {
+        assert_eq!(panel_for(&app, kind.clone()).await, title, "{kind}");
+    }
+    // And once Segment answers again, the numbers are back.
+    let page = monitor(&app, "24h").await;
+    assert!(
+        totals(&page).iter().any(|(l, _)| l == "Delivered"),
+        "{}",
+        page.text()
+    );
+}
+
+#[tokio::test]
+async fn metrics_reads_are_retried_and_cost_at_most_three_calls() {
+    let app = delivering_app(2).await;
+    monitor(&app, "24h").await;
+    let calls = app.segment_view().await["api_calls"].as_u64().unwrap();
+    monitor(&app, "24h").await;
+    let after = app.segment_view().await["api_calls"].as_u64().unwrap();
+    assert_eq!(
+        after - calls,
+        3,
+        "the destination, its summary and its series"
+    );
+
+    // A passing 503 on a metrics read is retried (they are GETs).
+    app.arm_fault(json!({"endpoint": "metrics", "kind": {"status": 503}, "count": 1}))
+        .await;
+    let page = monitor(&app, "24h").await;
+    assert!(page.body.contains("class=\"bucket\""), "{}", page.text());
+    assert!(!page.text().contains("Segment had a problem"));
+}
+
+#[tokio::test]
+async fn the_destination_page_says_how_deliveries_went_at_one_call_when_warm() {
+    let app = delivering_app(3).await;
+    // The line Enable's page kept (no events yet) is replaced by Monitor's fresher one.
+    let monitored = monitor(&app, "24h").await;
+    let rate = total(&monitored, "Success rate");
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert!(
+        page.text().contains(&format!("{rate} delivered")),
+        "{}",
+        page.text()
+    );
+    let text = page.text();
+    assert!(text.contains("delivered in the last 24 h"), "{text}");
+    let line = page.link(
+        &Html::parse_document(&page.body)
+            .select(&Selector::parse(".health a").unwrap())
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>(),
+    );
+    assert_eq!(line.path(), "/destination/monitor");
+
+    // Warm: the page costs one call, the destination.
+    let calls = app.segment_view().await["api_calls"].as_u64().unwrap();
+    let again = app.browser.get(&app.url("/destination")).await;
+    assert!(again.text().contains("delivered in the last 24 h"));
+    let after = app.segment_view().await["api_calls"].as_u64().unwrap();
+    assert_eq!(after - calls, 1);
+
+    // Metrics that fail leave the line out; the page works.
+    app.sandbox.add_workspace("beta", "Beta Inc.");
+    let fresh = app.another_visitor();
+    let page = fresh.install_on_workspace("beta", "ios").await;
+    fresh
+        .arm_fault(json!({"endpoint": "metrics", "kind": {"status": 500}, "count": 20}))
+        .await;
+    let page = fresh.browser.click(&page, "Enable").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.text().contains("delivered in the last 24 h"),
+        "{}",
+        page.text()
+    );
+    fresh.clear_faults().await;
+}
