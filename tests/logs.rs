@@ -75,6 +75,20 @@ async fn no_secret_reaches_the_logs() {
     let page = app.browser.click(&page, "Enable").await;
     app.post_form("/destination/configure", &[("setting.apiKey", typed_key)])
         .await;
+    // Monitor, with the typed key refused by the partner's API (401 discards), and the
+    // workspace view refused for this scope.
+    app.sandbox.set_key_retest_after(chrono::Duration::zero());
+    for range in ["1h", "24h", "7d"] {
+        let monitor = app
+            .browser
+            .get(&app.url(&format!("/destination/monitor?range={range}")))
+            .await;
+        assert_eq!(monitor.status, 200);
+    }
+    assert_eq!(
+        app.browser.get(&app.url("/workspace/monitor")).await.status,
+        403
+    );
     let inspector = app.browser.get(&app.sandbox_url).await;
     app.browser.click(&inspector, "Expire tokens").await;
     let page = app

@@ -194,6 +194,17 @@ impl DestinationName {
         Ok(source.destination(&slug))
     }
 
+    /// The source the destination is on.
+    pub fn source(&self) -> SourceName {
+        let (source, _) = self.0.split_once("/destinations/").unwrap_or((&self.0, ""));
+        SourceName(source.to_owned())
+    }
+
+    /// The destination's catalog slug, the last part of its name.
+    pub fn slug(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+
     /// The full name of one of this destination's settings, as Segment wants it in `config`.
     pub fn setting(&self, setting: &str) -> String {
         format!("{}/config/{}", self.0, setting)

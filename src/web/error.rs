@@ -65,6 +65,9 @@ pub enum WebError {
     #[error("the install's scope {0} is read-only")]
     ReadOnly(String),
 
+    #[error("the install's scope {0} does not reach the whole workspace")]
+    OneDestinationOnly(String),
+
     #[error("the request is not valid: {0}")]
     BadRequest(String),
 
@@ -220,6 +223,14 @@ impl WebError {
                 Some(
                     "An App created with the workspace:read scope can read but not change. \
                      Create an App with the workspace scope to change destinations.",
+                ),
+                false,
+            ),
+            WebError::OneDestinationOnly(_) => says(
+                S::FORBIDDEN,
+                "This install sees one destination, not the workspace",
+                Some(
+                    "An App with a destination/<slug> scope reaches only that destination, on                      the source picked at install time: its Monitor page (from the destination                      page) shows how its deliveries go. The workspace view needs an App created                      with the workspace:read or workspace scope.",
                 ),
                 false,
             ),

@@ -113,6 +113,73 @@ pub async fn installed(
     Ok(Some((account, install)))
 }
 
+/// The destination a Monitor page is about: the partner's destination on the source in use
+/// (as [`DestinationTarget`]), or, with `?destination=<full name>`, that destination of the
+/// install's workspace (the workspace view links there; a `destination/<slug>` install may
+/// name only its own destination).
+pub struct MonitorTarget {
+    pub target: Target,
+    /// The page was asked about a destination by name.
+    pub named: bool,
+}
+
+/// The `destination` parameter of a query string, if it has one.
+fn named_destination(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "destination")
+        .map(|(_, value)| value.into_owned())
+}
+
+impl FromRequest for MonitorTarget {
+    type Error = actix_web::Error;
+    type Future = Extracted<MonitorTarget>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let Some(named) = named_destination(request.query_string()) else {
+            let target = DestinationTarget::from_request(request, payload);
+            return Box::pin(async move {
+                Ok(MonitorTarget {
+                    target: target.await?.0,
+                    named: false,
+                })
+            });
+        };
+        let parts = parts(request);
+        Box::pin(async move {
+            let destination = DestinationName::parse(&named)
+                .map_err(|reason| WebError::BadRequest(format!("destination: {reason}")))?;
+            let parts = parts?;
+            let Some((account, install)) =
+                installed(&parts.store, &parts.session, parts.account).await?
+            else {
+                return Err(go_home(&parts.session));
+            };
+            let source = destination.source();
+            if Some(&source.workspace()) != install.workspace() {
+                return Err(WebError::BadRequest(
+                    "that destination is not on the installed workspace".into(),
+                )
+                .into());
+            }
+            let own = install
+                .source()
+                .map(|s| s.destination(&parts.partner.destination_slug));
+            if install.scope.names_a_source() && own.as_ref() != Some(&destination) {
+                return Err(WebError::OneDestinationOnly(install.scope.to_string()).into());
+            }
+            Ok(MonitorTarget {
+                target: Target {
+                    account,
+                    install,
+                    source,
+                    destination,
+                },
+                named: true,
+            })
+        })
+    }
+}
+
 /// What every extractor here needs from the request.
 struct Parts {
     store: web::Data<Store>,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::chart::{Bucket, Chart, count};
 use super::destination::{credential_status, label};
 use super::error::WebError;
-use super::extract::DestinationTarget;
+use super::extract::MonitorTarget;
 use super::health::{HealthCache, line};
 use super::pages::{Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, render};
 use super::session::TypedSession;
@@ -26,11 +26,11 @@ use crate::segment::delivery::{
 };
 use crate::segment::{ErrorKind, SegmentClient, SegmentError};
 
-/// The query of `GET /destination/monitor`.
+/// The query of `GET /destination/monitor` (its `destination`, if any, is [`MonitorTarget`]'s).
 #[derive(Debug, Deserialize)]
 pub struct MonitorParams {
     /// `1h`, `24h` (the default) or `7d`.
-    range: Option<String>,
+    pub(super) range: Option<String>,
 }
 
 /// The range a query asks for.
@@ -53,7 +53,7 @@ pub async fn show(
     site: web::Data<Site>,
     health: web::Data<HealthCache>,
     session: TypedSession,
-    DestinationTarget(mut target): DestinationTarget,
+    MonitorTarget { mut target, named }: MonitorTarget,
     query: web::Query<MonitorParams>,
 ) -> Result<HttpResponse, WebError> {
     let range = range_of(query.range.as_deref())?;
@@ -80,7 +80,17 @@ pub async fn show(
         health.put(name, line(summary));
     }
     let slug = partner.destination_slug.to_string();
-    let can_write = target.install.scope.can_write();
+    // Enable and the key check are about the partner's destination on the source in use.
+    let ours = !named;
+    let can_write = target.install.scope.can_write() && ours;
+    let also = if named {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("destination", target.destination.as_str())
+            .finish();
+        format!("&{query}")
+    } else {
+        String::new()
+    };
     let mut page = MonitorPage {
         layout: Layout::with_forms(site.sandbox, &session),
         display_name: slug.clone(),
@@ -88,10 +98,11 @@ pub async fn show(
         status: "Not created",
         status_class: "absent",
         source: target.source.to_string(),
+        named,
         ranges: MetricsRange::ALL
             .into_iter()
             .map(|r| RangeLink {
-                value: r.as_str(),
+                href: format!("/destination/monitor?range={}{also}", r.as_str()),
                 label: r.label(),
                 current: r == range,
             })
@@ -124,7 +135,9 @@ pub async fn show(
     } else {
         ("Disabled", "disabled")
     };
-    page.credential = credential_status(&partner, &target.account, &destination);
+    if ours {
+        page.credential = credential_status(&partner, &target.account, &destination);
+    }
     match summary {
         Ok(summary) => fill_summary(&mut page, &summary),
         Err(error) => page.panel = Some(panel(&error)),
@@ -262,7 +275,7 @@ pub fn advice(reason: &str) -> String {
 }
 
 /// Why the metrics are not there, in the customer's words.
-fn panel(error: &SegmentError) -> PanelView {
+pub(super) fn panel(error: &SegmentError) -> PanelView {
     let (title, text) = match error.kind() {
         ErrorKind::NotFound => (
             "No metrics yet",

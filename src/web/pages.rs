@@ -206,8 +206,8 @@ pub fn render(page: &impl Template) -> Result<HttpResponse, WebError> {
 
 /// One of the ranges the Monitor page offers.
 pub struct RangeLink {
-    /// `1h`, `24h`, `7d`.
-    pub value: &'static str,
+    /// `/destination/monitor?range=1h` (and the destination, when one was named).
+    pub href: String,
     pub label: &'static str,
     pub current: bool,
 }
@@ -243,6 +243,8 @@ pub struct MonitorPage {
     pub status: &'static str,
     pub status_class: &'static str,
     pub source: String,
+    /// Asked about by name, from the workspace view (not necessarily the partner's own).
+    pub named: bool,
     pub ranges: Vec<RangeLink>,
     /// "the last 24 h (Nov 23 11:00 to Nov 24 10:17 UTC)".
     pub window: String,
@@ -259,4 +261,35 @@ pub struct MonitorPage {
     /// What the destination page says of the key in Segment: (CSS class, sentence).
     pub credential: Option<(&'static str, String)>,
     pub can_write: bool,
+}
+
+/// One destination of the workspace view.
+pub struct WorkspaceRow {
+    pub name: String,
+    pub display_name: String,
+    /// The source's slug.
+    pub source: String,
+    pub enabled: bool,
+    /// `None`: Segment gave no numbers for it.
+    pub delivered: Option<String>,
+    pub discarded: Option<String>,
+    /// The share of finished events discarded, for the order (worst first).
+    pub discard_rate: Option<f64>,
+    pub discard_percent: String,
+    /// Its own Monitor view.
+    pub monitor: String,
+}
+
+#[derive(Template)]
+#[template(path = "workspace_monitor.html")]
+pub struct WorkspaceMonitorPage {
+    pub layout: Layout,
+    pub workspace: String,
+    pub scope: String,
+    pub ranges: Vec<RangeLink>,
+    /// "the last 24 h".
+    pub range: &'static str,
+    pub rows: Vec<WorkspaceRow>,
+    /// Why the numbers are missing, when they are.
+    pub problem: Option<PanelView>,
 }

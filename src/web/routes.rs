@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::error::WebError;
-use super::{account, assets, auth, configure, destination, home, monitor, operations};
+use super::{account, assets, auth, configure, destination, home, monitor, operations, workspace};
 
 /// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
 macro_rules! route_table {
@@ -66,6 +66,7 @@ route_table! {
     get "/destination/monitor" => monitor::show: "Monitor: delivered, retried and discarded events, with a chart";
     get "/destination/configure" => configure::show: "the settings form, from the catalog";
     post "/destination/configure" => configure::save: "saves the changed settings";
+    get "/workspace/monitor" => workspace::show: "every destination on the workspace, worst first (wider scopes)";
     get "/healthz" => operations::healthz: "the process answers";
     get "/readyz" => operations::readyz: "the database (and Redis) answer";
     get "/metrics" => operations::metrics: "the operators' metrics";

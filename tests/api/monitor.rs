@@ -404,3 +404,119 @@ async fn the_destination_page_says_how_deliveries_went_at_one_call_when_warm() {
     );
     fresh.clear_faults().await;
 }
+
+/// Puts a destination of another tool on `source`, enabled, straight into the sandbox, with
+/// `refused` deciding whether its credential test failed; its history starts `hours` ago.
+fn other_destination(app: &TestApp, source: &str, slug: &str, refused: bool, hours: i64) -> String {
+    let name = format!("workspaces/acme/sources/{source}/destinations/{slug}");
+    let body = json!({"destination": {"name": name, "enabled": true, "connection_mode": "CLOUD"}});
+    let mut world = app.sandbox.world();
+    world.create_destination("acme", source, &body).unwrap();
+    world.record_credential_test(&name, "failed: 401".into(), !refused);
+    drop(world);
+    app.sandbox.age_destination(&name, Duration::hours(hours));
+    name
+}
+
+#[tokio::test]
+async fn the_workspace_view_lists_every_destination_worst_first() {
+    for scope in ["workspace", "workspace:read"] {
+        let app = spawn_app_with(Options {
+            account_keys: true,
+            ..Options::scope(scope)
+        })
+        .await;
+        let consent = app.open_consent().await;
+        let page = app.browser.click(&consent, "Allow").await;
+        app.browser
+            .click_with(
+                &page,
+                "Manage this source",
+                &[("source", "workspaces/acme/sources/javascript")],
+            )
+            .await;
+        let healthy = other_destination(&app, "javascript", "google-analytics", false, 3);
+        let refused = other_destination(&app, "ios", "airship", true, 2);
+
+        let destination = app.browser.get(&app.url("/destination")).await;
+        let page = app
+            .browser
+            .follow_link(&destination, "Workspace monitor")
+            .await;
+        assert_eq!(page.status, 200, "{scope}: {}", page.text());
+        let (summary, _) = {
+            let sent = app.sandbox.metrics_sent();
+            let last = sent.last().unwrap().clone();
+            (last, ())
+        };
+        let summaries = summary["summaries"].as_array().unwrap();
+        assert_eq!(
+            summaries.len(),
+            2,
+            "one summary per destination, in one call"
+        );
+
+        // Worst first: every event of the refused one was discarded.
+        let html = Html::parse_document(&page.body);
+        let rows = Selector::parse("table.workspace tbody tr").unwrap();
+        let rows: Vec<String> = html
+            .select(&rows)
+            .map(|r| {
+                r.text()
+                    .flat_map(str::split_whitespace)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows[0].contains(&refused) && rows[0].contains("100.0%"),
+            "{rows:?}"
+        );
+        assert!(rows[1].contains(&healthy), "{rows:?}");
+        let delivered =
+            summaries.iter().find(|s| s["name"] == healthy).unwrap()["metrics"][0]["value"]
+                .as_u64()
+                .unwrap();
+        assert!(
+            rows[1].contains(&grouped(delivered)),
+            "{rows:?} vs {delivered}"
+        );
+
+        // Each links to its own Monitor view, which shows that destination.
+        let own = app.browser.follow_link(&page, "Monitor").await;
+        assert_eq!(own.status, 200);
+        assert!(own.text().contains("401 Unauthorized"), "{}", own.text());
+        assert!(
+            !own.buttons().contains(&"Enable".to_owned()),
+            "not ours to enable"
+        );
+        assert!(own.text().contains("Back to the workspace"));
+    }
+}
+
+#[tokio::test]
+async fn a_destination_scope_cannot_see_the_workspace() {
+    let app = delivering_app(1).await;
+    let page = app.browser.get(&app.url("/workspace/monitor")).await;
+    assert_eq!(page.status, 403);
+    let text = page.text();
+    assert!(
+        text.contains("one destination, not the workspace"),
+        "{text}"
+    );
+    assert!(text.contains("workspace:read or workspace scope"), "{text}");
+    // Nor another destination by name.
+    let other = "workspaces/acme/sources/ios/destinations/clearbrain";
+    let page = app
+        .browser
+        .get(&app.url(&format!("/destination/monitor?destination={other}")))
+        .await;
+    assert_eq!(page.status, 403, "{}", page.text());
+    // Its own, by name, is fine.
+    let page = app
+        .browser
+        .get(&app.url(&format!("/destination/monitor?destination={DESTINATION}")))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+}

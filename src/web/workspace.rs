@@ -1,0 +1,169 @@
+//! `GET /workspace/monitor`: every destination on the consented workspace, worst first (by the
+//! share of events discarded), each linking to its own Monitor view. Only the `workspace` and
+//! `workspace:read` scopes see a workspace; a `destination/<slug>` install is told why not.
+//!
+//! Calls to Segment: the workspace's sources, then each source's destinations (at once), then
+//! one `batchGetSummary` per 50 destinations. A failure of the summaries leaves the list
+//! standing, without numbers, and says why.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use futures_util::future::try_join_all;
+
+use super::chart::count;
+use super::error::WebError;
+use super::extract::Connected;
+use super::monitor::{MonitorParams, panel, range_of};
+use super::pages::{Layout, RangeLink, WorkspaceMonitorPage, WorkspaceRow, render};
+use super::session::TypedSession;
+use super::state::Site;
+use super::tokens::Tokens;
+use crate::segment::delivery::{DeliverySummary, MetricsRange};
+use crate::segment::{Destination, DestinationName, SegmentClient, SourceName};
+
+/// How many destinations one `batchGetSummary` names.
+const BATCH: usize = 50;
+
+/// `GET /workspace/monitor`
+pub async fn show(
+    segment: web::Data<SegmentClient>,
+    tokens: web::Data<Tokens>,
+    site: web::Data<Site>,
+    session: TypedSession,
+    Connected {
+        account,
+        mut install,
+    }: Connected,
+    query: web::Query<MonitorParams>,
+) -> Result<HttpResponse, WebError> {
+    if install.scope.names_a_source() {
+        return Err(WebError::OneDestinationOnly(install.scope.to_string()));
+    }
+    let workspace = install
+        .workspace()
+        .cloned()
+        .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
+    let range = range_of(query.range.as_deref())?;
+    let window = range.window(Utc::now());
+    let (destinations, summaries) = tokens
+        .with_install(
+            &account,
+            &mut install,
+            "reading the workspace's destinations and their delivery metrics",
+            async |token| {
+                let sources = segment.list_sources(token, &workspace).await?;
+                let names: Vec<SourceName> = sources
+                    .iter()
+                    .filter_map(|s| SourceName::parse(&s.name).ok())
+                    .collect();
+                let lists = try_join_all(
+                    names
+                        .iter()
+                        .map(|source| segment.list_destinations(token, source)),
+                )
+                .await?;
+                let destinations: Vec<Destination> = lists.into_iter().flatten().collect();
+                let named: Vec<DestinationName> = destinations
+                    .iter()
+                    .filter_map(|d| DestinationName::parse(&d.name).ok())
+                    .collect();
+                let mut summaries = Ok(Vec::new());
+                for batch in named.chunks(BATCH) {
+                    match segment
+                        .workspace_delivery_summaries(token, &workspace, batch, &window)
+                        .await
+                    {
+                        Ok(found) => {
+                            if let Ok(all) = &mut summaries {
+                                all.extend(found);
+                            }
+                        }
+                        Err(error) => {
+                            summaries = Err(error);
+                            break;
+                        }
+                    }
+                }
+                Ok((destinations, summaries))
+            },
+        )
+        .await?;
+    let (summaries, problem) = match summaries {
+        Ok(summaries) => (summaries, None),
+        Err(error) => (Vec::new(), Some(panel(&error))),
+    };
+    let mut rows: Vec<WorkspaceRow> = destinations
+        .iter()
+        .map(|d| row(d, summaries.iter().find(|s| s.name == d.name), range))
+        .collect();
+    // Worst first: the largest share discarded; those without numbers last.
+    rows.sort_by(|a, b| {
+        b.discard_rate
+            .unwrap_or(-1.0)
+            .total_cmp(&a.discard_rate.unwrap_or(-1.0))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    render(&WorkspaceMonitorPage {
+        layout: Layout::with_forms(site.sandbox, &session),
+        workspace: workspace.to_string(),
+        scope: install.scope.to_string(),
+        ranges: MetricsRange::ALL
+            .into_iter()
+            .map(|r| RangeLink {
+                href: format!("/workspace/monitor?range={}", r.as_str()),
+                label: r.label(),
+                current: r == range,
+            })
+            .collect(),
+        range: range.label(),
+        rows,
+        problem,
+    })
+}
+
+/// One destination's line.
+fn row(
+    destination: &Destination,
+    summary: Option<&DeliverySummary>,
+    range: MetricsRange,
+) -> WorkspaceRow {
+    let link: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("destination", &destination.name)
+        .append_pair("range", range.as_str())
+        .finish();
+    let finished = summary.map(|s| s.delivered() + s.discarded());
+    WorkspaceRow {
+        name: destination.name.clone(),
+        display_name: if destination.display_name.is_empty() {
+            destination
+                .name
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            destination.display_name.clone()
+        },
+        source: destination
+            .parent
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        enabled: destination.enabled,
+        delivered: summary.map(|s| count(s.delivered())),
+        discarded: summary.map(|s| count(s.discarded())),
+        discard_rate: summary
+            .zip(finished)
+            .filter(|(_, finished)| *finished > 0.0)
+            .map(|(s, finished)| s.discarded() / finished),
+        discard_percent: match (summary, finished) {
+            (Some(s), Some(finished)) if finished > 0.0 => {
+                format!("{:.1}%", s.discarded() / finished * 100.0)
+            }
+            (Some(_), _) => "no events".to_owned(),
+            (None, _) => "—".to_owned(),
+        },
+        monitor: format!("/destination/monitor?{link}"),
+    }
+}
