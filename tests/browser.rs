@@ -259,7 +259,12 @@ async fn the_demo_in_a_real_browser() {
     let profile = std::env::temp_dir().join(format!("partnerapp-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
 
-    let app = helpers::spawn_app_in_sandbox_mode_with(&[("DESTINATION_SLUG", "uservoice")]).await;
+    // As `cargo run` is: Enable pushes the account's own key, which the partner's API accepts.
+    let app = helpers::spawn_app_in_sandbox_mode_with(&[
+        ("DESTINATION_SLUG", "uservoice"),
+        ("DESTINATION_API_KEY", ""),
+    ])
+    .await;
     let driver = start_driver().await;
     let browser = start_browser(&driver, &profile).await;
     let walk = Walk { browser, shots };
@@ -306,6 +311,37 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
     assert!(text.contains("was created on ios and enabled"), "{text}");
     assert!(text.contains("Enabled"), "{text}");
     walk.step("04-enabled", &[]).await;
+
+    // Monitor, a day later (the inspector's "A day later" button does the same): what Segment
+    // delivered, with the chart drawn on the server.
+    assert!(app.sandbox.age_destination(
+        "workspaces/acme/sources/ios/destinations/uservoice",
+        chrono::Duration::hours(24)
+    ));
+    walk.click_link("Monitor").await;
+    assert_eq!(walk.path().await, "/destination/monitor");
+    let text = walk.text().await;
+    assert!(text.contains("Delivered"), "{text}");
+    assert!(text.contains("Success rate"), "{text}");
+    let bars = walk
+        .browser
+        .find_all(Locator::Css("svg g.bucket"))
+        .await
+        .expect("the chart's bars");
+    assert_eq!(bars.len(), 24, "one bar per hour");
+    walk.browser
+        .execute(
+            "document.querySelector('.totals').scrollIntoView({block: 'start'})",
+            vec![],
+        )
+        .await
+        .expect("the totals");
+    walk.step("10-monitor", &[]).await;
+    walk.browser
+        .goto(&app.url("/destination"))
+        .await
+        .expect("the destination page");
+    assert!(walk.text().await.contains("delivered in the last 24 h"));
 
     // Configure a few settings, one of them wrong first.
     walk.click_link("Configure").await;

@@ -1,8 +1,10 @@
 //! Segment's Event Delivery Metrics: whether the events of a source reach the partner's
 //! destination (delivered, retried, discarded and why, time to success).
 //!
-//! **Every shape here is an assumption.** Segment names these endpoints in public clients but
-//! does not publish their parameters or bodies (`SEGMENT-API.md`, section 7). This module is the
+//! **Every shape here is an assumption.** Segment's docs list an Event Delivery Metrics service
+//! in the Config API and public clients name its paths, but its parameters and bodies are not
+//! published; these follow what Segment's newer Public API documents for its own delivery
+//! metrics. This module is the
 //! one place that knows them: the paths, the query parameters and their limits, the metric
 //! names and the JSON of a summary and a time series. A partner who sees Segment's real answer
 //! changes this file and nothing else; the web layer reads only the types below.

@@ -203,6 +203,8 @@ pub async fn spawn_app_in_sandbox_mode_with(extra: &[(&'static str, &str)]) -> T
         ("DATABASE_URL", test_database_url()),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
     ];
+    // A setting in `extra` replaces the default (an empty value unsets it).
+    vars.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
     vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     start_in_sandbox_mode(vars).await
 }
