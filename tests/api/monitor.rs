@@ -267,9 +267,11 @@ async fn a_replaced_key_shows_as_401_discards_until_enable_pushes_the_new_one() 
         assert_eq!(discarded_points[i], 0, "bucket {i} after Enable");
         assert!(delivered_points[i] > 0, "bucket {i} after Enable");
     }
+    // The refused minutes stay in the history (moved back with it: other minutes, so other
+    // counts, but as many of them).
     assert!(
-        metric(&summary, "discarded") >= discarded,
-        "the history stays"
+        metric(&summary, "discarded") >= 9 * 15,
+        "the history stays: {discarded} before"
     );
 }
 
