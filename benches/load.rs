@@ -63,6 +63,8 @@ mod bench {
     use super::helpers::{Browser, Page};
 
     const LEVELS: [usize; 3] = [1, 16, 64];
+    /// The Monitor page's ranges.
+    const RANGES: [&str; 3] = ["1h", "24h", "7d"];
     /// Install flows measured (`BENCH_FLOWS` for more, e.g. to profile them).
     fn flows() -> usize {
         std::env::var("BENCH_FLOWS")
@@ -269,6 +271,44 @@ mod bench {
                 .expect("the sandbox answers");
             assert!(response.status().is_success());
         }
+    }
+
+    /// The Monitor page of an app alone (its own process; the sandbox here), for each of
+    /// [`RANGES`] at one connection, on a destination with a week of history: the latencies, the
+    /// app's CPU per page (from `/proc`) and the upstream calls per page.
+    async fn monitor_alone(duration: Duration) -> Vec<(Stats, Duration, f64)> {
+        let app = start_against_own_sandbox().await;
+        let (browser, page) = install(&app, "acme").await;
+        let page = browser.click(&page, "Enable").await;
+        assert!(page.text().contains("Enabled"), "{}", page.text());
+        let destination = format!("workspaces/acme/sources/javascript/destinations/{SLUG}");
+        let aged = reqwest::Client::new()
+            .post(app.sandbox_url("/destinations/age"))
+            .form(&[("name", destination.as_str()), ("hours", "168")])
+            .send()
+            .await
+            .expect("the inspector answers");
+        assert!(aged.status().is_success(), "{}", aged.status());
+        let mut results = Vec::new();
+        for range in RANGES {
+            let url = app.url(&format!("/destination/monitor?range={range}"));
+            let page = browser.get(&url).await;
+            assert!(page.body.contains("class=\"bucket\""), "{}", page.text());
+            let calls = || async { inspector(&app.sandbox_url("")).await["api_calls"].as_u64() };
+            let before = calls().await.unwrap_or(0);
+            for _ in 0..20 {
+                assert_eq!(browser.get(&url).await.status, 200);
+            }
+            let per_page = (calls().await.unwrap_or(0) - before) as f64 / 20.0;
+            let client = browser.client.clone();
+            let request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
+                Arc::new(move || client.get(&url));
+            let cpu_before = app.cpu();
+            let stats = load(1, duration, request).await;
+            let cpu = (app.cpu() - cpu_before) / stats.requests.max(1) as u32;
+            results.push((stats, cpu, per_page));
+        }
+        results
     }
 
     /// A browser that has run the whole install flow on `workspace`, ending on the destination
@@ -479,11 +519,30 @@ mod bench {
             "/sandbox/v1beta/workspaces/acme/sources/javascript/destinations/{SLUG}"
         ));
         let upstream_client = reqwest::Client::new();
+        let upstream_bearer = bearer.clone();
         let upstream_request: Arc<dyn Fn() -> reqwest::RequestBuilder + Send + Sync> =
-            Arc::new(move || upstream_client.get(&upstream_url).bearer_auth(&bearer));
+            Arc::new(move || {
+                upstream_client
+                    .get(&upstream_url)
+                    .bearer_auth(&upstream_bearer)
+            });
         let mut upstream_stats = Vec::new();
         for connections in LEVELS {
             upstream_stats.push(load(connections, duration, upstream_request.clone()).await);
+        }
+
+        // 6. The Monitor page, the app alone (Segment played by a sandbox in this process, so
+        // the app's CPU is its own), at one connection for each range, on a week of history.
+        let monitor_stats = monitor_alone(duration).await;
+        if quick {
+            for (range, (stats, cpu, calls)) in RANGES.iter().zip(&monitor_stats) {
+                println!(
+                    "monitor page ({range}), 1 connection: p50 {} ms, p99 {} ms, app CPU {:.3} ms per page, {calls:.2} upstream calls",
+                    ms(stats.p50),
+                    ms(stats.p99),
+                    cpu.as_secs_f64() * 1000.0
+                );
+            }
         }
 
         // 5. Whole install flows.
@@ -700,8 +759,26 @@ mod bench {
         let errors: usize = page_stats
             .iter()
             .chain(&upstream_stats)
+            .chain(monitor_stats.iter().map(|(s, _, _)| s))
             .map(|s| s.errors)
             .sum();
+        println!(
+            "\n| Monitor page, the app alone, 1 connection, a week of history | 1h | 24h | 7d |"
+        );
+        println!("|---|---|---|---|");
+        let cells = |f: &dyn Fn(&(Stats, Duration, f64)) -> String| {
+            monitor_stats.iter().map(f).collect::<Vec<_>>().join(" | ")
+        };
+        println!("| page p50 ms | {} |", cells(&|(s, _, _)| ms(s.p50)));
+        println!("| page p99 ms | {} |", cells(&|(s, _, _)| ms(s.p99)));
+        println!(
+            "| app CPU per page (user + system) ms | {} |",
+            cells(&|(_, cpu, _)| format!("{:.3}", cpu.as_secs_f64() * 1000.0))
+        );
+        println!(
+            "| upstream calls per page | {} |",
+            cells(&|(_, _, calls)| format!("{calls:.2}"))
+        );
         println!("\n| measure | result |");
         println!("|---|---|");
         println!("| upstream calls per destination page | {calls_per_page:.2} |");

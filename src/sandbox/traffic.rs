@@ -12,7 +12,7 @@
 //! - **Rejected** (the partner's API refused the destination's API key, as the credential test
 //!   found): every event discarded as `401 Unauthorized`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// The discard reasons the sandbox gives.
 pub const BAD_REQUEST: &str = "400 Bad Request";
@@ -28,15 +28,6 @@ pub enum DeliveryState {
 
 /// Since when a destination has been in each state, oldest first.
 pub type History = Vec<(DateTime<Utc>, DeliveryState)>;
-
-/// The state `history` says a destination was in at `time`.
-pub fn state_at(history: &History, time: DateTime<Utc>) -> DeliveryState {
-    history
-        .iter()
-        .rev()
-        .find(|(since, _)| *since <= time)
-        .map_or(DeliveryState::Off, |(_, state)| *state)
-}
 
 /// One minute's events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,12 +62,25 @@ pub fn seed(name: &str) -> u64 {
     })
 }
 
+/// The day's wave: how many more events than at midnight UTC a minute of the day has (0 to 20,
+/// most at noon). Worked out once.
+fn wave(minute_of_day: usize) -> u64 {
+    static WAVE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let wave = WAVE.get_or_init(|| {
+        (0..1440)
+            .map(|m| {
+                let of_day = m as f64 / 1440.0;
+                (10.0 * (1.0 - (std::f64::consts::TAU * of_day).cos())) as u8
+            })
+            .collect()
+    });
+    u64::from(wave[minute_of_day % 1440])
+}
+
 /// The events of `minute` (minutes since 1970) in `state`: 15 to 49, more in the UTC afternoon
 /// than at night (a day's wave, plus noise).
 pub fn minute(seed: u64, minute: i64, state: DeliveryState) -> Minute {
-    let of_day = minute.rem_euclid(1440) as f64 / 1440.0;
-    let wave = (10.0 * (1.0 - (std::f64::consts::TAU * of_day).cos())) as u64;
-    let events = 15 + mix(seed, minute, 1) % 15 + wave;
+    let events = 15 + mix(seed, minute, 1) % 15 + wave(minute.rem_euclid(1440) as usize);
     match state {
         DeliveryState::Off => Minute::default(),
         DeliveryState::Rejected => Minute {
@@ -102,28 +106,50 @@ pub fn minute(seed: u64, minute: i64, state: DeliveryState) -> Minute {
     }
 }
 
-/// Every minute from `start` that is over by `end`, as (the minute's start, its events), in
-/// order. Minutes before the history begins hold nothing and are skipped.
-pub fn minutes(
+/// Calls `f` with every minute from `start` that is over by `end` (as minutes since 1970) and
+/// its events, in order. Minutes before the history begins, and minutes while the destination
+/// was off, hold nothing and are skipped.
+pub fn each_minute(
     name: &str,
     history: &History,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> impl Iterator<Item = (DateTime<Utc>, Minute)> + use<> {
+    mut f: impl FnMut(i64, Minute),
+) {
     let seed = seed(name);
-    let history = history.clone();
-    let first = history.first().map(|(since, _)| *since);
     let begin = start.timestamp().div_euclid(60) + i64::from(start.timestamp().rem_euclid(60) != 0);
-    let begin = match first {
-        Some(since) => begin.max(since.timestamp().div_euclid(60)),
-        None => i64::MAX,
-    };
     let stop = end.timestamp().div_euclid(60);
-    (begin..stop).filter_map(move |m| {
-        let at = DateTime::from_timestamp(m * 60, 0)?;
-        let state = state_at(&history, at + Duration::seconds(30));
-        Some((at, minute(seed, m, state)))
-    })
+    // A minute takes the state in force at its middle: the state of a change at second < 30 of
+    // a minute already, of one at second >= 30 from the next minute on.
+    let first_minute = |since: DateTime<Utc>| (since.timestamp() + 29).div_euclid(60);
+    for (i, (since, state)) in history.iter().enumerate() {
+        if *state == DeliveryState::Off {
+            continue;
+        }
+        let from = first_minute(*since).max(begin);
+        let until = history
+            .get(i + 1)
+            .map_or(stop, |(next, _)| first_minute(*next))
+            .min(stop);
+        for m in from..until {
+            f(m, minute(seed, m, *state));
+        }
+    }
+}
+
+/// Every minute from `start` that is over by `end`, with its start (for tests).
+#[cfg(test)]
+fn minutes(
+    name: &str,
+    history: &History,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Minute)> {
+    let mut all = Vec::new();
+    each_minute(name, history, start, end, |m, minute| {
+        all.push((DateTime::from_timestamp(m * 60, 0).unwrap(), minute));
+    });
+    all
 }
 
 /// The totals of a run of minutes.
@@ -166,9 +192,7 @@ impl Totals {
 /// The totals of every minute from `start` over by `end`.
 pub fn totals(name: &str, history: &History, start: DateTime<Utc>, end: DateTime<Utc>) -> Totals {
     let mut totals = Totals::default();
-    for (_, minute) in minutes(name, history, start, end) {
-        totals.add(&minute);
-    }
+    each_minute(name, history, start, end, |_, minute| totals.add(&minute));
     totals
 }
 
@@ -234,14 +258,14 @@ mod tests {
             at("2026-11-24T08:00:00Z"),
             at("2026-11-24T08:00:59Z"),
         );
-        assert_eq!(none.count(), 0);
+        assert_eq!(none.len(), 0);
         let one = minutes(
             "d",
             &history,
             at("2026-11-24T08:00:00Z"),
             at("2026-11-24T08:01:00Z"),
         );
-        assert_eq!(one.count(), 1);
+        assert_eq!(one.len(), 1);
         // A window that starts mid-minute begins with the next whole one.
         let mid = minutes(
             "d",
@@ -249,10 +273,14 @@ mod tests {
             at("2026-11-24T08:00:30Z"),
             at("2026-11-24T08:02:00Z"),
         );
-        assert_eq!(mid.count(), 1);
-        assert_eq!(
-            state_at(&Vec::new(), at("2026-11-24T08:00:00Z")),
-            DeliveryState::Off
+        assert_eq!(mid.len(), 1);
+        // No history: nothing at all.
+        let never = minutes(
+            "d",
+            &Vec::new(),
+            at("2026-11-24T08:00:00Z"),
+            at("2026-11-24T09:00:00Z"),
         );
+        assert!(never.is_empty());
     }
 }

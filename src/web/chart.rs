@@ -3,7 +3,7 @@
 //! come from classes in the stylesheet), with axis labels, a `<title>` per bar, and a text
 //! summary for screen readers. `templates/chart.html` draws what [`Chart`] computes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::segment::delivery::Granularity;
 
@@ -62,14 +62,31 @@ pub struct Chart {
     pub summary: String,
 }
 
-/// A coordinate, short (SVG needs no more than a tenth of a unit here).
+/// A coordinate, short (SVG needs no more than a tenth of a unit here). Integer formatting:
+/// a 7-day chart writes a thousand of these.
 fn n(value: f64) -> String {
-    let rounded = (value * 10.0).round() / 10.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
+    let tenths = (value * 10.0).round() as i64;
+    let sign = if tenths < 0 { "-" } else { "" };
+    let (whole, tenth) = (tenths.abs() / 10, tenths.abs() % 10);
+    if tenth == 0 {
+        format!("{sign}{whole}")
     } else {
-        format!("{rounded:.1}")
+        format!("{sign}{whole}.{tenth}")
     }
+}
+
+/// `Nov 24 09:00`, without chrono's format machinery (one per bar).
+fn when(time: DateTime<Utc>) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS[(time.month0() as usize).min(11)];
+    format!(
+        "{month} {} {:02}:{:02}",
+        time.day(),
+        time.hour(),
+        time.minute()
+    )
 }
 
 /// A count as people read it: `1,180`.
@@ -146,7 +163,7 @@ impl Chart {
                     discarded_height: n(delivered_top - discarded_top),
                     label: format!(
                         "{} UTC: {} delivered, {} discarded",
-                        b.start.format("%b %-d %H:%M"),
+                        when(b.start),
                         count(b.delivered),
                         count(b.discarded)
                     ),

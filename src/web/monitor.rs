@@ -342,20 +342,34 @@ pub(super) fn panel(error: &SegmentError) -> PanelView {
 /// The chart of delivered vs discarded, one bar per bucket of `window` (a bucket Segment left
 /// out counts as empty).
 fn chart(series: &[Series], window: &Window) -> Chart {
-    let values = |metric: &str, at| {
-        series
+    let starts = window.buckets();
+    let bucket = window.granularity.bucket().num_seconds().max(1);
+    // Each point to its bucket, by its offset from the start.
+    let values = |metric: &str| {
+        let mut values = vec![0.0; starts.len()];
+        for point in series
             .iter()
-            .find(|s| s.metric() == metric)
-            .and_then(|s| s.points.iter().find(|p| p.time == at))
-            .map_or(0.0, |p| p.value)
+            .filter(|s| s.metric() == metric)
+            .flat_map(|s| &s.points)
+        {
+            let offset = (point.time - window.start).num_seconds();
+            if offset >= 0
+                && offset % bucket == 0
+                && let Some(value) = values.get_mut((offset / bucket) as usize)
+            {
+                *value = point.value;
+            }
+        }
+        values
     };
-    let buckets: Vec<Bucket> = window
-        .buckets()
+    let (delivered, discarded) = (values(DELIVERED), values(DISCARDED));
+    let buckets: Vec<Bucket> = starts
         .into_iter()
-        .map(|start| Bucket {
+        .enumerate()
+        .map(|(i, start)| Bucket {
             start,
-            delivered: values(DELIVERED, start),
-            discarded: values(DISCARDED, start),
+            delivered: delivered[i],
+            discarded: discarded[i],
         })
         .collect();
     Chart::new(&buckets, window.granularity)

@@ -192,18 +192,19 @@ fn series_body(destination: &StoredDestination, metric: &str, window: &MetricsWi
     let starts = window.buckets();
     let mut buckets = vec![Totals::default(); starts.len()];
     let bucket_seconds = window.bucket.num_seconds().max(1);
-    let minutes = traffic::minutes(
+    let start = window.start.timestamp();
+    traffic::each_minute(
         &destination.name(),
         &destination.history,
         window.start,
         window.end,
+        |m, minute| {
+            let index = ((m * 60 - start).div_euclid(bucket_seconds)) as usize;
+            if let Some(bucket) = buckets.get_mut(index) {
+                bucket.add(&minute);
+            }
+        },
     );
-    for (at, minute) in minutes {
-        let index = ((at - window.start).num_seconds() / bucket_seconds) as usize;
-        if let Some(bucket) = buckets.get_mut(index) {
-            bucket.add(&minute);
-        }
-    }
     let display_name = METRICS
         .iter()
         .find(|(m, _)| *m == metric)
