@@ -450,3 +450,109 @@ async fn refresh_mints_a_new_token_and_retires_the_old_one() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The delivery metrics endpoints over HTTP, as a client meets them: their paths, the limits
+/// of a window, Segment's error bodies, and the scope rules.
+#[tokio::test]
+async fn the_delivery_metrics_endpoints_keep_their_limits_and_scopes() {
+    use reqwest::Method;
+    let segment = start("destination/clearbrain").await;
+    let token = segment.token("destination/clearbrain", "javascript").await;
+    let token = token["access_token"].as_str().unwrap();
+
+    // No destination, no metrics.
+    let summary = format!("{DEST}/metrics:getSummary");
+    let (status, body) = segment.api(Method::GET, &summary, token, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, _) = segment
+        .api(
+            Method::POST,
+            "workspaces/acme/sources/javascript/destinations",
+            token,
+            Some(create_body(json!("key-12345678"))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = segment.api(Method::GET, &summary, token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body["summary"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "successes",
+            "retried",
+            "discarded",
+            "time_to_success_p50",
+            "time_to_success_p95"
+        ]
+    );
+    let (status, body) = segment
+        .api(Method::GET, &format!("{DEST}/metrics"), token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["metrics"].as_array().unwrap().len(), 5);
+    let (status, body) = segment
+        .api(
+            Method::GET,
+            &format!("{DEST}/metrics/successes?granularity=DAY"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["granularity"], "DAY");
+
+    // A window longer than its granularity allows, or a made-up granularity: 400.
+    for query in [
+        "granularity=MINUTE",
+        "granularity=WEEK",
+        "start_time=2026-01-01T00:00:00Z&end_time=2026-01-09T00:00:00Z",
+        "start_time=yesterday",
+    ] {
+        let (status, body) = segment
+            .api(Method::GET, &format!("{summary}?{query}"), token, None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["code"], 3);
+        assert!(body["error"].as_str().unwrap().contains("invalid argument"));
+    }
+
+    // The batch names full metric names; the workspace's summaries need a workspace scope.
+    let batch = format!(
+        "{DEST}/metrics:batchGet?names={DEST}/metrics/successes&names={DEST}/metrics/discarded"
+    );
+    let (status, body) = segment.api(Method::GET, &batch, token, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["metrics"].as_array().unwrap().len(), 2);
+    let (status, body) = segment
+        .api(
+            Method::GET,
+            &format!("workspaces/acme/event-delivery-metrics:batchGetSummary?names={DEST}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("workspace:read or workspace")
+    );
+    // Another source's destination is out of this scope.
+    let (status, _) = segment
+        .api(
+            Method::GET,
+            "workspaces/acme/sources/ios/destinations/clearbrain/metrics:getSummary",
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
