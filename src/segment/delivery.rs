@@ -119,11 +119,12 @@ impl MetricsRange {
         }
     }
 
-    /// One bucket a minute for the last hour, an hour for a day or a week.
+    /// One bucket a minute for the last hour, an hour for the last day, a day for the last week.
     pub fn granularity(self) -> Granularity {
         match self {
             MetricsRange::LastHour => Granularity::Minute,
-            MetricsRange::LastDay | MetricsRange::LastWeek => Granularity::Hour,
+            MetricsRange::LastDay => Granularity::Hour,
+            MetricsRange::LastWeek => Granularity::Day,
         }
     }
 
