@@ -128,7 +128,7 @@ impl Application {
                 .app_data(health.clone())
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
-                .wrap(security::headers())
+                .wrap(security::headers(https))
                 .wrap(from_fn(log_requests));
             // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
             // app's routes, outside their CSRF guard, and before them so its paths match first.

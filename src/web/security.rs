@@ -27,9 +27,18 @@ pub const MAX_QUERY_BYTES: usize = 4 * 1024;
 /// The largest form the app reads (the Configure form of a big destination is a few KB).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
-/// The headers on every response.
-pub fn headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// How long a browser that saw the app over https keeps to https for it (a year).
+pub const HSTS: &str = "max-age=31536000";
+
+/// The headers on every response; `Strict-Transport-Security` too when the app is served over
+/// https (`REDIRECT_URL`), so that a browser never comes back over plain http.
+pub fn headers(https: bool) -> DefaultHeaders {
+    let headers = if https {
+        DefaultHeaders::new().add(("Strict-Transport-Security", HSTS))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -131,6 +131,10 @@ async fn the_same_account_installing_again_gets_its_install_back() {
         page.flash()
     );
 
+    // `?renew=1` (or anything but `new=1`) is not `new=1`: still skipped.
+    let page = app.browser.get(&app.url("/auth/segment?renew=1")).await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+
     // Forcing the flow anyway meets "install already exists", and resumes instead of failing.
     let consent = app.browser.get(&app.url("/auth/segment?new=1")).await;
     let page = app.browser.click(&consent, "Allow").await;

@@ -178,6 +178,13 @@ async fn the_session_cookie_is_http_only_and_same_site() {
             "Secure over http would lose the cookie: {cookie}"
         );
     }
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none(),
+        "no HSTS over plain http (localhost would be locked to https)"
+    );
 }
 
 #[tokio::test]
@@ -207,6 +214,11 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "over https the browser is told to stay on https"
+    );
     for name in ["__Host-partnerapp_session", "__Host-partnerapp_account"] {
         let cookie = set_cookie(&response, name);
         assert!(cookie.contains("Secure"), "{cookie}");
