@@ -14,7 +14,7 @@ use segment_partnerapp::segment::machine::{
     Claims, MachineClient, MachineConfig, MachineError, SigningKey,
 };
 use segment_partnerapp::segment::{Limits, http_client};
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 const APP: &str = "app-1";
@@ -180,6 +180,36 @@ async fn each_bad_jwt_gets_its_oauth_error() {
             .contains("within a minute")
     );
 
+    // Lifetimes that would overflow a subtraction, or reach far past or ahead: refused, and
+    // nothing panics.
+    let endless = Claims {
+        iat: -1,
+        exp: i64::MAX,
+        ..claims(&base)
+    };
+    let why = refused(&base, "test-private.pem", &endless, scope).await;
+    assert!(why.starts_with("invalid_grant"), "{why}");
+    let stale = Claims {
+        iat: now - 120,
+        exp: now + 30,
+        ..claims(&base)
+    };
+    assert!(
+        refused(&base, "test-private.pem", &stale, scope)
+            .await
+            .contains("more than a minute ago")
+    );
+    let far = Claims {
+        iat: now + 4,
+        exp: now + 64 + 60,
+        ..claims(&base)
+    };
+    assert!(
+        refused(&base, "test-private.pem", &far, scope)
+            .await
+            .contains("within a minute")
+    );
+
     let wrongly_signed = refused(&base, "other-private.pem", &claims(&base), scope).await;
     assert!(
         wrongly_signed.starts_with("invalid_client") && wrongly_signed.contains("signature"),
@@ -329,4 +359,35 @@ async fn the_token_command_prints_a_token_or_one_clear_error() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// A registered key id is not taken over by whoever posts another key under it.
+#[tokio::test]
+async fn a_registered_key_is_replaced_only_when_asked() {
+    let (_sandbox, base) = start();
+    let other = std::fs::read_to_string(fixture("other-public.pem")).unwrap();
+    let post = |body: Value| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/machine-keys"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let key = json!({"app_id": APP, "key_id": KID, "public_key_pem": other});
+    assert_eq!(post(key.clone()).await, 409);
+    // The registered key still works.
+    let good = client(&base, "test-private.pem", "functions:write");
+    assert!(good.token().await.is_ok());
+    // Asked for, the replacement happens, and the old key stops working.
+    let mut replace = key;
+    replace["replace"] = json!(true);
+    assert_eq!(post(replace).await, 204);
+    let old = client(&base, "test-private.pem", "functions:write");
+    assert!(old.token().await.is_err());
 }

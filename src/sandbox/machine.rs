@@ -1,7 +1,8 @@
 //! The sandbox's regional authorization server for server-to-server OAuth: `POST /token` takes
 //! a signed JWT assertion and answers with an access token or the OAuth error, and
 //! `POST /machine-keys` registers a public key (`{"app_id", "key_id", "public_key_pem"}`), as
-//! uploading it in Segment's OAuth application settings does.
+//! uploading it in Segment's OAuth application settings does; a key id once registered is
+//! replaced only with `"replace": true`.
 
 use std::collections::HashMap;
 
@@ -70,12 +71,37 @@ impl Machine {
     }
 }
 
+/// Why a key was not registered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyRefused {
+    /// Another key is registered under that id; replacing it must be asked for.
+    Taken,
+}
+
 impl Sandbox {
+    /// Registers (or, with `replace`, replaces) the public key `key_id` of `app_id`. The same
+    /// key again is fine; another key under a registered id is refused unless `replace`.
+    pub fn add_machine_key(
+        &self,
+        app_id: &str,
+        key_id: &str,
+        public_key_pem: &str,
+        replace: bool,
+    ) -> Result<(), KeyRefused> {
+        let mut world = self.world();
+        let id = (app_id.to_owned(), key_id.to_owned());
+        match world.machine.keys.get(&id) {
+            Some(registered) if registered != public_key_pem && !replace => Err(KeyRefused::Taken),
+            _ => {
+                world.machine.keys.insert(id, public_key_pem.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers the public key `key_id` of `app_id` (for tests: replaces any).
     pub fn register_machine_key(&self, app_id: &str, key_id: &str, public_key_pem: &str) {
-        self.world().machine.keys.insert(
-            (app_id.to_owned(), key_id.to_owned()),
-            public_key_pem.to_owned(),
-        );
+        let _ = self.add_machine_key(app_id, key_id, public_key_pem, true);
     }
 
     pub fn set_machine_audience(&self, audience: &str) {
@@ -97,6 +123,9 @@ struct NewKey {
     app_id: String,
     key_id: String,
     public_key_pem: String,
+    /// Replace the key registered under this id (without it, a registered id is refused).
+    #[serde(default)]
+    replace: bool,
 }
 
 async fn register(sandbox: web::Data<Sandbox>, body: web::Json<NewKey>) -> HttpResponse {
@@ -105,8 +134,16 @@ async fn register(sandbox: web::Data<Sandbox>, body: web::Json<NewKey>) -> HttpR
             json!({"error": "public_key_pem is not an RSA public key in PEM form", "code": 3}),
         );
     }
-    sandbox.register_machine_key(&body.app_id, &body.key_id, &body.public_key_pem);
-    HttpResponse::NoContent().finish()
+    match sandbox.add_machine_key(&body.app_id, &body.key_id, &body.public_key_pem, body.replace) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(KeyRefused::Taken) => HttpResponse::Conflict().json(json!({
+            "error": format!(
+                "key id {} of {} is registered with another key; send \"replace\": true to replace it",
+                body.key_id, body.app_id
+            ),
+            "code": 6
+        })),
+    }
 }
 
 fn refuse(status: u16, error: &str, description: &str) -> HttpResponse {
@@ -204,7 +241,18 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
             "invalid_grant",
             "The assertion is issued in the future.",
         ))
-    } else if claims.exp - claims.iat > 60 {
+    } else if claims.iat < now.saturating_sub(60) {
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion was issued more than a minute ago.",
+        ))
+    } else if claims.exp > now.saturating_add(60)
+        || claims
+            .exp
+            .checked_sub(claims.iat)
+            .is_none_or(|lifetime| lifetime > 60)
+    {
         Some((
             400,
             "invalid_grant",
