@@ -157,6 +157,18 @@ async fn no_secret_reaches_the_logs() {
             .all(|line| line.contains("request{id=")),
         "a request line without its id:\n{logs}"
     );
+    // Durations with two decimals at most (`ms=0.27`).
+    for line in logs.lines().filter(|line| line.contains(" ms=")) {
+        let ms = line
+            .split(" ms=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        let decimals = ms.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 2, "a duration like {ms}: {line}");
+    }
     for expected in [
         "install token received",
         "install token refreshed",

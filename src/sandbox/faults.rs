@@ -171,9 +171,28 @@ async fn list(sandbox: web::Data<Sandbox>) -> HttpResponse {
     HttpResponse::Ok().json(&sandbox.world().faults)
 }
 
+/// Arms the fault, and says what it will do (for whoever armed it with `curl`).
 async fn arm(sandbox: web::Data<Sandbox>, fault: web::Json<Fault>) -> HttpResponse {
-    sandbox.inject(fault.into_inner());
-    HttpResponse::NoContent().finish()
+    let fault = fault.into_inner();
+    let calls = if fault.count == 1 {
+        "call".to_owned()
+    } else {
+        format!("{} calls", fault.count)
+    };
+    let method = fault
+        .method
+        .as_deref()
+        .map_or(String::new(), |m| format!("{m} "));
+    let does = match fault.kind {
+        FaultKind::Status(status) => format!("answer {status}"),
+        FaultKind::DelayMs(ms) => format!("answer {ms} ms late"),
+        FaultKind::Malformed => "answer 200 with a body that is not JSON".to_owned(),
+        FaultKind::Drop => "have their connection cut".to_owned(),
+    };
+    let endpoint = format!("{:?}", fault.endpoint).to_lowercase();
+    let message = format!("armed: the next {calls} {method}to {endpoint} will {does}");
+    sandbox.inject(fault.clone());
+    HttpResponse::Created().json(serde_json::json!({ "armed": fault, "message": message }))
 }
 
 async fn clear(sandbox: web::Data<Sandbox>) -> HttpResponse {

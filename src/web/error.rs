@@ -279,7 +279,11 @@ impl WebError {
     /// What the user reads under the title. Segment's own words are kept.
     fn message(&self) -> String {
         match self {
-            WebError::Segment { doing, error } => format!("While {doing}, {error}."),
+            WebError::Segment { doing, error } => {
+                // Segment's words may end a sentence already.
+                let error = error.to_string();
+                format!("While {doing}, {}.", error.trim_end_matches('.'))
+            }
             WebError::Provider {
                 error, description, ..
             } => match description {

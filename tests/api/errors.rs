@@ -191,3 +191,26 @@ async fn a_callback_without_a_flow_or_code_is_refused() {
     assert_eq!(page.status, 400);
     assert!(page.text().contains("without a code"), "{}", page.text());
 }
+
+/// A mistyped CLIENT_SECRET: the page says which settings to check, in sentences that end once.
+#[tokio::test]
+async fn a_wrong_client_secret_is_explained_once() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        extra: vec![("CLIENT_SECRET", "not-the-secret".into())],
+        ..Default::default()
+    })
+    .await;
+    let consent = app.open_consent().await;
+    let page = app
+        .browser
+        .click_with(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    assert_eq!(page.status, 502, "{}", page.text());
+    let text = page.text();
+    assert!(text.contains("CLIENT_ID and CLIENT_SECRET"), "{text}");
+    assert!(!text.contains(".."), "a double period: {text}");
+    assert!(
+        !text.contains("not-the-secret"),
+        "the secret is shown: {text}"
+    );
+}

@@ -178,6 +178,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         let redis = std::env::var("REDIS_TEST_URL").expect("REDIS_TEST_URL names a Redis");
         vars.push(("REDIS_URL", redis));
     }
+    // A setting in `extra` replaces the default.
+    vars.retain(|(name, _)| !options.extra.iter().any(|(other, _)| other == name));
     vars.extend(options.extra);
     let mut app = start(
         settings(&vars),
@@ -387,7 +389,15 @@ impl TestApp {
             .send()
             .await
             .expect("the sandbox answers");
-        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{fault}");
+        assert_eq!(response.status(), StatusCode::CREATED, "{fault}");
+        let said: Value = response.json().await.expect("what the fault does");
+        assert!(
+            said["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("armed: the next"),
+            "{said}"
+        );
     }
 
     /// Disarms every fault that has not fired yet.

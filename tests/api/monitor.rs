@@ -263,8 +263,13 @@ async fn a_replaced_key_shows_as_401_discards_until_enable_pushes_the_new_one() 
     let delivered_points = points(&series, "successes");
     let n = discarded_points.len();
     // The last bucket is the minute still running; the three before it are after Enable.
+    // (A delivering minute may still discard one event as 400 Bad Request, one in fifty.)
     for i in n - 4..n - 1 {
-        assert_eq!(discarded_points[i], 0, "bucket {i} after Enable");
+        assert!(
+            discarded_points[i] <= 1,
+            "bucket {i} after Enable: {}",
+            discarded_points[i]
+        );
         assert!(delivered_points[i] > 0, "bucket {i} after Enable");
     }
     // The refused minutes stay in the history (moved back with it: other minutes, so other
