@@ -120,6 +120,13 @@ pub enum ConfigError {
 }
 
 pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callback";
+/// The route Segment sends the browser back to; `REDIRECT_URL` must end with it.
+pub const CALLBACK_PATH: &str = "/auth/segment/callback";
+
+/// `REDIRECT_URL` when it is not set: this machine, on `port`.
+pub fn default_redirect_url(port: u16) -> String {
+    format!("http://localhost:{port}{CALLBACK_PATH}")
+}
 pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
 pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/partnerapp.db";
@@ -141,12 +148,26 @@ impl Settings {
             SegmentScope::Destination(destination_slug.clone())
         })?;
         let (database_url, redis_url) = stores(&vars)?;
-        // In the order they were always checked: the first bad one is the one reported.
+        // In the order they were always checked: the first bad one is the one reported. The
+        // default follows PORT (a bad PORT is reported below, as before).
+        let default_port = vars
+            .get("PORT")
+            .and_then(|port| port.parse::<u16>().ok())
+            .unwrap_or(8888);
         let redirect_url = parse_url(
             "REDIRECT_URL",
             vars.get("REDIRECT_URL"),
-            DEFAULT_REDIRECT_URL,
+            &default_redirect_url(default_port),
         )?;
+        if redirect_url.path() != CALLBACK_PATH {
+            return Err(ConfigError::BadUrl {
+                name: "REDIRECT_URL",
+                value: redirect_url.to_string(),
+                reason: format!(
+                    "its path must be {CALLBACK_PATH}, the route Segment sends the browser back to"
+                ),
+            });
+        }
         let mode = mode(&vars)?;
         let host = vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
         let port = vars.parsed("PORT", str::parse::<u16>, || 8888)?;
@@ -436,6 +457,31 @@ mod tests {
         ];
         all.extend_from_slice(vars);
         settings(&all)
+    }
+
+    /// With only PORT set, the redirect URL (and so the browser's way back) is on that port;
+    /// a REDIRECT_URL that is not the callback route stops start-up.
+    #[test]
+    fn the_redirect_url_follows_the_port_and_names_the_callback() {
+        let s = with_credentials(&[("PORT", "8891")]).unwrap();
+        assert_eq!(
+            s.redirect_url.as_str(),
+            "http://localhost:8891/auth/segment/callback"
+        );
+        assert_eq!(s.public_origin(), "http://localhost:8891");
+        for wrong in [
+            "http://localhost:8888/",
+            "http://localhost:8888/callback",
+            "http://localhost:8888/auth/segment/callback/extra",
+        ] {
+            let error = with_credentials(&[("REDIRECT_URL", wrong)]).unwrap_err();
+            let line = error.to_string();
+            assert!(line.starts_with("REDIRECT_URL"), "{line}");
+            assert!(line.contains("/auth/segment/callback"), "{line}");
+        }
+        // A bad PORT is still reported as a bad PORT.
+        let error = with_credentials(&[("PORT", "eighty")]).unwrap_err();
+        assert!(error.to_string().starts_with("PORT"), "{error}");
     }
 
     #[test]

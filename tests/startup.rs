@@ -35,6 +35,10 @@ fn bad_settings_stop_the_app_with_one_line_naming_them() {
         (&[("CLIENT_SECRET", "s3cr3t-value")], "CLIENT_ID"),
         (&[("REDIRECT_URL", "not a url")], "REDIRECT_URL"),
         (
+            &[("REDIRECT_URL", "http://localhost:8888/callback")],
+            "/auth/segment/callback",
+        ),
+        (
             &[
                 ("SEGMENT_API_URL", "ftp://x"),
                 ("CLIENT_ID", "a"),
@@ -154,4 +158,76 @@ fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
             "a password was printed: {stderr}"
         );
     }
+}
+
+/// One HTTP/1.1 GET over loopback: the status line and headers of the answer.
+fn get_head(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(
+        answer
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// With only PORT set, the demo says where it is and sends the browser back to that port.
+#[test]
+fn the_demo_follows_its_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = std::env::temp_dir().join(format!("partnerapp-port-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .env("PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/demo.db", dir.display()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        if get_head(port, "/healthz").is_some_and(|head| head.starts_with("HTTP/1.1 200")) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let head = get_head(port, "/auth/segment");
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("the output");
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(ready, "the demo did not answer: {log}");
+    assert!(
+        log.contains(&format!("open http://localhost:{port} in a browser")),
+        "{log}"
+    );
+    let head = head.expect("an answer to /auth/segment");
+    let location = head
+        .lines()
+        .find_map(|line| line.strip_prefix("location: "))
+        .unwrap_or_else(|| panic!("no redirect: {head}"));
+    assert!(
+        location.starts_with(&format!("http://localhost:{port}/")),
+        "the browser is sent to another port: {location}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
