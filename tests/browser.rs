@@ -378,6 +378,8 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
     );
     walk.step("07-disabled", &[]).await;
     walk.click_button("Remove").await;
+    assert!(walk.text().await.contains("its settings are lost"));
+    walk.click_button("Remove the destination").await;
     let text = walk.text().await;
     assert!(text.contains("was removed"), "{text}");
     assert!(text.contains("Not created"), "{text}");

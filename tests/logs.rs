@@ -95,7 +95,8 @@ async fn no_secret_reaches_the_logs() {
         .browser
         .click(&app.browser.get(page.url.as_str()).await, "Disable")
         .await;
-    app.browser.click(&page, "Remove").await;
+    let confirm = app.browser.click(&page, "Remove").await;
+    app.browser.click(&confirm, "Remove the destination").await;
 
     // Another visitor's account cookie sent with this visitor's session cookie: refused, and
     // logged at warn, without the cookies.

@@ -13,8 +13,8 @@ use super::health::{HEALTH_RANGE, HealthCache, line};
 use super::installs;
 use super::login::CurrentAccount;
 use super::pages::{
-    DestinationPage, DestinationView, InstallView, Layout, SettingView, SourceChoice, SourcesPage,
-    render, see_other,
+    DestinationPage, DestinationView, InstallView, Layout, RemovePage, SettingView, SourceChoice,
+    SourcesPage, render, see_other,
 };
 use super::session::{FlashKind, TypedSession};
 use super::state::{Partner, Site};
@@ -318,6 +318,19 @@ pub async fn disable(
         )?,
     }
     Ok(see_other("/destination"))
+}
+
+/// `GET /destination/remove`: what Remove does, and a button to do it (no script needed).
+pub async fn confirm_remove(
+    site: web::Data<Site>,
+    session: TypedSession,
+    WritableTarget(target): WritableTarget,
+) -> Result<HttpResponse, WebError> {
+    render(&RemovePage {
+        layout: Layout::with_forms(site.sandbox, &session),
+        display_name: format!("the {} destination", target.destination.slug()),
+        source: target.source.to_string(),
+    })
 }
 
 /// `POST /destination/remove`: deletes the destination from the source. The install stays.

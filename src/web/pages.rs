@@ -293,3 +293,12 @@ pub struct WorkspaceMonitorPage {
     /// Why the numbers are missing, when they are.
     pub problem: Option<PanelView>,
 }
+
+/// `GET /destination/remove`: Remove asks first.
+#[derive(Template)]
+#[template(path = "remove.html")]
+pub struct RemovePage {
+    pub layout: Layout,
+    pub display_name: String,
+    pub source: String,
+}

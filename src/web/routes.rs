@@ -61,6 +61,7 @@ route_table! {
     post "/destination/source" => destination::choose_source: "picks the source to manage (wider scopes)";
     post "/destination/enable" => destination::enable: "Enable: creates or updates the destination, with the API key";
     post "/destination/disable" => destination::disable: "Disable";
+    get "/destination/remove" => destination::confirm_remove: "Remove asks first";
     post "/destination/remove" => destination::remove: "Remove the destination";
     post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";
     get "/destination/monitor" => monitor::show: "Monitor: delivered, retried and discarded events, with a chart";

@@ -84,7 +84,19 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
     );
 
     // Remove: gone from the source.
-    let page = app.browser.click(&page, "Remove").await;
+    // Remove asks first; Keep it changes nothing.
+    let confirm = app.browser.click(&page, "Remove").await;
+    assert_eq!(confirm.url.path(), "/destination/remove");
+    assert!(
+        confirm.text().contains("its settings are lost"),
+        "{}",
+        confirm.text()
+    );
+    let writes = app.write_count().await;
+    let kept = app.browser.follow_link(&confirm, "Keep it").await;
+    assert!(kept.text().contains("Disabled"));
+    assert_eq!(app.write_count().await, writes, "asking removed nothing");
+    let page = app.browser.click(&confirm, "Remove the destination").await;
     assert!(
         page.flash().unwrap().contains("removed"),
         "{:?}",
