@@ -131,20 +131,10 @@ async fn finish_flow(
     account: Option<CurrentAccount>,
     params: CallbackParams,
 ) -> Result<HttpResponse, WebError> {
-    // The flow is taken out first, whatever happens next: a state works once.
-    let flow = session.take_flow()?;
-
-    if let Some(error) = params.error {
-        return Err(WebError::Provider {
-            error,
-            description: params.error_description,
-            hint: params.error_hint,
-        });
-    }
-    let flow = flow.ok_or(WebError::NoFlow)?;
-    if flow.is_expired(Utc::now()) {
-        return Err(WebError::FlowExpired);
-    }
+    // Only this browser's own flow is answered: a link with another `state` (or none) gets
+    // "not valid", whatever else it carries, and leaves the pending flow as it was. Segment's
+    // error is shown only for the flow it belongs to.
+    let flow = session.pending_flow()?.ok_or(WebError::NoFlow)?;
     let returned = params.state.unwrap_or_default();
     let matches: bool = returned
         .as_bytes()
@@ -152,6 +142,18 @@ async fn finish_flow(
         .into();
     if !matches {
         return Err(WebError::StateMismatch);
+    }
+    // The flow is taken out now, whatever happens next: a state works once.
+    session.take_flow()?;
+    if let Some(error) = params.error {
+        return Err(WebError::Provider {
+            error,
+            description: params.error_description,
+            hint: params.error_hint,
+        });
+    }
+    if flow.is_expired(Utc::now()) {
+        return Err(WebError::FlowExpired);
     }
     // The install goes to the account that started the flow, and to no other.
     let account = account

@@ -284,12 +284,37 @@ impl WebError {
                 let error = error.to_string();
                 format!("While {doing}, {}.", error.trim_end_matches('.'))
             }
+            // Known codes in our own words; Segment's only for a code we do not know.
             WebError::Provider {
                 error, description, ..
-            } => match description {
-                Some(d) => format!("Segment answered {error}: {d}"),
-                None => format!("Segment answered {error}."),
-            },
+            } => {
+                let ours = match self.provider_kind() {
+                Some(ErrorKind::AccessDenied) => Some(
+                    "The workspace owner chose Deny on Segment's consent screen, so nothing was \
+                     installed."
+                ),
+                Some(ErrorKind::InvalidScope) => Some(
+                    "Segment refused the scope this app asked for: it is not the scope the App \
+                     was created with."
+                ),
+                Some(ErrorKind::RedirectMismatch) => Some(
+                    "Segment refused the redirect URL this app sent: it is not one the App \
+                     registered."
+                ),
+                Some(ErrorKind::BadCredentials) => Some(
+                    "Segment did not accept this app's credentials."
+                ),
+                Some(ErrorKind::InstallExists) => Some(
+                    "Segment says the App is installed on that workspace already."
+                ),
+                _ => None,
+            };
+                match (ours, description) {
+                    (Some(ours), _) => format!("{ours} (Segment's code: {error}.)"),
+                    (None, Some(d)) => format!("Segment answered {error}: {d}"),
+                    (None, None) => format!("Segment answered {error}."),
+                }
+            }
             WebError::NoFlow => "This browser has no sign-in in progress: the link was already \
                                  used, or it was started in another browser."
                 .to_owned(),

@@ -78,6 +78,12 @@ impl TypedSession {
         self.insert(FLOW, flow)
     }
 
+    /// The flow in progress, left in the session (a callback whose `state` is not this
+    /// browser's must not cancel it).
+    pub fn pending_flow(&self) -> Result<Option<PendingFlow>, WebError> {
+        self.get(FLOW)
+    }
+
     /// The flow in progress, removed from the session: a `state` can be used once only.
     pub fn take_flow(&self) -> Result<Option<PendingFlow>, WebError> {
         let flow = self.get(FLOW)?;

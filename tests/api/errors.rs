@@ -56,10 +56,14 @@ async fn a_tampered_state_is_refused_and_the_code_is_never_exchanged() {
     assert!(page.text().contains("state"), "{}", page.text());
     assert_eq!(app.install_count().await, 0);
 
-    // The state was spent by the failed attempt: the genuine link no longer works either.
+    // A link with someone else's state does not cancel this browser's sign-in: the genuine
+    // callback still works, once.
     let page = app.browser.get(genuine.as_str()).await;
-    assert_eq!(page.status, 400, "{}", page.body);
-    assert_eq!(app.install_count().await, 0);
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.url.path(), "/destination");
+    assert_eq!(app.install_count().await, 1);
+    let again = app.browser.get(genuine.as_str()).await;
+    assert_eq!(again.status, 400);
 }
 
 #[tokio::test]
@@ -148,9 +152,21 @@ async fn the_same_account_installing_again_gets_its_install_back() {
     assert_eq!(app.install_count().await, 1);
 }
 
+/// The `state` of the flow this browser started (from the consent screen's Allow).
+async fn own_state(app: &crate::helpers::TestApp) -> String {
+    let consent = app.open_consent().await;
+    let callback = app.browser.click_to_redirect(&consent, "Allow", &[]).await;
+    callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
 #[tokio::test]
 async fn provider_errors_are_escaped() {
     let app = spawn_app().await;
+    let state = own_state(&app).await;
     let payload = "<script>alert(1)</script>";
     let url = reqwest::Url::parse_with_params(
         &app.url("/auth/segment/callback"),
@@ -158,6 +174,7 @@ async fn provider_errors_are_escaped() {
             ("error", payload),
             ("error_description", payload),
             ("error_hint", payload),
+            ("state", &state),
         ],
     )
     .unwrap();
@@ -165,6 +182,62 @@ async fn provider_errors_are_escaped() {
     assert_eq!(page.status, 400);
     assert!(!page.body.contains(payload), "{}", page.body);
     assert!(page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"));
+}
+
+/// A link that carries an error for a flow that is not this browser's puts no text of its own
+/// on the page, and the visitor's own sign-in still works after it.
+#[tokio::test]
+async fn a_provider_error_for_another_flow_says_nothing_and_cancels_nothing() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let words = "Call +1-555-0100 to unlock your account";
+    for state in [None, Some("someone-elses-state")] {
+        let mut query = vec![
+            ("error", "server_error"),
+            ("error_description", words),
+            ("error_hint", words),
+        ];
+        if let Some(state) = state {
+            query.push(("state", state));
+        }
+        let url =
+            reqwest::Url::parse_with_params(&app.url("/auth/segment/callback"), &query).unwrap();
+        let page = app.browser.get(url.as_str()).await;
+        assert_eq!(page.status, 400, "{state:?}");
+        assert!(page.text().contains("not valid"), "{}", page.text());
+        assert!(!page.text().contains(words), "{state:?}: {}", page.text());
+    }
+    // The pending sign-in is intact: Allow still connects.
+    let page = app
+        .browser
+        .click_with(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.flash().unwrap().contains("Connected to Segment"));
+}
+
+/// Known codes are told in our words, not Segment's.
+#[tokio::test]
+async fn known_provider_errors_are_in_our_words() {
+    let app = spawn_app().await;
+    let state = own_state(&app).await;
+    let url = reqwest::Url::parse_with_params(
+        &app.url("/auth/segment/callback"),
+        &[
+            ("error", "access_denied"),
+            ("error_description", "Something Segment said"),
+            ("state", &state),
+        ],
+    )
+    .unwrap();
+    let page = app.browser.get(url.as_str()).await;
+    assert_eq!(page.status, 403);
+    assert!(page.text().contains("chose Deny"), "{}", page.text());
+    assert!(
+        !page.text().contains("Something Segment said"),
+        "{}",
+        page.text()
+    );
 }
 
 #[tokio::test]
