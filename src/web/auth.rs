@@ -11,7 +11,7 @@ use super::demo_login::{ensure, with_cookie};
 use super::error::WebError;
 use super::installs;
 use super::login::CurrentAccount;
-use super::pages::see_other;
+use super::pages::{AlreadyInstalledPage, InstallChoice, Layout, see_other};
 use super::proxy;
 use super::session::{FlashKind, PendingFlow, TypedSession};
 use super::state::Site;
@@ -109,12 +109,21 @@ pub struct CallbackParams {
 pub async fn callback(
     segment: web::Data<SegmentClient>,
     store: web::Data<Store>,
+    site: web::Data<Site>,
     metrics: web::Data<Metrics>,
     session: TypedSession,
     account: Option<CurrentAccount>,
     params: web::Query<CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
-    let result = finish_flow(&segment, &store, &session, account, params.into_inner()).await;
+    let result = finish_flow(
+        &segment,
+        &store,
+        &site,
+        &session,
+        account,
+        params.into_inner(),
+    )
+    .await;
     metrics.flow_completed(match &result {
         Ok(_) => "installed",
         Err(WebError::Provider { error, .. }) if error == "access_denied" => "denied",
@@ -127,6 +136,7 @@ pub async fn callback(
 async fn finish_flow(
     segment: &SegmentClient,
     store: &Store,
+    site: &Site,
     session: &TypedSession,
     account: Option<CurrentAccount>,
     params: CallbackParams,
@@ -171,22 +181,31 @@ async fn finish_flow(
         .await
     {
         Ok(install) => install,
-        // Installed before: this account's stored install comes back; another's stays theirs.
+        // Installed before. Segment does not say on which workspace, so nothing is claimed:
+        // the visitor sees their own installs and picks one; an account without any is told
+        // that someone else installed it.
         Err(error) if error.is_already_exists() => {
-            return match installs::reconnect(store, session, &account).await? {
-                Some(install) => {
-                    let workspace = install.workspace_slug();
-                    session.flash(
-                        FlashKind::Success,
-                        format!(
-                            "You are reconnected: the App was already installed on the \
-                             {workspace} workspace by you."
-                        ),
-                    )?;
-                    Ok(see_other("/destination"))
-                }
-                None => Err(WebError::InstalledElsewhere),
+            let installs = store
+                .installs(account.id())
+                .await
+                .map_err(WebError::store)?;
+            if installs.is_empty() {
+                return Err(WebError::InstalledElsewhere);
+            }
+            let page = AlreadyInstalledPage {
+                layout: Layout::with_forms(site.sandbox, session),
+                installs: installs
+                    .iter()
+                    .map(|install| InstallChoice {
+                        name: install.install_name.to_string(),
+                        workspace: install.workspace_slug().to_owned(),
+                        connected: install.is_connected(),
+                    })
+                    .collect(),
             };
+            return Ok(HttpResponse::build(actix_web::http::StatusCode::CONFLICT)
+                .content_type(actix_web::http::header::ContentType::html())
+                .body(askama::Template::render(&page)?));
         }
         Err(error) => {
             return Err(WebError::segment(
@@ -235,4 +254,33 @@ pub async fn logout(session: TypedSession) -> Result<HttpResponse, WebError> {
         "Logged out. Your install stays with your account: Enable with Segment takes you back to it.",
     )?;
     Ok(see_other("/"))
+}
+
+/// The form of `POST /installs/use`.
+#[derive(Debug, Deserialize)]
+pub struct UseInstall {
+    install: String,
+}
+
+/// `POST /installs/use`: uses one of the account's own installs (offered after Segment's
+/// "already installed"), connected again if it was disconnected.
+pub async fn use_install(
+    store: web::Data<Store>,
+    session: TypedSession,
+    account: CurrentAccount,
+    form: web::Form<UseInstall>,
+) -> Result<HttpResponse, WebError> {
+    let name = crate::segment::InstallName::parse(&form.install)
+        .map_err(|reason| WebError::BadRequest(format!("install: {reason}")))?;
+    let Some(install) = installs::choose(&store, &session, &account, &name).await? else {
+        return Err(WebError::BadRequest(
+            "that install is not one of your account's".into(),
+        ));
+    };
+    let workspace = install.workspace_slug();
+    session.flash(
+        FlashKind::Success,
+        format!("You are using your install on the {workspace} workspace."),
+    )?;
+    Ok(see_other("/destination"))
 }

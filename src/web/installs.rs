@@ -66,14 +66,20 @@ pub async fn resume(
     Ok(Some(stored))
 }
 
-/// After Segment's "install already exists": the account's own most recent install, connected
-/// again if it was disconnected. `None`: this account holds no install, so someone else's it is.
-pub async fn reconnect(
+/// Uses `name`, if the account holds it (connected again if it was disconnected). `None`: the
+/// account holds no such install.
+pub async fn choose(
     store: &Store,
     session: &TypedSession,
     account: &CurrentAccount,
+    name: &crate::segment::InstallName,
 ) -> Result<Option<StoredInstall>, WebError> {
-    let Some(stored) = latest(store, account, |_| true).await? else {
+    let Some(stored) = store
+        .install(account.id(), name)
+        .await
+        .map_err(WebError::store)?
+    else {
+        tracing::warn!(install = %name, account = account.id(), "asked to use an install this account does not hold");
         return Ok(None);
     };
     if !stored.is_connected() {
@@ -83,7 +89,7 @@ pub async fn reconnect(
             .map_err(WebError::store)?;
     }
     session.log_in(&stored.install_name)?;
-    tracing::info!(install = %stored.install_name, account = account.id(), "reconnected to the account's install");
+    tracing::info!(install = %stored.install_name, account = account.id(), "the visitor picked their install");
     Ok(Some(stored))
 }
 

@@ -302,3 +302,19 @@ pub struct RemovePage {
     pub display_name: String,
     pub source: String,
 }
+
+/// One of the account's installs, offered after Segment's "already installed".
+pub struct InstallChoice {
+    pub name: String,
+    pub workspace: String,
+    pub connected: bool,
+}
+
+/// Segment says the App is installed on the workspace picked; which one it was, it does not
+/// say. The account's own installs, to pick from.
+#[derive(Template)]
+#[template(path = "already_installed.html")]
+pub struct AlreadyInstalledPage {
+    pub layout: Layout,
+    pub installs: Vec<InstallChoice>,
+}

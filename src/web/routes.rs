@@ -50,6 +50,7 @@ route_table! {
     get "/" => home::show: "what this app is, and Enable with Segment";
     get "/auth/segment" => auth::start: "starts the install: off to Segment's consent screen";
     get "/auth/segment/callback" => auth::callback: "Segment's redirect back: the code exchanged, the install kept";
+    post "/installs/use" => auth::use_install: "uses one of the account's installs (after \"already installed\")";
     post "/logout" => auth::logout: "ends the session (the install stays with the account)";
     get "/account" => account::show: "offers a demo account";
     post "/account" => account::create: "makes the demo account and shows its API key once";

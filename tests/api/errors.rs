@@ -139,17 +139,73 @@ async fn the_same_account_installing_again_gets_its_install_back() {
     let page = app.browser.get(&app.url("/auth/segment?renew=1")).await;
     assert_eq!(page.url.path(), "/destination", "{}", page.text());
 
-    // Forcing the flow anyway meets "install already exists", and resumes instead of failing.
+    // Forcing the flow anyway meets "install already exists": the visitor's own installs are
+    // offered (Segment does not say which workspace it was), and one click uses it.
     let consent = app.browser.get(&app.url("/auth/segment?new=1")).await;
     let page = app.browser.click(&consent, "Allow").await;
-    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.status, 409, "{}", page.text());
+    assert!(
+        page.text().contains("already installed on that workspace"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("acme"), "{}", page.text());
+    let page = app.browser.click(&page, "Use this install").await;
     assert_eq!(page.url.path(), "/destination");
     assert!(
-        page.flash().unwrap().contains("already installed"),
+        page.flash()
+            .unwrap()
+            .contains("your install on the acme workspace"),
         "{:?}",
         page.flash()
     );
     assert_eq!(app.install_count().await, 1);
+}
+
+/// A visitor whose account holds workspace B's install, consenting on workspace A (installed by
+/// someone else), is not told they were reconnected, and is not put on B.
+#[tokio::test]
+async fn already_installed_elsewhere_never_claims_another_workspace() {
+    let app = spawn_app().await;
+    app.install_on("javascript").await; // acme, by the first visitor
+    app.sandbox.add_workspace("beta", "Beta Inc.");
+    let visitor = app.another_visitor();
+    visitor.install_on_workspace("beta", "ios").await;
+
+    let consent = visitor.browser.get(&app.url("/auth/segment?new=1")).await;
+    let page = visitor
+        .browser
+        .click_with(
+            &consent,
+            "Allow",
+            &[("workspace", "acme"), ("source", "ios")],
+        )
+        .await;
+    assert_eq!(page.status, 409, "{}", page.text());
+    let text = page.text();
+    assert!(!text.contains("reconnected"), "{text}");
+    assert!(text.contains("someone else connected it"), "{text}");
+    assert!(
+        text.contains("beta"),
+        "the account's own install is offered: {text}"
+    );
+    // The visitor stays on the explanation; nothing lands them on beta's destination page.
+    assert_eq!(page.url.path(), "/auth/segment/callback");
+
+    // Somebody else's install cannot be picked by name.
+    let acme = app.segment_view().await["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["workspace"] == "workspaces/acme")
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = visitor
+        .post_form("/installs/use", &[("install", &acme)])
+        .await;
+    assert_eq!(page.status, 400, "{}", page.text());
 }
 
 /// The `state` of the flow this browser started (from the consent screen's Allow).
