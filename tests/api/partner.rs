@@ -203,16 +203,22 @@ async fn disconnect_forgets_the_install_here_and_keeps_it_in_segment() {
     assert_eq!(app.install_count().await, 1);
     let page = app.browser.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/", "the install came back");
-    // Connecting again meets Segment's one install per workspace: it is this account's, so the
-    // visitor is reconnected to it.
+    // Connecting again meets Segment's one install per workspace: the account's disconnected
+    // install is offered, and using it connects it again.
     let consent = app.open_consent().await;
     let page = app.browser.click(&consent, "Allow").await;
+    assert_eq!(page.status, 409, "{}", page.text());
+    assert!(page.text().contains("(disconnected)"), "{}", page.text());
+    let page = app.browser.click(&page, "Use this install").await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert_eq!(page.url.path(), "/destination");
     assert!(
-        page.flash().unwrap().contains("You are reconnected"),
+        page.flash()
+            .unwrap()
+            .contains("your install on the acme workspace"),
         "{:?}",
         page.flash()
     );
+    assert!(page.text().contains("Enabled"), "{}", page.text());
     assert_eq!(app.install_count().await, 1);
 }
