@@ -69,6 +69,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The reverse proxies whose `X-Forwarded-*` headers are believed (none by default).
     pub trusted_proxies: TrustedProxies,
+    /// How long a request's body may take to arrive, whole (`REQUEST_BODY_TIMEOUT_MS`).
+    pub body_timeout: Duration,
 }
 
 /// When a server-side session ends: after `idle` without a request, and `absolute` after it
@@ -213,6 +215,7 @@ impl Settings {
                     || Limits::default().max_in_flight,
                 )?,
             },
+            body_timeout: vars.millis("REQUEST_BODY_TIMEOUT_MS", 10_000)?,
             trusted_proxies: vars.parsed(
                 "TRUSTED_PROXIES",
                 |value| {

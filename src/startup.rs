@@ -114,6 +114,7 @@ impl Application {
         #[cfg(feature = "sandbox")]
         let mounted = sandbox.clone();
         let session_limits = settings.sessions;
+        let body_timeout = settings.body_timeout;
         let server = HttpServer::new(move || {
             let session = session_middleware(&sessions, &cookie_key, session_limits, https);
             let app = App::new()
@@ -129,6 +130,9 @@ impl Application {
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
                 .wrap(security::headers(https))
+                .wrap(from_fn(move |request, next| {
+                    security::body_deadline(request, next, body_timeout)
+                }))
                 .wrap(from_fn(log_requests));
             // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
             // app's routes, outside their CSRF guard, and before them so its paths match first.

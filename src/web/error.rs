@@ -80,6 +80,9 @@ pub enum WebError {
     #[error("the {0} is too large")]
     TooLarge(&'static str),
 
+    #[error("the request took too long to arrive")]
+    TooSlow,
+
     #[error("session problem: {0}")]
     Session(String),
 
@@ -245,6 +248,12 @@ impl WebError {
                     "Nothing was changed. Go back, reload the page, and submit the form again; \
                      forms work only in the browser session that showed them.",
                 ),
+                false,
+            ),
+            WebError::TooSlow => says(
+                S::REQUEST_TIMEOUT,
+                "The request took too long to arrive",
+                Some("Nothing was changed. Check your connection, and send the form again."),
                 false,
             ),
             WebError::TooLarge(what) => says(

@@ -12,9 +12,10 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::error::PayloadError;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 use subtle::ConstantTimeEq;
 
 use super::error::WebError;
@@ -67,6 +68,11 @@ pub async fn guard(
     }
     let body = match request.extract::<web::Bytes>().await {
         Ok(body) => body,
+        Err(error) if is_too_slow(&error) => {
+            return Ok(request
+                .error_response(WebError::TooSlow)
+                .map_into_boxed_body());
+        }
         Err(_) => {
             return Ok(request
                 .error_response(WebError::TooLarge("form"))
@@ -89,6 +95,55 @@ pub async fn guard(
     }
     request.set_payload(body.into());
     Ok(next.call(request).await?.map_into_boxed_body())
+}
+
+/// Middleware: a request's body must arrive whole within `limit` of the request's start, or
+/// reading it fails (timed out), and the request is answered with 408 and its connection
+/// closed. Headers are bounded by the server already (5 s); without this, a body sent a byte a
+/// second under a large `Content-Length` would hold its connection for as long as the sender
+/// liked. Requests without a body are passed on untouched.
+pub async fn body_deadline(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    limit: std::time::Duration,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use futures_util::StreamExt;
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body {
+        let deadline = tokio::time::Instant::now() + limit;
+        let payload = request.take_payload();
+        let bounded = futures_util::stream::unfold(Some(payload), move |payload| async move {
+            let mut payload = payload?;
+            match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body took too long to arrive",
+                    ))),
+                    None,
+                )),
+            }
+        });
+        let bounded: std::pin::Pin<
+            Box<dyn futures_util::Stream<Item = Result<web::Bytes, PayloadError>>>,
+        > = Box::pin(bounded);
+        request.set_payload(bounded.into());
+    }
+    next.call(request).await
+}
+
+/// Whether `error` is a body that did not arrive in time ([`body_deadline`]).
+pub fn is_too_slow(error: &actix_web::Error) -> bool {
+    error.as_error::<PayloadError>().is_some_and(
+        |e| matches!(e, PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+    )
 }
 
 /// The body limit for the app's form extractors.

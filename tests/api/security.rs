@@ -256,3 +256,39 @@ async fn logout_gives_the_browser_a_new_session_id() {
         home.text()
     );
 }
+
+/// A body sent a byte at a time under a large Content-Length holds its connection no longer
+/// than the body deadline: the app answers 408 and closes it.
+#[tokio::test]
+async fn a_slowly_sent_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        extra: vec![("REQUEST_BODY_TIMEOUT_MS", "300".into())],
+        ..Default::default()
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /destination/enable HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\nc"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Then nothing more: the app must answer by itself (bounded here at 10 s, so that a
+    // regression fails instead of hanging).
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was held open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("took too long to arrive"), "{answer}");
+}
