@@ -119,6 +119,10 @@ pub enum ConfigError {
         "CLIENT_ID and CLIENT_SECRET are required: this build has no sandbox (built without the `sandbox` feature)"
     )]
     NoCredentials,
+    #[error(
+        "HOST={0} would serve the sandbox (a fake Segment, used because CLIENT_ID and CLIENT_SECRET are not set) beyond this machine: set them to talk to Segment, use a loopback HOST, or set SANDBOX_PUBLIC=1 for a shared demo server"
+    )]
+    PublicSandbox(String),
 }
 
 pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callback";
@@ -172,6 +176,14 @@ impl Settings {
         }
         let mode = mode(&vars)?;
         let host = vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+        // The sandbox is a fake Segment anyone who reaches it can drive: it stays on this
+        // machine unless a shared demo server says otherwise.
+        let public_sandbox = vars
+            .get("SANDBOX_PUBLIC")
+            .is_some_and(|v| parse_bool(&v) == Some(true));
+        if mode.is_sandbox() && !is_loopback(&host) && !public_sandbox {
+            return Err(ConfigError::PublicSandbox(host));
+        }
         let port = vars.parsed("PORT", str::parse::<u16>, || 8888)?;
         let session_key = vars
             .get("SESSION_KEY")
@@ -349,6 +361,15 @@ fn mode<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Mode, ConfigErr
     }
 }
 
+/// Whether `host` (an address to listen on) reaches only this machine.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(feature = "sandbox")]
 fn sandbox_mode() -> Result<Mode, ConfigError> {
     Ok(Mode::Sandbox)
@@ -460,6 +481,22 @@ mod tests {
         ];
         all.extend_from_slice(vars);
         settings(&all)
+    }
+
+    /// The sandbox listens on loopback only, unless a shared demo server says otherwise.
+    #[cfg(feature = "sandbox")]
+    #[test]
+    fn the_sandbox_stays_on_this_machine_unless_told() {
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"] {
+            assert!(settings(&[("HOST", host)]).is_ok(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.0.2.10"] {
+            let error = settings(&[("HOST", host)]).unwrap_err().to_string();
+            assert!(error.contains("SANDBOX_PUBLIC=1"), "{error}");
+            assert!(settings(&[("HOST", host), ("SANDBOX_PUBLIC", "1")]).is_ok());
+        }
+        // With credentials there is no sandbox to keep in.
+        assert!(with_credentials(&[("HOST", "0.0.0.0")]).is_ok());
     }
 
     /// With only PORT set, the redirect URL (and so the browser's way back) is on that port;

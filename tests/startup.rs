@@ -231,3 +231,14 @@ fn the_demo_follows_its_port() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without credentials the app is a fake Segment: it does not listen beyond this machine unless
+/// a shared demo server says so.
+#[cfg(feature = "sandbox")]
+#[test]
+fn the_sandbox_is_not_served_to_the_network_by_accident() {
+    let (code, stderr) = run_with(&[("HOST", "0.0.0.0")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SANDBOX_PUBLIC=1"), "{stderr}");
+}
