@@ -241,7 +241,7 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         .send()
         .await
         .unwrap();
-    assert_eq!(armed.status(), 204);
+    assert_eq!(armed.status(), 201, "the fault is armed");
     let refreshes = topology.refreshes().await;
     let mut burst = tokio::task::JoinSet::new();
     for _ in 0..30 {

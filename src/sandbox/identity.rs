@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use super::Sandbox;
 use super::scope::Scope;
 use super::world::{CodeExchange, World};
+use super::{Sandbox, forms};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -172,12 +172,23 @@ async fn authorize(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRes
     };
     let world = sandbox.world();
     match check(&world, &params) {
-        Ok(_) => consent_page(&sandbox, &world, &params, None, StatusCode::OK),
+        Ok(_) => consent_page(
+            &sandbox,
+            &world,
+            &params,
+            None,
+            StatusCode::OK,
+            &forms::token(&request),
+        ),
         Err(refusal) => refuse(&sandbox, refusal),
     }
 }
 
-async fn decide(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
+async fn decide(
+    sandbox: web::Data<Sandbox>,
+    request: HttpRequest,
+    form: web::Bytes,
+) -> HttpResponse {
     let decision = match serde_urlencoded::from_bytes::<Decision>(&form) {
         Ok(decision) => decision,
         Err(error) => return error_page(&sandbox, &format!("The form cannot be read: {error}")),
@@ -211,6 +222,7 @@ async fn decide(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
             &decision.params,
             Some(problem.to_owned()),
             StatusCode::BAD_REQUEST,
+            &forms::token(&request),
         )
     };
     let workspace = match decision.workspace.as_deref() {
@@ -258,6 +270,7 @@ fn consent_page(
     params: &AuthorizeParams,
     problem: Option<String>,
     status: StatusCode,
+    token: &str,
 ) -> HttpResponse {
     let app = &world.app;
     let scope_explained = match &app.scope {
@@ -309,6 +322,7 @@ fn consent_page(
             hidden.push((name, value.clone()));
         }
     }
+    hidden.push((forms::CSRF, token.to_owned()));
     let page = ConsentPage {
         base_path: &sandbox.base_path,
         app_name: &app.display_name,
@@ -320,7 +334,7 @@ fn consent_page(
         problem,
         hidden,
     };
-    html(status, page.render())
+    forms::with_token(html(status, page.render()), token, &sandbox.base_path)
 }
 
 fn refuse(sandbox: &Sandbox, refusal: Refusal) -> HttpResponse {

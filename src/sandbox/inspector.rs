@@ -7,8 +7,8 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::Sandbox;
 use super::world::Snapshot;
+use super::{Sandbox, forms};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["", "/"]).route(web::get().to(inspect)))
@@ -26,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct InspectorPage<'a> {
     base_path: &'a str,
     snapshot: Snapshot,
+    /// The token the page's forms carry (`forms`).
+    csrf: String,
 }
 
 async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpResponse {
@@ -38,14 +40,20 @@ async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRespo
     if wants_json {
         return HttpResponse::Ok().json(snapshot);
     }
+    let csrf = forms::token(&request);
     let page = InspectorPage {
         base_path: &sandbox.base_path,
         snapshot,
+        csrf,
     };
     match page.render() {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(ContentType::html())
-            .body(body),
+        Ok(body) => forms::with_token(
+            HttpResponse::Ok()
+                .content_type(ContentType::html())
+                .body(body),
+            &page.csrf,
+            &sandbox.base_path,
+        ),
         Err(error) => {
             tracing::error!(%error, "the sandbox inspector failed to render");
             HttpResponse::InternalServerError().body("The sandbox could not render this page.")

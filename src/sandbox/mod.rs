@@ -13,6 +13,7 @@
 mod catalog;
 mod config_api;
 pub mod faults;
+mod forms;
 mod identity;
 mod inspector;
 mod machine;
@@ -148,8 +149,13 @@ pub fn demo_app(redirect_url: &Url, scope: Scope) -> App {
 pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory + use<> {
     let prefix = sandbox.base_path.clone();
     let armed = sandbox.clone();
+    let base = prefix.clone();
     web::scope(&prefix)
         .app_data(web::Data::from(sandbox))
+        // Its forms carry a token, its control endpoints refuse cross-site calls (`forms`).
+        .wrap(actix_web::middleware::from_fn(move |request, next| {
+            forms::guard(request, next, base.clone())
+        }))
         // Plays armed faults (see `faults`) before the endpoint runs.
         .wrap_fn(move |request, service| {
             let outcome = match armed.take_fault(request.method(), request.path()) {

@@ -57,15 +57,10 @@ async fn install(client: &SegmentClient, source: &str) -> InstallToken {
     form.push(("source".into(), source.into()));
     form.push(("decision".into(), "allow".into()));
     let consent_url = request.url.as_str().split('?').next().unwrap().to_owned();
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(consent_url)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let browser = crate::helpers::form_client();
+    let token = crate::helpers::consent_token(&browser, request.url.as_str()).await;
+    form.push(("sandbox_csrf".into(), token));
+    let response = browser.post(consent_url).form(&form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();

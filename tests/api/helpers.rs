@@ -802,3 +802,33 @@ pub fn form_of(page: &Page, text: &str, overrides: &[(&str, &str)]) -> Submissio
         page.url, page.body
     );
 }
+
+/// A client for the sandbox's pages as a script drives them: cookies kept (the consent form's
+/// token is checked against a cookie), redirects not followed.
+pub fn form_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("a client")
+}
+
+/// Opens the sandbox's consent page at `authorize_url` with `client` and returns the token its
+/// form carries (`sandbox_csrf`).
+pub async fn consent_token(client: &reqwest::Client, authorize_url: &str) -> String {
+    let page = client
+        .get(authorize_url)
+        .send()
+        .await
+        .expect("the consent page")
+        .text()
+        .await
+        .expect("its HTML");
+    let html = Html::parse_document(&page);
+    let selector = Selector::parse("input[name=sandbox_csrf]").expect("selector");
+    html.select(&selector)
+        .next()
+        .and_then(|input| input.value().attr("value"))
+        .unwrap_or_else(|| panic!("no form token on the consent page: {page}"))
+        .to_owned()
+}

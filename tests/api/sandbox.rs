@@ -24,10 +24,7 @@ async fn start(scope: &str) -> Segment {
         sandbox::Scope::parse(scope).unwrap(),
     );
     tokio::spawn(sandbox::serve(Sandbox::new(app, ""), listener).unwrap());
-    let client = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = crate::helpers::form_client();
     Segment { base, client }
 }
 
@@ -35,20 +32,27 @@ impl Segment {
     /// The user allows, on `source`; returns the code from the redirect.
     async fn consent(&self, scope: &str, source: &str) -> String {
         let challenge = pkce_s256(VERIFIER);
+        let request = [
+            ("response_type", "code"),
+            ("client_id", sandbox::CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("scope", scope),
+            ("state", "s1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let page = Url::parse_with_params(&format!("{}/oauth2/auth", self.base), request).unwrap();
+        let token = crate::helpers::consent_token(&self.client, page.as_str()).await;
+        let mut form = request.to_vec();
+        form.extend([
+            ("source", source),
+            ("decision", "allow"),
+            ("sandbox_csrf", &token),
+        ]);
         let response = self
             .client
             .post(format!("{}/oauth2/auth", self.base))
-            .form(&[
-                ("response_type", "code"),
-                ("client_id", sandbox::CLIENT_ID),
-                ("redirect_uri", REDIRECT),
-                ("scope", scope),
-                ("state", "s1"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-                ("source", source),
-                ("decision", "allow"),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap();
@@ -555,4 +559,71 @@ async fn the_delivery_metrics_endpoints_keep_their_limits_and_scopes() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// The sandbox acts for a signed-in workspace owner: its forms need the token of the page they
+/// came from, and its control endpoints refuse what a browser marks as cross-site.
+#[tokio::test]
+async fn the_sandboxs_forms_and_controls_refuse_other_sites() {
+    let segment = start("destination/clearbrain").await;
+    let request = [
+        ("response_type", "code"),
+        ("client_id", sandbox::CLIENT_ID),
+        ("redirect_uri", REDIRECT),
+        ("scope", "destination/clearbrain"),
+        ("state", "s1"),
+    ];
+    let consent = format!("{}/oauth2/auth", segment.base);
+    // A form posted from elsewhere has no token, or not this browser's.
+    let stranger = crate::helpers::form_client();
+    for token in [None, Some("x".repeat(43))] {
+        let mut form: Vec<(&str, String)> =
+            request.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        form.push(("source", "javascript".into()));
+        form.push(("decision", "allow".into()));
+        if let Some(token) = &token {
+            form.push(("sandbox_csrf", token.clone()));
+        }
+        let response = stranger.post(&consent).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{token:?}");
+    }
+    // The real consent still works, and makes an install; Uninstall without the token does not.
+    let token = segment.token("destination/clearbrain", "javascript").await;
+    assert!(token["access_token"].is_string());
+    let inspector: Value = segment
+        .client
+        .get(&segment.base)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = inspector["installs"][0]["id"].as_u64().unwrap();
+    let response = stranger
+        .post(format!("{}/installs/{id}/uninstall", segment.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Control endpoints: a browser's cross-site call is refused; a script's is not.
+    let fault = json!({"endpoint": "catalog", "kind": {"status": 503}});
+    let faults = format!("{}/faults", segment.base);
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = stranger
+            .post(&faults)
+            .header(name, value)
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    let response = stranger.post(&faults).json(&fault).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

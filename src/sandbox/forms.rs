@@ -1,0 +1,122 @@
+//! The sandbox's own defences, since its pages act for a signed-in workspace owner:
+//! - its forms (consent, Uninstall, Expire tokens, the history buttons) carry a token that must
+//!   match the `sandbox_csrf` cookie (double submit: the sandbox keeps no sessions);
+//! - its JSON control endpoints (faults, workspaces, machine keys) refuse requests a browser
+//!   marks as cross-site (`Sec-Fetch-Site`, `Origin`); scripts and `curl` send neither.
+//!
+//! Segment's own endpoints (the token endpoint, the Config API) are called by servers, with
+//! credentials, and are not touched here.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+
+/// The cookie, and the form field, of the token.
+pub const CSRF: &str = "sandbox_csrf";
+
+/// The POST endpoints that are forms on the sandbox's pages (paths inside the sandbox).
+fn is_form(path: &str) -> bool {
+    path == "/oauth2/auth"
+        || path == "/destinations/age"
+        || (path.starts_with("/installs/")
+            && (path.ends_with("/uninstall") || path.ends_with("/expire-tokens")))
+}
+
+/// The JSON endpoints that control the sandbox (paths inside the sandbox).
+fn is_control(path: &str) -> bool {
+    matches!(path, "/faults" | "/workspaces" | "/machine-keys")
+}
+
+/// The token this browser's forms carry: the one its cookie holds, or a new one.
+pub fn token(request: &HttpRequest) -> String {
+    request
+        .cookie(CSRF)
+        .map(|c| c.value().to_owned())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            URL_SAFE_NO_PAD.encode(bytes)
+        })
+}
+
+/// `response` with the token's cookie (for `path`, the sandbox's base path).
+pub fn with_token(mut response: HttpResponse, token: &str, path: &str) -> HttpResponse {
+    let cookie = Cookie::build(CSRF, token.to_owned())
+        .path(if path.is_empty() { "/" } else { path })
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish();
+    let _ = response.add_cookie(&cookie);
+    response
+}
+
+fn refused(message: &str) -> HttpResponse {
+    HttpResponse::Forbidden().json(serde_json::json!({ "error": message, "code": 7 }))
+}
+
+/// Whether a browser said the request comes from another site.
+fn cross_site(request: &ServiceRequest) -> bool {
+    let headers = request.headers();
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !matches!(v, "same-origin" | "none"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            Some(origin_host) != host
+        });
+    fetch_site || foreign_origin
+}
+
+/// Middleware for the sandbox's routes: the checks above, by path (`base` is the sandbox's
+/// base path).
+pub async fn guard(
+    mut request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    base: String,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = request
+        .path()
+        .strip_prefix(base.as_str())
+        .unwrap_or(request.path())
+        .to_owned();
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if writes && is_control(&path) && cross_site(&request) {
+        return Ok(request.into_response(refused(
+            "the sandbox's control endpoints refuse cross-site requests",
+        )));
+    }
+    if *request.method() == Method::POST && is_form(&path) {
+        let body = request.extract::<web::Bytes>().await?;
+        let sent = url::form_urlencoded::parse(&body)
+            .find(|(name, _)| name == CSRF)
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        let expected = request.cookie(CSRF).map(|c| c.value().to_owned());
+        let valid = expected
+            .is_some_and(|expected| bool::from(sent.as_bytes().ct_eq(expected.as_bytes())))
+            && !sent.is_empty();
+        if !valid {
+            return Ok(request.into_response(refused(
+                "this sandbox form has expired or came from another page: reload the page and try again",
+            )));
+        }
+        request.set_payload(body.into());
+    }
+    next.call(request).await.map(|r| r.map_into_boxed_body())
+}
