@@ -132,7 +132,9 @@ async fn no_secret_reaches_the_logs() {
     // refused exchange, a tampered state, Deny.
     let app = app.another_visitor();
     let consent = app.open_consent().await;
-    app.browser.click(&consent, "Allow").await;
+    app.browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
     app.arm_fault(serde_json::json!({"endpoint": "token", "kind": {"status": 400}}))
         .await;
     let consent = app.open_consent().await;

@@ -189,7 +189,11 @@ async fn create_destination(
             .and_then(|name| name.rsplit_once("/destinations/"))
             .map(|(_, slug)| slug.to_owned());
         world.authorize(install, Access::Write, &ws, Some(&src), slug.as_deref())?;
-        world.create_destination(&ws, &src, &body)
+        let created = world.create_destination(&ws, &src, &body)?;
+        if let Some(name) = created["name"].as_str() {
+            world.created_by(name, install.id);
+        }
+        Ok(created)
     });
     if let (true, Some(name)) = (response.status().is_success(), name) {
         test_credentials(&sandbox, &name).await;

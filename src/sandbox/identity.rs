@@ -142,6 +142,11 @@ fn check(world: &World, params: &AuthorizeParams) -> Result<Checked, Refusal> {
     })
 }
 
+/// The consent form's value for "a new workspace of my own".
+const NEW_WORKSPACE: &str = "new";
+/// How many workspaces the sandbox makes for visitors, at most (a demo server runs for days).
+const MAX_WORKSPACES: usize = 500;
+
 #[derive(Template)]
 #[template(path = "sandbox/consent.html")]
 struct ConsentPage<'a> {
@@ -150,8 +155,8 @@ struct ConsentPage<'a> {
     scope: String,
     scope_explained: String,
     user: &'a str,
-    /// (slug, display name) of the user's workspaces.
-    workspaces: Vec<(String, String)>,
+    /// (slug, label, selected) of the user's workspaces, and the new one on offer.
+    workspaces: Vec<(String, String, bool)>,
     /// (slug, display name) of the sources to pick from, for `destination/<slug>` scopes.
     sources: Vec<(String, String)>,
     problem: Option<String>,
@@ -215,37 +220,48 @@ async fn decide(
         }
         _ => return error_page(&sandbox, "Choose Allow or Deny."),
     }
-    let pick_again = |problem: &str| {
+    let pick_again = |world: &World, problem: &str| {
         consent_page(
             &sandbox,
-            &world,
+            world,
             &decision.params,
             Some(problem.to_owned()),
             StatusCode::BAD_REQUEST,
             &forms::token(&request),
         )
     };
+    // `None` inside: a new workspace of the visitor's own, made once the form is good.
     let workspace = match decision.workspace.as_deref() {
-        Some(slug) => world.workspace(slug),
-        None if world.workspaces.len() == 1 => world.workspaces.first(),
+        Some(NEW_WORKSPACE) if world.workspaces.len() < MAX_WORKSPACES => Some(None),
+        Some(slug) => world.workspace(slug).map(|w| Some(w.slug.clone())),
+        None if world.workspaces.len() == 1 => {
+            world.workspaces.first().map(|w| Some(w.slug.clone()))
+        }
         None => None,
     };
-    let Some(workspace) = workspace.map(|w| w.slug.clone()) else {
-        return pick_again("Pick the workspace to install the App on.");
+    let Some(workspace) = workspace else {
+        return pick_again(&world, "Pick the workspace to install the App on.");
     };
     let source = if world.app.scope.names_a_source() {
+        // Every workspace has the same demo sources: a new one's are the first one's.
+        let has_source = |source: &str| {
+            let on = workspace.as_deref().and_then(|w| world.workspace(w));
+            on.or(world.workspaces.first())
+                .is_some_and(|w| w.has_source(source))
+        };
         match decision.source.as_deref() {
-            Some(source)
-                if world
-                    .workspace(&workspace)
-                    .is_some_and(|w| w.has_source(source)) =>
-            {
-                Some(source.to_owned())
-            }
-            _ => return pick_again("Pick the source to install the App on."),
+            Some(source) if has_source(source) => Some(source.to_owned()),
+            _ => return pick_again(&world, "Pick the source to install the App on."),
         }
     } else {
         None
+    };
+    let workspace = match workspace {
+        Some(slug) => slug,
+        None => match world.add_visitor_workspace() {
+            Some(slug) => slug,
+            None => return pick_again(&world, "Pick the workspace to install the App on."),
+        },
     };
     let code = world.grant(
         checked.redirect_uri.as_str(),
@@ -298,11 +314,41 @@ fn consent_page(
             .collect(),
         _ => Vec::new(),
     };
-    let workspaces = world
+    // Everyone on a shared demo server gets a workspace of their own (one install of an App per
+    // workspace): offered first once every existing workspace has the App.
+    let all_taken = world
         .workspaces
         .iter()
-        .map(|w| (w.slug.clone(), w.display_name.clone()))
+        .all(|w| world.is_installed_on(&w.slug));
+    let mut workspaces: Vec<(String, String, bool)> = world
+        .workspaces
+        .iter()
+        .map(|w| {
+            let taken = if world.is_installed_on(&w.slug) {
+                " (the App is installed here)"
+            } else {
+                ""
+            };
+            (
+                w.slug.clone(),
+                format!("{} ({}){taken}", w.display_name, w.slug),
+                false,
+            )
+        })
         .collect();
+    if world.workspaces.len() < MAX_WORKSPACES {
+        workspaces.insert(
+            0,
+            (
+                NEW_WORKSPACE.to_owned(),
+                "A new workspace of my own".to_owned(),
+                all_taken,
+            ),
+        );
+        if !all_taken && let Some(first) = workspaces.get_mut(1) {
+            first.2 = true;
+        }
+    }
     let user = world
         .workspaces
         .first()

@@ -96,7 +96,10 @@ async fn a_workspace_installed_by_another_account_is_explained() {
     // Another partner account tries the same workspace: Segment says "install already exists".
     let stranger = app.another_visitor();
     let consent = stranger.open_consent().await;
-    let page = stranger.browser.click(&consent, "Allow").await;
+    let page = stranger
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
     assert_eq!(page.status, 409, "{}", page.body);
     let text = page.text();
     assert!(text.contains("connected to another account"), "{text}");
@@ -142,7 +145,10 @@ async fn the_same_account_installing_again_gets_its_install_back() {
     // Forcing the flow anyway meets "install already exists": the visitor's own installs are
     // offered (Segment does not say which workspace it was), and one click uses it.
     let consent = app.browser.get(&app.url("/auth/segment?new=1")).await;
-    let page = app.browser.click(&consent, "Allow").await;
+    let page = app
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
     assert_eq!(page.status, 409, "{}", page.text());
     assert!(
         page.text().contains("already installed on that workspace"),

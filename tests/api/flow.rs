@@ -207,7 +207,10 @@ async fn the_sandbox_mode_app_runs_the_whole_flow_on_its_own_port() {
     // In sandbox mode, a workspace another account installed on points at the inspector.
     let stranger = app.another_visitor();
     let consent = stranger.open_consent().await;
-    let page = stranger.browser.click(&consent, "Allow").await;
+    let page = stranger
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
     assert_eq!(page.status, 409);
     assert!(
         page.text().contains("sandbox inspector (/sandbox)"),
@@ -285,4 +288,57 @@ async fn health_and_unknown_pages() {
 
     let css = app.browser.get(&app.url("/static/style.css")).await;
     assert_eq!(css.status, 200);
+}
+
+/// Ten people on one demo server: each gets a workspace of their own on the consent screen and
+/// connects, and an Uninstall leaves the workspace clean for the next person.
+#[tokio::test]
+async fn a_room_of_visitors_each_connects_on_one_demo_server() {
+    let app = crate::helpers::spawn_app_in_sandbox_mode_with(&[("DESTINATION_API_KEY", "")]).await;
+    let mut workspaces = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        let visitor = app.another_visitor();
+        let consent = visitor.open_consent().await;
+        if i > 0 {
+            assert!(
+                consent.text().contains("A new workspace of my own"),
+                "{}",
+                consent.text()
+            );
+        }
+        let page = visitor.browser.click(&consent, "Allow").await;
+        assert_eq!(page.status, 200, "visitor {i}: {}", page.text());
+        assert!(page.flash().unwrap().contains("Connected to Segment"));
+        let workspace = page
+            .text()
+            .split("workspaces/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_owned();
+        let page = visitor.browser.click(&page, "Enable").await;
+        assert!(page.text().contains("Enabled"), "visitor {i}");
+        workspaces.insert(workspace);
+    }
+    assert_eq!(workspaces.len(), 10, "{workspaces:?}");
+
+    // Someone uninstalls the App from acme; the next person to pick acme starts clean, with
+    // no word about another account's key.
+    let inspector = app.browser.get(&app.sandbox_url).await;
+    let inspector = app.browser.click(&inspector, "Uninstall").await;
+    assert!(
+        inspector.text().contains("Installs (9)"),
+        "{}",
+        inspector.text()
+    );
+    let next = app.another_visitor();
+    let consent = next.open_consent().await;
+    let page = next
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let text = page.text();
+    assert!(text.contains("Not created"), "{text}");
+    assert!(!text.contains("not your current key"), "{text}");
 }

@@ -206,7 +206,10 @@ async fn disconnect_forgets_the_install_here_and_keeps_it_in_segment() {
     // Connecting again meets Segment's one install per workspace: the account's disconnected
     // install is offered, and using it connects it again.
     let consent = app.open_consent().await;
-    let page = app.browser.click(&consent, "Allow").await;
+    let page = app
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", "acme")])
+        .await;
     assert_eq!(page.status, 409, "{}", page.text());
     assert!(page.text().contains("(disconnected)"), "{}", page.text());
     let page = app.browser.click(&page, "Use this install").await;

@@ -196,6 +196,7 @@ impl World {
             key_accepted: None,
             key_tested_at: None,
             history: Vec::new(),
+            created_by: None,
         };
         self.apply(
             &mut stored,
@@ -350,6 +351,13 @@ impl World {
             .as_str()?
             .to_owned();
         Some((url, key))
+    }
+
+    /// Notes that `install` created the destination `name`.
+    pub fn created_by(&mut self, name: &str, install: u64) {
+        if let Some(destination) = self.destinations.get_mut(name) {
+            destination.created_by = Some(install);
+        }
     }
 
     /// Records a credential test's outcome on the destination.

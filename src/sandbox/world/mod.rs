@@ -168,6 +168,8 @@ pub struct StoredDestination {
     pub key_tested_at: Option<DateTime<Utc>>,
     /// What the destination did with its events since when (`sandbox::traffic`).
     pub history: crate::sandbox::traffic::History,
+    /// The install that created it, if an App did: uninstalling the App removes it.
+    pub created_by: Option<u64>,
 }
 
 impl StoredDestination {
@@ -331,6 +333,22 @@ impl World {
         if self.workspace(slug).is_none() {
             self.workspaces.push(Workspace::seeded(slug, display_name));
         }
+    }
+
+    /// Makes a workspace for a visitor of a shared demo (`demo-<n>`), and returns its slug.
+    pub fn add_visitor_workspace(&mut self) -> Option<String> {
+        let n = (1..=self.workspaces.len() + 1)
+            .find(|n| self.workspace(&format!("demo-{n}")).is_none())?;
+        let slug = format!("demo-{n}");
+        self.workspaces
+            .push(Workspace::seeded(&slug, &format!("Demo workspace {n}")));
+        self.log(&format!("workspaces/{slug} made for a visitor"), 200);
+        Some(slug)
+    }
+
+    /// Whether this App is installed on the workspace.
+    pub fn is_installed_on(&self, workspace: &str) -> bool {
+        self.installs.values().any(|i| i.workspace == workspace)
     }
 
     pub fn workspace(&self, slug: &str) -> Option<&Workspace> {

@@ -195,6 +195,10 @@ impl World {
         let removed = self.installs.remove(&install_id).is_some();
         if removed {
             self.tokens.retain(|_, t| t.install_id != install_id);
+            // What the App set up goes with it (a sandbox simplification: the next install on
+            // the workspace, perhaps someone else's, starts clean).
+            self.destinations
+                .retain(|_, d| d.created_by != Some(install_id));
             self.log(
                 &format!("installs/{install_id} uninstalled from the workspace"),
                 200,
