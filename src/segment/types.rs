@@ -407,6 +407,27 @@ pub struct CatalogDestination {
     pub settings: Vec<CatalogSetting>,
 }
 
+impl CatalogDestination {
+    /// The required settings (other than the partner's key, which Enable pushes) that
+    /// `destination` has no value for: Enable must not turn it on without them.
+    pub fn missing_required(&self, destination: Option<&Destination>) -> Vec<&CatalogSetting> {
+        let has_value = |name: &str| {
+            destination.is_some_and(|d| {
+                d.config.iter().any(|c| {
+                    c.setting() == name
+                        && !c.value.is_null()
+                        && c.value.as_str().is_none_or(|v| !v.trim().is_empty())
+                })
+            })
+        };
+        self.settings
+            .iter()
+            .filter(|s| s.required && !s.deprecated && s.name != API_KEY_SETTING)
+            .filter(|s| !has_value(&s.name))
+            .collect()
+    }
+}
+
 /// One setting in a catalog entry. Validators are kept as Segment sends them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogSetting {

@@ -229,19 +229,34 @@ pub async fn enable(
     let (source, name) = (&target.source, &target.destination);
     let slug = &partner.destination_slug;
     let api_key = partner.api_key(&target.account).await?;
-    let (destination, created) = tokens
+    let (destination, created, missing) = tokens
         .with_install(
             &target.account,
             &mut target.install,
             "enabling the destination",
             async |token| {
-                // The partner's key goes into `apiKey` if the destination has that setting.
-                let catalog = segment.get_catalog_destination(token, slug).await?;
-                let has_api_key = catalog.takes_api_key();
+                let (catalog, existing) = tokio::join!(
+                    segment.get_catalog_destination(token, slug),
+                    segment.get_destination(token, name),
+                );
+                let (catalog, existing) = (catalog?, existing?);
+                // Required settings without a value: the key goes in, but it stays off.
+                let missing: Vec<String> = catalog
+                    .missing_required(existing.as_ref())
+                    .iter()
+                    .map(|s| {
+                        if s.display_name.is_empty() {
+                            s.name.clone()
+                        } else {
+                            s.display_name.clone()
+                        }
+                    })
+                    .collect();
+                // The partner's key goes into its setting if the destination has one.
                 let change = DestinationChange {
-                    enabled: Some(true),
+                    enabled: Some(missing.is_empty()),
                     connection_mode: Some(ConnectionMode::Cloud),
-                    config: Some(if has_api_key {
+                    config: Some(if catalog.takes_api_key() {
                         vec![ConfigValue {
                             name: name.api_key_setting(),
                             value: api_key.expose().into(),
@@ -250,20 +265,47 @@ pub async fn enable(
                         Vec::new()
                     }),
                 };
-                match segment
-                    .create_destination(token, source, name, &change)
-                    .await
-                {
-                    Ok(created) => Ok((created, true)),
-                    Err(error) if error.is_already_exists() => segment
+                let result = match existing {
+                    None => match segment
+                        .create_destination(token, source, name, &change)
+                        .await
+                    {
+                        Ok(created) => Ok((created, true)),
+                        // Created meanwhile (another tab): update it instead.
+                        Err(error) if error.is_already_exists() => segment
+                            .update_destination(token, name, &change)
+                            .await
+                            .map(|updated| (updated, false)),
+                        Err(error) => Err(error),
+                    },
+                    Some(_) => segment
                         .update_destination(token, name, &change)
                         .await
                         .map(|updated| (updated, false)),
-                    Err(error) => Err(error),
-                }
+                };
+                result.map(|(destination, created)| (destination, created, missing))
             },
         )
         .await?;
+    if !missing.is_empty() {
+        health.forget(name);
+        session.flash(
+            FlashKind::Error,
+            format!(
+                "{} needs {} before it can be enabled: {}. Fill {} in here, save, then click \
+                 Enable again. Your API key is in place; the destination stays disabled.",
+                label(&destination),
+                if missing.len() == 1 {
+                    "a setting"
+                } else {
+                    "some settings"
+                },
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+        )?;
+        return Ok(see_other("/destination/configure"));
+    }
     health.forget(name);
     let message = if created {
         format!(

@@ -139,7 +139,8 @@ async fn enable_updates_a_destination_that_already_exists() {
     let page = app.browser.click(&page, "Disable").await;
     assert!(page.text().contains("Disabled"));
 
-    // The second Enable meets "destination already exists" and updates instead.
+    // The second Enable finds the destination (it reads it first, for its required settings)
+    // and updates it instead of creating it again.
     let page = app.browser.click(&page, "Enable").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
@@ -158,14 +159,63 @@ async fn enable_updates_a_destination_that_already_exists() {
         .iter()
         .map(|a| format!("{} {}", a["status"], a["what"].as_str().unwrap()))
         .collect();
-    let create_refused = activity
+    let creates = activity
         .iter()
-        .position(|a| a.starts_with("409 POST") && a.contains("destination already exists"));
-    let patched = activity.iter().position(|a| a.starts_with("200 PATCH"));
-    assert!(
-        create_refused.is_some() && patched < create_refused,
-        "expected a refused create followed by a PATCH: {activity:#?}"
+        .filter(|a| a.contains("POST /v1beta"))
+        .count();
+    let patches = activity
+        .iter()
+        .filter(|a| a.starts_with("200 PATCH"))
+        .count();
+    assert_eq!(
+        creates, 1,
+        "one create, for the first Enable: {activity:#?}"
     );
+    assert_eq!(patches, 2, "Disable, then the second Enable: {activity:#?}");
+}
+
+/// A destination with required settings beyond the key is not turned on without them: Enable
+/// says which are missing and takes the customer to them.
+#[tokio::test]
+async fn enable_asks_for_the_required_settings_first() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options::destination("airship")).await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert_eq!(page.url.path(), "/destination/configure", "{}", page.text());
+    let flash = page.flash().unwrap();
+    assert!(flash.contains("App Key"), "{flash}");
+    assert!(flash.contains("stays disabled"), "{flash}");
+    let segment = app.segment_view().await;
+    assert_eq!(
+        segment["destinations"][0]["enabled"], false,
+        "never Enabled without it"
+    );
+    let destination = app.browser.get(&app.url("/destination")).await;
+    assert!(
+        !destination.text().contains("Enabled"),
+        "{}",
+        destination.text()
+    );
+
+    // Filled in and saved, Enable turns it on.
+    let page = app
+        .browser
+        .click_with(
+            &page,
+            "Save settings",
+            &[("setting.appKey", "app-key-123456")],
+        )
+        .await;
+    assert!(
+        page.flash().unwrap().contains("Saved"),
+        "{:?}",
+        page.flash()
+    );
+    let destination = app.browser.get(&app.url("/destination")).await;
+    let page = app.browser.click(&destination, "Enable").await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+    assert!(page.text().contains("Enabled"), "{}", page.text());
+    assert_eq!(app.segment_view().await["destinations"][0]["enabled"], true);
 }
 
 #[tokio::test]
