@@ -419,4 +419,60 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
     assert!(text.contains("access_denied"), "{text}");
     assert!(text.contains("chose Deny"), "{text}");
     walk.step("09-denied", &["status of 403"]).await;
+
+    // On a phone (375 px wide), no page is wider than the screen, and Log out is on it.
+    walk.browser
+        .set_window_size(375, 812)
+        .await
+        .expect("a phone-sized window");
+    // (Still connected: the install came back with "Welcome back" above.)
+    for path in [
+        "/",
+        "/destination",
+        "/destination/configure",
+        "/destination/monitor",
+        "/destination/remove",
+        "/account",
+        "/sandbox",
+    ] {
+        walk.browser.goto(&app.url(path)).await.expect("a page");
+        let widths = walk
+            .browser
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                vec![],
+            )
+            .await
+            .expect("the page's widths");
+        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(
+            scroll <= client,
+            "{path} is {scroll} px wide on a {client} px screen"
+        );
+    }
+    walk.browser
+        .goto(&app.url("/destination"))
+        .await
+        .expect("the destination page");
+    let log_out = walk
+        .browser
+        .find(Locator::XPath("//button[normalize-space()='Log out']"))
+        .await
+        .expect("Log out");
+    let right = walk
+        .browser
+        .execute(
+            "return arguments[0].getBoundingClientRect().right <= document.documentElement.clientWidth",
+            vec![serde_json::to_value(&log_out).expect("the element")],
+        )
+        .await
+        .expect("its place");
+    assert_eq!(right, serde_json::Value::Bool(true), "Log out is cut off");
+    // The inspector links back to the app.
+    walk.browser
+        .goto(&app.sandbox_url)
+        .await
+        .expect("the inspector");
+    walk.click_link("Back to the app").await;
+    assert_eq!(walk.path().await, "/");
 }

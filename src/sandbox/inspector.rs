@@ -28,6 +28,8 @@ struct InspectorPage<'a> {
     snapshot: Snapshot,
     /// The token the page's forms carry (`forms`).
     csrf: String,
+    /// The partner app's home page: the origin of the App's redirect URI.
+    app_home: String,
 }
 
 async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpResponse {
@@ -41,10 +43,18 @@ async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRespo
         return HttpResponse::Ok().json(snapshot);
     }
     let csrf = forms::token(&request);
+    let app_home = snapshot
+        .app
+        .redirect_uris
+        .first()
+        .and_then(|uri| url::Url::parse(uri).ok())
+        .map(|uri| format!("{}/", uri.origin().ascii_serialization()))
+        .unwrap_or_else(|| "/".to_owned());
     let page = InspectorPage {
         base_path: &sandbox.base_path,
         snapshot,
         csrf,
+        app_home,
     };
     match page.render() {
         Ok(body) => forms::with_token(
