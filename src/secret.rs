@@ -135,14 +135,11 @@ pub fn mask(value: &str) -> String {
 }
 
 /// Whether a destination setting holds a credential whose value pages must mask: the catalog's
-/// PASSWORD settings, and settings whose names say key, secret, token or password (the API key
-/// Segment's FAQ pushes, `apiKey`, is a plain STRING in the catalog).
-pub fn is_secret_setting(name: &str, kind: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    kind.eq_ignore_ascii_case("password")
-        || ["key", "secret", "token", "password"]
-            .iter()
-            .any(|word| name.contains(word))
+/// PASSWORD settings, and `key_setting`, the one the partner's API key is pushed into (a plain
+/// STRING in the catalog). Not every name with "key" in it: an app key or a write key is an
+/// identifier the customer needs to read.
+pub fn is_secret_setting(name: &str, kind: &str, key_setting: &str) -> bool {
+    kind.eq_ignore_ascii_case("password") || name == key_setting
 }
 
 #[cfg(test)]
@@ -158,12 +155,15 @@ mod tests {
     }
 
     #[test]
-    fn secret_settings_by_type_or_name() {
-        assert!(is_secret_setting("apiKey", "STRING"));
-        assert!(is_secret_setting("clientSecret", "string"));
-        assert!(is_secret_setting("whatever", "PASSWORD"));
-        assert!(!is_secret_setting("trackingId", "STRING"));
-        assert!(!is_secret_setting("enhancedEcommerce", "BOOLEAN"));
+    fn secret_settings_are_passwords_and_the_pushed_key() {
+        assert!(is_secret_setting("apiKey", "STRING", "apiKey"));
+        assert!(is_secret_setting("whatever", "PASSWORD", "apiKey"));
+        assert!(is_secret_setting("clientSecret", "password", "apiKey"));
+        // An app key or a write key is an identifier, not a secret.
+        assert!(!is_secret_setting("appKey", "STRING", "apiKey"));
+        assert!(!is_secret_setting("writeKey", "STRING", "apiKey"));
+        assert!(!is_secret_setting("trackingId", "STRING", "apiKey"));
+        assert!(!is_secret_setting("enhancedEcommerce", "BOOLEAN", "apiKey"));
     }
 
     #[test]

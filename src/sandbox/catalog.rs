@@ -65,8 +65,9 @@ impl SettingSchema {
         Ok(())
     }
 
+    /// Masked in the inspector: PASSWORD settings, and `apiKey`, where partners' keys go.
     pub fn is_secret(&self) -> bool {
-        is_secret_setting(&self.name, &self.kind)
+        is_secret_setting(&self.name, &self.kind, "apiKey")
     }
 }
 

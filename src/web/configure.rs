@@ -38,6 +38,7 @@ pub async fn show(
 ) -> Result<HttpResponse, WebError> {
     let slug = &partner.destination_slug;
     let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
+    partner.learn_display_name(&catalog.display_name);
     let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(

@@ -21,8 +21,8 @@ use super::state::{Partner, Site};
 use super::tokens::Tokens;
 use crate::secret::{is_secret_setting, mask};
 use crate::segment::{
-    ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName, InstallToken,
-    SegmentClient, SourceName,
+    API_KEY_SETTING, ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName,
+    InstallToken, SegmentClient, SourceName,
 };
 use crate::store::{Store, hash_key};
 
@@ -80,6 +80,9 @@ pub async fn show(
     let mut health_line = cached;
     let (destination, attention) = match read {
         Ok((destination, summary)) => {
+            if let Some(destination) = &destination {
+                partner.learn_display_name(&destination.display_name);
+            }
             // Metrics that cannot be had leave the line out; the Monitor page explains why.
             if let Some(Ok(summary)) = summary
                 && destination.is_some()
@@ -111,6 +114,7 @@ pub async fn show(
         attention,
         sandbox: site.sandbox,
         destination_slug: slug.to_string(),
+        display_name: partner.display_name(),
         health: health_line,
     })
 }
@@ -240,6 +244,7 @@ pub async fn enable(
                     segment.get_destination(token, name),
                 );
                 let (catalog, existing) = (catalog?, existing?);
+                partner.learn_display_name(&catalog.display_name);
                 // Required settings without a value: the key goes in, but it stays off.
                 let missing: Vec<String> = catalog
                     .missing_required(existing.as_ref())
@@ -365,12 +370,13 @@ pub async fn disable(
 /// `GET /destination/remove`: what Remove does, and a button to do it (no script needed).
 pub async fn confirm_remove(
     site: web::Data<Site>,
+    partner: web::Data<Partner>,
     session: TypedSession,
     WritableTarget(target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
     render(&RemovePage {
         layout: Layout::with_forms(site.sandbox, &session),
-        display_name: format!("the {} destination", target.destination.slug()),
+        display_name: partner.display_name(),
         source: target.source.to_string(),
     })
 }
@@ -457,7 +463,11 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
         .map(|entry| {
             let setting = entry.setting().to_owned();
             let value = match &entry.value {
-                serde_json::Value::String(s) if is_secret_setting(&setting, &entry.kind) => mask(s),
+                serde_json::Value::String(s)
+                    if is_secret_setting(&setting, &entry.kind, API_KEY_SETTING) =>
+                {
+                    mask(s)
+                }
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };

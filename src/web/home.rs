@@ -51,6 +51,7 @@ pub async fn show(
         layout,
         account,
         destination_slug: partner.destination_slug.to_string(),
+        display_name: partner.display_name(),
         scope: segment.scope().to_string(),
         connected_workspace,
     })

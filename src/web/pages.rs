@@ -73,6 +73,8 @@ impl Layout {
 #[template(path = "home.html")]
 pub struct HomePage {
     pub layout: Layout,
+    /// The destination's display name, or its slug until it is known.
+    pub display_name: String,
     /// The visitor's partner account, if they have one yet.
     pub account: Option<AccountView>,
     pub destination_slug: String,
@@ -145,6 +147,8 @@ pub struct DestinationPage {
     pub attention: Option<String>,
     pub sandbox: bool,
     pub destination_slug: String,
+    /// "Airship" (the slug until a catalog read said its name).
+    pub display_name: String,
     /// How the destination's deliveries went in the last 24 h, from Segment's summary.
     pub health: Option<super::health::HealthLine>,
 }

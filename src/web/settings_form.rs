@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use super::description::{self, Part};
 use crate::secret::is_secret_setting;
-use crate::segment::{CatalogSetting, MapRules};
+use crate::segment::{API_KEY_SETTING, CatalogSetting, MapRules};
 
 /// Form fields are named `setting.<name>`, so no setting can collide with other form fields.
 pub const FIELD_PREFIX: &str = "setting.";
@@ -94,7 +94,7 @@ pub fn fields(settings: &[CatalogSetting], current: &BTreeMap<String, Value>) ->
 }
 
 fn widget(setting: &CatalogSetting) -> Widget {
-    if is_secret_setting(&setting.name, &setting.kind) {
+    if is_secret_setting(&setting.name, &setting.kind, API_KEY_SETTING) {
         return Widget::Secret;
     }
     match setting.kind.as_str() {
@@ -502,6 +502,32 @@ fn number_value(n: f64) -> Value {
     }
 }
 
+/// A catalog pattern said in words, for the patterns catalogs use: lengths, digits only,
+/// letters and digits, a URL. `None`: no words for it (the page then shows the pattern as a
+/// technical detail).
+pub fn pattern_in_words(pattern: &str) -> Option<String> {
+    let length = |body: &str| -> Option<String> {
+        let inner = body.strip_prefix(".{")?.strip_suffix('}')?;
+        match inner.split_once(',') {
+            Some((min, "")) => Some(format!("at least {min} characters long")),
+            Some((min, max)) => Some(format!("{min} to {max} characters long")),
+            None => Some(format!("exactly {inner} characters long")),
+        }
+    };
+    let body = pattern.strip_prefix('^')?.strip_suffix('$')?;
+    match body {
+        r"\d+" | "[0-9]+" => Some("digits only".to_owned()),
+        r"\d*" | "[0-9]*" => Some("digits only, or empty".to_owned()),
+        "[a-zA-Z0-9]+" | "[A-Za-z0-9]+" => Some("letters and digits only".to_owned()),
+        "[a-zA-Z0-9_-]+" | "[A-Za-z0-9_-]+" => Some("letters, digits, '-' and '_' only".to_owned()),
+        _ if body.starts_with("https?://") || body.starts_with("(https?)://") => {
+            Some("a URL starting with http:// or https://".to_owned())
+        }
+        _ if body.starts_with("https://") => Some("a URL starting with https://".to_owned()),
+        _ => length(body),
+    }
+}
+
 /// Checks `text` against a catalog pattern. Patterns are written for JavaScript; one that Rust's
 /// engine cannot compile is skipped (and logged once), so it can never break the page.
 fn check_pattern(pattern: Option<&str>, text: &str) -> Result<(), String> {
@@ -510,7 +536,13 @@ fn check_pattern(pattern: Option<&str>, text: &str) -> Result<(), String> {
     };
     match Regex::new(pattern) {
         Ok(regex) if regex.is_match(text) => Ok(()),
-        Ok(_) => Err(format!("Does not have the expected form ({pattern}).")),
+        Ok(_) => Err(match pattern_in_words(pattern) {
+            Some(words) => format!("Must be {words}."),
+            None => format!(
+                "Does not have the form this setting expects (technical detail: it must match \
+                 {pattern})."
+            ),
+        }),
         Err(error) => {
             static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
             let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
@@ -549,7 +581,7 @@ mod tests {
                 json!({"name": "trackingId", "type": "STRING", "required": true,
                            "string_validators": {"regexp": "^UA-\\d+-\\d+$"}}),
             ),
-            setting(json!({"name": "apiSecret", "type": "STRING"})),
+            setting(json!({"name": "apiSecret", "type": "PASSWORD"})),
             setting(json!({"name": "anonymize", "type": "BOOLEAN"})),
             setting(
                 json!({"name": "sampleRate", "type": "NUMBER", "number_validators": {"min": 1, "max": 100}}),
@@ -664,7 +696,10 @@ mod tests {
             .iter()
             .filter_map(|f| f.error.as_deref().map(|e| (f.setting.as_str(), e)))
             .collect();
-        assert!(errors["trackingId"].contains("expected form"), "{errors:?}");
+        assert!(
+            errors["trackingId"].contains("technical detail"),
+            "{errors:?}"
+        );
         assert!(errors["anonymize"].contains("checkbox"));
         assert_eq!(errors["sampleRate"], "At most 100.");
         assert!(errors["mode"].contains("not one of the choices"));
@@ -730,6 +765,36 @@ mod tests {
         );
         // Unchecked boxes are false; false over nothing is no change.
         assert!(!changes.contains_key("anonymize"));
+    }
+
+    #[test]
+    fn patterns_are_said_in_words() {
+        assert_eq!(
+            pattern_in_words("^.{8,}$").as_deref(),
+            Some("at least 8 characters long")
+        );
+        assert_eq!(pattern_in_words(r"^\d+$").as_deref(), Some("digits only"));
+        assert_eq!(
+            pattern_in_words("^[a-zA-Z0-9]+$").as_deref(),
+            Some("letters and digits only")
+        );
+        assert_eq!(
+            pattern_in_words("^https?://.+$").as_deref(),
+            Some("a URL starting with http:// or https://")
+        );
+        assert_eq!(
+            pattern_in_words("^.{2,5}$").as_deref(),
+            Some("2 to 5 characters long")
+        );
+        assert_eq!(pattern_in_words(r"^UA-\d+-\d+$"), None);
+        // Without words, the pattern is only a technical detail.
+        let error = check_pattern(Some(r"^UA-\d+-\d+$"), "nope").unwrap_err();
+        assert!(error.starts_with("Does not have the form"), "{error}");
+        assert!(error.contains("technical detail"), "{error}");
+        assert_eq!(
+            check_pattern(Some("^.{8,}$"), "short").unwrap_err(),
+            "Must be at least 8 characters long."
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Partner {
     key_override: Option<DestinationKey>,
     login: Arc<dyn Login>,
     store: Store,
+    /// The destination's display name ("Airship"), once a catalog or destination read said it:
+    /// pages name it so, and by its slug until then. A cache of a catalog fact, not state.
+    display_name: std::sync::RwLock<Option<String>>,
 }
 
 impl Partner {
@@ -72,6 +75,28 @@ impl Partner {
             key_override: settings.destination_api_key.clone(),
             login,
             store,
+            display_name: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// How pages name the destination: its display name once known, else its slug.
+    pub fn display_name(&self) -> String {
+        self.display_name
+            .read()
+            .ok()
+            .and_then(|name| name.clone())
+            .unwrap_or_else(|| self.destination_slug.to_string())
+    }
+
+    /// Remembers the display name a catalog entry or a destination gave (empty is ignored).
+    pub fn learn_display_name(&self, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if let Ok(mut known) = self.display_name.write()
+            && known.as_deref() != Some(name)
+        {
+            *known = Some(name.to_owned());
         }
     }
 

@@ -196,6 +196,12 @@ async fn enable_asks_for_the_required_settings_first() {
         "{}",
         destination.text()
     );
+    // Named as people know it, not by its slug.
+    assert!(
+        destination.text().contains("Your Airship destination"),
+        "{}",
+        destination.text()
+    );
 
     // Filled in and saved, Enable turns it on.
     let page = app
