@@ -93,8 +93,15 @@ impl Default for SessionLimits {
 /// A setting that could not be used. Its `Display` is the one line printed at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error(
-        "{0} is set but {1} is not: set both to talk to Segment, or neither to use the sandbox"
+    #[cfg_attr(
+        feature = "sandbox",
+        error(
+            "{0} is set but {1} is not: set both to talk to Segment, or neither to use the sandbox"
+        )
+    )]
+    #[cfg_attr(
+        not(feature = "sandbox"),
+        error("{0} is set but {1} is not: set both, to the App's credentials from Segment")
     )]
     HalfCredentials(&'static str, &'static str),
     #[error("{name} is not a valid URL ({value:?}): {reason}")]
@@ -116,7 +123,7 @@ pub enum ConfigError {
     )]
     SessionKeyRequired,
     #[error(
-        "CLIENT_ID and CLIENT_SECRET are required: this build has no sandbox (built without the `sandbox` feature)"
+        "CLIENT_ID and CLIENT_SECRET are required: set them to the App's credentials from Segment's Developer Center"
     )]
     NoCredentials,
     #[error(

@@ -15,7 +15,17 @@ use segment_partnerapp::telemetry;
 
 /// Segment's "Enable with Segment" partner app. With no command, it serves the app.
 #[derive(Parser)]
-#[command(version, about)]
+#[cfg_attr(
+    feature = "sandbox",
+    command(
+        version,
+        about = "Segment's \"Enable with Segment\" partner app, with a built-in sandbox that plays Segment."
+    )
+)]
+#[cfg_attr(
+    not(feature = "sandbox"),
+    command(version, about = "Segment's \"Enable with Segment\" partner app.")
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -23,7 +33,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the app (the default): on the sandbox unless CLIENT_ID/CLIENT_SECRET are set.
+    #[cfg_attr(
+        feature = "sandbox",
+        doc = "Serve the app (the default): on the sandbox unless CLIENT_ID/CLIENT_SECRET are set."
+    )]
+    #[cfg_attr(
+        not(feature = "sandbox"),
+        doc = "Serve the app (the default), with the App's CLIENT_ID and CLIENT_SECRET."
+    )]
     Serve,
     /// Mint a server-to-server access token from a signed JWT, and print it.
     Token(TokenArgs),
@@ -122,7 +139,7 @@ struct TokenArgs {
     /// Print the whole answer as JSON, not just the access token.
     #[arg(long)]
     json: bool,
-    /// Another token endpoint (the sandbox's: http://localhost:8888/sandbox/token).
+    /// Another token endpoint than the region's (e.g. a test server's).
     #[arg(long)]
     url: Option<String>,
     /// The JWT's aud, when --url is given (default: the URL without /token).

@@ -161,6 +161,7 @@ fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
 }
 
 /// One HTTP/1.1 GET over loopback: the status line and headers of the answer.
+#[cfg(feature = "sandbox")]
 fn get_head(port: u16, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -180,6 +181,7 @@ fn get_head(port: u16, path: &str) -> Option<String> {
 }
 
 /// With only PORT set, the demo says where it is and sends the browser back to that port.
+#[cfg(feature = "sandbox")]
 #[test]
 fn the_demo_follows_its_port() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -241,4 +243,30 @@ fn the_sandbox_is_not_served_to_the_network_by_accident() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("SANDBOX_PUBLIC=1"), "{stderr}");
+}
+
+/// A partner's production build (no sandbox) neither offers nor mentions the sandbox.
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn a_build_without_the_sandbox_never_mentions_it() {
+    let help = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+            .args(args)
+            .output()
+            .expect("the binary runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    };
+    for args in [&["--help"][..], &["serve", "--help"], &["token", "--help"]] {
+        let text = help(args);
+        assert!(!text.to_lowercase().contains("sandbox"), "{args:?}: {text}");
+    }
+    for vars in [&[][..], &[("CLIENT_ID", "a")], &[("CLIENT_SECRET", "b")]] {
+        let (code, stderr) = run_with(vars);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("sandbox"),
+            "{vars:?}: {stderr}"
+        );
+    }
 }
