@@ -169,6 +169,11 @@ impl Walk {
             std::fs::write(shots.join(format!("{name}.png")), png)
                 .expect("the screenshot is saved");
         }
+        self.console_is_clean(name, allowed).await;
+    }
+
+    /// Checks the console shows no error since the last look (but for `allowed`).
+    async fn console_is_clean(&self, name: &str, allowed: &[&str]) {
         let log = self
             .browser
             .issue_cmd(BrowserLog)
@@ -268,7 +273,11 @@ async fn the_demo_in_a_real_browser() {
     let driver = start_driver().await;
     let browser = start_browser(&driver, &profile).await;
     let walk = Walk { browser, shots };
-    let result = demo(&walk, &app).await;
+    demo(&walk, &app).await;
+    // The same flow as a partner's build without the sandbox meets it: the app on Segment's
+    // side of things (CLIENT_ID/CLIENT_SECRET), the sandbox on its own server, as
+    // `cargo run -- sandbox` serves it.
+    let result = against_a_standalone_sandbox(&walk).await;
     let _ = walk.browser.clone().close().await;
     drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
@@ -475,4 +484,32 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
         .expect("the inspector");
     walk.click_link("Back to the app").await;
     assert_eq!(walk.path().await, "/");
+}
+
+async fn against_a_standalone_sandbox(walk: &Walk) {
+    let app = helpers::spawn_app_with(helpers::Options::default()).await;
+    walk.browser
+        .goto(&app.url("/"))
+        .await
+        .expect("the home page");
+    walk.click_link("Enable with Segment").await;
+    assert!(
+        walk.browser
+            .current_url()
+            .await
+            .expect("a URL")
+            .as_str()
+            .starts_with(&app.sandbox_url),
+        "not on the standalone sandbox"
+    );
+    walk.choose("source", "ios").await;
+    walk.click_button("Allow").await;
+    assert_eq!(walk.path().await, "/destination");
+    let text = walk.text().await;
+    assert!(text.contains("Connected to Segment"), "{text}");
+    // No console error: the consent form's redirect back was allowed by the sandbox's policy.
+    walk.console_is_clean("the standalone sandbox's consent", &[])
+        .await;
+    walk.click_button("Enable").await;
+    assert!(walk.text().await.contains("Enabled"));
 }

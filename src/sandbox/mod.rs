@@ -145,12 +145,32 @@ pub fn demo_app(redirect_url: &Url, scope: Scope) -> App {
     }
 }
 
+/// The Content-Security-Policy of the sandbox's pages: nothing but their own origin, except that
+/// a form may go on to the App's redirect URIs (the consent form's answer redirects there; a
+/// browser checks `form-action` on that redirect too).
+fn content_security_policy(redirect_uris: &[String]) -> String {
+    let origins: Vec<String> = redirect_uris
+        .iter()
+        .filter_map(|uri| Url::parse(uri).ok())
+        .map(|uri| uri.origin().ascii_serialization())
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        origins.join(" ")
+    )
+}
+
 /// The sandbox's routes, under its base path.
 pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory + use<> {
     let prefix = sandbox.base_path.clone();
     let armed = sandbox.clone();
     let base = prefix.clone();
+    let policy = content_security_policy(&sandbox.world().app.redirect_uris);
     web::scope(&prefix)
+        // Its own pages' policy: like the app's, and its forms may lead back to the App's
+        // redirect URI (Allow and Deny redirect there), wherever the sandbox is served.
+        .wrap(actix_web::middleware::DefaultHeaders::new().add(("Content-Security-Policy", policy)))
         .app_data(web::Data::from(sandbox))
         // Its forms carry a token, its control endpoints refuse cross-site calls (`forms`).
         .wrap(actix_web::middleware::from_fn(move |request, next| {
