@@ -307,6 +307,44 @@ mod bench {
         results
     }
 
+    /// [`flows`] whole install flows on `app`, `clients` at a time, each on a workspace of its
+    /// own (`{prefix}-{i}`): flows per second, the app's CPU per flow in ms (from `/proc`; in
+    /// sandbox mode it includes the mounted sandbox), and the browsers, on their destination
+    /// pages.
+    async fn run_flows(
+        app: &Arc<App>,
+        prefix: &str,
+        clients: usize,
+    ) -> (f64, f64, Vec<(Browser, Page)>) {
+        add_workspaces(app, (0..flows()).map(|i| format!("{prefix}-{i}"))).await;
+        let started = Instant::now();
+        let cpu_before = app.cpu();
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = JoinSet::new();
+        for _ in 0..clients {
+            let (app, next, prefix) = (app.clone(), next.clone(), prefix.to_owned());
+            tasks.spawn(async move {
+                let mut sessions = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= flows() {
+                        return sessions;
+                    }
+                    sessions.push(install(&app, &format!("{prefix}-{i}")).await);
+                }
+            });
+        }
+        let mut sessions = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            sessions.extend(result.expect("a flow task"));
+        }
+        let per_second = flows() as f64 / started.elapsed().as_secs_f64();
+        // What the flow costs the app, whatever the load generator (which shares the cores,
+        // parsing every page) costs.
+        let cpu = app.cpu().saturating_sub(cpu_before).as_secs_f64() * 1000.0 / flows() as f64;
+        (per_second, cpu, sessions)
+    }
+
     /// A browser that has run the whole install flow on `workspace`, ending on the destination
     /// page.
     async fn install(app: &App, workspace: &str) -> (Browser, Page) {
@@ -542,39 +580,28 @@ mod bench {
         }
 
         // 5. Whole install flows.
-        add_workspaces(&app, (0..flows()).map(|i| format!("flow-{i}"))).await;
         let app = Arc::new(app);
-        let flows_started = Instant::now();
-        let cpu_before_flows = app.cpu();
-        let next = Arc::new(AtomicU64::new(0));
-        let mut tasks = JoinSet::new();
-        for _ in 0..FLOW_CONCURRENCY {
-            let (app, next) = (app.clone(), next.clone());
-            tasks.spawn(async move {
-                let mut sessions = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    if i >= flows() {
-                        return sessions;
-                    }
-                    sessions.push(install(&app, &format!("flow-{i}")).await);
-                }
-            });
+        let (flows_per_second, cpu_per_flow, sessions) =
+            run_flows(&app, "flow", FLOW_CONCURRENCY).await;
+
+        // 5b. The same flows on the app alone (Segment in this process): the app's own CPU per
+        // flow, at 1 and at 8 clients (issue 15's measure).
+        let mut alone_flows = Vec::new();
+        for clients in [1, 8] {
+            let alone = Arc::new(start_against_own_sandbox().await);
+            let (per_second, cpu, _) = run_flows(&alone, "alone", clients).await;
+            alone_flows.push((clients, per_second, cpu, alone.rss_kib()));
         }
-        let mut sessions = Vec::new();
-        while let Some(result) = tasks.join_next().await {
-            sessions.extend(result.expect("a flow task"));
-        }
-        let flows_per_second = flows() as f64 / flows_started.elapsed().as_secs_f64();
-        // The app's own CPU per flow: what the flow costs the app, whatever the load generator
-        // (which shares the cores, parsing every page) costs. In sandbox mode it includes the
-        // mounted sandbox playing Segment.
-        let cpu_per_flow =
-            (app.cpu().saturating_sub(cpu_before_flows)).as_secs_f64() * 1000.0 / flows() as f64;
         if quick {
             println!(
                 "install flows: {flows_per_second:.0}/s, app CPU {cpu_per_flow:.2} ms per flow"
             );
+            for (clients, per_second, cpu, rss) in &alone_flows {
+                println!(
+                    "install flows, app alone, {clients} clients: {per_second:.0}/s, app CPU {cpu:.3} ms per flow, RSS {} MiB",
+                    rss / 1024
+                );
+            }
             return;
         }
 
@@ -784,6 +811,12 @@ mod bench {
         println!(
             "| app CPU per install flow (user + system, sandbox included) | {cpu_per_flow:.2} ms |"
         );
+        for (clients, per_second, cpu, rss) in &alone_flows {
+            println!(
+                "| install flows, the app alone, {clients} clients: flows/s, app CPU per flow, RSS after | {per_second:.0}, {cpu:.3} ms, {} MiB |",
+                rss / 1024
+            );
+        }
         println!(
             "| Enable/Disable cycles per second ({CYCLE_SESSIONS} sessions; a cycle is two clicks, each a POST and the page it redirects to) | {cycles_per_second:.0} |"
         );
