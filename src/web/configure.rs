@@ -215,7 +215,6 @@ fn page(
     current.sort_by_key(|f| !f.required);
     ConfigurePage {
         layout,
-        destination_slug: slug.to_string(),
         display_name: if catalog.display_name.is_empty() {
             slug.to_string()
         } else {

@@ -113,7 +113,6 @@ pub async fn show(
         destination,
         attention,
         sandbox: site.sandbox,
-        destination_slug: slug.to_string(),
         display_name: partner.display_name(),
         health: health_line,
     })
@@ -185,7 +184,7 @@ impl SourcePicker<'_> {
             workspace: workspace.to_string(),
             scope: install.scope.to_string(),
             sources,
-            destination_slug: self.partner.destination_slug.to_string(),
+            display_name: self.partner.display_name(),
         })
     }
 }

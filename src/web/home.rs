@@ -50,7 +50,6 @@ pub async fn show(
     render(&HomePage {
         layout,
         account,
-        destination_slug: partner.destination_slug.to_string(),
         display_name: partner.display_name(),
         scope: segment.scope().to_string(),
         connected_workspace,

@@ -93,8 +93,7 @@ pub async fn show(
     };
     let mut page = MonitorPage {
         layout: Layout::with_forms(site.sandbox, &session),
-        display_name: slug.clone(),
-        destination_slug: slug,
+        display_name: slug,
         status: "Not created",
         status_class: "absent",
         source: target.source.to_string(),

@@ -77,7 +77,6 @@ pub struct HomePage {
     pub display_name: String,
     /// The visitor's partner account, if they have one yet.
     pub account: Option<AccountView>,
-    pub destination_slug: String,
     pub scope: String,
     /// The workspace of the install in use, if any.
     pub connected_workspace: Option<String>,
@@ -146,7 +145,6 @@ pub struct DestinationPage {
     /// Segment refused to mint a token for the install: what it said.
     pub attention: Option<String>,
     pub sandbox: bool,
-    pub destination_slug: String,
     /// "Airship" (the slug until a catalog read said its name).
     pub display_name: String,
     /// How the destination's deliveries went in the last 24 h, from Segment's summary.
@@ -167,14 +165,14 @@ pub struct SourcesPage {
     pub workspace: String,
     pub scope: String,
     pub sources: Vec<SourceChoice>,
-    pub destination_slug: String,
+    /// The destination's display name, or its slug until it is known.
+    pub display_name: String,
 }
 
 #[derive(Template)]
 #[template(path = "configure.html")]
 pub struct ConfigurePage {
     pub layout: Layout,
-    pub destination_slug: String,
     pub display_name: String,
     pub source: String,
     pub exists: bool,
@@ -241,7 +239,6 @@ pub struct PanelView {
 #[template(path = "monitor.html")]
 pub struct MonitorPage {
     pub layout: Layout,
-    pub destination_slug: String,
     /// The destination's display name (or its slug), its status and its source.
     pub display_name: String,
     pub status: &'static str,
