@@ -79,7 +79,6 @@ pub async fn show(
     {
         health.put(name, line(summary));
     }
-    let slug = partner.destination_slug.to_string();
     // Enable and the key check are about the partner's destination on the source in use.
     let ours = !named;
     let can_write = target.install.scope.can_write() && ours;
@@ -93,7 +92,12 @@ pub async fn show(
     };
     let mut page = MonitorPage {
         layout: Layout::with_forms(site.sandbox, &session),
-        display_name: slug,
+        // The destination's own name once it is read (below); until then the partner's.
+        display_name: if named {
+            target.destination.slug().to_owned()
+        } else {
+            partner.display_name()
+        },
         status: "Not created",
         status_class: "absent",
         source: target.source.to_string(),
