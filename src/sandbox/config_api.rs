@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Sandbox;
 use super::identity::basic_credentials;
-use super::world::{Access, ApiError, MetricsQuery, World};
+use super::world::{Access, ApiError, MetricsQuery, World, destination_name};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -63,19 +63,23 @@ fn as_install(
     op: impl FnOnce(&mut World, &super::world::Install) -> Result<Value, ApiError>,
 ) -> HttpResponse {
     let mut world = sandbox.world();
-    let bearer = request
+    let result = world
+        .authenticate(bearer(request))
+        .and_then(|install| op(&mut world, &install));
+    let what = format!("{} {}", request.method(), request.path());
+    respond(&mut world, &what, result)
+}
+
+/// The request's bearer token, if it has one.
+fn bearer(request: &HttpRequest) -> Option<&str> {
+    request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
-        });
-    let result = world
-        .authenticate(bearer)
-        .and_then(|install| op(&mut world, &install));
-    let what = format!("{} {}", request.method(), request.path());
-    respond(&mut world, &what, result)
+        })
 }
 
 fn respond(world: &mut World, what: &str, result: Result<Value, ApiError>) -> HttpResponse {
@@ -226,7 +230,7 @@ async fn update_destination(
         world.update_destination(&ws, &src, &slug, &body)
     });
     if response.status().is_success() {
-        let name = format!("workspaces/{ws}/sources/{src}/destinations/{slug}");
+        let name = destination_name(&ws, &src, &slug);
         test_credentials(&sandbox, &name).await;
     }
     response
@@ -273,10 +277,7 @@ fn readable_destination(
         Some(&path.src),
         Some(&path.slug),
     )?;
-    Ok(format!(
-        "workspaces/{}/sources/{}/destinations/{}",
-        path.ws, path.src, path.slug
-    ))
+    Ok(destination_name(&path.ws, &path.src, &path.slug))
 }
 
 #[derive(serde::Deserialize)]
@@ -290,8 +291,15 @@ struct DestinationPath {
 
 /// Before metrics are read: the credential test again for the destinations whose last one is
 /// older than `key_retest_after`, so that a key the partner's API stopped accepting shows.
-async fn retest_keys(sandbox: &Sandbox, names: &[String]) {
-    let stale = sandbox.world().keys_to_retest(names, chrono::Utc::now());
+/// Only for a caller with a good bearer token: an anonymous request makes no outgoing call.
+async fn retest_keys(sandbox: &Sandbox, request: &HttpRequest, names: &[String]) {
+    let stale = {
+        let world = sandbox.world();
+        if world.authenticate(bearer(request)).is_err() {
+            return;
+        }
+        world.keys_to_retest(names, chrono::Utc::now())
+    };
     for name in stale {
         test_credentials(sandbox, &name).await;
     }
@@ -313,11 +321,8 @@ async fn delivery_summary(
     request: HttpRequest,
     path: web::Path<DestinationPath>,
 ) -> HttpResponse {
-    let name = format!(
-        "workspaces/{}/sources/{}/destinations/{}",
-        path.ws, path.src, path.slug
-    );
-    retest_keys(&sandbox, &[name]).await;
+    let name = destination_name(&path.ws, &path.src, &path.slug);
+    retest_keys(&sandbox, &request, &[name]).await;
     let query = MetricsQuery::parse(request.query_string());
     as_install(&sandbox, &request, |world, install| {
         let name = readable_destination(world, install, &path)?;
@@ -348,7 +353,7 @@ async fn workspace_delivery_summaries(
     path: web::Path<String>,
 ) -> HttpResponse {
     let query = MetricsQuery::parse(request.query_string());
-    retest_keys(&sandbox, &query.names).await;
+    retest_keys(&sandbox, &request, &query.names).await;
     as_install(&sandbox, &request, |world, install| {
         world.workspace_delivery_summaries(install, &path, &query)
     })

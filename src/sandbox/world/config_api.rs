@@ -128,7 +128,7 @@ impl World {
         source: &str,
         slug: &str,
     ) -> Result<Value, ApiError> {
-        let name = format!("workspaces/{workspace}/sources/{source}/destinations/{slug}");
+        let name = destination_name(workspace, source, slug);
         self.destinations
             .get(&name)
             .map(|d| self.destination_body(d))
@@ -218,7 +218,7 @@ impl World {
         slug: &str,
         body: &Value,
     ) -> Result<Value, ApiError> {
-        let name = format!("workspaces/{workspace}/sources/{source}/destinations/{slug}");
+        let name = destination_name(workspace, source, slug);
         let paths: Vec<&str> = body
             .pointer("/update_mask/paths")
             .and_then(Value::as_array)
@@ -264,7 +264,7 @@ impl World {
         source: &str,
         slug: &str,
     ) -> Result<Value, ApiError> {
-        let name = format!("workspaces/{workspace}/sources/{source}/destinations/{slug}");
+        let name = destination_name(workspace, source, slug);
         self.destinations
             .remove(&name)
             .map(|_| json!({}))

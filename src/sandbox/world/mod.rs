@@ -172,12 +172,14 @@ pub struct StoredDestination {
     pub created_by: Option<u64>,
 }
 
+/// A destination's full name, as the Config API's paths and bodies spell it.
+pub fn destination_name(workspace: &str, source: &str, slug: &str) -> String {
+    format!("workspaces/{workspace}/sources/{source}/destinations/{slug}")
+}
+
 impl StoredDestination {
     pub fn name(&self) -> String {
-        format!(
-            "workspaces/{}/sources/{}/destinations/{}",
-            self.workspace, self.source, self.slug
-        )
+        destination_name(&self.workspace, &self.source, &self.slug)
     }
 }
 
