@@ -199,6 +199,17 @@ pub struct MetricTotal {
     pub breakdown: Vec<Reason>,
 }
 
+impl MetricTotal {
+    /// How pages name it: Segment's display name, else `fallback`.
+    pub fn label_or(&self, fallback: &str) -> String {
+        if self.display_name.is_empty() {
+            fallback.to_owned()
+        } else {
+            self.display_name.clone()
+        }
+    }
+}
+
 /// The totals of one destination over a window.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct DeliverySummary {

@@ -107,6 +107,11 @@ pub fn count(value: f64) -> String {
     }
 }
 
+/// A share as people read it, never rounded up (99.96% is `99.9%`, not `100.0%`).
+pub fn percent(share: f64) -> String {
+    format!("{:.1}%", (share * 1000.0).floor() / 10.0)
+}
+
 /// A scale top that is a round number at least `max`: 1, 2, 5, 10, 20, 50, …
 fn nice_top(max: f64) -> f64 {
     if max <= 0.0 {

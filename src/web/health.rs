@@ -36,7 +36,7 @@ pub fn line(summary: &DeliverySummary) -> HealthLine {
             sentence: format!("No events reached Segment for this destination in {range}."),
         };
     };
-    let percent = format!("{:.1}%", (rate * 1000.0).floor() / 10.0);
+    let percent = super::chart::percent(rate);
     let discarded = summary.discarded();
     HealthLine {
         class: if discarded == 0.0 {

@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::chart::{Bucket, Chart, count};
+use super::chart::{Bucket, Chart, count, percent};
 use super::destination::{credential_status, label};
 use super::error::WebError;
 use super::extract::MonitorTarget;
@@ -168,10 +168,7 @@ fn fill_summary(page: &mut MonitorPage, summary: &DeliverySummary) {
     let shown = |name: &str, fallback: &str| -> TotalView {
         let metric = summary.metric(name);
         TotalView {
-            label: metric
-                .map(|m| m.display_name.clone())
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| fallback.to_owned()),
+            label: metric.map_or_else(|| fallback.to_owned(), |m| m.label_or(fallback)),
             value: count(metric.map_or(0.0, |m| m.value)),
         }
     };
@@ -193,11 +190,7 @@ fn fill_summary(page: &mut MonitorPage, summary: &DeliverySummary) {
         .iter()
         .filter(|m| !known.contains(&m.name.as_str()))
     {
-        let label = if other.display_name.is_empty() {
-            other.name.clone()
-        } else {
-            other.display_name.clone()
-        };
+        let label = other.label_or(&other.name);
         let unit = other.unit.as_deref().filter(|u| *u != "count");
         page.totals.push(TotalView {
             label,
@@ -207,9 +200,7 @@ fn fill_summary(page: &mut MonitorPage, summary: &DeliverySummary) {
             },
         });
     }
-    page.success_rate = summary
-        .success_rate()
-        .map(|rate| format!("{:.1}%", (rate * 1000.0).floor() / 10.0));
+    page.success_rate = summary.success_rate().map(percent);
     page.timings = [
         (TIME_TO_SUCCESS_P50, "Time to success (p50)"),
         (TIME_TO_SUCCESS_P95, "Time to success (p95)"),
@@ -218,11 +209,7 @@ fn fill_summary(page: &mut MonitorPage, summary: &DeliverySummary) {
     .filter_map(|(name, fallback)| {
         let metric = summary.metric(name)?;
         Some(TotalView {
-            label: if metric.display_name.is_empty() {
-                fallback.to_owned()
-            } else {
-                metric.display_name.clone()
-            },
+            label: metric.label_or(fallback),
             value: format!(
                 "{} {}",
                 count(metric.value),

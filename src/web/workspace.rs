@@ -159,7 +159,7 @@ fn row(
             .map(|(s, finished)| s.discarded() / finished),
         discard_percent: match (summary, finished) {
             (Some(s), Some(finished)) if finished > 0.0 => {
-                format!("{:.1}%", s.discarded() / finished * 100.0)
+                super::chart::percent(s.discarded() / finished)
             }
             (Some(_), _) => "no events".to_owned(),
             (None, _) => "—".to_owned(),
