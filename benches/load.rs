@@ -43,6 +43,8 @@ fn main() {
         .expect("a runtime");
     if std::env::var("BENCH_TOPOLOGY").as_deref() == Ok("1") {
         runtime.block_on(bench::run_topology());
+    } else if std::env::var("BENCH_ONLY").as_deref() == Ok("flows") {
+        runtime.block_on(bench::run_flows_only());
     } else {
         runtime.block_on(bench::run());
     }
@@ -175,23 +177,40 @@ mod bench {
     /// The app alone: Segment is played by a sandbox in this (the benchmark's) process, so the
     /// app's memory is the app's, as in production.
     async fn start_against_own_sandbox() -> App {
+        start_alone(&[]).await
+    }
+
+    /// The same, with more settings (`DATABASE_URL`, `REDIS_URL`, …).
+    async fn start_alone(settings: &[(&str, String)]) -> App {
         let port = free_port();
-        let redirect = url::Url::parse(&format!("http://127.0.0.1:{port}/auth/segment/callback"))
-            .expect("a URL");
+        let segment = own_sandbox(&format!("http://127.0.0.1:{port}/auth/segment/callback"));
+        let mut env = segment_settings(&segment);
+        env.extend(settings.iter().cloned());
+        let (mut app, _) = start_on(port, &env).await;
+        app.sandbox = Some(segment);
+        app
+    }
+
+    /// A sandbox in this process playing Segment for an App whose redirect URI is `redirect`;
+    /// returns its base URL.
+    fn own_sandbox(redirect: &str) -> String {
+        let redirect = url::Url::parse(redirect).expect("a URL");
         let scope = sandbox::Scope::parse(&format!("destination/{SLUG}")).expect("a scope");
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the sandbox");
         let segment = format!("http://{}", listener.local_addr().expect("an address"));
         let sandbox = sandbox::Sandbox::new(sandbox::demo_app(&redirect, scope), "");
         tokio::spawn(sandbox::serve(sandbox, listener).expect("the sandbox starts"));
-        let env = [
+        segment
+    }
+
+    /// What an app needs to use the Segment at `segment`.
+    fn segment_settings(segment: &str) -> Vec<(&'static str, String)> {
+        vec![
             ("CLIENT_ID", sandbox::CLIENT_ID.to_owned()),
             ("CLIENT_SECRET", sandbox::CLIENT_SECRET.to_owned()),
-            ("SEGMENT_ID_URL", segment.clone()),
-            ("SEGMENT_API_URL", segment.clone()),
-        ];
-        let (mut app, _) = start_on(port, &env).await;
-        app.sandbox = Some(segment);
-        app
+            ("SEGMENT_ID_URL", segment.to_owned()),
+            ("SEGMENT_API_URL", segment.to_owned()),
+        ]
     }
 
     async fn start_on(port: u16, env: &[(&str, String)]) -> (App, Duration) {
@@ -862,6 +881,122 @@ mod bench {
             "| failed requests under load | {} |",
             errors + pooled.errors
         );
+    }
+
+    /// Segment's Node partnerapp (a copy prepared by hand in `dir`, see BENCHMARKS.md), on its
+    /// fixed port 8888, against a sandbox in this process; the same harness as this app's.
+    async fn start_node(dir: &str) -> App {
+        let base = "http://localhost:8888".to_owned();
+        let segment = own_sandbox(&format!("{base}/auth/segment/callback"));
+        let child = Command::new("node")
+            .arg("index.js")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(segment_settings(&segment))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts (is Node.js installed?)");
+        let app = App {
+            child,
+            base,
+            sandbox: Some(segment),
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        // Any answer will do: the Node app has no health endpoint.
+        while client.get(app.url("/")).send().await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the Node app did not answer on port 8888 in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        app
+    }
+
+    /// `BENCH_ONLY=flows` (`bench/run.sh --flows`): issue 15's measure alone. The app's CPU per
+    /// install flow, Segment played by a sandbox in this process: on the embedded default; on
+    /// Postgres + Redis when `BENCH_DATABASE_URL` and `BENCH_REDIS_URL` are set; and Segment's
+    /// Node partnerapp, measured the same way in the same run, when `BENCH_NODE_APP` names a
+    /// prepared copy of it.
+    pub async fn run_flows_only() {
+        println!("# Install flows: app CPU per flow\n");
+        println!("Machine: {}  ", machine());
+        println!(
+            "{} flows per figure, after {WARM_UP} to warm up; each app in its own process, the \
+             sandbox as Segment and the load generator in the benchmark's; CPU is user + system \
+             from /proc/<pid>/stat.\n",
+            flows()
+        );
+        let mut set_ups: Vec<(&str, Vec<(&str, String)>)> = vec![("this app, embedded", vec![])];
+        if let (Ok(db), Ok(redis)) = (
+            std::env::var("BENCH_DATABASE_URL"),
+            std::env::var("BENCH_REDIS_URL"),
+        ) {
+            set_ups.push((
+                "this app, Postgres + Redis",
+                vec![("DATABASE_URL", db), ("REDIS_URL", redis)],
+            ));
+        }
+        let node = std::env::var("BENCH_NODE_APP").ok();
+        println!("| app CPU per install flow | 1 client | 8 clients | peak RSS |");
+        println!("|---|---|---|---|");
+        let mut rows = Vec::new();
+        for (name, settings) in &set_ups {
+            let mut cells = Vec::new();
+            let mut peak = 0;
+            for clients in [1, 8] {
+                let app = Arc::new(start_alone(settings).await);
+                cells.push(measure_flows(&app, clients).await);
+                peak = peak.max(memory_kib(app.child.id(), "VmHWM:"));
+            }
+            rows.push((name.to_string(), cells, peak));
+        }
+        if let Some(dir) = &node {
+            let mut cells = Vec::new();
+            let mut peak = 0;
+            for clients in [1, 8] {
+                let app = Arc::new(start_node(dir).await);
+                cells.push(measure_flows(&app, clients).await);
+                peak = peak.max(memory_kib(app.child.id(), "VmHWM:"));
+                drop(app);
+            }
+            rows.push(("Segment's Node partnerapp".to_owned(), cells, peak));
+        }
+        for (name, cells, peak) in &rows {
+            let cells: Vec<String> = cells
+                .iter()
+                .map(|(cpu, per_second)| format!("{cpu:.3} ms ({per_second:.0} flows/s)"))
+                .collect();
+            println!("| {name} | {} | {:.0} MiB |", cells.join(" | "), *peak as f64 / 1024.0);
+        }
+        if let Some((_, node_cells, _)) = rows.iter().find(|(n, _, _)| n.contains("Node")) {
+            println!();
+            for (name, cells, _) in rows.iter().filter(|(n, _, _)| !n.contains("Node")) {
+                println!(
+                    "Node's CPU per flow over {name}'s: {:.1}× at 1 client, {:.1}× at 8.  ",
+                    node_cells[0].0 / cells[0].0,
+                    node_cells[1].0 / cells[1].0
+                );
+            }
+        }
+    }
+
+    /// Flows run first on a fresh app and not counted: connections, caches and the allocator
+    /// warm up.
+    const WARM_UP: usize = 40;
+
+    /// The app's CPU per flow (ms) and flows per second, over [`flows`] flows at `clients` at a
+    /// time, after [`WARM_UP`] flows.
+    async fn measure_flows(app: &Arc<App>, clients: usize) -> (f64, f64) {
+        add_workspaces(app, (0..WARM_UP).map(|i| format!("warm-{i}"))).await;
+        for i in 0..WARM_UP {
+            install(app, &format!("warm-{i}")).await;
+        }
+        let (per_second, cpu, _) = run_flows(app, "flow", clients).await;
+        (cpu, per_second)
     }
 
     /// The production topology as `deploy/local.sh up` starts it: Postgres, Redis, the sandbox
