@@ -970,7 +970,11 @@ mod bench {
                 .iter()
                 .map(|(cpu, per_second)| format!("{cpu:.3} ms ({per_second:.0} flows/s)"))
                 .collect();
-            println!("| {name} | {} | {:.0} MiB |", cells.join(" | "), *peak as f64 / 1024.0);
+            println!(
+                "| {name} | {} | {:.0} MiB |",
+                cells.join(" | "),
+                *peak as f64 / 1024.0
+            );
         }
         if let Some((_, node_cells, _)) = rows.iter().find(|(n, _, _)| n.contains("Node")) {
             println!();

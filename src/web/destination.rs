@@ -56,6 +56,8 @@ pub async fn show(
     };
     let name = &target.destination;
     // The health line comes from the cache when it is fresh: then the page costs one call.
+    // Otherwise the summary is asked for after the destination, and only if there is one: on
+    // a new install there is none yet, and the page costs one call too.
     let cached = health.get(name);
     let read = tokens
         .with_install(
@@ -63,15 +65,13 @@ pub async fn show(
             &mut target.install,
             "reading the destination",
             async |token| {
-                if cached.is_some() {
-                    return Ok((segment.get_destination(token, name).await?, None));
+                let destination = segment.get_destination(token, name).await?;
+                if cached.is_some() || destination.is_none() {
+                    return Ok((destination, None));
                 }
                 let window = HEALTH_RANGE.window(Utc::now());
-                let (destination, summary) = tokio::join!(
-                    segment.get_destination(token, name),
-                    segment.delivery_summary(token, name, &window),
-                );
-                Ok((destination?, Some(summary)))
+                let summary = segment.delivery_summary(token, name, &window).await;
+                Ok((destination, Some(summary)))
             },
         )
         .await;

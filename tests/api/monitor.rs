@@ -7,7 +7,7 @@ use chrono::Duration;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, Page, TestApp, spawn_app_with};
+use crate::helpers::{Options, Page, TestApp, spawn_app, spawn_app_with};
 
 const DESTINATION: &str = "workspaces/acme/sources/javascript/destinations/clearbrain";
 
@@ -370,6 +370,23 @@ async fn metrics_reads_are_retried_and_cost_at_most_three_calls() {
     let page = monitor(&app, "24h").await;
     assert!(page.body.contains("class=\"bucket\""), "{}", page.text());
     assert!(!page.text().contains("Segment had a problem"));
+}
+
+#[tokio::test]
+async fn a_new_install_lands_on_its_destination_page_at_one_call() {
+    // A new install: the partner's destination is not on the source yet, so there is no health
+    // to ask about, and the page asks only for the destination.
+    let app = spawn_app().await;
+    let calls = app.segment_view().await["api_calls"].as_u64().unwrap();
+    let page = app.install_on("javascript").await;
+    assert_eq!(page.url.path(), "/destination");
+    assert!(page.text().contains("Enable"), "{}", page.text());
+    let after = app.segment_view().await["api_calls"].as_u64().unwrap();
+    assert_eq!(after - calls, 1, "the destination only");
+    let again = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(again.status, 200);
+    let last = app.segment_view().await["api_calls"].as_u64().unwrap();
+    assert_eq!(last - after, 1, "the destination only, cache or not");
 }
 
 #[tokio::test]
