@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
 
 use super::db::on;
+use super::sqlite;
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
@@ -23,6 +24,59 @@ pub struct Account {
     /// When Segment's credential test last passed with the current key.
     pub key_verified_at: Option<DateTime<Utc>>,
     api_key_sealed: Option<Vec<u8>>,
+}
+
+impl sqlite::FromRow for Account {
+    fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Account {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            api_key_prefix: row.try_get("api_key_prefix")?,
+            api_key_hash: row.try_get("api_key_hash")?,
+            key_verified_at: row.try_get("key_verified_at")?,
+            api_key_sealed: row.try_get("api_key_sealed")?,
+        })
+    }
+}
+
+/// An account with the install it uses, if any, read from one row of [`Store::account_by`]'s
+/// join: the account's columns prefixed `a_`, then the install's (all null without one).
+struct AccountRow(Account, Option<StoredInstall>);
+
+impl<'r> FromRow<'r, sqlx::postgres::PgRow> for AccountRow {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        let account = Account {
+            id: row.try_get("a_id")?,
+            created_at: row.try_get("a_created_at")?,
+            api_key_prefix: row.try_get("a_api_key_prefix")?,
+            api_key_hash: row.try_get("a_api_key_hash")?,
+            key_verified_at: row.try_get("a_key_verified_at")?,
+            api_key_sealed: row.try_get("a_api_key_sealed")?,
+        };
+        let install = match row.try_get::<Option<String>, _>("install_name")? {
+            Some(_) => Some(StoredInstall::from_row(row)?),
+            None => None,
+        };
+        Ok(AccountRow(account, install))
+    }
+}
+
+impl sqlite::FromRow for AccountRow {
+    fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
+        let account = Account {
+            id: row.try_get("a_id")?,
+            created_at: row.try_get("a_created_at")?,
+            api_key_prefix: row.try_get("a_api_key_prefix")?,
+            api_key_hash: row.try_get("a_api_key_hash")?,
+            key_verified_at: row.try_get("a_key_verified_at")?,
+            api_key_sealed: row.try_get("a_api_key_sealed")?,
+        };
+        let install = match row.try_get::<Option<String>>("install_name")? {
+            Some(_) => Some(<StoredInstall as sqlite::FromRow>::from_row(row)?),
+            None => None,
+        };
+        Ok(AccountRow(account, install))
+    }
 }
 
 const COLUMNS: &str =
@@ -53,7 +107,7 @@ impl Store {
         );
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         let account = on!(self.db, write, |conn| {
-            sqlx::query_as::<_, Account>(&sql)
+            query_as(&sql)
                 .bind(Utc::now())
                 .bind(key.display_prefix())
                 .bind(&hash)
@@ -95,32 +149,14 @@ impl Store {
              FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = $1
              WHERE a.{column} = $2"
         );
-        // The row's type differs per database, so it is read inside `on!`.
-        Ok(on!(self.db, read, |conn| {
-            let row = sqlx::query(&sql)
+        let row: Option<AccountRow> = on!(self.db, read, |conn| {
+            query_as(&sql)
                 .bind(in_use.map(InstallName::as_str))
                 .bind(value)
                 .fetch_optional(conn)
-                .await?;
-            match row {
-                None => None,
-                Some(row) => {
-                    let account = Account {
-                        id: row.try_get("a_id")?,
-                        created_at: row.try_get("a_created_at")?,
-                        api_key_prefix: row.try_get("a_api_key_prefix")?,
-                        api_key_hash: row.try_get("a_api_key_hash")?,
-                        key_verified_at: row.try_get("a_key_verified_at")?,
-                        api_key_sealed: row.try_get("a_api_key_sealed")?,
-                    };
-                    let install = match row.try_get::<Option<String>, _>("install_name")? {
-                        Some(_) => Some(StoredInstall::from_row(&row)?),
-                        None => None,
-                    };
-                    Some((account, install))
-                }
-            }
-        }))
+                .await?
+        });
+        Ok(row.map(|AccountRow(account, install)| (account, install)))
     }
 
     /// The account of the partner's user `user_id` (their own id for the user, from their
@@ -138,7 +174,7 @@ impl Store {
         let hash = key.hash();
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, user_id)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
             )
@@ -160,7 +196,7 @@ impl Store {
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE api_key_hash = $1");
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_as::<_, Account>(&sql)
+            query_as(&sql)
                 .bind(key.hash())
                 .fetch_optional(conn)
                 .await?
@@ -186,7 +222,7 @@ impl Store {
         let hash = key.hash();
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "UPDATE accounts SET api_key_prefix = $1, api_key_hash = $2, api_key_sealed = $3,
                      key_verified_at = NULL
                  WHERE id = $4",
@@ -205,7 +241,7 @@ impl Store {
     /// Records that a credential test passed with the account's current key.
     pub async fn mark_key_verified(&self, id: i64) -> Result<(), StoreError> {
         on!(self.db, write, |conn| {
-            sqlx::query("UPDATE accounts SET key_verified_at = $1 WHERE id = $2")
+            query("UPDATE accounts SET key_verified_at = $1 WHERE id = $2")
                 .bind(Utc::now())
                 .bind(id)
                 .execute(conn)
@@ -219,11 +255,11 @@ impl Store {
     /// account that holds no install is of no use to anyone then, and is removed.
     pub async fn sign_out(&self, id: i64) -> Result<(), StoreError> {
         on!(self.db, transaction, |conn| {
-            sqlx::query("UPDATE accounts SET login_hash = NULL WHERE id = $1")
+            query("UPDATE accounts SET login_hash = NULL WHERE id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(
+            query(
                 "DELETE FROM accounts WHERE id = $1
                      AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
             )
@@ -242,7 +278,7 @@ impl Store {
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let removed: u64 = on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "DELETE FROM accounts WHERE created_at < $1
                      AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
             )
@@ -257,7 +293,7 @@ impl Store {
     /// How many accounts there are (for the inspector of a demo, and tests).
     pub async fn account_count(&self) -> Result<i64, StoreError> {
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            query_scalar("SELECT COUNT(*) FROM accounts")
                 .fetch_one(conn)
                 .await?
         }))

@@ -6,12 +6,11 @@
 //! against both. What differs is only how a connection is had and how a transaction starts,
 //! and that lives here.
 //!
-//! SQLite: a few connections of the store's own, each used by one query at a time. Why not
-//! sqlx's `Pool` there: it tests every connection when it is given back (a `ping`, which for
-//! SQLite is a round trip to the connection's own thread), so each query cost two round trips
-//! and a spawned task; under load those round trips were most of a page's cost (BENCHMARKS.md).
-//! Writes go through one connection of their own: SQLite lets one connection write at a time,
-//! and taking turns in the process keeps writers from sleeping on a busy database.
+//! SQLite: a few connections of the store's own, each used by one query at a time, which runs
+//! on the thread that asks (`store::sqlite`: sqlx's SQLite driver hands every query to a thread
+//! of the connection's own and back, which cost more than the query; BENCHMARKS.md). Writes go
+//! through one connection of their own: SQLite lets one connection write at a time, and taking
+//! turns in the process keeps writers from sleeping on a busy database.
 //!
 //! Postgres: sqlx's pool, without the test on acquire (the server closes nothing on its own on
 //! loopback or a private network, and a broken connection fails its query, which the pool then
@@ -21,16 +20,20 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{Mutex, MutexGuard};
+
+use super::sqlite::{self, Connection};
 
 use super::StoreError;
 
-/// How many connections for reads: each has a thread of its own that runs its queries. With 4,
-/// pages waited for a free one under load; past 8 nothing was gained (BENCHMARKS.md).
-const READERS: usize = 8;
+/// How many connections for reads. A query holds one only while it runs (on the calling
+/// thread), so one per thread that serves requests is plenty; a few more cover the others.
+const READERS: usize = 4;
+/// How long a statement waits for a lock another process holds (SQLite's `busy_timeout`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Postgres connections per instance. Two instances on two cores were fastest with 8 each;
 /// Postgres' default limit (100) leaves room for a dozen instances.
@@ -100,8 +103,8 @@ impl Db {
 #[derive(Debug)]
 pub struct SqliteDb {
     /// For every statement that writes.
-    writer: Mutex<SqliteConnection>,
-    readers: Box<[Mutex<SqliteConnection>]>,
+    writer: Mutex<Connection>,
+    readers: Box<[Mutex<Connection>]>,
     /// Where a request that finds every connection busy waits its turn.
     next: AtomicUsize,
 }
@@ -122,29 +125,38 @@ impl SqliteDb {
             std::fs::create_dir_all(folder)
                 .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
         }
-        let mut writer = options.connect().await?;
+        // sqlx applies the migrations (and sets WAL, which the file keeps), then lets go.
+        let mut migrator = options.connect().await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer)
+            .run(&mut migrator)
             .await?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            readers.push(Mutex::new(options.connect().await?));
-        }
+        migrator.close().await?;
+        let open = || -> Result<Mutex<Connection>, StoreError> {
+            let conn = Connection::open(&file).map_err(sqlite::error)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite::error)?;
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(sqlite::error)?;
+            Ok(Mutex::new(conn))
+        };
+        let writer = open()?;
+        let readers = (0..READERS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteDb {
-            writer: Mutex::new(writer),
+            writer,
             readers: readers.into_boxed_slice(),
             next: AtomicUsize::new(0),
         })
     }
 
     /// The connection for a statement (or transaction) that writes, once no other uses it.
-    pub async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
+    pub async fn writer(&self) -> MutexGuard<'_, Connection> {
         self.writer.lock().await
     }
 
     /// A connection for one read: a free one if there is one, else the next in turn once it is
     /// free.
-    pub async fn reader(&self) -> MutexGuard<'_, SqliteConnection> {
+    pub async fn reader(&self) -> MutexGuard<'_, Connection> {
         for connection in self.readers.iter() {
             if let Ok(free) = connection.try_lock() {
                 return free;
@@ -162,21 +174,25 @@ impl SqliteDb {
 ///   IMMEDIATE`, which takes the write lock first; a transaction that reads, then writes, would
 ///   otherwise fail in WAL mode if another connection wrote in between).
 ///
-/// `$body` is expanded once per backend, so the same SQL and binds are checked for both. It may
-/// use `?` for `sqlx::Error` and `StoreError`.
+/// `$body` is expanded once per backend, so the same SQL and binds are checked for both: its
+/// `query`, `query_as` and `query_scalar` are sqlx's for Postgres and `store::sqlite`'s (the
+/// same calls, run inline) for SQLite. It may use `?` for `sqlx::Error` and `StoreError`.
 macro_rules! on {
     ($db:expr, transaction, |$conn:ident| $body:expr) => {
         match &*$db {
             $crate::store::db::Db::Sqlite(db) => {
-                use sqlx::Connection as _;
+                #[allow(unused_imports)]
+                use $crate::store::sqlite::{query, query_as, query_scalar};
                 let mut held = db.writer().await;
-                let mut tx = held.begin_with("BEGIN IMMEDIATE").await?;
-                let $conn = &mut *tx;
+                let mut tx = $crate::store::sqlite::Transaction::begin(&mut held)?;
+                let $conn = tx.conn();
                 let done = $body;
-                tx.commit().await?;
+                tx.commit()?;
                 done
             }
             $crate::store::db::Db::Postgres(pool) => {
+                #[allow(unused_imports)]
+                use sqlx::{query, query_as, query_scalar};
                 let mut tx = pool.begin().await?;
                 let $conn = &mut *tx;
                 let done = $body;
@@ -188,11 +204,15 @@ macro_rules! on {
     ($db:expr, $kind:ident, |$conn:ident| $body:expr) => {
         match &*$db {
             $crate::store::db::Db::Sqlite(db) => {
+                #[allow(unused_imports)]
+                use $crate::store::sqlite::{query, query_as, query_scalar};
                 let mut held = on!(@sqlite db, $kind);
                 let $conn = &mut *held;
                 $body
             }
             $crate::store::db::Db::Postgres(pool) => {
+                #[allow(unused_imports)]
+                use sqlx::{query, query_as, query_scalar};
                 let mut held = pool.acquire().await?;
                 let $conn = &mut *held;
                 $body

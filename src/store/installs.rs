@@ -35,6 +35,33 @@ pub struct StoredInstall {
     pub disconnected_at: Option<DateTime<Utc>>,
 }
 
+impl super::sqlite::FromRow for StoredInstall {
+    fn from_row(row: &super::sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
+        // As `#[sqlx(try_from = "String")]` does for sqlx's rows.
+        let parsed = |column: &str, reason: &'static str| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: reason.into(),
+        };
+        Ok(StoredInstall {
+            install_name: InstallName::try_from(row.try_get::<String>("install_name")?)
+                .map_err(|r| parsed("install_name", r))?,
+            account_id: row.try_get("account_id")?,
+            app_name: row.try_get("app_name")?,
+            workspace: WorkspaceName::try_from(row.try_get::<String>("workspace")?)
+                .map_err(|r| parsed("workspace", r))?,
+            source: row.try_get("source")?,
+            scope: row.try_get("scope")?,
+            created_at: row.try_get("created_at")?,
+            last_refreshed_at: row.try_get("last_refreshed_at")?,
+            token_sealed: row.try_get("token_sealed")?,
+            token_expires_at: row.try_get("token_expires_at")?,
+            attention: row.try_get("attention")?,
+            attention_at: row.try_get("attention_at")?,
+            disconnected_at: row.try_get("disconnected_at")?,
+        })
+    }
+}
+
 /// Why an install needs someone to look at it: Segment refused to mint a token for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attention {
@@ -97,7 +124,7 @@ impl Store {
         // Segment has already replaced would stay a little longer, and nothing else.
         let sealed = self.seal_token(install);
         let saved = on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "INSERT INTO installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
@@ -128,7 +155,7 @@ impl Store {
             return Err(StoreError::NotYours(name.to_owned()));
         }
         let superseded: Vec<String> = on!(self.db, write, |conn| {
-            sqlx::query_scalar(
+            query_scalar(
                 "DELETE FROM installs WHERE app_name = $1 AND workspace = $2 AND install_name <> $3
                  RETURNING install_name",
             )
@@ -148,7 +175,7 @@ impl Store {
              ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
         );
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_as::<_, StoredInstall>(&sql)
+            query_as(&sql)
                 .bind(account_id)
                 .fetch_all(conn)
                 .await?
@@ -165,7 +192,7 @@ impl Store {
             "SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1 AND i.install_name = $2"
         );
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_as::<_, StoredInstall>(&sql)
+            query_as(&sql)
                 .bind(account_id)
                 .bind(install_name.as_str())
                 .fetch_optional(conn)
@@ -254,7 +281,7 @@ impl Store {
         // One statement: the database's row lock makes it atomic across every instance, and
         // the token check closes the gap between reading the token and taking the lease.
         let taken = on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "UPDATE installs SET refresh_lease_until = $1
                  WHERE account_id = $2 AND install_name = $3
                      AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)
@@ -356,15 +383,15 @@ impl Store {
             n + 2
         );
         let updated = on!(self.db, write, |conn| {
-            let mut query = sqlx::query(&sql);
+            let mut statement = query(&sql);
             for value in values {
-                query = match value {
-                    Value::Bytes(bytes) => query.bind(bytes),
-                    Value::Text(text) => query.bind(text),
-                    Value::Time(time) => query.bind(time),
+                statement = match value {
+                    Value::Bytes(bytes) => statement.bind(bytes),
+                    Value::Text(text) => statement.bind(text),
+                    Value::Time(time) => statement.bind(time),
                 };
             }
-            query
+            statement
                 .bind(account_id)
                 .bind(install_name.as_str())
                 .execute(conn)

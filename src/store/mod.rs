@@ -16,6 +16,7 @@
 
 pub mod accounts;
 mod db;
+mod sqlite;
 pub mod installs;
 mod keys;
 pub mod redis_sessions;
@@ -78,14 +79,14 @@ impl Store {
         let db = Arc::new(Db::open(url).await?);
         let generated = MasterKey::generate();
         on!(db, write, |conn| {
-            sqlx::query("INSERT INTO demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            query("INSERT INTO demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
                 .bind(generated.to_base64())
                 .execute(conn)
                 .await?
                 .rows_affected()
         });
         let kept: String = on!(db, read, |conn| {
-            sqlx::query_scalar("SELECT key FROM demo_key WHERE id = 1")
+            query_scalar("SELECT key FROM demo_key WHERE id = 1")
                 .fetch_one(conn)
                 .await?
         });
@@ -100,7 +101,7 @@ impl Store {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         on!(self.db, read, |conn| {
-            sqlx::query("SELECT 1").execute(conn).await?.rows_affected()
+            query("SELECT 1").execute(conn).await?.rows_affected()
         });
         Ok(())
     }
@@ -238,12 +239,12 @@ pub(crate) mod test_support {
     pub async fn stored<T>(store: &Store, sql: &str, key: &str) -> T
     where
         T: Send + Unpin,
-        for<'r> T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: super::sqlite::Decode,
         for<'r> T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
     {
         let value: Result<T, StoreError> = async {
             Ok(on!(store.db, read, |conn| {
-                sqlx::query_scalar(sql).bind(key).fetch_one(conn).await?
+                query_scalar(sql).bind(key).fetch_one(conn).await?
             }))
         }
         .await;

@@ -75,7 +75,7 @@ impl SqlSessionStore {
         let now = now_ms();
         let sealed = self.seal(state, &id_hash)?;
         on!(self.db, write, |conn| {
-            sqlx::query(
+            query(
                 "INSERT INTO sessions (id_hash, state, created_at, last_seen_at)
                  VALUES ($1, $2, $3, $4)",
             )
@@ -94,7 +94,7 @@ impl SqlSessionStore {
     pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
         let now = now_ms();
         Ok(on!(self.db, write, |conn| {
-            sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
+            query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
                 .bind(now - ms(self.limits.idle))
                 .bind(now - ms(self.limits.absolute))
                 .execute(conn)
@@ -106,7 +106,7 @@ impl SqlSessionStore {
     /// How many sessions are stored (ended or not).
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            query_scalar("SELECT COUNT(*) FROM sessions")
                 .fetch_one(conn)
                 .await?
         }))
@@ -116,7 +116,7 @@ impl SqlSessionStore {
 impl SqlSessionStore {
     async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            sqlx::query_as(
+            query_as(
                 "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1",
             )
             .bind(id_hash)
@@ -127,7 +127,7 @@ impl SqlSessionStore {
 
     async fn remove(&self, id_hash: &str) -> Result<(), sqlx::Error> {
         on!(self.db, write, |conn| {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .execute(conn)
                 .await?
@@ -143,7 +143,7 @@ impl SqlSessionStore {
         let updated = on!(self.db, write, |conn| {
             match &sealed {
                 Some(sealed) => {
-                    sqlx::query(
+                    query(
                         "UPDATE sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3",
                     )
                     .bind(sealed)
@@ -153,7 +153,7 @@ impl SqlSessionStore {
                     .await?
                 }
                 None => {
-                    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                    query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
                         .bind(now)
                         .bind(id_hash)
                         .execute(conn)
