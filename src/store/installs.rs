@@ -120,11 +120,10 @@ impl Store {
         let name = install.install_name.as_str();
         let workspace = install.workspace().map(|w| w.as_str()).unwrap_or_default();
         let now = Utc::now();
-        // Two statements, each atomic on its own: if the app stopped between them, an install
-        // Segment has already replaced would stay a little longer, and nothing else.
+        // One transaction: the install is saved and the ones it supersedes go together.
         let sealed = self.seal_token(install);
-        let saved = on!(self.db, write, |conn| {
-            query(
+        let superseded: Option<Vec<String>> = on!(self.db, transaction, |conn| {
+            let saved = query(
                 "INSERT INTO installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
@@ -147,24 +146,29 @@ impl Store {
             .bind(now)
             .bind(&sealed)
             .bind(install.expires_at)
-            .execute(conn)
+            .execute(&mut *conn)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if saved == 0 {
+                None
+            } else {
+                Some(
+                    query_scalar(
+                        "DELETE FROM installs
+                         WHERE app_name = $1 AND workspace = $2 AND install_name <> $3
+                         RETURNING install_name",
+                    )
+                    .bind(&install.app_name)
+                    .bind(workspace)
+                    .bind(name)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                )
+            }
         });
-        if saved == 0 {
+        let Some(superseded) = superseded else {
             return Err(StoreError::NotYours(name.to_owned()));
-        }
-        let superseded: Vec<String> = on!(self.db, write, |conn| {
-            query_scalar(
-                "DELETE FROM installs WHERE app_name = $1 AND workspace = $2 AND install_name <> $3
-                 RETURNING install_name",
-            )
-            .bind(&install.app_name)
-            .bind(workspace)
-            .bind(name)
-            .fetch_all(conn)
-            .await?
-        });
+        };
         Ok(Saved { superseded })
     }
 
@@ -175,10 +179,7 @@ impl Store {
              ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
         );
         Ok(on!(self.db, read, |conn| {
-            query_as(&sql)
-                .bind(account_id)
-                .fetch_all(conn)
-                .await?
+            query_as(&sql).bind(account_id).fetch_all(conn).await?
         }))
     }
 
