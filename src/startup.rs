@@ -221,7 +221,7 @@ fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, Start
     #[cfg(not(feature = "sandbox"))]
     let _ = port;
     Ok(SegmentClient::new(
-        segment::http_client(&settings.limits)?,
+        segment::HttpClients::new(&settings.limits)?,
         urls,
         AppCredentials {
             client_id,

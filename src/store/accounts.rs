@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
 
 use super::db::on;
-use super::sqlite;
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
+use super::sqlite;
 use super::{Store, StoreError};
 use crate::segment::InstallName;
 
@@ -196,10 +196,7 @@ impl Store {
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM accounts WHERE api_key_hash = $1");
         Ok(on!(self.db, read, |conn| {
-            query_as(&sql)
-                .bind(key.hash())
-                .fetch_optional(conn)
-                .await?
+            query_as(&sql).bind(key.hash()).fetch_optional(conn).await?
         }))
     }
 

@@ -141,7 +141,9 @@ impl SqliteDb {
             Ok(Mutex::new(conn))
         };
         let writer = open()?;
-        let readers = (0..READERS).map(|_| open()).collect::<Result<Vec<_>, _>>()?;
+        let readers = (0..READERS)
+            .map(|_| open())
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SqliteDb {
             writer,
             readers: readers.into_boxed_slice(),

@@ -16,11 +16,11 @@
 
 pub mod accounts;
 mod db;
-mod sqlite;
 pub mod installs;
 mod keys;
 pub mod redis_sessions;
 pub mod sessions;
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -116,12 +116,10 @@ impl SqlSessionStore {
 impl SqlSessionStore {
     async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            query_as(
-                "SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1",
-            )
-            .bind(id_hash)
-            .fetch_optional(conn)
-            .await?
+            query_as("SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(conn)
+                .await?
         }))
     }
 
@@ -143,14 +141,12 @@ impl SqlSessionStore {
         let updated = on!(self.db, write, |conn| {
             match &sealed {
                 Some(sealed) => {
-                    query(
-                        "UPDATE sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3",
-                    )
-                    .bind(sealed)
-                    .bind(now)
-                    .bind(id_hash)
-                    .execute(conn)
-                    .await?
+                    query("UPDATE sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3")
+                        .bind(sealed)
+                        .bind(now)
+                        .bind(id_hash)
+                        .execute(conn)
+                        .await?
                 }
                 None => {
                     query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")

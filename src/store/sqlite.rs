@@ -177,6 +177,7 @@ impl<A: Decode, B: Decode, C: Decode> FromRow for (A, B, C) {
 }
 
 /// What a statement that returns no rows did.
+#[derive(Debug)]
 pub struct Done {
     rows: u64,
 }
@@ -422,5 +423,136 @@ impl sqlx::error::DatabaseError for SqliteError {
             Some(ffi::SQLITE_CONSTRAINT_CHECK) => sqlx::error::ErrorKind::CheckViolation,
             _ => sqlx::error::ErrorKind::Other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{ConnectOptions, Connection as _};
+
+    fn memory() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, at TEXT)")
+            .unwrap();
+        conn
+    }
+
+    #[tokio::test]
+    async fn placeholders_name_their_value_wherever_they_appear() {
+        let mut conn = memory();
+        // `$2` before `$1`, and `$1` twice: by name, as Postgres reads them.
+        query("INSERT INTO t (name, id) VALUES ($2 || $1 || $1, $3)")
+            .bind("a")
+            .bind("b")
+            .bind(7)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let name: String = query_scalar("SELECT name FROM t WHERE id = $1")
+            .bind(7)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(name, "baa");
+        let missing: Option<(i64,)> = query_as("SELECT id FROM t WHERE id = $1")
+            .bind(8)
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+        assert!(missing.is_none());
+        assert!(matches!(
+            query_scalar::<i64>("SELECT id FROM t WHERE id = 8")
+                .fetch_one(&mut conn)
+                .await,
+            Err(sqlx::Error::RowNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_transaction_leaves_nothing() {
+        let mut conn = memory();
+        {
+            let mut tx = Transaction::begin(&mut conn).unwrap();
+            query("INSERT INTO t (id) VALUES (1)")
+                .execute(tx.conn())
+                .await
+                .unwrap();
+            // Dropped here, as by an early `?`.
+        }
+        let mut tx = Transaction::begin(&mut conn).unwrap();
+        query("INSERT INTO t (id) VALUES (2)")
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().unwrap();
+        let ids: Vec<i64> = query_scalar("SELECT id FROM t")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(ids, [2]);
+        let unique = query("INSERT INTO t (id) VALUES (2)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let database = unique.as_database_error().expect("a database error");
+        assert_eq!(database.kind(), sqlx::error::ErrorKind::UniqueViolation);
+    }
+
+    /// A database written by sqlx's SQLite driver (as every version before this one did) reads
+    /// the same here, and the other way round: times are stored as the same text.
+    #[tokio::test]
+    async fn values_are_stored_as_sqlx_stores_them() {
+        let dir = std::env::temp_dir().join(format!(
+            "partnerapp_sqlite_{}",
+            crate::store::LoginToken::generate()
+                .hash()
+                .get(..12)
+                .unwrap_or("x")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.db");
+        let mut theirs = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, at TEXT)")
+            .execute(&mut theirs)
+            .await
+            .unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-12-01T12:34:56.789012Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        sqlx::query("INSERT INTO t (id, name, at) VALUES (1, 'sqlx', $1)")
+            .bind(at)
+            .execute(&mut theirs)
+            .await
+            .unwrap();
+        let mut ours = Connection::open(&file).unwrap();
+        query("INSERT INTO t (id, name, at) VALUES (2, 'inline', $1)")
+            .bind(at)
+            .execute(&mut ours)
+            .await
+            .unwrap();
+        let texts: Vec<String> = query_scalar("SELECT at FROM t ORDER BY id")
+            .fetch_all(&mut ours)
+            .await
+            .unwrap();
+        assert_eq!(texts[0], texts[1], "the same text for the same time");
+        let read: Vec<(String, DateTime<Utc>)> = query_as("SELECT name, at FROM t ORDER BY id")
+            .fetch_all(&mut ours)
+            .await
+            .unwrap();
+        assert!(read.iter().all(|(_, t)| *t == at), "{read:?}");
+        let back: Vec<DateTime<Utc>> = sqlx::query_scalar("SELECT at FROM t ORDER BY id")
+            .fetch_all(&mut theirs)
+            .await
+            .unwrap();
+        assert_eq!(back, [at, at]);
+        theirs.close().await.unwrap();
+        drop(ours);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
