@@ -7,7 +7,8 @@
 #   bench/run.sh --flows             # app CPU per install flow (issue 15): embedded, then on
 #                                    # Postgres + Redis (deploy/local.sh services) when installed;
 #                                    # BENCH_NODE_APP=<dir> adds Segment's Node partnerapp
-#                                    # (prepared as BENCHMARKS.md says); BENCH_FLOWS (1000)
+#                                    # (prepared as BENCHMARKS.md says); BENCH_BASE_BIN=<binary>
+#                                    # adds an earlier build; BENCH_FLOWS (1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # 1,000 concurrent sessions need a few thousand sockets in the app (clients, upstream calls and

@@ -216,7 +216,14 @@ mod bench {
     async fn start_on(port: u16, env: &[(&str, String)]) -> (App, Duration) {
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+        // `BENCH_BIN` among the settings runs another build (an earlier commit's, to compare).
+        let binary = env
+            .iter()
+            .find(|(k, _)| *k == "BENCH_BIN")
+            .map_or(env!("CARGO_BIN_EXE_segment-partnerapp"), |(_, v)| {
+                v.as_str()
+            });
+        let child = Command::new(binary)
             .env_clear()
             .env("PORT", port.to_string())
             .env("HOST", "127.0.0.1")
@@ -920,7 +927,8 @@ mod bench {
     /// install flow, Segment played by a sandbox in this process: on the embedded default; on
     /// Postgres + Redis when `BENCH_DATABASE_URL` and `BENCH_REDIS_URL` are set; and Segment's
     /// Node partnerapp, measured the same way in the same run, when `BENCH_NODE_APP` names a
-    /// prepared copy of it.
+    /// prepared copy of it. `BENCH_BASE_BIN` adds an earlier build of this app (embedded), for
+    /// a before/after in the same run.
     pub async fn run_flows_only() {
         println!("# Install flows: app CPU per flow\n");
         println!("Machine: {}  ", machine());
@@ -930,7 +938,14 @@ mod bench {
              from /proc/<pid>/stat.\n",
             flows()
         );
-        let mut set_ups: Vec<(&str, Vec<(&str, String)>)> = vec![("this app, embedded", vec![])];
+        let mut set_ups: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
+        if let Ok(base) = std::env::var("BENCH_BASE_BIN") {
+            set_ups.push((
+                "this app before (BENCH_BASE_BIN), embedded",
+                vec![("BENCH_BIN", base)],
+            ));
+        }
+        set_ups.push(("this app, embedded", vec![]));
         if let (Ok(db), Ok(redis)) = (
             std::env::var("BENCH_DATABASE_URL"),
             std::env::var("BENCH_REDIS_URL"),
@@ -979,6 +994,7 @@ mod bench {
         if let Some((_, node_cells, _)) = rows.iter().find(|(n, _, _)| n.contains("Node")) {
             println!();
             for (name, cells, _) in rows.iter().filter(|(n, _, _)| !n.contains("Node")) {
+                let name = name.replace(" (BENCH_BASE_BIN)", "");
                 println!(
                     "Node's CPU per flow over {name}'s: {:.1}× at 1 client, {:.1}× at 8.  ",
                     node_cells[0].0 / cells[0].0,

@@ -1,5 +1,5 @@
 //! Builds the running app from [`Settings`]: binds the listener (port 0 in tests), creates the
-//! one HTTP client and the Segment client, mounts the sandbox in sandbox mode, and wires the
+//! HTTP clients (one per thread) and the Segment client, mounts the sandbox in sandbox mode, and wires the
 //! middleware. `main` only loads settings and awaits [`Application::run_until_stopped`].
 
 use std::net::TcpListener;

@@ -74,8 +74,9 @@ impl Default for Limits {
     }
 }
 
-/// The one HTTP client for every upstream call: no redirects (a token endpoint that redirects
-/// is an SSRF risk, and Segment's API never needs them), and bounded waits.
+/// The HTTP client for upstream calls (each thread has one, [`HttpClients`]): no redirects (a
+/// token endpoint that redirects is an SSRF risk, and Segment's API never needs them), and
+/// bounded waits.
 pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
