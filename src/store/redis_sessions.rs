@@ -41,7 +41,13 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// The sessions, in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisSessions {
-    inner: RedisSessionStore,
+    /// actix-session's store, one per thread that uses it (each with its own connection): a
+    /// connection is driven by the event loop of the thread that opened it, so a command from
+    /// another worker went through that loop and back (issue 15, BENCHMARKS.md). The first
+    /// is made at start-up; a thread whose own cannot be made uses it.
+    first: RedisSessionStore,
+    per_thread: std::sync::Arc<thread_local::ThreadLocal<RedisSessionStore>>,
+    url: String,
     /// A connection of its own for `PING` (`/readyz`).
     ping: redis::aio::ConnectionManager,
     sealer: Sealer,
@@ -94,6 +100,14 @@ pub fn describe(url: &str) -> String {
     }
 }
 
+/// actix-session's Redis store at `url`, keyed by the SHA-256 of the session id.
+async fn store_for(url: &str) -> Result<RedisSessionStore, anyhow::Error> {
+    RedisSessionStore::builder(url)
+        .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
+        .build()
+        .await
+}
+
 impl RedisSessions {
     /// Connects to Redis at `url` (`redis://…`, or `rediss://…` for TLS).
     pub async fn connect(
@@ -111,10 +125,7 @@ impl RedisSessions {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let _: String = redis::cmd("PING").query_async(&mut first).await?;
-        let inner = RedisSessionStore::builder(url)
-            .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
-            .build()
-            .await?;
+        let first = store_for(url).await?;
         // `/readyz` answers within a few seconds when Redis has gone away.
         let ping = client
             .get_connection_manager_with_config(
@@ -125,11 +136,32 @@ impl RedisSessions {
             )
             .await?;
         Ok(RedisSessions {
-            inner,
+            first,
+            per_thread: Default::default(),
+            url: url.to_owned(),
             ping,
             sealer,
             limits,
         })
+    }
+
+    /// This thread's store, connected on first use.
+    async fn inner(&self) -> &RedisSessionStore {
+        if let Some(store) = self.per_thread.get() {
+            return store;
+        }
+        // Bounded: a Redis that has gone away answers the request through the shared one.
+        match tokio::time::timeout(TIMEOUT, store_for(&self.url))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|made| made)
+        {
+            Ok(store) => self.per_thread.get_or(|| store),
+            Err(error) => {
+                tracing::warn!(%error, "no Redis connection of this thread's own; sharing one");
+                &self.first
+            }
+        }
     }
 
     /// Whether Redis answers.
@@ -160,7 +192,7 @@ impl RedisSessions {
     /// The session's envelope and entries, if it has not ended. An ended or unreadable session
     /// (sealed under another `SESSION_KEY`) is deleted.
     async fn open(&self, key: &SessionKey) -> Result<Option<(Envelope, State)>, LoadError> {
-        let Some(entries) = self.inner.load(key).await? else {
+        let Some(entries) = self.inner().await.load(key).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -172,7 +204,11 @@ impl RedisSessions {
                 Some((envelope, state))
             });
         if opened.is_none() {
-            self.inner.delete(key).await.map_err(LoadError::Other)?;
+            self.inner()
+                .await
+                .delete(key)
+                .await
+                .map_err(LoadError::Other)?;
         }
         Ok(opened)
     }
@@ -190,7 +226,8 @@ impl SessionStore for RedisSessions {
             // of, which Redis expires in turn: nothing to undo.
             let same = SessionKey::try_from(key.as_ref().to_owned())
                 .map_err(|e| LoadError::Other(e.into()))?;
-            self.inner
+            self.inner()
+                .await
                 .update(same, envelope.entries(), &self.ttl(&envelope))
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
@@ -207,7 +244,8 @@ impl SessionStore for RedisSessions {
                 .seal(&state)
                 .map_err(|e| SaveError::Serialization(e.into()))?,
         };
-        self.inner
+        self.inner()
+            .await
             .save(envelope.entries(), &self.ttl(&envelope))
             .await
     }
@@ -234,7 +272,8 @@ impl SessionStore for RedisSessions {
         envelope.sealed = self
             .seal(&state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
-        self.inner
+        self.inner()
+            .await
             .update(key, envelope.entries(), &self.ttl(&envelope))
             .await
     }
@@ -246,7 +285,7 @@ impl SessionStore for RedisSessions {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.inner.delete(key).await
+        self.inner().await.delete(key).await
     }
 }
 
@@ -279,6 +318,30 @@ mod tests {
             .query_async(&mut conn)
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
+    async fn each_thread_talks_to_redis_over_a_connection_of_its_own() {
+        let sessions = sessions(&MasterKey::generate(), SessionLimits::default()).await;
+        let here = sessions.inner().await as *const RedisSessionStore as usize;
+        assert_eq!(
+            here,
+            sessions.inner().await as *const RedisSessionStore as usize
+        );
+        assert_ne!(here, &sessions.first as *const RedisSessionStore as usize);
+        let other = sessions.clone();
+        let there = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async { other.inner().await as *const RedisSessionStore as usize })
+        })
+        .join()
+        .unwrap();
+        assert_ne!(here, there);
+        assert_eq!(sessions.per_thread.iter().count(), 2);
     }
 
     #[tokio::test]
