@@ -31,7 +31,8 @@ case "${1:-}" in
       BENCH_REDIS_URL=$(sed -n 's/^REDIS_URL=//p' "$DEPLOY_DIR/services.env")
       export BENCH_DATABASE_URL BENCH_REDIS_URL
     fi
-    cargo bench --locked --bench load 2>/dev/null | tee bench/last-run-flows.md
+    # Errors (a flow that failed) stay on the terminal.
+    cargo bench --locked --bench load | tee bench/last-run-flows.md
     ;;
   *)
     cargo bench --locked --bench load 2>/dev/null | tee bench/last-run.md
