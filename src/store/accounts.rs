@@ -26,16 +26,24 @@ pub struct Account {
     api_key_sealed: Option<Vec<u8>>,
 }
 
+/// An [`Account`] from `$row`'s columns named `$prefix` + the field's name (for either
+/// database's rows: both have a `try_get` by name).
+macro_rules! account_from {
+    ($row:expr, $prefix:literal) => {
+        Account {
+            id: $row.try_get(concat!($prefix, "id"))?,
+            created_at: $row.try_get(concat!($prefix, "created_at"))?,
+            api_key_prefix: $row.try_get(concat!($prefix, "api_key_prefix"))?,
+            api_key_hash: $row.try_get(concat!($prefix, "api_key_hash"))?,
+            key_verified_at: $row.try_get(concat!($prefix, "key_verified_at"))?,
+            api_key_sealed: $row.try_get(concat!($prefix, "api_key_sealed"))?,
+        }
+    };
+}
+
 impl sqlite::FromRow for Account {
     fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
-        Ok(Account {
-            id: row.try_get("id")?,
-            created_at: row.try_get("created_at")?,
-            api_key_prefix: row.try_get("api_key_prefix")?,
-            api_key_hash: row.try_get("api_key_hash")?,
-            key_verified_at: row.try_get("key_verified_at")?,
-            api_key_sealed: row.try_get("api_key_sealed")?,
-        })
+        Ok(account_from!(row, ""))
     }
 }
 
@@ -45,14 +53,7 @@ struct AccountRow(Account, Option<StoredInstall>);
 
 impl<'r> FromRow<'r, sqlx::postgres::PgRow> for AccountRow {
     fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-        let account = Account {
-            id: row.try_get("a_id")?,
-            created_at: row.try_get("a_created_at")?,
-            api_key_prefix: row.try_get("a_api_key_prefix")?,
-            api_key_hash: row.try_get("a_api_key_hash")?,
-            key_verified_at: row.try_get("a_key_verified_at")?,
-            api_key_sealed: row.try_get("a_api_key_sealed")?,
-        };
+        let account = account_from!(row, "a_");
         let install = match row.try_get::<Option<String>, _>("install_name")? {
             Some(_) => Some(StoredInstall::from_row(row)?),
             None => None,
@@ -63,14 +64,7 @@ impl<'r> FromRow<'r, sqlx::postgres::PgRow> for AccountRow {
 
 impl sqlite::FromRow for AccountRow {
     fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
-        let account = Account {
-            id: row.try_get("a_id")?,
-            created_at: row.try_get("a_created_at")?,
-            api_key_prefix: row.try_get("a_api_key_prefix")?,
-            api_key_hash: row.try_get("a_api_key_hash")?,
-            key_verified_at: row.try_get("a_key_verified_at")?,
-            api_key_sealed: row.try_get("a_api_key_sealed")?,
-        };
+        let account = account_from!(row, "a_");
         let install = match row.try_get::<Option<String>>("install_name")? {
             Some(_) => Some(<StoredInstall as sqlite::FromRow>::from_row(row)?),
             None => None,
