@@ -400,6 +400,53 @@ mod tests {
     use super::stories::{self, LIMITS, TTL, state};
     use super::*;
 
+    /// The migration that keeps sessions in one b-tree keeps every session there was.
+    #[test]
+    fn sessions_stored_before_the_one_tree_migration_are_kept() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for earlier in [
+            include_str!("../../migrations/sqlite/20261124000001_accounts_and_installs.sql"),
+            include_str!("../../migrations/sqlite/20261124000002_server_side_state.sql"),
+            include_str!("../../migrations/sqlite/20261124000003_refresh_lease.sql"),
+            include_str!("../../migrations/sqlite/20261201000001_partner_user_id.sql"),
+        ] {
+            conn.execute_batch(earlier).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO sessions VALUES ('aa', x'0102', 1, 2), ('bb', x'03', 3, 4)",
+        )
+        .unwrap();
+        conn.execute_batch(include_str!(
+            "../../migrations/sqlite/20261201000002_sessions_one_tree.sql"
+        ))
+        .unwrap();
+        let mut rows = conn
+            .prepare("SELECT id_hash, state, created_at, last_seen_at FROM sessions ORDER BY 1")
+            .unwrap();
+        let kept: Vec<(String, Vec<u8>, i64, i64)> = rows
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("aa".into(), vec![1, 2], 1, 2),
+                ("bb".into(), vec![3], 3, 4)
+            ]
+        );
+        // One tree: no rowid, no index of its own besides the key.
+        assert!(conn.prepare("SELECT rowid FROM sessions").is_err());
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+    }
+
     store_test!(
         a_session_is_stored_by_hash_sealed_and_ends_when_deleted,
         |store, _dir| {
