@@ -223,6 +223,12 @@ mod bench {
             .map_or(env!("CARGO_BIN_EXE_segment-partnerapp"), |(_, v)| {
                 v.as_str()
             });
+        // A database of its own: a file left by an earlier run on the same port may hold a
+        // newer schema than `binary` knows (which then refuses to start).
+        let folder = std::env::temp_dir().join("partnerapp-bench");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(folder.join(format!("{port}.db{suffix}")));
+        }
         let child = Command::new(binary)
             .env_clear()
             .env("PORT", port.to_string())
