@@ -154,7 +154,7 @@ pub(crate) mod test_support {
                 let server = std::env::var("DATABASE_TEST_URL")
                     .expect("DATABASE_TEST_URL names a Postgres server for the Postgres tests");
                 let mut url = url::Url::parse(&server).expect("DATABASE_TEST_URL is a URL");
-                admin(&server, &format!("CREATE DATABASE {name}"));
+                admin(&server, &format!("CREATE DATABASE {name}")).unwrap();
                 url.set_path(&name);
                 TempDb(None, url.to_string(), Some((server, name)))
             }
@@ -165,7 +165,7 @@ pub(crate) mod test_support {
 
     /// Runs one statement on the Postgres server at `server`, from a thread of its own (so
     /// that it also works in `Drop`).
-    fn admin(server: &str, sql: &str) {
+    fn admin(server: &str, sql: &str) -> Result<(), sqlx::Error> {
         let (server, sql) = (server.to_owned(), sql.to_owned());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -177,11 +177,11 @@ pub(crate) mod test_support {
                 let mut conn = sqlx::PgConnection::connect(&server)
                     .await
                     .expect("the Postgres server at DATABASE_TEST_URL answers");
-                sqlx::query(&sql).execute(&mut conn).await.unwrap();
+                sqlx::query(&sql).execute(&mut conn).await.map(|_| ())
             })
         })
         .join()
-        .unwrap();
+        .unwrap()
     }
 
     /// What a test database leaves behind: a folder, its URL, and (Postgres) the server and
@@ -198,10 +198,17 @@ pub(crate) mod test_support {
                 let _ = std::fs::remove_dir_all(dir);
             }
             if let Some((server, name)) = &self.2 {
-                admin(
-                    server,
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                );
+                // FORCE cannot end a server process of another role (autovacuum, just then
+                // working on the new database): try again a few times, and never fail the
+                // test for its clean-up.
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                for _ in 0..10 {
+                    match admin(server, &drop) {
+                        Ok(()) => return,
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                    }
+                }
+                eprintln!("the test database {name} could not be dropped");
             }
         }
     }
