@@ -12,9 +12,9 @@
 //! through one connection of their own: SQLite lets one connection write at a time, and taking
 //! turns in the process keeps writers from sleeping on a busy database.
 //!
-//! Postgres: sqlx's pools, one per thread that queries ([`PgPools`]), without the test on acquire (the server closes nothing on its own on
-//! loopback or a private network, and a broken connection fails its query, which the pool then
-//! drops). Migrations take Postgres' advisory lock, so instances starting together are safe.
+//! Postgres: sqlx's pools, one per thread that queries ([`PgPools`]), without the test on
+//! acquire (the server closes nothing on its own on loopback or a private network, and a broken
+//! connection fails its query, which the pool then drops). Migrations take Postgres' advisory lock, so instances starting together are safe.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -44,7 +44,7 @@ pub struct RedisSessions {
     /// actix-session's store, one per thread that uses it (each with its own connection): a
     /// connection is driven by the event loop of the thread that opened it, so a command from
     /// another worker went through that loop and back (issue 15, BENCHMARKS.md). The first
-    /// is made at start-up; a thread whose own cannot be made uses it.
+    /// is made at start-up; a thread whose own cannot be made shares it.
     first: RedisSessionStore,
     per_thread: std::sync::Arc<thread_local::ThreadLocal<RedisSessionStore>>,
     url: String,
@@ -150,18 +150,17 @@ impl RedisSessions {
         if let Some(store) = self.per_thread.get() {
             return store;
         }
-        // Bounded: a Redis that has gone away answers the request through the shared one.
-        match tokio::time::timeout(TIMEOUT, store_for(&self.url))
+        // Bounded, and tried once per thread: a thread that cannot connect of its own keeps
+        // the shared store (which reconnects on its own), rather than waiting on every request.
+        let made = tokio::time::timeout(TIMEOUT, store_for(&self.url))
             .await
             .map_err(anyhow::Error::from)
             .and_then(|made| made)
-        {
-            Ok(store) => self.per_thread.get_or(|| store),
-            Err(error) => {
+            .unwrap_or_else(|error| {
                 tracing::warn!(%error, "no Redis connection of this thread's own; sharing one");
-                &self.first
-            }
-        }
+                self.first.clone()
+            });
+        self.per_thread.get_or(|| made)
     }
 
     /// Whether Redis answers.

@@ -84,9 +84,7 @@ pub async fn show(
                 partner.learn_display_name(&destination.display_name);
             }
             // Metrics that cannot be had leave the line out; the Monitor page explains why.
-            if let Some(Ok(summary)) = summary
-                && destination.is_some()
-            {
+            if let Some(Ok(summary)) = summary {
                 let fresh = line(&summary);
                 health.put(name, fresh.clone());
                 health_line = Some(fresh);
