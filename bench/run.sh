@@ -8,7 +8,8 @@
 #                                    # Postgres + Redis (deploy/local.sh services) when installed;
 #                                    # BENCH_NODE_APP=<dir> adds Segment's Node partnerapp
 #                                    # (prepared as BENCHMARKS.md says); BENCH_BASE_BIN=<binary>
-#                                    # adds an earlier build; BENCH_FLOWS (1000)
+#                                    # adds an earlier build; BENCH_FLOWS (1000); and the
+#                                    # floor under it all (examples/flow_floor.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # 1,000 concurrent sessions need a few thousand sockets in the app (clients, upstream calls and
@@ -31,6 +32,9 @@ case "${1:-}" in
       BENCH_REDIS_URL=$(sed -n 's/^REDIS_URL=//p' "$DEPLOY_DIR/services.env")
       export BENCH_DATABASE_URL BENCH_REDIS_URL
     fi
+    # The floor under the measure (examples/flow_floor.rs): the same exchanges, no store.
+    cargo build --release --locked --example flow_floor 2>/dev/null
+    export BENCH_FLOOR_BIN=$PWD/target/release/examples/flow_floor
     # Errors (a flow that failed) stay on the terminal.
     cargo bench --locked --bench load | tee bench/last-run-flows.md
     ;;

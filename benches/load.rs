@@ -952,6 +952,14 @@ mod bench {
             ));
         }
         set_ups.push(("this app, embedded", vec![]));
+        // The floor: the same HTTP exchanges with this app's server and Segment client and
+        // nothing else (`examples/flow_floor.rs`, which `bench/run.sh --flows` builds).
+        if let Ok(floor) = std::env::var("BENCH_FLOOR_BIN") {
+            set_ups.push((
+                "the floor (examples/flow_floor.rs: server + Segment client, no store)",
+                vec![("BENCH_BIN", floor)],
+            ));
+        }
         if let (Ok(db), Ok(redis)) = (
             std::env::var("BENCH_DATABASE_URL"),
             std::env::var("BENCH_REDIS_URL"),
@@ -999,7 +1007,10 @@ mod bench {
         }
         if let Some((_, node_cells, _)) = rows.iter().find(|(n, _, _)| n.contains("Node")) {
             println!();
-            for (name, cells, _) in rows.iter().filter(|(n, _, _)| !n.contains("Node")) {
+            for (name, cells, _) in rows
+                .iter()
+                .filter(|(n, _, _)| !n.contains("Node") && !n.contains("floor"))
+            {
                 let name = name.replace(" (BENCH_BASE_BIN)", "");
                 println!(
                     "Node's CPU per flow over {name}'s: {:.1}× at 1 client, {:.1}× at 8.  ",

@@ -183,8 +183,9 @@ impl Application {
 
 /// The client for Segment: the real one's URLs and the App's credentials, or, in sandbox mode,
 /// the mounted sandbox (which the browser reaches where it reaches the app, at the redirect
-/// URL's origin, and the app itself over loopback).
-fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, StartupError> {
+/// URL's origin, and the app itself over loopback). Public for the load benchmark's floor
+/// (`examples/flow_floor.rs`), which makes the same calls with the same client.
+pub fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, StartupError> {
     let (urls, client_id, client_secret) = match &settings.mode {
         Mode::Segment {
             client_id,
