@@ -30,7 +30,7 @@ use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
-use crate::web::{self as routes, error_page::error_pages, security};
+use crate::web::{self as routes, error_page::error_pages, flash, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,10 @@ impl Application {
         let cookie_key = key.cookie_key();
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
+        let flash_cookies = flash::FlashCookies {
+            key: cookie_key.clone(),
+            https,
+        };
         // What handlers are given, one `web::Data` per dependency (see `web::state`).
         let tokens = Data::new(Tokens::new(segment.clone(), store.clone(), metrics.clone()));
         let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
@@ -142,11 +146,15 @@ impl Application {
                 None => app,
             };
             // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
+            let flash = flash_cookies.clone();
             app.service(
                 web::scope("")
                     .wrap(from_fn(login::middleware))
                     .wrap(from_fn(security::guard))
                     .wrap(session)
+                    .wrap(from_fn(move |request, next| {
+                        flash::carry(flash.clone(), request, next)
+                    }))
                     .configure(routes::routes),
             )
             .default_service(web::to(routes::not_found))

@@ -20,6 +20,7 @@ pub mod destination;
 pub mod error;
 pub mod error_page;
 pub mod extract;
+pub mod flash;
 pub mod health;
 pub mod home;
 pub mod installs;

@@ -1,12 +1,14 @@
 //! What this app keeps in a visitor's session, behind typed methods: the OAuth flow in
 //! progress, which install the visitor is using (its name; the token stays with the install in
-//! the store), the source picked (wider scopes), the CSRF token and a one-shot flash message.
+//! the store), the source picked (wider scopes) and the CSRF token. The one-shot flash message
+//! goes through here too, but rides in a cookie of its own (`web::flash`).
 //!
 //! The session lives on the server (`store::sessions`); the cookie holds only its id. A
 //! session never grants anything by itself: the install it names is used only if the visitor's
 //! account holds it (`web::installs`).
 
 use std::future::{Ready, ready};
+use std::rc::Rc;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
@@ -16,6 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::WebError;
+use super::flash::Mailbox;
+pub use super::flash::{Flash, FlashKind};
 use crate::secret::{OAuthState, PkceVerifier, Secret};
 use crate::segment::{InstallName, SourceName};
 
@@ -25,7 +29,6 @@ pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 const FLOW: &str = "flow";
 const INSTALL: &str = "install";
 const SOURCE: &str = "source";
-const FLASH: &str = "flash";
 const CSRF: &str = "csrf";
 const NEW_API_KEY: &str = "new_api_key";
 
@@ -45,32 +48,9 @@ impl PendingFlow {
     }
 }
 
-/// A message shown once, on the next page.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Flash {
-    pub kind: FlashKind,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub enum FlashKind {
-    Success,
-    Info,
-    Error,
-}
-
-impl FlashKind {
-    /// The CSS class of the message box.
-    pub fn class(&self) -> &'static str {
-        match self {
-            FlashKind::Success => "success",
-            FlashKind::Info => "info",
-            FlashKind::Error => "error",
-        }
-    }
-}
-
-pub struct TypedSession(Session);
+/// The visitor's session, and the request's flash messages (which ride in a cookie of their
+/// own, `web::flash`).
+pub struct TypedSession(Session, Option<Rc<Mailbox>>);
 
 impl TypedSession {
     /// Starts a new flow, replacing any earlier one that never came back.
@@ -92,11 +72,13 @@ impl TypedSession {
     }
 
     /// Uses `install` from now on, under a new session id (so a session id seen before login is
-    /// worth nothing after it), and forgets any source picked for an earlier install.
+    /// worth nothing after it) with a new CSRF token, and forgets any source picked for an
+    /// earlier install. The token is made here, in the write the renewal makes anyway, so the
+    /// page the install lands on writes nothing.
     pub fn log_in(&self, install: &InstallName) -> Result<(), WebError> {
         self.0.renew();
         self.0.remove(SOURCE);
-        self.0.remove(CSRF);
+        self.insert(CSRF, &new_csrf_token())?;
         self.insert(INSTALL, install)
     }
 
@@ -129,24 +111,21 @@ impl TypedSession {
         self.get(SOURCE)
     }
 
+    /// Shows `message` on the next page (in the flash cookie, not in the session).
     pub fn flash(&self, kind: FlashKind, message: impl Into<String>) -> Result<(), WebError> {
-        self.insert(
-            FLASH,
-            &Flash {
-                kind,
-                message: message.into(),
-            },
-        )
+        let mailbox = self.1.as_ref().ok_or_else(|| {
+            WebError::Session("flash messages need the flash middleware (web::flash)".to_owned())
+        })?;
+        mailbox.put(Flash {
+            kind,
+            message: message.into(),
+        });
+        Ok(())
     }
 
-    /// The flash message, removed: it shows once.
+    /// The flash message the request brought, taken: it shows once.
     pub fn take_flash(&self) -> Option<Flash> {
-        // A flash that cannot be read is not worth an error page.
-        let flash = self.get(FLASH).ok().flatten();
-        if flash.is_some() {
-            self.0.remove(FLASH);
-        }
-        flash
+        self.1.as_ref().and_then(|mailbox| mailbox.take())
     }
 
     /// The token every POST form of this session must carry; made on first use.
@@ -154,7 +133,7 @@ impl TypedSession {
         if let Some(token) = self.existing_csrf_token() {
             return Ok(token);
         }
-        let token = Secret::new(oauth2::CsrfToken::new_random_len(32).secret().clone());
+        let token = new_csrf_token();
         self.insert(CSRF, &token)?;
         Ok(token)
     }
@@ -179,7 +158,7 @@ impl TypedSession {
     }
 
     /// Ends the session: it is deleted on the server, so any copy of its cookie is dead. What
-    /// is inserted afterwards (a flash message) goes into a new session with a new id.
+    /// is inserted afterwards goes into a new session with a new id.
     pub fn log_out(&self) {
         self.0.clear();
         self.0.renew();
@@ -201,10 +180,15 @@ impl TypedSession {
     }
 }
 
+/// 32 random bytes, as a URL-safe string.
+fn new_csrf_token() -> Secret {
+    Secret::new(oauth2::CsrfToken::new_random_len(32).secret().clone())
+}
+
 impl TypedSession {
     /// The session of a request in a middleware (handlers take `TypedSession` as an argument).
     pub fn of(request: &actix_web::dev::ServiceRequest) -> TypedSession {
-        TypedSession(request.get_session())
+        TypedSession(request.get_session(), Mailbox::of(request))
     }
 }
 
@@ -213,7 +197,10 @@ impl FromRequest for TypedSession {
     type Future = Ready<Result<TypedSession, actix_web::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Ok(TypedSession(request.get_session())))
+        ready(Ok(TypedSession(
+            request.get_session(),
+            Mailbox::of(request),
+        )))
     }
 }
 

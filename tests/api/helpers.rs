@@ -322,6 +322,24 @@ impl TestApp {
             .expect("sessions are counted")
     }
 
+    /// Every session row the app's (SQLite) database holds, as stored: what a write changes.
+    pub async fn session_rows(&self) -> Vec<(String, Vec<u8>, i64)> {
+        use sqlx::Connection;
+        let url = self
+            .vars
+            .iter()
+            .find(|(k, _)| *k == "DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .expect("the test app has its own database");
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("the SQLite database opens");
+        sqlx::query_as("SELECT id_hash, state, last_seen_at FROM sessions ORDER BY id_hash")
+            .fetch_all(&mut conn)
+            .await
+            .expect("the sessions are read")
+    }
+
     /// Makes this visitor's account from the account page (as "get your API key first" does),
     /// and returns the home page it lands on, which shows the key once.
     pub async fn make_account(&self) -> Page {

@@ -185,6 +185,19 @@ async fn the_session_cookie_is_http_only_and_same_site() {
             .is_none(),
         "no HSTS over plain http (localhost would be locked to https)"
     );
+    // The flash cookie (here the removal of one that does not open) is made the same way.
+    let response = app
+        .browser
+        .client
+        .get(app.url("/static/style.css"))
+        .header("cookie", "partnerapp_flash=unreadable")
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&response, "partnerapp_flash");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
 #[tokio::test]
@@ -225,6 +238,19 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         assert!(cookie.contains("Path=/"), "{cookie}");
         assert!(!cookie.contains("Domain="), "{cookie}");
     }
+    // The flash cookie too (here the removal of one that does not open).
+    let response = Browser::new()
+        .client
+        .get(format!("{address}/static/style.css"))
+        .header("host", "partner.example")
+        .header("cookie", "__Host-partnerapp_flash=unreadable")
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&response, "__Host-partnerapp_flash");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain="), "{cookie}");
 }
 
 #[tokio::test]

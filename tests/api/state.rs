@@ -346,3 +346,74 @@ fn account_line(text: &str) -> String {
         .unwrap_or_else(|| panic!("no account on the page: {text}"))
         .to_owned()
 }
+
+/// The page an install lands on shows its message and writes nothing to the session store:
+/// the message came in a cookie of its own, and the form token was made at login (issue 15).
+#[tokio::test]
+async fn the_page_an_install_lands_on_writes_nothing_to_the_sessions() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let callback = app
+        .browser
+        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    let response = app
+        .browser
+        .send(reqwest::Method::GET, callback, Vec::new())
+        .await;
+    assert_eq!(response.status(), 303);
+    let stored = app.session_rows().await;
+    assert_eq!(stored.len(), 1, "one session, renewed at login");
+
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert!(
+        page.flash()
+            .unwrap_or_default()
+            .contains("Connected to Segment"),
+        "{}",
+        page.text()
+    );
+    assert!(page.body.contains("name=\"csrf_token\""), "{}", page.body);
+    assert_eq!(
+        app.session_rows().await,
+        stored,
+        "the landing page wrote the session"
+    );
+
+    // Shown once.
+    let again = app.browser.get(&app.url("/destination")).await;
+    assert_eq!(again.flash(), None, "{}", again.text());
+}
+
+/// A flash cookie that does not open (altered, or sealed under another key) shows nothing and
+/// is removed, even by a response that shows no page.
+#[tokio::test]
+async fn a_flash_cookie_that_does_not_open_shows_nothing_and_goes() {
+    let app = spawn_app().await;
+    // {"kind":"Error","message":"Phishing"}, unsealed.
+    let forged = "partnerapp_flash=eyJraW5kIjoiRXJyb3IiLCJtZXNzYWdlIjoiUGhpc2hpbmcifQ";
+    app.browser.set_cookie(&app.url("/"), forged);
+    let home = app.browser.get(&app.url("/")).await;
+    assert!(!home.body.contains("Phishing"), "{}", home.body);
+    assert_eq!(home.flash(), None, "{}", home.text());
+
+    app.browser.set_cookie(&app.url("/"), forged);
+    let response = app
+        .browser
+        .send(
+            reqwest::Method::GET,
+            app.url("/static/style.css").parse().unwrap(),
+            Vec::new(),
+        )
+        .await;
+    let removal = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("partnerapp_flash="))
+        .map(str::to_owned)
+        .expect("the flash cookie is removed");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert!(app.cookie("partnerapp_flash").is_none());
+}

@@ -1,0 +1,210 @@
+//! The flash message: one sentence shown once, on the next page ("Connected to Segment…",
+//! "Saved 1 setting."). It rides in a cookie of its own, encrypted and signed with the cookie
+//! key like the session's id (actix-web's private cookies), rather than in the server session:
+//! the page that shows it then writes nothing to the session store. Kept in the session, every
+//! page after an action (and the page an install lands on) was a session write, only to take
+//! the message out (issue 15, BENCHMARKS.md).
+//!
+//! [`carry`] (the middleware, around the app's pages) reads the cookie into the request's
+//! [`Mailbox`]; handlers put and take messages through `TypedSession::flash` and
+//! `TypedSession::take_flash`; the response sets the cookie for a new message, or removes it
+//! once its message was shown. A cookie that does not open (altered, or another key) is
+//! removed and shows nothing.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use serde::{Deserialize, Serialize};
+
+const COOKIE: &str = "partnerapp_flash";
+/// A longer message is cut here (with "…"): the cookie stays well under a browser's 4 KiB.
+pub const MAX_CHARS: usize = 1000;
+
+/// A message shown once, on the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FlashKind {
+    Success,
+    Info,
+    Error,
+}
+
+impl FlashKind {
+    /// The CSS class of the message box.
+    pub fn class(&self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Info => "info",
+            FlashKind::Error => "error",
+        }
+    }
+}
+
+/// The flash cookie's name: `__Host-` over https, as the session's.
+pub fn cookie_name(https: bool) -> String {
+    if https {
+        format!("__Host-{COOKIE}")
+    } else {
+        COOKIE.to_owned()
+    }
+}
+
+/// What the middleware needs: the key the cookie is sealed with, and whether it is https.
+#[derive(Clone)]
+pub struct FlashCookies {
+    pub key: Key,
+    pub https: bool,
+}
+
+/// One request's flash messages: the one that came in (until a page takes it) and the one to
+/// send (the last one put wins).
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    incoming: RefCell<Option<Flash>>,
+    outgoing: RefCell<Option<Flash>>,
+    /// The request brought a flash cookie: it is removed once its message is taken.
+    came_with_cookie: bool,
+    taken: RefCell<bool>,
+}
+
+impl Mailbox {
+    /// The mailbox of a request (put there by [`carry`]).
+    pub fn of(request: &impl HttpMessage) -> Option<Rc<Mailbox>> {
+        request.extensions().get::<Rc<Mailbox>>().cloned()
+    }
+
+    /// Sends `flash` with the response, instead of any message put before.
+    pub fn put(&self, mut flash: Flash) {
+        if let Some((cut, _)) = flash.message.char_indices().nth(MAX_CHARS) {
+            flash.message.truncate(cut);
+            flash.message.push('…');
+        }
+        *self.outgoing.borrow_mut() = Some(flash);
+    }
+
+    /// The message that came in, taken out: it shows once.
+    pub fn take(&self) -> Option<Flash> {
+        *self.taken.borrow_mut() = true;
+        self.incoming.borrow_mut().take()
+    }
+}
+
+/// The middleware: the request's [`Mailbox`] in, the cookie out.
+pub async fn carry(
+    cookies: FlashCookies,
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let name = cookie_name(cookies.https);
+    let cookie = request.cookie(&name);
+    let incoming = cookie.as_ref().and_then(|c| open(&cookies.key, c));
+    let unreadable = cookie.is_some() && incoming.is_none();
+    let mailbox = Rc::new(Mailbox {
+        incoming: RefCell::new(incoming),
+        came_with_cookie: cookie.is_some(),
+        ..Mailbox::default()
+    });
+    request.extensions_mut().insert(mailbox.clone());
+    let mut response = next.call(request).await?;
+    let outgoing = mailbox.outgoing.borrow_mut().take();
+    let set = match outgoing {
+        Some(flash) => Some(seal(&cookies, &name, &flash)),
+        None if unreadable || (mailbox.came_with_cookie && *mailbox.taken.borrow()) => {
+            let mut removal = base(&cookies, &name, String::new());
+            removal.make_removal();
+            Some(removal)
+        }
+        None => None,
+    };
+    if let Some(cookie) = set {
+        response
+            .response_mut()
+            .add_cookie(&cookie)
+            .map_err(actix_web::error::ErrorInternalServerError)?;
+    }
+    Ok(response)
+}
+
+/// The cookie's attributes, as the session cookie's: HttpOnly, `SameSite=Lax` (it must come
+/// back on Segment's redirect to the callback), Secure over https, for the whole site.
+fn base(cookies: &FlashCookies, name: &str, value: String) -> Cookie<'static> {
+    Cookie::build(name.to_owned(), value)
+        .path("/")
+        .http_only(true)
+        .secure(cookies.https)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+fn seal(cookies: &FlashCookies, name: &str, flash: &Flash) -> Cookie<'static> {
+    // A struct of a string and an enum always serializes.
+    let json = serde_json::to_string(flash).unwrap_or_default();
+    let mut jar = CookieJar::new();
+    jar.private_mut(&cookies.key).add(base(cookies, name, json));
+    jar.get(name)
+        .cloned()
+        .unwrap_or_else(|| base(cookies, name, String::new()))
+}
+
+fn open(key: &Key, cookie: &Cookie<'_>) -> Option<Flash> {
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie.clone().into_owned());
+    let opened = jar.private(key).get(cookie.name())?;
+    serde_json::from_str(opened.value()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies() -> FlashCookies {
+        FlashCookies {
+            key: Key::generate(),
+            https: false,
+        }
+    }
+
+    #[test]
+    fn a_sealed_flash_opens_with_its_key_only() {
+        let cookies = cookies();
+        let flash = Flash {
+            kind: FlashKind::Success,
+            message: "Saved 1 setting.".to_owned(),
+        };
+        let sealed = seal(&cookies, COOKIE, &flash);
+        assert!(!sealed.value().contains("Saved"), "{}", sealed.value());
+        assert_eq!(open(&cookies.key, &sealed), Some(flash));
+        assert_eq!(open(&Key::generate(), &sealed), None);
+        let mut altered = sealed.clone();
+        altered.set_value(format!("A{}", sealed.value()));
+        assert_eq!(open(&cookies.key, &altered), None);
+    }
+
+    #[test]
+    fn a_long_message_is_cut() {
+        let mailbox = Mailbox::default();
+        mailbox.put(Flash {
+            kind: FlashKind::Error,
+            message: "é".repeat(5000),
+        });
+        let sent = mailbox.outgoing.borrow().clone().unwrap();
+        assert_eq!(sent.message.chars().count(), MAX_CHARS + 1);
+        assert!(sent.message.ends_with('…'));
+        let sealed = seal(&cookies(), COOKIE, &sent);
+        assert!(
+            sealed.to_string().len() < 4000,
+            "{}",
+            sealed.to_string().len()
+        );
+    }
+}
