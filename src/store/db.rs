@@ -179,18 +179,9 @@ impl SqliteDb {
         self.writer.lock().await
     }
 
-    /// A connection for one read: the writer's when it is free, else a free reader, else the
-    /// next reader in turn once it is free.
-    ///
-    /// The writer's first, because a connection's page cache stays valid only across its own
-    /// writes: a reader found the file changed by nearly every request (a session is written on
-    /// most), dropped its whole cache and read the pages again (17 reads from the file per
-    /// install flow, none now; issue 15, BENCHMARKS.md). Queries run inline and briefly, so the
-    /// writer is nearly always free; the readers serve reads while a write is running.
+    /// A connection for one read: a free one if there is one, else the next in turn once it is
+    /// free.
     pub async fn reader(&self) -> MutexGuard<'_, Connection> {
-        if let Ok(free) = self.writer.try_lock() {
-            return free;
-        }
         for connection in self.readers.iter() {
             if let Ok(free) = connection.try_lock() {
                 return free;
@@ -290,31 +281,6 @@ mod tests {
         });
         assert_ne!(here, there);
         assert_eq!(pools.per_thread.iter().count(), 2);
-    }
-
-    #[tokio::test]
-    async fn reads_use_the_writers_connection_when_it_is_free() {
-        let folder = std::env::temp_dir().join(format!("partnerapp-db-{}", std::process::id()));
-        let url = format!("sqlite://{}/readers.db", folder.display());
-        let db = SqliteDb::open(&url).await.unwrap();
-        // A temporary table is seen only by the connection that made it.
-        db.writer()
-            .await
-            .execute_batch("CREATE TEMP TABLE writers_own (x)")
-            .unwrap();
-        let sees_it = |conn: &Connection| conn.prepare("SELECT x FROM temp.writers_own").is_ok();
-        assert!(
-            sees_it(&*db.reader().await),
-            "a read took a reader, the writer being free"
-        );
-        let writing = db.writer().await;
-        assert!(
-            !sees_it(&*db.reader().await),
-            "a read waited for the writer"
-        );
-        drop(writing);
-        drop(db);
-        let _ = std::fs::remove_dir_all(&folder);
     }
 
     #[test]
