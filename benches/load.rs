@@ -939,9 +939,10 @@ mod bench {
         println!("# Install flows: app CPU per flow\n");
         println!("Machine: {}  ", machine());
         println!(
-            "{} flows per figure, after {WARM_UP} to warm up; each app in its own process, the \
-             sandbox as Segment and the load generator in the benchmark's; CPU is user + system \
-             from /proc/<pid>/stat.\n",
+            "{} flows per figure, after {WARM_UP} to warm up; each figure the mean of {ROUNDS} \
+             rounds, the set-ups in turn forwards and backwards; each app in its own process, \
+             the sandbox as Segment and the load generator in the benchmark's; CPU is user + \
+             system from /proc/<pid>/stat.\n",
             flows()
         );
         let mut set_ups: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
@@ -969,31 +970,44 @@ mod bench {
                 vec![("DATABASE_URL", db), ("REDIS_URL", redis)],
             ));
         }
-        let node = std::env::var("BENCH_NODE_APP").ok();
+        let mut set_ups: Vec<(&str, Subject)> = set_ups
+            .into_iter()
+            .map(|(name, settings)| (name, Subject::ThisApp(settings)))
+            .collect();
+        if let Ok(dir) = std::env::var("BENCH_NODE_APP") {
+            set_ups.push(("Segment's Node partnerapp", Subject::Node(dir)));
+        }
         println!("| app CPU per install flow | 1 client | 8 clients | peak RSS |");
         println!("|---|---|---|---|");
-        let mut rows = Vec::new();
-        for (name, settings) in &set_ups {
-            let mut cells = Vec::new();
-            let mut peak = 0;
-            for clients in [1, 8] {
-                let app = Arc::new(start_alone(settings).await);
-                cells.push(measure_flows(&app, clients).await);
-                peak = peak.max(memory_kib(app.child.id(), "VmHWM:"));
+        // Each figure is the mean of ROUNDS, in turn forwards and backwards (A B C, C B A): the
+        // same binary measured twice in a row came out 7 to 13% dearer the second time, so a
+        // fixed order would favour whatever runs first.
+        let mut sums = vec![[(0.0, 0.0); 2]; set_ups.len()];
+        let mut peaks = vec![0; set_ups.len()];
+        for round in 0..ROUNDS {
+            let mut order: Vec<usize> = (0..set_ups.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
             }
-            rows.push((name.to_string(), cells, peak));
-        }
-        if let Some(dir) = &node {
-            let mut cells = Vec::new();
-            let mut peak = 0;
-            for clients in [1, 8] {
-                let app = Arc::new(start_node(dir).await);
-                cells.push(measure_flows(&app, clients).await);
-                peak = peak.max(memory_kib(app.child.id(), "VmHWM:"));
-                drop(app);
+            for i in order {
+                for (cell, clients) in [1, 8].into_iter().enumerate() {
+                    let app = Arc::new(match &set_ups[i].1 {
+                        Subject::ThisApp(settings) => start_alone(settings).await,
+                        Subject::Node(dir) => start_node(dir).await,
+                    });
+                    let (cpu, per_second) = measure_flows(&app, clients).await;
+                    sums[i][cell].0 += cpu / ROUNDS as f64;
+                    sums[i][cell].1 += per_second / ROUNDS as f64;
+                    peaks[i] = peaks[i].max(memory_kib(app.child.id(), "VmHWM:"));
+                }
             }
-            rows.push(("Segment's Node partnerapp".to_owned(), cells, peak));
         }
+        let rows: Vec<_> = set_ups
+            .into_iter()
+            .zip(sums)
+            .zip(peaks)
+            .map(|(((name, _), cells), peak)| (name.to_owned(), cells, peak))
+            .collect();
         for (name, cells, peak) in &rows {
             let cells: Vec<String> = cells
                 .iter()
@@ -1019,6 +1033,16 @@ mod bench {
                 );
             }
         }
+    }
+
+    /// How many times `--flows` measures each set-up (see `run_flows_only`).
+    const ROUNDS: usize = 2;
+
+    /// What `--flows` measures: this app (a build, with its settings) or Segment's Node app (a
+    /// prepared copy's folder).
+    enum Subject {
+        ThisApp(Vec<(&'static str, String)>),
+        Node(String),
     }
 
     /// Flows run first on a fresh app and not counted: connections, caches and the allocator
