@@ -117,10 +117,10 @@ async fn destination(floor: web::Data<Floor>, request: HttpRequest) -> HttpRespo
             _ => None,
         }
     });
-    let Some(source) = install.as_ref().and_then(|i| i.source().cloned()) else {
-        return HttpResponse::BadRequest().body("not installed");
-    };
-    let Some(install) = install else {
+    let Some((install, source)) = install.and_then(|i| {
+        let source = i.source()?.clone();
+        Some((i, source))
+    }) else {
         return HttpResponse::BadRequest().body("not installed");
     };
     let name = source.destination(&floor.slug);

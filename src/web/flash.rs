@@ -11,7 +11,7 @@
 //! once its message was shown. A cookie that does not open (altered, or another key) is
 //! removed and shows nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use actix_web::HttpMessage;
@@ -72,9 +72,8 @@ pub struct FlashCookies {
 pub struct Mailbox {
     incoming: RefCell<Option<Flash>>,
     outgoing: RefCell<Option<Flash>>,
-    /// The request brought a flash cookie: it is removed once its message is taken.
-    came_with_cookie: bool,
-    taken: RefCell<bool>,
+    /// A page asked for the incoming message: its cookie goes.
+    taken: Cell<bool>,
 }
 
 impl Mailbox {
@@ -94,7 +93,7 @@ impl Mailbox {
 
     /// The message that came in, taken out: it shows once.
     pub fn take(&self) -> Option<Flash> {
-        *self.taken.borrow_mut() = true;
+        self.taken.set(true);
         self.incoming.borrow_mut().take()
     }
 }
@@ -111,7 +110,6 @@ pub async fn carry(
     let unreadable = cookie.is_some() && incoming.is_none();
     let mailbox = Rc::new(Mailbox {
         incoming: RefCell::new(incoming),
-        came_with_cookie: cookie.is_some(),
         ..Mailbox::default()
     });
     request.extensions_mut().insert(mailbox.clone());
@@ -119,7 +117,7 @@ pub async fn carry(
     let outgoing = mailbox.outgoing.borrow_mut().take();
     let set = match outgoing {
         Some(flash) => Some(seal(&cookies, &name, &flash)),
-        None if unreadable || (mailbox.came_with_cookie && *mailbox.taken.borrow()) => {
+        None if cookie.is_some() && (unreadable || mailbox.taken.get()) => {
             let mut removal = base(&cookies, &name, String::new());
             removal.make_removal();
             Some(removal)
@@ -135,8 +133,8 @@ pub async fn carry(
     Ok(response)
 }
 
-/// The cookie's attributes, as the session cookie's: HttpOnly, `SameSite=Lax` (it must come
-/// back on Segment's redirect to the callback), Secure over https, for the whole site.
+/// The cookie's attributes, as the session cookie's: HttpOnly, `SameSite=Lax`, Secure over
+/// https, for the whole site.
 fn base(cookies: &FlashCookies, name: &str, value: String) -> Cookie<'static> {
     Cookie::build(name.to_owned(), value)
         .path("/")
