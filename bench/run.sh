@@ -9,7 +9,8 @@
 #                                    # BENCH_NODE_APP=<dir> adds Segment's Node partnerapp
 #                                    # (prepared as BENCHMARKS.md says); BENCH_BASE_BIN=<binary>
 #                                    # adds an earlier build; BENCH_FLOWS (1000); and the
-#                                    # floor under it all (examples/flow_floor.rs)
+#                                    # floor under it all (examples/flow_floor.rs); each
+#                                    # set-up twice, in both orders (about 12 min with all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # 1,000 concurrent sessions need a few thousand sockets in the app (clients, upstream calls and
