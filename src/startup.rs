@@ -30,7 +30,7 @@ use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
-use crate::web::{self as routes, error_page::error_pages, flash, security};
+use crate::web::{self as routes, cookies, error_page::error_pages, flash, security};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -297,21 +297,11 @@ fn session_middleware(
         .session_lifecycle(BrowserSession::default().state_ttl(CookieDuration::seconds(
             i64::try_from(limits.absolute.as_secs()).unwrap_or(i64::MAX),
         )))
-        .cookie_name(cookie_name(https))
+        .cookie_name(cookies::name("partnerapp_session", https))
         .cookie_secure(https)
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
         .build()
-}
-
-/// `__Host-` makes the browser refuse the cookie unless it is Secure, host-only and for `/`;
-/// only possible over https.
-fn cookie_name(https: bool) -> String {
-    if https {
-        "__Host-partnerapp_session".to_owned()
-    } else {
-        "partnerapp_session".to_owned()
-    }
 }
 
 /// The store, and the key everything is sealed and signed with: `SESSION_KEY`, or (sandbox

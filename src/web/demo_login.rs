@@ -6,9 +6,10 @@
 //! `web/login.rs`).
 
 use actix_web::HttpResponse;
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
 use actix_web::dev::ServiceRequest;
 
+use super::cookies;
 use super::error::WebError;
 use super::login::{Answer, CurrentAccount, Login, Visitor};
 use super::session::TypedSession;
@@ -23,23 +24,16 @@ const COOKIE_DAYS: i64 = 30;
 
 /// The demo's account cookie: `__Host-` over https.
 pub fn cookie_name(https: bool) -> String {
-    if https {
-        format!("__Host-{COOKIE}")
-    } else {
-        COOKIE.to_owned()
-    }
+    cookies::name(COOKIE, https)
 }
 
 /// The account cookie holding `login`; `None` for the cookie that removes it.
 pub fn account_cookie(https: bool, login: Option<&LoginToken>) -> Cookie<'static> {
-    let mut cookie = Cookie::build(
+    let mut cookie = cookies::build(
         cookie_name(https),
         login.map(|l| l.expose().to_owned()).unwrap_or_default(),
+        https,
     )
-    .path("/")
-    .http_only(true)
-    .secure(https)
-    .same_site(SameSite::Lax)
     .max_age(CookieDuration::days(COOKIE_DAYS))
     .finish();
     if login.is_none() {

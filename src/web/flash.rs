@@ -16,10 +16,12 @@ use std::rc::Rc;
 
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::cookie::{Cookie, CookieJar, Key};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use serde::{Deserialize, Serialize};
+
+use super::cookies;
 
 const COOKIE: &str = "partnerapp_flash";
 /// A longer message is cut here (with "…"): the cookie stays well under a browser's 4 KiB.
@@ -47,15 +49,6 @@ impl FlashKind {
             FlashKind::Info => "info",
             FlashKind::Error => "error",
         }
-    }
-}
-
-/// The flash cookie's name: `__Host-` over https, as the session's.
-pub fn cookie_name(https: bool) -> String {
-    if https {
-        format!("__Host-{COOKIE}")
-    } else {
-        COOKIE.to_owned()
     }
 }
 
@@ -100,13 +93,13 @@ impl Mailbox {
 
 /// The middleware: the request's [`Mailbox`] in, the cookie out.
 pub async fn carry(
-    cookies: FlashCookies,
+    config: FlashCookies,
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let name = cookie_name(cookies.https);
+    let name = cookies::name(COOKIE, config.https);
     let cookie = request.cookie(&name);
-    let incoming = cookie.as_ref().and_then(|c| open(&cookies.key, c));
+    let incoming = cookie.as_ref().and_then(|c| open(&config.key, c));
     let unreadable = cookie.is_some() && incoming.is_none();
     let mailbox = Rc::new(Mailbox {
         incoming: RefCell::new(incoming),
@@ -116,9 +109,9 @@ pub async fn carry(
     let mut response = next.call(request).await?;
     let outgoing = mailbox.outgoing.borrow_mut().take();
     let set = match outgoing {
-        Some(flash) => Some(seal(&cookies, &name, &flash)),
+        Some(flash) => Some(seal(&config, &name, &flash)),
         None if cookie.is_some() && (unreadable || mailbox.taken.get()) => {
-            let mut removal = base(&cookies, &name, String::new());
+            let mut removal = base(&config, &name, String::new());
             removal.make_removal();
             Some(removal)
         }
@@ -133,25 +126,19 @@ pub async fn carry(
     Ok(response)
 }
 
-/// The cookie's attributes, as the session cookie's: HttpOnly, `SameSite=Lax`, Secure over
-/// https, for the whole site.
-fn base(cookies: &FlashCookies, name: &str, value: String) -> Cookie<'static> {
-    Cookie::build(name.to_owned(), value)
-        .path("/")
-        .http_only(true)
-        .secure(cookies.https)
-        .same_site(SameSite::Lax)
-        .finish()
+/// The flash cookie holding `value`, with the attributes of the app's other cookies.
+fn base(config: &FlashCookies, name: &str, value: String) -> Cookie<'static> {
+    cookies::build(name.to_owned(), value, config.https).finish()
 }
 
-fn seal(cookies: &FlashCookies, name: &str, flash: &Flash) -> Cookie<'static> {
+fn seal(config: &FlashCookies, name: &str, flash: &Flash) -> Cookie<'static> {
     // A struct of a string and an enum always serializes.
     let json = serde_json::to_string(flash).unwrap_or_default();
     let mut jar = CookieJar::new();
-    jar.private_mut(&cookies.key).add(base(cookies, name, json));
+    jar.private_mut(&config.key).add(base(config, name, json));
     jar.get(name)
         .cloned()
-        .unwrap_or_else(|| base(cookies, name, String::new()))
+        .unwrap_or_else(|| base(config, name, String::new()))
 }
 
 fn open(key: &Key, cookie: &Cookie<'_>) -> Option<Flash> {
@@ -165,7 +152,7 @@ fn open(key: &Key, cookie: &Cookie<'_>) -> Option<Flash> {
 mod tests {
     use super::*;
 
-    fn cookies() -> FlashCookies {
+    fn config() -> FlashCookies {
         FlashCookies {
             key: Key::generate(),
             https: false,
@@ -174,18 +161,18 @@ mod tests {
 
     #[test]
     fn a_sealed_flash_opens_with_its_key_only() {
-        let cookies = cookies();
+        let config = config();
         let flash = Flash {
             kind: FlashKind::Success,
             message: "Saved 1 setting.".to_owned(),
         };
-        let sealed = seal(&cookies, COOKIE, &flash);
+        let sealed = seal(&config, COOKIE, &flash);
         assert!(!sealed.value().contains("Saved"), "{}", sealed.value());
-        assert_eq!(open(&cookies.key, &sealed), Some(flash));
+        assert_eq!(open(&config.key, &sealed), Some(flash));
         assert_eq!(open(&Key::generate(), &sealed), None);
         let mut altered = sealed.clone();
         altered.set_value(format!("A{}", sealed.value()));
-        assert_eq!(open(&cookies.key, &altered), None);
+        assert_eq!(open(&config.key, &altered), None);
     }
 
     #[test]
@@ -198,7 +185,7 @@ mod tests {
         let sent = mailbox.outgoing.borrow().clone().unwrap();
         assert_eq!(sent.message.chars().count(), MAX_CHARS + 1);
         assert!(sent.message.ends_with('…'));
-        let sealed = seal(&cookies(), COOKIE, &sent);
+        let sealed = seal(&config(), COOKIE, &sent);
         assert!(
             sealed.to_string().len() < 4000,
             "{}",

@@ -295,16 +295,20 @@ impl TestApp {
         app
     }
 
+    /// The setting `name` the app was started with.
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+
     /// The app's database, opened beside the app (as a second instance would).
     pub async fn store(&self) -> Store {
-        let var = |name: &str| {
-            self.vars
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let url = var("DATABASE_URL").expect("the test app has its own database");
-        match var("SESSION_KEY") {
+        let url = self
+            .var("DATABASE_URL")
+            .expect("the test app has its own database");
+        match self.var("SESSION_KEY") {
             Some(key) => Store::open(&url, &MasterKey::parse(&key).expect("a good key"))
                 .await
                 .expect("the database opens"),
@@ -326,10 +330,7 @@ impl TestApp {
     pub async fn session_rows(&self) -> Vec<(String, Vec<u8>, i64)> {
         use sqlx::Connection;
         let url = self
-            .vars
-            .iter()
-            .find(|(k, _)| *k == "DATABASE_URL")
-            .map(|(_, v)| v.clone())
+            .var("DATABASE_URL")
             .expect("the test app has its own database");
         let mut conn = sqlx::SqliteConnection::connect(&url)
             .await
