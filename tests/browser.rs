@@ -386,7 +386,7 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
         "the saved setting is not shown: {text}"
     );
     walk.step("07-disabled", &[]).await;
-    walk.click_button("Remove").await;
+    walk.click_link("Remove").await;
     assert!(walk.text().await.contains("its settings are lost"));
     walk.click_button("Remove the destination").await;
     let text = walk.text().await;

@@ -95,7 +95,7 @@ async fn no_secret_reaches_the_logs() {
         .browser
         .click(&app.browser.get(page.url.as_str()).await, "Disable")
         .await;
-    let confirm = app.browser.click(&page, "Remove").await;
+    let confirm = app.browser.follow_link(&page, "Remove").await;
     app.browser.click(&confirm, "Remove the destination").await;
 
     // Another visitor's account cookie sent with this visitor's session cookie: refused, and
@@ -121,10 +121,7 @@ async fn no_secret_reaches_the_logs() {
     let page = mixed.get(&app.url("/destination")).await;
     assert_eq!(page.url.path(), "/", "another account used this install");
     let home = other.browser.get(&app.url("/")).await;
-    other
-        .browser
-        .click(&home, "Sign out of this demo account")
-        .await;
+    other.browser.click(&home, "Forget this account").await;
 
     app.browser.click(&page_again(&app).await, "Log out").await;
 
@@ -177,7 +174,7 @@ async fn no_secret_reaches_the_logs() {
         "install token refreshed",
         "request refused",
         "the session names an install this account does not hold",
-        "signed out of the demo account",
+        "the browser forgot its demo account",
     ] {
         assert!(
             logs.contains(expected),

@@ -5,12 +5,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Runs the app with only `vars` set (from an empty directory, so no `.env` is read) and returns
-/// its exit code and standard error.
+/// its exit code and standard error. Unless `vars` names a PORT, the app is given port 0 (any
+/// free one): a check that gets as far as listening must not need 8888, which `cargo run`'s demo
+/// may be holding.
 fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = std::env::temp_dir().join(format!("partnerapp-startup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
     command.current_dir(&dir).env_clear().env("RUST_LOG", "off");
+    if !vars.iter().any(|(key, _)| *key == "PORT") {
+        command.env("PORT", "0");
+    }
     for (key, value) in vars {
         command.env(key, value);
     }

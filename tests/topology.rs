@@ -323,7 +323,7 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         assert!(home.text().contains("Account #"), "{}", home.text());
     }
     let home = browser.get(&topology.url("/")).await;
-    browser.click(&home, "Sign out of this demo account").await;
+    browser.click(&home, "Forget this account").await;
     for instance in &topology.instances {
         let home = copy.get(&format!("{instance}/")).await;
         assert!(

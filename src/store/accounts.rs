@@ -244,7 +244,7 @@ impl Store {
 
     /// Revokes the account's login credential: no copy of the cookie opens it any more. An
     /// account that holds no install is of no use to anyone then, and is removed.
-    pub async fn sign_out(&self, id: i64) -> Result<(), StoreError> {
+    pub async fn revoke_login(&self, id: i64) -> Result<(), StoreError> {
         on!(self.db, transaction, |conn| {
             query("UPDATE accounts SET login_hash = NULL WHERE id = $1")
                 .bind(id)
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(install.unwrap().install_name, token.install_name);
     });
 
-    store_test!(rotation_and_sign_out, |store, _dir| {
+    store_test!(rotation_and_revoked_login, |store, _dir| {
         let (account, old_key, login) = store.create_account().await.unwrap();
         let new_key = store.rotate_key(account.id).await.unwrap();
         assert!(store.account_by_key(&old_key).await.unwrap().is_none());
@@ -378,7 +378,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        store.sign_out(account.id).await.unwrap();
+        store.revoke_login(account.id).await.unwrap();
         assert!(
             store
                 .account_by_login(&login, None)

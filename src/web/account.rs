@@ -7,7 +7,7 @@
 //!   scheme): 200 with the account, 401 otherwise.
 //! - `GET /account` offers an account (and its API key) to a visitor without one;
 //!   `POST /account` makes it. `POST /account/rotate-key` replaces the key (the one in Segment
-//!   stops working); `POST /account/sign-out` revokes the cookie's credential.
+//!   stops working); `POST /account/forget` revokes the cookie's credential.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -114,25 +114,28 @@ pub async fn rotate_key(
     Ok(see_other("/"))
 }
 
-/// `POST /account/sign-out`: revokes the account cookie's credential (every copy of the cookie
-/// stops working) and ends the session. The account's installs stay with it; an account that
-/// holds none is removed.
-pub async fn sign_out(
+/// `POST /account/forget`: this browser forgets its demo account. The account cookie's
+/// credential is revoked (every copy of the cookie stops working) and the session ends. The
+/// account's installs stay with it; an account that holds none is removed.
+pub async fn forget(
     site: web::Data<Site>,
     store: web::Data<Store>,
     session: TypedSession,
     current: CurrentAccount,
 ) -> Result<HttpResponse, WebError> {
     store
-        .sign_out(current.id())
+        .revoke_login(current.id())
         .await
         .map_err(WebError::store)?;
-    tracing::info!(account = current.id(), "signed out of the demo account");
+    tracing::info!(
+        account = current.id(),
+        "the browser forgot its demo account"
+    );
     session.log_out();
     session.flash(
         FlashKind::Info,
-        "You are signed out of the demo account: its cookie no longer opens it, here or in any \
-         copy. Its installs stay in Segment.",
+        "This browser has forgotten the demo account: its cookie no longer opens it, here or in \
+         any copy. Its installs stay in Segment.",
     )?;
     with_cookie(see_other("/"), Some(account_cookie(site.https, None)))
 }

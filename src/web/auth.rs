@@ -251,7 +251,8 @@ pub async fn logout(session: TypedSession) -> Result<HttpResponse, WebError> {
     session.log_out();
     session.flash(
         FlashKind::Info,
-        "Logged out. Your install stays with your account: Enable with Segment takes you back to it.",
+        "You are logged out. This browser still remembers your demo account: Enable with Segment \
+         logs you in again; Forget this account (below) if this is not your browser.",
     )?;
     Ok(see_other("/"))
 }

@@ -5,6 +5,11 @@
 //! control per setting, filled in. `POST /destination/configure` checks every answer first
 //! (nothing reaches Segment until the whole form is valid), then sends one update with the
 //! changed settings, or creates the destination with them when it does not exist yet.
+//!
+//! The API key setting is the app's own: Enable puts the partner's key there, and Segment
+//! delivers with it. The page says so and whether Segment still holds that key; a blank or
+//! unchanged field keeps it, and another value is sent only with the box that confirms it
+//! ticked (`web/api_key.rs`).
 
 use std::collections::BTreeMap;
 
@@ -14,10 +19,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde_json::Value;
 
+use super::api_key::{REPLACE_MANAGED_KEY, guard_managed_key, managed_key};
 use super::error::WebError;
 use super::extract::{DestinationTarget, Target, WritableTarget};
 use super::login::CurrentAccount;
-use super::pages::{ConfigurePage, Layout, render, see_other};
+use super::pages::{ConfigurePage, Layout, ManagedKeyView, render, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::{self, Field};
 use super::state::{Partner, Site};
@@ -40,6 +46,7 @@ pub async fn show(
     let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
     partner.learn_display_name(&catalog.display_name);
     let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
+    let managed = managed_key(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let fields = settings_form::fields(&catalog.settings, &current);
     let page = page(
         Layout::with_forms(site.sandbox, &session),
@@ -48,6 +55,7 @@ pub async fn show(
         &catalog,
         destination.as_ref(),
         fields,
+        managed,
         None,
     );
     render(&page)
@@ -68,7 +76,14 @@ pub async fn save(
     let slug = &partner.destination_slug;
     let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
     let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
-    let answers = settings_form::read(&catalog.settings, &current, &submitted);
+    let managed = managed_key(&partner, &target.account, &catalog, destination.as_ref()).await?;
+    let mut answers = settings_form::read(&catalog.settings, &current, &submitted);
+    if let Some((key, _)) = &managed {
+        let confirmed = submitted
+            .iter()
+            .any(|(name, _)| name == REPLACE_MANAGED_KEY);
+        guard_managed_key(&mut answers, &current, key, confirmed);
+    }
 
     if !answers.is_valid() {
         let problem = match answers.error_count() {
@@ -83,6 +98,7 @@ pub async fn save(
             &catalog,
             destination.as_ref(),
             answers.fields,
+            managed,
             Some(problem),
         );
         tracing::info!(errors = error_count, "configure form refused");
@@ -112,6 +128,7 @@ pub async fn save(
                 return Ok(see_other("/destination/configure"));
             }
             let count = changes.len();
+            let replaced_key = changes.contains_key(API_KEY_SETTING);
             let change = DestinationChange {
                 config: Some(config(changes)),
                 ..Default::default()
@@ -125,8 +142,14 @@ pub async fn save(
                 )
                 .await?;
             format!(
-                "Saved {count} setting{}.",
-                if count == 1 { "" } else { "s" }
+                "Saved {count} setting{}.{}",
+                if count == 1 { "" } else { "s" },
+                if replaced_key && managed.is_some() {
+                    " Segment now delivers with the key you typed, not the one this app manages: \
+                     Push my API key again puts it back."
+                } else {
+                    ""
+                }
             )
         }
         None => {
@@ -200,6 +223,8 @@ async fn current_values(
     })
 }
 
+// The page's parts, as the handlers have them.
+#[allow(clippy::too_many_arguments)]
 fn page(
     layout: Layout,
     slug: &DestinationSlug,
@@ -207,8 +232,15 @@ fn page(
     catalog: &CatalogDestination,
     destination: Option<&Destination>,
     fields: Vec<Field>,
+    managed: Option<(String, ManagedKeyView)>,
     problem: Option<String>,
 ) -> ConfigurePage {
+    let mut fields = fields;
+    if managed.is_some() {
+        for field in fields.iter_mut().filter(|f| f.setting == API_KEY_SETTING) {
+            field.managed = true;
+        }
+    }
     let (mut current, deprecated): (Vec<Field>, Vec<Field>) =
         fields.into_iter().partition(|f| !f.deprecated);
     // Required settings first; otherwise the catalog's order.
@@ -227,6 +259,7 @@ fn page(
         scope: target.install.scope.to_string(),
         fields: current,
         deprecated,
+        managed: managed.map(|(_, view)| view),
         problem,
     }
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::api_key::credential_status;
 use super::error::WebError;
 use super::extract::{Connected, Resolved, WritableTarget, not_connected, resolve};
 use super::health::{HEALTH_RANGE, HealthCache, line};
@@ -24,7 +25,7 @@ use crate::segment::{
     API_KEY_SETTING, ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName,
     InstallToken, SegmentClient, SourceName,
 };
-use crate::store::{Store, hash_key};
+use crate::store::Store;
 
 /// `GET /destination`
 // A handler's arguments are what it uses: each dependency is one of them (`web::state`).
@@ -96,6 +97,10 @@ pub async fn show(
             view.credential = destination
                 .as_ref()
                 .and_then(|d| credential_status(&partner, &target.account, d));
+            view.key_replaced = view
+                .credential
+                .as_ref()
+                .is_some_and(|(class, _)| *class == "error");
             (Some(view), None)
         }
         Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
@@ -452,6 +457,7 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
             settings: Vec::new(),
             updated: String::new(),
             credential: None,
+            key_replaced: false,
         };
     };
     let settings = d
@@ -488,44 +494,30 @@ fn destination_view(name: &DestinationName, destination: Option<&Destination>) -
         name: d.name.clone(),
         connection_mode: d.connection_mode.clone().unwrap_or_default(),
         settings,
-        updated: d.update_time.clone().unwrap_or_default(),
+        updated: d
+            .update_time
+            .as_deref()
+            .map(|at| time_of_day(at, Utc::now()))
+            .unwrap_or_default(),
         credential: None,
+        key_replaced: false,
     }
 }
 
-/// What the page can say about Segment's credential test of the key in the destination: the
-/// key Segment holds is compared (by hash) with the account's current one, and the account
-/// records when `GET /api/v1/me` last passed with it.
-pub(super) fn credential_status(
-    partner: &Partner,
-    account: &CurrentAccount,
-    destination: &Destination,
-) -> Option<(&'static str, String)> {
-    let in_segment = destination.api_key()?.to_owned();
-    if partner.pushes_override() {
-        return Some((
-            "info",
-            "The API key is the demo override (DESTINATION_API_KEY), not your account's.".into(),
-        ));
+/// A time Segment gave (RFC 3339) as the app's pages say times: "14:17:36 UTC", with the date
+/// in front when it is not today. Segment's own text if it is not a time.
+fn time_of_day(at: &str, now: chrono::DateTime<Utc>) -> String {
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(at) => {
+            let at = at.with_timezone(&Utc);
+            if at.date_naive() == now.date_naive() {
+                at.format("%H:%M:%S UTC").to_string()
+            } else {
+                at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            }
+        }
+        Err(_) => at.to_owned(),
     }
-    if hash_key(&in_segment) != account.account.api_key_hash {
-        return Some((
-            "error",
-            "The API key in Segment is not your current key (it was replaced), so Segment's \
-             credential test fails with it. Click Enable to push your current key."
-                .into(),
-        ));
-    }
-    Some(match account.account.key_verified_at {
-        Some(at) => (
-            "success",
-            format!(
-                "Segment verified your API key ({} UTC).",
-                at.format("%H:%M:%S")
-            ),
-        ),
-        None => ("info", "Segment has not tested your API key yet.".into()),
-    })
 }
 
 /// `POST /destination/disconnect`: this app stops using the install and drops its token
@@ -563,4 +555,21 @@ pub async fn disconnect(
         ),
     )?;
     Ok(see_other("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_of_day;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn segment_times_read_like_the_other_times() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap();
+        assert_eq!(time_of_day("2026-12-02T14:17:36.123Z", now), "14:17:36 UTC");
+        assert_eq!(
+            time_of_day("2026-12-01T23:59:59+00:00", now),
+            "2026-12-01 23:59:59 UTC"
+        );
+        assert_eq!(time_of_day("yesterday", now), "yesterday");
+    }
 }

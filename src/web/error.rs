@@ -119,6 +119,7 @@ impl WebError {
             message: self.message(),
             hint: hint.map(str::to_owned),
             offers_restart,
+            passes: self.passes(),
         };
         match self {
             WebError::Segment { error, .. } => {
@@ -350,6 +351,19 @@ impl WebError {
         }
     }
 
+    /// Whether the same request may well work in a moment: Segment was down, slow, unreachable
+    /// or limiting, or another request is renewing the token. The page then offers to try again.
+    fn passes(&self) -> bool {
+        match self {
+            WebError::Segment { error, .. } => matches!(
+                error.kind(),
+                ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unreachable { .. }
+            ),
+            WebError::RefreshBusy => true,
+            _ => false,
+        }
+    }
+
     /// The advice shown under the message (the FAQ answer that fits).
     pub fn hint(&self, sandbox: bool) -> Option<String> {
         self.shown(sandbox).hint
@@ -369,6 +383,8 @@ pub struct Shown {
     pub message: String,
     pub hint: Option<String>,
     pub offers_restart: bool,
+    /// The failure is Segment's and passing (see [`WebError::passes`]): offer to try again.
+    pub passes: bool,
 }
 
 /// Status, title, hint (from Segment's FAQ where it has one) and whether connecting again can
@@ -483,10 +499,10 @@ fn segment_failure(
         ),
         ErrorKind::Unavailable => (
             S::BAD_GATEWAY,
-            REFUSED,
+            "Segment is unavailable",
             Some(
-                "Segment had a problem answering. Nothing here needs fixing: try again in a \
-                 moment.",
+                "Segment could not answer just now. Nothing here needs fixing and nothing was \
+                 lost: try again in a moment.",
             ),
             false,
         ),

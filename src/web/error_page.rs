@@ -32,6 +32,14 @@ pub async fn error_pages(
     let shown = error.shown(sandbox);
     let status = shown.status;
     let path = response.request().path().to_owned();
+    // The way back: the same page again when Segment's failure is passing (a GET only: a form
+    // is not sent twice behind the visitor's back; never the sign-in's callback, whose address
+    // holds a single-use code), and the destination from the pages about it.
+    let try_again = (shown.passes
+        && response.request().method() == actix_web::http::Method::GET
+        && !path.starts_with("/auth/"))
+    .then(|| response.request().uri().to_string());
+    let back_to_destination = path.starts_with("/destination/") || path.starts_with("/workspace/");
     if status.is_server_error() {
         tracing::error!(%status, %path, %error, "request failed");
     } else {
@@ -44,6 +52,8 @@ pub async fn error_pages(
         message: shown.message,
         hint: shown.hint,
         offer_restart: shown.offers_restart,
+        try_again,
+        back_to_destination,
     };
     let html = match page.render() {
         Ok(html) => html,

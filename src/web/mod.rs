@@ -10,6 +10,7 @@
 //! keeps it so): this file only names them.
 
 pub mod account;
+pub mod api_key;
 pub mod assets;
 pub mod auth;
 pub mod chart;

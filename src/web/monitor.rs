@@ -11,8 +11,9 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::api_key::credential_status;
 use super::chart::{Bucket, Chart, count, percent};
-use super::destination::{credential_status, label};
+use super::destination::label;
 use super::error::WebError;
 use super::extract::MonitorTarget;
 use super::health::{HealthCache, line};

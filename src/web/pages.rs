@@ -133,6 +133,8 @@ pub struct DestinationView {
     pub updated: String,
     /// What is known of Segment's credential test of the API key: (CSS class, sentence).
     pub credential: Option<(&'static str, String)>,
+    /// Segment holds another key than the one this app manages: offer to push it again.
+    pub key_replaced: bool,
 }
 
 #[derive(Template)]
@@ -183,8 +185,23 @@ pub struct ConfigurePage {
     pub fields: Vec<Field>,
     /// Deprecated settings, shown collapsed after the others.
     pub deprecated: Vec<Field>,
+    /// The API key this app manages in the destination, when it has an API key setting.
+    pub managed: Option<ManagedKeyView>,
     /// Why the form came back (field errors), shown above it.
     pub problem: Option<String>,
+}
+
+/// The API key this app manages, as Configure shows it (never in full).
+pub struct ManagedKeyView {
+    /// Whose key it is, in words.
+    pub whose: &'static str,
+    pub masked: String,
+    /// The destination exists (a key can be pushed into it).
+    pub exists: bool,
+    /// Segment holds this very key.
+    pub holds_it: bool,
+    /// Segment holds another key: masked.
+    pub other: Option<String>,
 }
 
 #[derive(Template)]
@@ -196,6 +213,10 @@ pub struct ErrorPage {
     pub message: String,
     pub hint: Option<String>,
     pub offer_restart: bool,
+    /// The same address again, when the failure is passing and the request was a GET.
+    pub try_again: Option<String>,
+    /// Offer the destination page (the error came from one of its pages or actions).
+    pub back_to_destination: bool,
 }
 
 /// Renders a page as a 200 HTML response.

@@ -5,7 +5,9 @@
 use actix_web::{HttpResponse, web};
 
 use super::error::WebError;
-use super::{account, assets, auth, configure, destination, home, monitor, operations, workspace};
+use super::{
+    account, api_key, assets, auth, configure, destination, home, monitor, operations, workspace,
+};
 
 /// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
 macro_rules! route_table {
@@ -51,17 +53,18 @@ route_table! {
     get "/auth/segment" => auth::start: "starts the install: off to Segment's consent screen";
     get "/auth/segment/callback" => auth::callback: "Segment's redirect back: the code exchanged, the install kept";
     post "/installs/use" => auth::use_install: "uses one of the account's installs (after \"already installed\")";
-    post "/logout" => auth::logout: "ends the session (the install stays with the account)";
+    post "/logout" => auth::logout: "Log out: ends the session (this browser keeps its account)";
     get "/account" => account::show: "offers a demo account";
     post "/account" => account::create: "makes the demo account and shows its API key once";
     post "/account/rotate-key" => account::rotate_key: "Replace API key";
-    post "/account/sign-out" => account::sign_out: "Sign out of this demo account";
+    post "/account/forget" => account::forget: "Forget this account (this browser's demo account)";
     get "/api/v1/me" => account::me: "the partner API Segment's credential test calls";
     get "/destination" => destination::show: "the destination on the consented source, and its actions";
     get "/destination/sources" => destination::sources: "the source picker (wider scopes)";
     post "/destination/source" => destination::choose_source: "picks the source to manage (wider scopes)";
     post "/destination/enable" => destination::enable: "Enable: creates or updates the destination, with the API key";
     post "/destination/disable" => destination::disable: "Disable";
+    post "/destination/api-key" => api_key::push_key: "Push my API key again (the key this app manages)";
     get "/destination/remove" => destination::confirm_remove: "Remove asks first";
     post "/destination/remove" => destination::remove: "Remove the destination";
     post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";

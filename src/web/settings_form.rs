@@ -77,6 +77,9 @@ pub struct Field {
     pub error: Option<String>,
     /// The entries of a MIXED setting, described under it.
     pub children: Vec<Field>,
+    /// The app fills this setting in itself (the partner's API key): the control says so, and
+    /// a new value needs the box that confirms it (see `web/configure.rs`).
+    pub managed: bool,
 }
 
 /// The form for `settings`, filled in with the `current` values.
@@ -150,6 +153,7 @@ fn blank_field(setting: &CatalogSetting) -> Field {
         help,
         error: None,
         children: setting.settings.iter().map(blank_field).collect(),
+        managed: false,
     }
 }
 

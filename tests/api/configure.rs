@@ -151,11 +151,13 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
             }
         }
 
-        // A full set of valid values: the destination is created with them.
-        let form: Vec<(String, String)> = settings(&entry)
+        // A full set of valid values: the destination is created with them. The API key is
+        // typed too, so the box that confirms replacing the managed key is ticked.
+        let mut form: Vec<(String, String)> = settings(&entry)
             .iter()
             .map(|s| (name(s), valid_input(s)))
             .collect();
+        form.push(("replace_managed_key".into(), "yes".into()));
         let fields: Vec<(&str, &str)> =
             form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let saved = app.post_form("/destination/configure", &fields).await;
@@ -172,6 +174,11 @@ async fn every_catalog_destination_can_be_configured_through_the_form() {
             let shown = saved.control(&name(setting)).unwrap();
             let typed = valid_input(setting);
             match setting["type"].as_str().unwrap() {
+                _ if setting["name"] == "apiKey" => assert!(
+                    shown.starts_with("Managed by this app."),
+                    "{slug} {}: {shown}",
+                    name(setting)
+                ),
                 _ if is_secret(setting) => assert!(
                     shown.starts_with("Set."),
                     "{slug} {}: {shown}",
@@ -403,4 +410,141 @@ async fn a_wrong_value_is_explained_in_words() {
         .expect("an error on the key");
     assert_eq!(error, "Must be at least 8 characters long.");
     assert!(!page.text().contains("^.{8,}$"), "{}", page.text());
+}
+
+/// The API key is this app's to manage: Configure says whose key it is and that Segment holds
+/// it; a blank form keeps it; another key is refused until the box confirms it, and then Push my
+/// API key again puts the managed one back, from Configure and from the destination page.
+#[tokio::test]
+async fn the_managed_api_key_is_kept_unless_replacing_it_is_confirmed() {
+    let app = spawn_app_with(Options {
+        account_keys: true,
+        ..Options::default()
+    })
+    .await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    // The sandbox's view masks the key as the pages do: "••••••••" and its last four.
+    let key_in_segment = |view: &Value| {
+        view["destinations"][0]["config"][0]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let managed = key_in_segment(&app.segment_view().await);
+    assert!(managed.starts_with("••••••••"), "{managed}");
+
+    let configure = app.browser.follow_link(&page, "Configure").await;
+    let text = configure.text();
+    assert!(
+        text.contains("This app manages the destination's API Key"),
+        "{text}"
+    );
+    assert!(text.contains("your API key with us"), "{text}");
+    assert!(text.contains("Segment holds this key."), "{text}");
+    assert!(
+        text.contains(&managed),
+        "the key is not shown masked: {text}"
+    );
+    assert!(!text.contains("Push my API key again"), "{text}");
+
+    // Saving the form as shown (blank key) changes nothing.
+    let saved = app.browser.click(&configure, "Save settings").await;
+    assert!(
+        saved.flash().unwrap().contains("Nothing changed"),
+        "{:?}",
+        saved.flash()
+    );
+    assert_eq!(key_in_segment(&app.segment_view().await), managed);
+
+    // Another key, unconfirmed: refused, nothing sent.
+    let writes = app.write_count().await;
+    let refused = app
+        .browser
+        .click_with(
+            &configure,
+            "Save settings",
+            &[("setting.apiKey", "someone-elses-key")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains("This replaces the API key this app manages"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(app.write_count().await, writes);
+
+    // Confirmed: Segment holds the other key, and both pages say so and offer it back.
+    let saved = app
+        .browser
+        .click_with(
+            &configure,
+            "Save settings",
+            &[
+                ("setting.apiKey", "someone-elses-key"),
+                ("replace_managed_key", "yes"),
+            ],
+        )
+        .await;
+    assert!(
+        saved
+            .flash()
+            .unwrap()
+            .contains("Push my API key again puts it back"),
+        "{:?}",
+        saved.flash()
+    );
+    assert_eq!(key_in_segment(&app.segment_view().await), "••••••••-key");
+    assert!(
+        saved.text().contains("Segment holds another key"),
+        "{}",
+        saved.text()
+    );
+    let destination = app.browser.get(&app.url("/destination")).await;
+    assert!(
+        destination.text().contains("Push my API key again"),
+        "{}",
+        destination.text()
+    );
+
+    let back = app.browser.click(&saved, "Push my API key again").await;
+    assert_eq!(back.url.path(), "/destination/configure");
+    assert!(
+        back.flash().unwrap().contains("Your API key is back"),
+        "{:?}",
+        back.flash()
+    );
+    assert_eq!(key_in_segment(&app.segment_view().await), managed);
+    assert!(
+        back.text().contains("Segment holds this key."),
+        "{}",
+        back.text()
+    );
+
+    // From the destination page too.
+    app.browser
+        .click_with(
+            &back,
+            "Save settings",
+            &[
+                ("setting.apiKey", "another-key-0002"),
+                ("replace_managed_key", "yes"),
+            ],
+        )
+        .await;
+    let destination = app.browser.get(&app.url("/destination")).await;
+    let after = app
+        .browser
+        .click(&destination, "Push my API key again")
+        .await;
+    assert_eq!(after.url.path(), "/destination");
+    assert_eq!(key_in_segment(&app.segment_view().await), managed);
+    assert!(
+        !after.text().contains("Push my API key again"),
+        "{}",
+        after.text()
+    );
 }

@@ -235,3 +235,34 @@ async fn reads_are_retried_and_writes_are_not() {
         "a failed write was sent again"
     );
 }
+
+/// Segment answering 503 is said as it is (unavailable, passing), and the page offers the way
+/// back: the same page again for a read, the destination for both.
+#[tokio::test]
+async fn an_unavailable_segment_offers_to_try_again_and_the_way_back() {
+    let app = app_with(Options::default()).await;
+    app.install_on("javascript").await;
+
+    app.arm_fault(json!({"endpoint": "catalog", "kind": {"status": 503}, "count": 3}))
+        .await;
+    let page = perform(&app, Action::Configure).await;
+    assert_eq!(page.status, 502, "{}", page.text());
+    let text = page.text();
+    assert!(text.contains("Segment is unavailable"), "{text}");
+    assert!(!text.contains("refused"), "{text}");
+    assert!(text.contains("try again in a moment"), "{text}");
+    assert_eq!(page.link("Try again").path(), "/destination/configure");
+    assert_eq!(page.link("Back to your destination").path(), "/destination");
+    app.clear_faults().await;
+    let again = app.browser.follow_link(&page, "Try again").await;
+    assert_eq!(again.status, 200, "{}", again.text());
+
+    // A form is not offered again behind the visitor's back; the destination is.
+    app.arm_fault(json!({"endpoint": "destinations", "method": "POST", "kind": {"status": 503}}))
+        .await;
+    let page = perform(&app, Action::Enable).await;
+    assert_eq!(page.status, 502, "{}", page.text());
+    assert!(page.text().contains("Segment is unavailable"));
+    assert!(!page.text().contains("Try again"), "{}", page.text());
+    assert_eq!(page.link("Back to your destination").path(), "/destination");
+}

@@ -53,6 +53,17 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
     );
     assert!(page.text().contains("Enabled"));
     assert!(!page.body.contains(API_KEY), "the API key is shown in full");
+    // Segment's update time reads like the page's other times, not as an ISO timestamp.
+    let updated = page
+        .text()
+        .split("Last updated ")
+        .nth(1)
+        .map(|rest| rest.chars().take(12).collect::<String>())
+        .unwrap_or_default();
+    assert!(
+        updated.len() == 12 && updated.ends_with(" UTC") && updated.as_bytes()[2] == b':',
+        "Last updated reads {updated:?}"
+    );
     let segment = app.segment_view().await;
     let destination = &segment["destinations"][0];
     assert_eq!(
@@ -85,8 +96,13 @@ async fn a_customer_installs_enables_disables_and_removes_the_destination() {
 
     // Remove: gone from the source.
     // Remove asks first; Keep it changes nothing.
-    let confirm = app.browser.click(&page, "Remove").await;
+    let confirm = app.browser.follow_link(&page, "Remove").await;
     assert_eq!(confirm.url.path(), "/destination/remove");
+    assert_eq!(
+        confirm.url.as_str(),
+        app.url("/destination/remove"),
+        "no stray '?'"
+    );
     assert!(
         confirm.text().contains("its settings are lost"),
         "{}",

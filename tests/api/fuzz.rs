@@ -26,7 +26,7 @@ const SESSION_ENDING: &[&str] = &[
     "/logout",
     "/destination/disconnect",
     "/account/rotate-key",
-    "/account/sign-out",
+    "/account/forget",
 ];
 /// Field names the forms use, so that some bodies get past the first checks.
 const FIELDS: &[&str] = &[

@@ -642,6 +642,9 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
+            // The app closes a connection idle for 5 s (actix-web's keep-alive); a browser stops
+            // reusing one well before, so a request rarely meets a connection being closed.
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("a test client");
         Browser { client, jar }
@@ -691,7 +694,23 @@ impl Browser {
         } else {
             self.client.request(method, url).form(&fields)
         };
-        request.send().await.expect("the server answers")
+        // A kept-alive connection the server closed just as the request went out answers
+        // nothing (hyper's IncompleteMessage); a browser then sends the request again on a new
+        // connection, once or twice. A refused or timed-out request is not retried.
+        let mut tries = 0;
+        loop {
+            let attempt = request
+                .try_clone()
+                .expect("a form or a GET can be sent again");
+            match attempt.send().await {
+                Ok(response) => return response,
+                Err(error) if tries < 2 && error.is_request() && !error.is_timeout() => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("the server answers: {error:?}"),
+            }
+        }
     }
 
     async fn follow(

@@ -272,7 +272,7 @@ async fn logout_gives_the_browser_a_new_session_id() {
     // The partner account (its own login) stays; the session's install is not in use.
     let home = app.browser.get(&app.url("/")).await;
     assert!(
-        home.flash().unwrap().contains("Logged out"),
+        home.flash().unwrap().contains("You are logged out"),
         "{}",
         home.text()
     );

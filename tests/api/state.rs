@@ -71,16 +71,19 @@ async fn signing_out_revokes_every_copy_of_the_account_cookie() {
         ],
     );
     let home = app.browser.get(&app.url("/")).await;
-    let home = app
-        .browser
-        .click(&home, "Sign out of this demo account")
-        .await;
+    let home = app.browser.click(&home, "Forget this account").await;
     assert!(
-        home.flash().unwrap().contains("signed out"),
+        home.flash()
+            .unwrap()
+            .contains("has forgotten the demo account"),
         "{}",
         home.text()
     );
-    assert!(home.text().contains("You have none yet"), "{}", home.text());
+    assert!(
+        home.text().contains("You have no account with us yet"),
+        "{}",
+        home.text()
+    );
 
     // An hour later (tokens expired), the copy opens nothing and mints nothing.
     app.expire_tokens().await;
@@ -416,4 +419,46 @@ async fn a_flash_cookie_that_does_not_open_shows_nothing_and_goes() {
         .expect("the flash cookie is removed");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(app.cookie("partnerapp_flash").is_none());
+}
+
+/// One word for each thing: Log out ends the visit, and the home page then says so (the browser
+/// keeps its demo account, which Enable with Segment logs back in to); Forget this account is
+/// the other, separate thing.
+#[tokio::test]
+async fn the_home_page_says_whether_you_are_logged_in_out_or_a_stranger() {
+    let app = spawn_app().await;
+    let page = app.install_on("ios").await;
+    let home = app.browser.get(&app.url("/")).await;
+    assert!(home.text().contains("You are logged in"), "{}", home.text());
+
+    let home = app.browser.click(&page, "Log out").await;
+    assert_eq!(home.url.path(), "/");
+    assert!(
+        home.flash().unwrap().contains("You are logged out"),
+        "{:?}",
+        home.flash()
+    );
+    let text = home.text();
+    assert!(text.contains("You are logged out."), "{text}");
+    assert!(!text.contains("You are logged in"), "{text}");
+    assert!(!text.contains("Sign out"), "a second word for it: {text}");
+    assert!(
+        !home.body.contains(">Log out<"),
+        "Log out offered again: {text}"
+    );
+
+    // Enable with Segment logs back in, without Segment.
+    let installs = app.install_count().await;
+    let page = app.browser.follow_link(&home, "Enable with Segment").await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+    assert_eq!(app.install_count().await, installs);
+    let home = app.browser.get(&app.url("/")).await;
+    assert!(home.text().contains("You are logged in"), "{}", home.text());
+
+    let home = app.browser.click(&home, "Forget this account").await;
+    assert!(
+        home.text().contains("You have no account with us yet"),
+        "{}",
+        home.text()
+    );
 }
