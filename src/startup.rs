@@ -28,6 +28,8 @@ use crate::store::{RedisSessions, Sessions, Store, StoreError};
 use crate::web::demo_login::DemoAccounts;
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
+#[cfg(feature = "sandbox")]
+use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
 use crate::web::{self as routes, cookies, error_page::error_pages, flash, security};
@@ -117,6 +119,12 @@ impl Application {
 
         #[cfg(feature = "sandbox")]
         let mounted = sandbox.clone();
+        #[cfg(feature = "sandbox")]
+        let demo_clock = sandbox.clone().map(|sandbox| {
+            Data::new(DemoClock(Arc::new(move |name: &str, by| {
+                sandbox.age_destination(name, by)
+            })))
+        });
         let session_limits = settings.sessions;
         let body_timeout = settings.body_timeout;
         let server = HttpServer::new(move || {
@@ -141,9 +149,11 @@ impl Application {
             // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
             // app's routes, outside their CSRF guard, and before them so its paths match first.
             #[cfg(feature = "sandbox")]
-            let app = match &mounted {
-                Some(sandbox) => app.service(sandbox::scope(sandbox.clone())),
-                None => app,
+            let app = match (&mounted, &demo_clock) {
+                (Some(sandbox), Some(clock)) => app
+                    .app_data(clock.clone())
+                    .service(sandbox::scope(sandbox.clone())),
+                _ => app,
             };
             // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
             let flash = flash_cookies.clone();

@@ -15,11 +15,13 @@ use super::api_key::credential_status;
 use super::chart::{Bucket, Chart, count, percent};
 use super::destination::label;
 use super::error::WebError;
-use super::extract::MonitorTarget;
+use super::extract::{DestinationTarget, MonitorTarget};
 use super::health::{HealthCache, line};
-use super::pages::{Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, render};
-use super::session::TypedSession;
-use super::state::{Partner, Site};
+use super::pages::{
+    Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, render, see_other,
+};
+use super::session::{FlashKind, TypedSession};
+use super::state::{DemoClock, Partner, Site};
 use super::tokens::Tokens;
 use crate::segment::delivery::{
     DELIVERED, DISCARDED, DeliverySummary, MetricsRange, RETRIED, Series, TIME_TO_SUCCESS_P50,
@@ -53,6 +55,7 @@ pub async fn show(
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     health: web::Data<HealthCache>,
+    clock: Option<web::Data<DemoClock>>,
     session: TypedSession,
     MonitorTarget { mut target, named }: MonitorTarget,
     query: web::Query<MonitorParams>,
@@ -121,6 +124,8 @@ pub async fn show(
         reasons: Vec::new(),
         credential: None,
         can_write,
+        range: range.as_str(),
+        demo_clock: false,
     };
     let Some(destination) = destination else {
         page.panel = Some(PanelView {
@@ -134,6 +139,7 @@ pub async fn show(
         return render(&page);
     };
     page.display_name = label(&destination);
+    page.demo_clock = clock.is_some() && ours;
     (page.status, page.status_class) = if destination.enabled {
         ("Enabled", "enabled")
     } else {
@@ -152,6 +158,64 @@ pub async fn show(
         Err(error) => page.chart_problem = Some(panel(&error).text),
     }
     render(&page)
+}
+
+/// The form of `POST /destination/monitor/later`.
+#[derive(Debug, Deserialize)]
+pub struct LaterForm {
+    /// 1, 24 or 168.
+    hours: u32,
+    /// The range the page showed, to come back to.
+    #[serde(default)]
+    range: String,
+}
+
+/// `POST /destination/monitor/later` (sandbox mode only): lets an hour, a day or a week pass
+/// for the visitor's own destination in the sandbox, so that Monitor shows that much more
+/// history; without the sandbox, a 404.
+pub async fn later(
+    clock: Option<web::Data<DemoClock>>,
+    health: web::Data<HealthCache>,
+    partner: web::Data<Partner>,
+    session: TypedSession,
+    DestinationTarget(target): DestinationTarget,
+    form: web::Form<LaterForm>,
+) -> Result<HttpResponse, WebError> {
+    let Some(clock) = clock else {
+        return Err(WebError::NotFound);
+    };
+    let (by, said) = match form.hours {
+        1 => (chrono::Duration::hours(1), "An hour"),
+        24 => (chrono::Duration::days(1), "A day"),
+        168 => (chrono::Duration::weeks(1), "A week"),
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "hours {other} is not one of 1, 24 and 168"
+            )));
+        }
+    };
+    let range = range_of(Some(&form.range))?;
+    let name = &target.destination;
+    if clock.pass(name.as_str(), by) {
+        health.forget(name);
+        session.flash(
+            FlashKind::Info,
+            format!(
+                "{said} passed for your {} destination in the sandbox: its deliveries of that \
+                 time are below.",
+                partner.display_name()
+            ),
+        )?;
+    } else {
+        session.flash(
+            FlashKind::Error,
+            "There is no destination to let time pass for yet: Enable creates it.",
+        )?;
+    }
+    Ok(see_other(&format!(
+        "/destination/monitor?range={}",
+        range.as_str()
+    )))
 }
 
 /// The range in words, with its bounds.

@@ -283,6 +283,10 @@ pub struct MonitorPage {
     /// What the destination page says of the key in Segment: (CSS class, sentence).
     pub credential: Option<(&'static str, String)>,
     pub can_write: bool,
+    /// The range shown (`1h`, `24h`, `7d`), for the sandbox's time buttons to come back to.
+    pub range: &'static str,
+    /// Sandbox mode, the partner's own destination: offer to let time pass for it.
+    pub demo_clock: bool,
 }
 
 /// One destination of the workspace view.

@@ -69,6 +69,7 @@ route_table! {
     post "/destination/remove" => destination::remove: "Remove the destination";
     post "/destination/disconnect" => destination::disconnect: "Disconnect: the app stops using the install";
     get "/destination/monitor" => monitor::show: "Monitor: delivered, retried and discarded events, with a chart";
+    post "/destination/monitor/later" => monitor::later: "sandbox mode: An hour / A day / A week later on Monitor";
     get "/destination/configure" => configure::show: "the settings form, from the catalog";
     post "/destination/configure" => configure::save: "saves the changed settings";
     get "/workspace/monitor" => workspace::show: "every destination on the workspace, worst first (wider scopes)";

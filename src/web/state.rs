@@ -12,6 +12,7 @@
 //! | [`Site`] | how the browser reaches the app, and how pages look |
 //! | [`Partner`] | the partner's destination, and the key Enable pushes |
 //! | [`HealthCache`](super::health::HealthCache) | the destination page's health lines, briefly |
+//! | [`DemoClock`] | sandbox mode only: lets time pass for a destination (Monitor's buttons) |
 //!
 //! Not for: per-request state (the session, the visitor's account), which come as extractors.
 //!
@@ -112,5 +113,20 @@ impl Partner {
     /// Enable pushes the demo override, not the accounts' own keys.
     pub fn pushes_override(&self) -> bool {
         self.key_override.is_some()
+    }
+}
+
+/// Sandbox mode only: moves the sandbox's record of a destination's deliveries into the past,
+/// as if time had passed (the Monitor page's "An hour later", "A day later" and "A week later",
+/// which the sandbox inspector also has). Registered only when the sandbox is mounted; the web
+/// layer knows it as this function, not as the sandbox.
+#[derive(Clone)]
+pub struct DemoClock(pub Arc<dyn Fn(&str, chrono::Duration) -> bool + Send + Sync>);
+
+impl DemoClock {
+    /// Lets `by` pass for the destination named `name` (its full name); false if the sandbox
+    /// has no such destination.
+    pub fn pass(&self, name: &str, by: chrono::Duration) -> bool {
+        (self.0)(name, by)
     }
 }

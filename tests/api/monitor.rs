@@ -552,3 +552,66 @@ async fn a_destination_scope_cannot_see_the_workspace() {
         .await;
     assert_eq!(page.status, 200, "{}", page.text());
 }
+
+/// The delivered count on a Monitor page, as a number.
+fn delivered(page: &Page) -> u64 {
+    total(page, "Delivered")
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("Delivered is not a number on {}", page.text()))
+}
+
+/// Enable, then Monitor at once: the sandbox started the destination with a few hours of its
+/// source's traffic, so the page has numbers, and hours, not a week, of them.
+#[tokio::test]
+async fn monitor_has_hours_of_deliveries_the_moment_the_destination_is_enabled() {
+    let app = delivering_app(0).await;
+    let day = monitor(&app, "24h").await;
+    let hours = delivered(&day);
+    assert!(hours > 0, "nothing delivered yet: {}", day.text());
+    // 15 to 49 events a minute for about three hours.
+    assert!(
+        (15 * 60 * 2..=49 * 60 * 4).contains(&hours),
+        "{hours} is not a few hours of events"
+    );
+    let week = monitor(&app, "7d").await;
+    assert_eq!(
+        delivered(&week),
+        hours,
+        "more than the warm start: {}",
+        week.text()
+    );
+}
+
+/// On `cargo run`'s sandbox, Monitor offers the sandbox's time buttons for the visitor's own
+/// destination, and each shows that much more history.
+#[tokio::test]
+async fn the_sandbox_lets_time_pass_from_the_monitor_page() {
+    let app = crate::helpers::spawn_app_in_sandbox_mode_with(&[("DESTINATION_API_KEY", "")]).await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    let before = app.browser.follow_link(&page, "Monitor").await;
+    let first = delivered(&before);
+
+    let after = app.browser.click(&before, "A day later").await;
+    assert_eq!(after.url.path(), "/destination/monitor", "{}", after.text());
+    assert!(
+        after.flash().unwrap().contains("A day passed"),
+        "{:?}",
+        after.flash()
+    );
+    let later = delivered(&after);
+    assert!(later > first * 3, "{first} then {later}: {}", after.text());
+
+    let week = app.browser.click(&after, "A week later").await;
+    assert!(week.flash().unwrap().contains("A week passed"));
+
+    // Only in sandbox mode: the app talking to a Segment elsewhere has no such buttons.
+    let elsewhere = delivering_app(0).await;
+    let page = monitor(&elsewhere, "24h").await;
+    assert!(!page.text().contains("A day later"), "{}", page.text());
+    let refused = elsewhere
+        .post_form("/destination/monitor/later", &[("hours", "24")])
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.text());
+}

@@ -130,11 +130,33 @@ pub fn delivery_state(destination: &StoredDestination) -> DeliveryState {
     }
 }
 
-/// Writes down, from `now`, the state the destination is in now (if it changed).
+/// How much of its source's recent traffic a destination starts with: the sandbox plays the
+/// source as sending for hours already, so Monitor has something to show the moment the
+/// destination is enabled (a demo should not wait an hour, nor have to rewind a week).
+pub const WARM_START: Duration = Duration::hours(3);
+
+/// Writes down, from `now`, the state the destination is in now (if it changed). The first
+/// time it receives events, its history starts [`WARM_START`] earlier; a change within a
+/// minute of that (the credential test's verdict on the key) is the state it started in.
 pub fn note_delivery(destination: &mut StoredDestination, now: DateTime<Utc>) {
     let state = delivery_state(destination);
-    if destination.history.last().map(|(_, s)| *s) != Some(state) {
-        destination.history.push((now, state));
+    let history = &mut destination.history;
+    if history.last().map(|(_, s)| *s) == Some(state) {
+        return;
+    }
+    let never_received = history.iter().all(|(_, s)| *s == DeliveryState::Off);
+    let just_warmed = match history.as_slice() {
+        [(since, first)] => {
+            *first != DeliveryState::Off && now - (*since + WARM_START) < Duration::minutes(1)
+        }
+        _ => false,
+    };
+    if state != DeliveryState::Off && never_received {
+        *history = vec![(now - WARM_START, state)];
+    } else if just_warmed && state != DeliveryState::Off {
+        history[0].1 = state;
+    } else {
+        history.push((now, state));
     }
 }
 
