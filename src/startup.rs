@@ -113,6 +113,14 @@ impl Application {
         let tokens = Data::new(Tokens::new(segment.clone(), store.clone(), metrics.clone()));
         let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
         let site = Data::new(Site::new(&settings));
+        #[cfg(feature = "sandbox")]
+        if let Some(name) = sandbox
+            .as_ref()
+            .and_then(|s| s.catalog_display_name(settings.destination_slug.as_str()))
+        {
+            partner.learn_display_name(&name);
+        }
+        spawn_display_name_read(segment.clone(), store.clone(), partner.clone());
         let health = Data::new(HealthCache::default());
         let (segment, store, metrics) = (Data::new(segment), Data::new(store), Data::new(metrics));
         let (login, sessions_data) = (Data::from(login), Data::new(sessions.clone()));
@@ -251,6 +259,36 @@ pub fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, S
         },
         &settings.limits,
     ))
+}
+
+/// Reads the destination's display name from Segment's catalog once, in the background, so the
+/// first page names it ("ClearBrain", not "clearbrain"): with the freshest install token the
+/// store holds. Without one (a new deployment), or if Segment cannot be reached, pages use the
+/// slug until a page reads the catalog or the destination. In sandbox mode the mounted sandbox
+/// said it already.
+fn spawn_display_name_read(segment: SegmentClient, store: Store, partner: Data<Partner>) {
+    if partner.knows_display_name() {
+        return;
+    }
+    tokio::spawn(async move {
+        let token = match store.freshest_token().await {
+            Ok(Some(token)) => token,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::info!(%error, "no install token to read the catalog with at start-up");
+                return;
+            }
+        };
+        match segment
+            .get_catalog_destination(&token.access_token, &partner.destination_slug)
+            .await
+        {
+            Ok(catalog) => partner.learn_display_name(&catalog.display_name),
+            Err(error) => {
+                tracing::info!(%error, "the catalog could not be read at start-up: pages use the slug")
+            }
+        }
+    });
 }
 
 /// In sandbox mode, the sandbox to mount at `/sandbox`, its App registered with the app's

@@ -98,6 +98,14 @@ impl Sandbox {
 
     /// Moves a destination's delivery history `by` into the past, as if that much time had
     /// passed (a week of traffic for a demo, or minutes of 401s for a test).
+    /// The display name of a destination in the sandbox's catalog (a slug it does not know is
+    /// its own display name, as the catalog serves it).
+    pub fn catalog_display_name(&self, slug: &str) -> Option<String> {
+        let world = self.world();
+        let entry = world.catalog.get(slug)?;
+        Some(entry.display_name.clone())
+    }
+
     pub fn age_destination(&self, name: &str, by: chrono::Duration) -> bool {
         let mut world = self.world();
         let aged = world.age_history(name, by).is_ok();

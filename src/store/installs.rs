@@ -183,6 +183,21 @@ impl Store {
         }))
     }
 
+    /// The stored install whose token is good the longest, if any token is still good: what
+    /// start-up reads the catalog with (any install may read it).
+    pub async fn freshest_token(&self) -> Result<Option<InstallToken>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM installs i
+             WHERE i.token_expires_at > $1 AND i.disconnected_at IS NULL AND i.attention IS NULL
+             ORDER BY i.token_expires_at DESC LIMIT 1"
+        );
+        let now = Utc::now();
+        let found: Option<StoredInstall> = on!(self.db, read, |conn| {
+            query_as(&sql).bind(now).fetch_optional(conn).await?
+        });
+        found.map(|stored| self.install_token(&stored)).transpose()
+    }
+
     /// One of the account's installs; `None` if the account holds no install of that name.
     pub async fn install(
         &self,

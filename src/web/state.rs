@@ -89,6 +89,11 @@ impl Partner {
             .unwrap_or_else(|| self.destination_slug.to_string())
     }
 
+    /// Whether a catalog or destination read has named the destination yet.
+    pub fn knows_display_name(&self) -> bool {
+        self.display_name.read().is_ok_and(|name| name.is_some())
+    }
+
     /// Remembers the display name a catalog entry or a destination gave (empty is ignored).
     pub fn learn_display_name(&self, name: &str) {
         if name.is_empty() {

@@ -414,3 +414,38 @@ async fn a_room_of_visitors_each_connects_on_one_demo_server() {
     assert!(text.contains("Not created"), "{text}");
     assert!(!text.contains("not your current key"), "{text}");
 }
+
+/// The first page names the destination as the catalog does: in sandbox mode at once, and
+/// after a restart against Segment with a stored install's token (read in the background at
+/// start-up, before anyone asked); a new app with nothing to read it with says the slug.
+#[tokio::test]
+async fn the_first_page_names_the_destination_by_its_display_name() {
+    let demo = spawn_app_in_sandbox_mode().await;
+    let home = demo.browser.get(&demo.url("/")).await;
+    assert!(
+        home.text().contains("our ClearBrain destination"),
+        "{}",
+        home.text()
+    );
+
+    let app = spawn_app().await;
+    let home = app.another_visitor().browser.get(&app.url("/")).await;
+    assert!(
+        home.text().contains("our clearbrain destination"),
+        "{}",
+        home.text()
+    );
+    app.install_on("ios").await;
+    let app = app.restart().await;
+    let stranger = app.another_visitor();
+    // The read is in the background: a page a moment later has it (bounded: 5 s).
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = stranger.browser.get(&app.url("/")).await.text();
+        if text.contains("our ClearBrain destination") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(text.contains("our ClearBrain destination"), "{text}");
+}
