@@ -3,8 +3,12 @@
 //! work under the Content-Security-Policy (no console errors), and, with `SCREENSHOTS=1`,
 //! saves a screenshot of each step to `docs/screenshots/` for the README.
 //!
-//! Reported as ignored unless `BROWSER_TESTS=1` (`.ci/run` installs Debian's `chromium` and `chromium-driver`
-//! and turns it on). When it is on, a missing browser or driver fails the test: it never skips.
+//! It also runs axe-core (Deque's accessibility engine, from npm) on seven pages at 1280 and
+//! 375 px: no critical or serious violation is allowed.
+//!
+//! Reported as ignored unless `BROWSER_TESTS=1` (`.ci/run` installs Debian's `chromium` and
+//! `chromium-driver`, and axe-core with npm, and turns it on). When it is on, a missing browser,
+//! driver or axe-core fails the test: it never skips.
 #![cfg(feature = "sandbox")]
 
 use std::net::TcpListener;
@@ -47,6 +51,21 @@ fn find(program: &str, candidates: &[&str]) -> PathBuf {
                  Install Debian's chromium and chromium-driver, as .ci/run does."
             )
         })
+}
+
+/// axe-core's script: `AXE_CORE_JS`, or where `.ci/run` installs it
+/// (`npm install --prefix target/axe axe-core@4`).
+fn axe_source() -> String {
+    let path = std::env::var("AXE_CORE_JS").map(PathBuf::from).unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "BROWSER_TESTS=1 but axe-core is not at {} ({e}). Install it with \
+             `npm install --prefix target/axe axe-core@4`, as .ci/run does, or set AXE_CORE_JS.",
+            path.display()
+        )
+    })
 }
 
 /// chromedriver on a free loopback port; killed when dropped.
@@ -233,6 +252,63 @@ impl Walk {
         field.send_keys(value).await.expect("typed");
     }
 
+    /// axe-core's violations on the page shown, as "impact rule: nodes" lines, the serious
+    /// and critical ones first.
+    async fn accessibility(&self, axe: &str) -> (Vec<String>, Vec<String>) {
+        // WebDriver's scripts are not bound by the page's Content-Security-Policy.
+        self.browser
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await
+            .expect("axe-core loads");
+        let result = self
+            .browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => [v.impact, v.id,
+                      v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')])))
+                   .catch(e => done([['error', String(e), '']]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        let mut severe = Vec::new();
+        let mut other = Vec::new();
+        for violation in result.as_array().into_iter().flatten() {
+            let impact = violation[0].as_str().unwrap_or("unknown");
+            let line = format!(
+                "{impact} {}: {}",
+                violation[1].as_str().unwrap_or_default(),
+                violation[2].as_str().unwrap_or_default()
+            );
+            if matches!(impact, "critical" | "serious" | "error") {
+                severe.push(line);
+            } else {
+                other.push(line);
+            }
+        }
+        (severe, other)
+    }
+
+    /// The discards table's headers, counts and reason codes each sit on one line ("Eve/nts",
+    /// "43,/525" and "401 Unautho/rized" were broken); there is at least one reason row.
+    async fn nothing_breaks_inside(&self, what: &str) {
+        let lines = self
+            .browser
+            .execute(
+                "return [...document.querySelectorAll('.reasons th, .reasons td.num, .reasons td code')]
+                   .map(el => { const r = document.createRange(); r.selectNodeContents(el);
+                                return [el.textContent.trim(), r.getClientRects().length]; });",
+                vec![],
+            )
+            .await
+            .expect("the table's cells");
+        let cells = lines.as_array().cloned().unwrap_or_default();
+        assert!(cells.len() > 3, "{what}: no discard reasons shown");
+        let broken: Vec<_> = cells.iter().filter(|c| c[1].as_u64() != Some(1)).collect();
+        assert!(broken.is_empty(), "{what}: broken inside: {broken:?}");
+    }
+
     async fn choose(&self, name: &str, value: &str) {
         self.browser
             .find(Locator::Css(&format!("select[name='{name}']")))
@@ -274,6 +350,7 @@ async fn the_demo_in_a_real_browser() {
     let browser = start_browser(&driver, &profile).await;
     let walk = Walk { browser, shots };
     demo(&walk, &app).await;
+    accessible(&walk, &app).await;
     // The same flow as a partner's build without the sandbox meets it: the app on Segment's
     // side of things (CLIENT_ID/CLIENT_SECRET), the sandbox on its own server, as
     // `cargo run -- sandbox` serves it.
@@ -293,6 +370,8 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
     assert!(walk.text().await.contains("Enable with Segment"));
     assert!(walk.text().await.contains("Sandbox"));
     walk.step("01-home", &[]).await;
+    // A new visitor's home page, with its Enable with Segment button.
+    axe_at_both_widths(walk, &[("home, a new visitor", app.url("/"))]).await;
 
     // Segment's consent screen: pick a source, Allow.
     walk.click_link("Enable with Segment").await;
@@ -346,6 +425,17 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
         .await
         .expect("the totals");
     walk.step("10-monitor", &[]).await;
+    walk.nothing_breaks_inside("the discards table").await;
+    walk.browser
+        .set_window_size(375, 812)
+        .await
+        .expect("a phone-sized window");
+    walk.nothing_breaks_inside("the discards table at 375 px")
+        .await;
+    walk.browser
+        .set_window_size(1100, 900)
+        .await
+        .expect("the window again");
     walk.browser
         .goto(&app.url("/destination"))
         .await
@@ -454,6 +544,7 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
             .await
             .expect("the page's widths");
         let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+
         assert!(
             scroll <= client,
             "{path} is {scroll} px wide on a {client} px screen"
@@ -484,6 +575,53 @@ async fn demo(walk: &Walk, app: &helpers::TestApp) {
         .expect("the inspector");
     walk.click_link("Back to the app").await;
     assert_eq!(walk.path().await, "/");
+}
+
+/// axe-core on seven pages (home, Segment's consent, destination, configure, monitor, the
+/// sandbox inspector, an error page) at a desktop's and a phone's width: no critical or serious
+/// violation. Moderate and minor ones are printed, not failed.
+async fn accessible(walk: &Walk, app: &helpers::TestApp) {
+    let pages = [
+        ("home", app.url("/")),
+        ("consent", app.url("/auth/segment?new=1")),
+        ("destination", app.url("/destination")),
+        ("configure", app.url("/destination/configure")),
+        ("monitor", app.url("/destination/monitor")),
+        ("inspector", app.sandbox_url.clone()),
+        ("error", app.url("/destination/monitor?range=5y")),
+    ];
+    axe_at_both_widths(walk, &pages).await;
+}
+
+/// axe-core on `pages` at 1280 and 375 px; the window is left at 1100 px.
+async fn axe_at_both_widths(walk: &Walk, pages: &[(&str, String)]) {
+    let axe = axe_source();
+    let mut severe = Vec::new();
+    for (width, height) in [(1280, 900), (375, 812)] {
+        walk.browser
+            .set_window_size(width, height)
+            .await
+            .expect("a window size");
+        for (name, url) in pages {
+            walk.browser.goto(url).await.expect("a page");
+            let (bad, other) = walk.accessibility(&axe).await;
+            for line in other {
+                eprintln!("axe-core, {name} at {width} px: {line}");
+            }
+            severe.extend(bad.into_iter().map(|l| format!("{name} at {width} px: {l}")));
+        }
+    }
+    walk.browser
+        .set_window_size(1100, 900)
+        .await
+        .expect("a window size");
+    walk.console_is_clean("the accessibility pass", &["status of 400"])
+        .await;
+    assert!(
+        severe.is_empty(),
+        "axe-core found serious or critical violations:\n{}",
+        severe.join("\n")
+    );
 }
 
 async fn against_a_standalone_sandbox(walk: &Walk) {
