@@ -72,7 +72,7 @@ async fn main() -> ExitCode {
         eprintln!("error: .env cannot be read: {error}");
         return ExitCode::from(2);
     }
-    segment_partnerapp::telemetry::init();
+    segment_partnerapp::telemetry::init(segment_partnerapp::telemetry::LogFormat::Text);
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {

@@ -71,6 +71,9 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// How long a request's body may take to arrive, whole (`REQUEST_BODY_TIMEOUT_MS`).
     pub body_timeout: Duration,
+    /// Apply the database's migrations at start-up (`MIGRATE_ON_START`, default on); off, the
+    /// app only checks that `segment-partnerapp migrate` applied them.
+    pub migrate_on_start: bool,
 }
 
 /// When a server-side session ends: after `idle` without a request, and `absolute` after it
@@ -126,10 +129,61 @@ pub enum ConfigError {
         "CLIENT_ID and CLIENT_SECRET are required: set them to the App's credentials from Segment's Developer Center"
     )]
     NoCredentials,
+    #[error("{name} and {name}_FILE are both set: set one of them")]
+    TwoSources { name: &'static str },
+    #[error("{name}_FILE names {path:?}, which cannot be read: {reason}")]
+    SecretFile {
+        name: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error(
         "HOST={0} would serve the sandbox (a fake Segment, used because CLIENT_ID and CLIENT_SECRET are not set) beyond this machine: set them to talk to Segment, use a loopback HOST, or set SANDBOX_PUBLIC=1 for a shared demo server"
     )]
     PublicSandbox(String),
+}
+
+/// The settings that may come from a file instead, as container platforms hand out secrets:
+/// `SESSION_KEY_FILE=/run/secrets/session_key` reads `SESSION_KEY` from that file (its trailing
+/// newline dropped). Setting both a variable and its `_FILE` is an error.
+pub const FILE_SETTINGS: [&str; 4] = ["SESSION_KEY", "CLIENT_SECRET", "DATABASE_URL", "REDIS_URL"];
+
+/// The process environment, with the [`FILE_SETTINGS`] read from their files.
+pub fn environment() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    with_files(
+        |name| std::env::var(name).ok(),
+        |path| std::fs::read_to_string(path),
+    )
+}
+
+/// `lookup`, with each of the [`FILE_SETTINGS`] whose `_FILE` is set read by `read`.
+pub fn with_files(
+    lookup: impl Fn(&str) -> Option<String>,
+    read: impl Fn(&str) -> std::io::Result<String>,
+) -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
+    let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let mut from_files = std::collections::HashMap::new();
+    for name in FILE_SETTINGS {
+        let Some(path) = set(&format!("{name}_FILE")) else {
+            continue;
+        };
+        if set(name).is_some() {
+            return Err(ConfigError::TwoSources { name });
+        }
+        let value = read(path.trim()).map_err(|error| ConfigError::SecretFile {
+            name,
+            path: path.trim().to_owned(),
+            reason: error.to_string(),
+        })?;
+        from_files.insert(name, value.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    Ok(move |name: &str| from_files.get(name).cloned().or_else(|| lookup(name)))
+}
+
+/// `DATABASE_URL` alone (for `segment-partnerapp migrate`, which needs nothing else), checked
+/// as the app checks it.
+pub fn database_url(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    Ok(stores(&Vars(lookup))?.0)
 }
 
 pub const DEFAULT_REDIRECT_URL: &str = "http://localhost:8888/auth/segment/callback";
@@ -147,7 +201,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/partnerapp.db";
 impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Settings, ConfigError> {
-        Settings::from_lookup(|name| std::env::var(name).ok())
+        Settings::from_lookup(environment()?)
     }
 
     /// Reads settings through `lookup`, so tests can pass a map instead of touching the
@@ -235,6 +289,11 @@ impl Settings {
                 )?,
             },
             body_timeout: vars.millis("REQUEST_BODY_TIMEOUT_MS", 10_000)?,
+            migrate_on_start: vars.parsed(
+                "MIGRATE_ON_START",
+                |value| parse_bool(value).ok_or("expected true or false"),
+                || true,
+            )?,
             trusted_proxies: vars.parsed(
                 "TRUSTED_PROXIES",
                 |value| {
@@ -466,6 +525,85 @@ impl TrustedProxies {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_come_from_files_with_the_same_checks() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let files = |path: &str| match path {
+            "/run/secrets/key" => {
+                Ok("3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90\n".to_owned())
+            }
+            "/run/secrets/short" => Ok("short\n".to_owned()),
+            "/run/secrets/secret" => Ok("s3cr3t\n".to_owned()),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "No such file or directory",
+            )),
+        };
+        let lookup = with_files(
+            env(&[
+                ("SESSION_KEY_FILE", "/run/secrets/key"),
+                ("CLIENT_ID", "id"),
+                ("CLIENT_SECRET_FILE", "/run/secrets/secret"),
+            ]),
+            files,
+        )
+        .unwrap();
+        assert_eq!(lookup("CLIENT_SECRET").as_deref(), Some("s3cr3t"));
+        let settings = Settings::from_lookup(lookup).unwrap();
+        assert!(settings.session_key.is_some());
+
+        let short = with_files(
+            env(&[
+                ("SESSION_KEY_FILE", "/run/secrets/short"),
+                ("CLIENT_ID", "a"),
+                ("CLIENT_SECRET", "b"),
+            ]),
+            files,
+        )
+        .unwrap();
+        let error = Settings::from_lookup(short).unwrap_err().to_string();
+        assert!(error.starts_with("SESSION_KEY"), "{error}");
+        assert!(!error.contains("short"), "{error}");
+
+        let missing = with_files(env(&[("REDIS_URL_FILE", "/nowhere")]), files)
+            .err()
+            .unwrap();
+        assert_eq!(
+            missing.to_string(),
+            "REDIS_URL_FILE names \"/nowhere\", which cannot be read: No such file or directory"
+        );
+        let both = with_files(
+            env(&[
+                ("DATABASE_URL", "sqlite://x.db"),
+                ("DATABASE_URL_FILE", "/run/secrets/key"),
+            ]),
+            files,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            both.to_string()
+                .starts_with("DATABASE_URL and DATABASE_URL_FILE"),
+            "{both}"
+        );
+    }
+
+    #[test]
+    fn migrate_on_start_is_on_unless_turned_off() {
+        assert!(Settings::from_lookup(|_| None).unwrap().migrate_on_start);
+        let off = Settings::from_lookup(|n| (n == "MIGRATE_ON_START").then(|| "false".into()));
+        assert!(!off.unwrap().migrate_on_start);
+        let bad = Settings::from_lookup(|n| (n == "MIGRATE_ON_START").then(|| "later".into()));
+        assert!(bad.unwrap_err().to_string().starts_with("MIGRATE_ON_START"));
+    }
     use super::*;
     use std::collections::HashMap;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use segment_partnerapp::config::Settings;
+use segment_partnerapp::config::{self, Settings};
 use segment_partnerapp::segment::machine::{
     self, MachineClient, MachineConfig, MachineError, Region, SigningKey,
 };
@@ -42,6 +42,9 @@ enum Command {
         doc = "Serve the app (the default), with the App's CLIENT_ID and CLIENT_SECRET."
     )]
     Serve,
+    /// Apply the database's migrations (DATABASE_URL) and stop: for deployments that migrate
+    /// once before rolling out, with MIGRATE_ON_START=false on the app.
+    Migrate,
     /// Mint a server-to-server access token from a signed JWT, and print it.
     Token(TokenArgs),
     /// Serve the sandbox alone, as "Segment" for app instances started with
@@ -197,16 +200,42 @@ async fn token(args: TokenArgs) -> ExitCode {
     }
 }
 
+/// `LOG_FORMAT`, or the one-line error that stops start-up.
+fn log_format() -> Result<telemetry::LogFormat, ExitCode> {
+    telemetry::LogFormat::parse(std::env::var("LOG_FORMAT").ok().as_deref()).map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })
+}
+
+/// `migrate`: brings the database `DATABASE_URL` (or `DATABASE_URL_FILE`) names up to date.
+async fn migrate() -> ExitCode {
+    let url = match config::environment().and_then(config::database_url) {
+        Ok(url) => url,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let database = segment_partnerapp::store::describe_database(&url);
+    match segment_partnerapp::store::Store::migrate(&url).await {
+        Ok(()) => {
+            println!("the {database} is up to date");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
-    match Cli::parse().command {
-        Some(Command::Token(args)) => return token(args).await,
-        #[cfg(feature = "sandbox")]
-        Some(Command::Sandbox(args)) => {
-            telemetry::init();
-            return sandbox(args).await;
-        }
-        Some(Command::Serve) | None => {}
+    let command = Cli::parse().command;
+    // `token` takes its arguments only (it has no settings in .env).
+    if let Some(Command::Token(args)) = command {
+        return token(args).await;
     }
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
@@ -214,7 +243,24 @@ async fn main() -> ExitCode {
         eprintln!("error: .env cannot be read: {error}");
         return ExitCode::from(2);
     }
-    telemetry::init();
+    let format = match log_format() {
+        Ok(format) => format,
+        Err(code) => return code,
+    };
+    match command {
+        Some(Command::Migrate) => {
+            telemetry::init(format);
+            return migrate().await;
+        }
+        #[cfg(feature = "sandbox")]
+        Some(Command::Sandbox(args)) => {
+            telemetry::init(format);
+            return sandbox(args).await;
+        }
+        // Serve, and `token` (answered above).
+        _ => {}
+    }
+    telemetry::init(format);
 
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
-use crate::store::{RedisSessions, Sessions, Store, StoreError};
+use crate::store::{Migrations, RedisSessions, Sessions, Store, StoreError};
 use crate::web::demo_login::DemoAccounts;
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
@@ -355,15 +355,23 @@ fn session_middleware(
 /// The store, and the key everything is sealed and signed with: `SESSION_KEY`, or (sandbox
 /// mode only; settings refuse a missing key otherwise) the demo's generated key.
 async fn open_store(settings: &Settings) -> Result<(Store, MasterKey), StartupError> {
+    let migrations = if settings.migrate_on_start {
+        Migrations::Apply
+    } else {
+        Migrations::Require
+    };
     match &settings.session_key {
-        Some(key) => Ok((Store::open(&settings.database_url, key).await?, key.clone())),
+        Some(key) => Ok((
+            Store::open_with(&settings.database_url, key, migrations).await?,
+            key.clone(),
+        )),
         None => {
             tracing::warn!(
                 "SESSION_KEY is not set: the sandbox demo uses a key it generated and keeps in its \
                  database, so its data at rest is not protected. Set SESSION_KEY \
                  (`openssl rand -base64 32`) for anything real"
             );
-            Ok(Store::open_demo(&settings.database_url).await?)
+            Ok(Store::open_demo(&settings.database_url, migrations).await?)
         }
     }
 }
@@ -430,13 +438,10 @@ async fn log_requests(
     let mut response = next.call(request).instrument(span.clone()).await?;
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
+    // The route's path, as the metrics label it (a made-up path is "unmatched").
+    let route = routes::route_label(response.request()).map(str::to_owned);
     if let Some(metrics) = &metrics {
-        metrics.request(
-            routes::route_label(response.request()),
-            method.as_str(),
-            status,
-            seconds,
-        );
+        metrics.request(route.as_deref(), method.as_str(), status, seconds);
     }
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(
@@ -448,6 +453,7 @@ async fn log_requests(
         tracing::info!(
             %method,
             %path,
+            route = route.as_deref().unwrap_or("unmatched"),
             status,
             // Two decimals are plenty: `ms=0.27`, not `ms=0.26731699999999997`.
             ms = (seconds * 100_000.0).round() / 100.0,

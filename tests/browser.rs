@@ -56,9 +56,12 @@ fn find(program: &str, candidates: &[&str]) -> PathBuf {
 /// axe-core's script: `AXE_CORE_JS`, or where `.ci/run` installs it
 /// (`npm install --prefix target/axe axe-core@4`).
 fn axe_source() -> String {
-    let path = std::env::var("AXE_CORE_JS").map(PathBuf::from).unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe/node_modules/axe-core/axe.min.js")
-    });
+    let path = std::env::var("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/axe/node_modules/axe-core/axe.min.js")
+        });
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "BROWSER_TESTS=1 but axe-core is not at {} ({e}). Install it with \
@@ -608,7 +611,10 @@ async fn axe_at_both_widths(walk: &Walk, pages: &[(&str, String)]) {
             for line in other {
                 eprintln!("axe-core, {name} at {width} px: {line}");
             }
-            severe.extend(bad.into_iter().map(|l| format!("{name} at {width} px: {l}")));
+            severe.extend(
+                bad.into_iter()
+                    .map(|l| format!("{name} at {width} px: {l}")),
+            );
         }
     }
     walk.browser

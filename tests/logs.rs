@@ -52,6 +52,7 @@ async fn no_secret_reaches_the_logs() {
     segment_partnerapp::telemetry::init_with_writer(
         move || writer.clone(),
         "info,segment_partnerapp=debug",
+        segment_partnerapp::telemetry::LogFormat::Text,
     );
 
     let app = spawn_app_with(Options {

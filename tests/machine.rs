@@ -282,6 +282,7 @@ async fn run(args: Vec<String>) -> (i32, String, String) {
             .arg("token")
             .args(&args)
             .env_clear()
+            .current_dir(std::env::temp_dir())
             .output()
             .expect("the binary runs");
         (

@@ -275,3 +275,182 @@ fn a_build_without_the_sandbox_never_mentions_it() {
         );
     }
 }
+
+/// The binary serving, with `vars` only, from an empty folder, on a free port; stopped (and its
+/// standard error returned) by [`Served::stop`].
+#[cfg(feature = "sandbox")]
+struct Served {
+    child: std::process::Child,
+    port: u16,
+}
+
+#[cfg(feature = "sandbox")]
+impl Served {
+    fn start(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in vars {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("the binary runs");
+        let served = Served { child, port };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if get_head(port, "/healthz").is_some_and(|head| head.starts_with("HTTP/1.1 200")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        served
+    }
+
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let output = self.child.wait_with_output().expect("the output");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+/// A folder of its own for one test, emptied.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("partnerapp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// `LOG_FORMAT=json`: every line is one JSON object, and a request's line has its time, level,
+/// message, request id, route, status and duration.
+#[cfg(feature = "sandbox")]
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = scratch("json-logs");
+    let database = format!("sqlite://{}/demo.db", dir.display());
+    let served = Served::start(
+        &dir,
+        &[
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+            ("DATABASE_URL", &database),
+        ],
+    );
+    let head = get_head(served.port, "/destination/monitor");
+    let log = served.stop();
+    assert!(head.is_some(), "no answer: {log}");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.len() > 2, "{log}");
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["path"] == "/destination/monitor")
+        .unwrap_or_else(|| panic!("no request line: {log}"));
+    assert_eq!(request["level"], "INFO");
+    assert!(request["timestamp"].is_string(), "{request}");
+    assert_eq!(request["route"], "/destination/monitor");
+    assert_eq!(request["status"], 303);
+    assert!(request["ms"].is_number(), "{request}");
+    assert_eq!(
+        request["span"]["id"].as_str().map(str::len),
+        Some(16),
+        "{request}"
+    );
+
+    let (code, stderr) = run_with(&[("LOG_FORMAT", "yaml")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: LOG_FORMAT"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `migrate` brings a database up to date and stops; with `MIGRATE_ON_START=false` the app
+/// refuses a database that was not, and serves one that was.
+#[cfg(feature = "sandbox")]
+#[test]
+fn migrate_once_then_start_without_migrating() {
+    let dir = scratch("migrate");
+    let database = format!("sqlite://{}/app.db", dir.display());
+    let (code, stderr) = run_with(&[("MIGRATE_ON_START", "false"), ("DATABASE_URL", &database)]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("segment-partnerapp migrate"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+        .arg("migrate")
+        .current_dir(&dir)
+        .env_clear()
+        .env("DATABASE_URL", &database)
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("is up to date"), "{stdout}");
+
+    let served = Served::start(
+        &dir,
+        &[("MIGRATE_ON_START", "false"), ("DATABASE_URL", &database)],
+    );
+    let head = get_head(served.port, "/healthz");
+    let log = served.stop();
+    assert!(head.is_some_and(|h| h.starts_with("HTTP/1.1 200")), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Secrets from files (`*_FILE`): the value is read from the file, and a file that cannot be
+/// read, or a variable set twice, is one line naming it.
+#[test]
+fn secrets_can_come_from_files() {
+    let dir = scratch("secret-files");
+    let url_file = dir.join("database_url");
+    std::fs::write(
+        &url_file,
+        "postgres://partnerapp:hunter2-secret@127.0.0.1:1/from_file\n",
+    )
+    .expect("a file");
+    let key_file = dir.join("session_key");
+    std::fs::write(
+        &key_file,
+        "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90\n",
+    )
+    .expect("a file");
+    let (url_file, key_file) = (
+        url_file.display().to_string(),
+        key_file.display().to_string(),
+    );
+    // The URL came from its file: the app tried that database.
+    let (code, stderr) = run_with(&[
+        ("CLIENT_ID", "a"),
+        ("CLIENT_SECRET", "b"),
+        ("SESSION_KEY_FILE", &key_file),
+        ("DATABASE_URL_FILE", &url_file),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("\"from_file\" on 127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let (code, stderr) = run_with(&[("CLIENT_SECRET_FILE", "/nonexistent/secret")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: CLIENT_SECRET_FILE"), "{stderr}");
+
+    let (code, stderr) = run_with(&[("SESSION_KEY", "x"), ("SESSION_KEY_FILE", &key_file)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("SESSION_KEY and SESSION_KEY_FILE"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

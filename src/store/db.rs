@@ -88,10 +88,53 @@ pub fn describe(url: &str) -> String {
     }
 }
 
+/// What opening the database does about its schema: apply the migrations (`MIGRATE_ON_START`,
+/// the default, and `segment-partnerapp migrate`), or only check that they were applied (a
+/// deployment that migrates once, before it rolls out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Apply,
+    Require,
+}
+
+impl Migrations {
+    /// Applies `migrator`'s migrations, or checks none is pending (`applied` lists the versions
+    /// the database has, read only in that case).
+    async fn bring_up<C>(
+        self,
+        migrator: &sqlx::migrate::Migrator,
+        conn: &mut C,
+    ) -> Result<(), StoreError>
+    where
+        C: sqlx::migrate::Migrate + Send,
+    {
+        match self {
+            Migrations::Apply => {
+                migrator.run_direct(conn).await?;
+            }
+            Migrations::Require => {
+                // No migrations table yet: nothing applied.
+                let applied: Vec<i64> = match conn.list_applied_migrations().await {
+                    Ok(applied) => applied.into_iter().map(|m| m.version).collect(),
+                    Err(_) => Vec::new(),
+                };
+                let pending = migrator
+                    .iter()
+                    .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+                    .count();
+                if pending > 0 {
+                    return Err(StoreError::NotMigrated(pending));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Db {
     /// Opens the database at `url` (a SQLite file is created, with its folder, if needed) and
-    /// applies the migrations.
-    pub async fn open(url: &str) -> Result<Db, StoreError> {
+    /// applies its migrations, or checks they are applied.
+    pub async fn open(url: &str, migrations: Migrations) -> Result<Db, StoreError> {
         let connect = |source: sqlx::Error| StoreError::Connect {
             target: describe(url),
             source,
@@ -104,8 +147,8 @@ impl Db {
                 .await
                 .map_err(|_| connect(sqlx::Error::PoolTimedOut))?
                 .map_err(connect)?;
-            sqlx::migrate!("./migrations/postgres")
-                .run(&mut first)
+            migrations
+                .bring_up(&sqlx::migrate!("./migrations/postgres"), &mut first)
                 .await?;
             first.close().await?;
             return Ok(Db::Postgres(Box::new(PgPools {
@@ -113,7 +156,7 @@ impl Db {
                 per_thread: thread_local::ThreadLocal::new(),
             })));
         }
-        Ok(Db::Sqlite(SqliteDb::open(url).await.map_err(
+        Ok(Db::Sqlite(SqliteDb::open(url, migrations).await.map_err(
             |e| match e {
                 StoreError::Database(source) => connect(source),
                 other => other,
@@ -133,7 +176,7 @@ pub struct SqliteDb {
 }
 
 impl SqliteDb {
-    async fn open(url: &str) -> Result<SqliteDb, StoreError> {
+    async fn open(url: &str, migrations: Migrations) -> Result<SqliteDb, StoreError> {
         // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for
         // no fsync of its own (still durable across an application crash).
         let options = SqliteConnectOptions::from_str(url)?
@@ -150,8 +193,8 @@ impl SqliteDb {
         }
         // sqlx applies the migrations (and sets WAL, which the file keeps), then lets go.
         let mut migrator = options.connect().await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&mut migrator)
+        migrations
+            .bring_up(&sqlx::migrate!("./migrations/sqlite"), &mut migrator)
             .await?;
         migrator.close().await?;
         let open = || -> Result<Mutex<Connection>, StoreError> {

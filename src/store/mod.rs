@@ -28,6 +28,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
+pub use db::Migrations;
 pub use db::describe as describe_database;
 use db::{Db, on};
 
@@ -53,6 +54,10 @@ pub enum StoreError {
     Unreadable(#[from] OpenError),
     #[error("the demo's generated key in the database is not usable: {0}")]
     DemoKey(String),
+    #[error(
+        "the database lacks {0} migration(s) and MIGRATE_ON_START is off: run `segment-partnerapp migrate` first"
+    )]
+    NotMigrated(usize),
 }
 
 /// Accounts and installs. Cheap to clone: one pool and one sealer shared by all.
@@ -66,8 +71,17 @@ impl Store {
     /// Opens (creating it if needed) the database at `url`, applies the migrations, and seals
     /// data with keys derived from `key`.
     pub async fn open(url: &str, key: &MasterKey) -> Result<Store, StoreError> {
+        Store::open_with(url, key, Migrations::Apply).await
+    }
+
+    /// [`Store::open`], applying the migrations or only checking that they were applied.
+    pub async fn open_with(
+        url: &str,
+        key: &MasterKey,
+        migrations: Migrations,
+    ) -> Result<Store, StoreError> {
         Ok(Store {
-            db: Arc::new(Db::open(url).await?),
+            db: Arc::new(Db::open(url, migrations).await?),
             sealer: key.sealer(),
         })
     }
@@ -75,8 +89,11 @@ impl Store {
     /// For the sandbox demo without `SESSION_KEY`: opens the database and uses the key the demo
     /// generated and kept there on its first start, so sessions, accounts and their sealed
     /// data survive a restart. The data is then no better protected than the database file.
-    pub async fn open_demo(url: &str) -> Result<(Store, MasterKey), StoreError> {
-        let db = Arc::new(Db::open(url).await?);
+    pub async fn open_demo(
+        url: &str,
+        migrations: Migrations,
+    ) -> Result<(Store, MasterKey), StoreError> {
+        let db = Arc::new(Db::open(url, migrations).await?);
         let generated = MasterKey::generate();
         on!(db, write, |conn| {
             query("INSERT INTO demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
@@ -96,6 +113,11 @@ impl Store {
             sealer: key.sealer(),
         };
         Ok((store, key))
+    }
+
+    /// `segment-partnerapp migrate`: brings the database at `url` up to date, and nothing else.
+    pub async fn migrate(url: &str) -> Result<(), StoreError> {
+        Db::open(url, Migrations::Apply).await.map(drop)
     }
 
     /// Whether the database answers (for `/readyz`).

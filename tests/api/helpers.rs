@@ -312,7 +312,12 @@ impl TestApp {
             Some(key) => Store::open(&url, &MasterKey::parse(&key).expect("a good key"))
                 .await
                 .expect("the database opens"),
-            None => Store::open_demo(&url).await.expect("the database opens").0,
+            None => {
+                Store::open_demo(&url, segment_partnerapp::store::Migrations::Apply)
+                    .await
+                    .expect("the database opens")
+                    .0
+            }
         }
     }
 
