@@ -43,8 +43,10 @@ wait_for() {
   fail "$what did not come up in 10 s (logs in $DEPLOY_DIR)"
 }
 
+# Runs a Postgres tool as the postgres user, from a folder that user can read (it cannot
+# change into the caller's, such as a checkout under /root: "could not change directory").
 as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 start_postgres() {

@@ -126,7 +126,10 @@ impl Partner {
 /// which the sandbox inspector also has). Registered only when the sandbox is mounted; the web
 /// layer knows it as this function, not as the sandbox.
 #[derive(Clone)]
-pub struct DemoClock(pub Arc<dyn Fn(&str, chrono::Duration) -> bool + Send + Sync>);
+pub struct DemoClock(pub Arc<PassTime>);
+
+/// Lets a duration pass for the destination of that full name; false if there is none.
+pub type PassTime = dyn Fn(&str, chrono::Duration) -> bool + Send + Sync;
 
 impl DemoClock {
     /// Lets `by` pass for the destination named `name` (its full name); false if the sandbox
