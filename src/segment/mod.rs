@@ -305,6 +305,21 @@ impl SegmentClient {
         .await
     }
 
+    /// [`SegmentClient::update_destination`], with `None` when there is no such destination
+    /// (Disable and Push my API key before Enable created it).
+    pub async fn update_existing_destination(
+        &self,
+        token: &InstallAccessToken,
+        name: &DestinationName,
+        change: &DestinationChange,
+    ) -> Result<Option<Destination>, SegmentError> {
+        match self.update_destination(token, name, change).await {
+            Ok(updated) => Ok(Some(updated)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     pub async fn delete_destination(
         &self,
         token: &InstallAccessToken,

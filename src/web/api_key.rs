@@ -13,7 +13,7 @@ use super::error::WebError;
 use super::extract::WritableTarget;
 use super::health::HealthCache;
 use super::login::CurrentAccount;
-use super::pages::{ManagedKeyView, see_other};
+use super::pages::{ManagedKeyView, label, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::Answers;
 use super::state::Partner;
@@ -156,10 +156,10 @@ pub async fn push_key(
             &target.account,
             &mut target.install,
             "putting your API key back into the destination",
-            async |token| match segment.update_destination(token, name, &change).await {
-                Ok(updated) => Ok(Some(updated)),
-                Err(error) if error.is_not_found() => Ok(None),
-                Err(error) => Err(error),
+            async |token| {
+                segment
+                    .update_existing_destination(token, name, &change)
+                    .await
             },
         )
         .await?;
@@ -169,11 +169,7 @@ pub async fn push_key(
             FlashKind::Success,
             format!(
                 "Your API key is back in {}: Segment delivers with it again.",
-                if updated.display_name.is_empty() {
-                    "the destination"
-                } else {
-                    &updated.display_name
-                }
+                label(&updated)
             ),
         )?,
         None => session.flash(

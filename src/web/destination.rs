@@ -15,7 +15,7 @@ use super::installs;
 use super::login::CurrentAccount;
 use super::pages::{
     DestinationPage, DestinationView, InstallView, Layout, RemovePage, SettingView, SourceChoice,
-    SourcesPage, render, see_other,
+    SourcesPage, label, render, see_other,
 };
 use super::session::{FlashKind, TypedSession};
 use super::state::{Partner, Site};
@@ -348,10 +348,10 @@ pub async fn disable(
             &target.account,
             &mut target.install,
             "disabling the destination",
-            async |token| match segment.update_destination(token, name, &change).await {
-                Ok(updated) => Ok(Some(updated)),
-                Err(error) if error.is_not_found() => Ok(None),
-                Err(error) => Err(error),
+            async |token| {
+                segment
+                    .update_existing_destination(token, name, &change)
+                    .await
             },
         )
         .await?;
@@ -410,14 +410,6 @@ pub async fn remove(
         session.flash(FlashKind::Info, "There was no destination to remove.")?;
     }
     Ok(see_other("/destination"))
-}
-
-pub(super) fn label(destination: &Destination) -> String {
-    if destination.display_name.is_empty() {
-        "The destination".to_owned()
-    } else {
-        destination.display_name.clone()
-    }
 }
 
 fn install_view(install: &InstallToken, source: &SourceName) -> InstallView {

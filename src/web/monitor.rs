@@ -13,12 +13,11 @@ use serde::Deserialize;
 
 use super::api_key::credential_status;
 use super::chart::{Bucket, Chart, count, percent};
-use super::destination::label;
 use super::error::WebError;
 use super::extract::{DestinationTarget, MonitorTarget};
 use super::health::{HealthCache, line};
 use super::pages::{
-    Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, render, see_other,
+    Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, label, render, see_other,
 };
 use super::session::{FlashKind, TypedSession};
 use super::state::{DemoClock, Partner, Site};

@@ -219,6 +219,15 @@ pub struct ErrorPage {
     pub back_to_destination: bool,
 }
 
+/// How a message names a destination: its display name, else "The destination".
+pub fn label(destination: &crate::segment::Destination) -> String {
+    if destination.display_name.is_empty() {
+        "The destination".to_owned()
+    } else {
+        destination.display_name.clone()
+    }
+}
+
 /// Renders a page as a 200 HTML response.
 pub fn render(page: &impl Template) -> Result<HttpResponse, WebError> {
     let html = page.render()?;
