@@ -598,10 +598,10 @@ mod tests {
 
     #[test]
     fn migrate_on_start_is_on_unless_turned_off() {
-        assert!(Settings::from_lookup(|_| None).unwrap().migrate_on_start);
-        let off = Settings::from_lookup(|n| (n == "MIGRATE_ON_START").then(|| "false".into()));
+        assert!(with_credentials(&[]).unwrap().migrate_on_start);
+        let off = with_credentials(&[("MIGRATE_ON_START", "false")]);
         assert!(!off.unwrap().migrate_on_start);
-        let bad = Settings::from_lookup(|n| (n == "MIGRATE_ON_START").then(|| "later".into()));
+        let bad = with_credentials(&[("MIGRATE_ON_START", "later")]);
         assert!(bad.unwrap_err().to_string().starts_with("MIGRATE_ON_START"));
     }
     use super::*;

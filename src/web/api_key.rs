@@ -92,11 +92,21 @@ pub fn credential_status(
     destination: &Destination,
 ) -> Option<(&'static str, String)> {
     let in_segment = destination.api_key()?.to_owned();
-    if partner.pushes_override() {
-        return Some((
-            "info",
-            "The API key is the demo override (DESTINATION_API_KEY), not your account's.".into(),
-        ));
+    if let Some(key) = partner.override_key() {
+        return Some(if key.expose() == in_segment {
+            (
+                "info",
+                "The API key is the demo override (DESTINATION_API_KEY), not your account's."
+                    .into(),
+            )
+        } else {
+            (
+                "error",
+                "The API key in Segment is not the demo override (DESTINATION_API_KEY): it was \
+                 replaced. Push my API key again puts the override back."
+                    .into(),
+            )
+        });
     }
     if hash_key(&in_segment) != account.account.api_key_hash {
         return Some((

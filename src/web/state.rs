@@ -119,6 +119,11 @@ impl Partner {
     pub fn pushes_override(&self) -> bool {
         self.key_override.is_some()
     }
+
+    /// The demo override (`DESTINATION_API_KEY`), if set.
+    pub fn override_key(&self) -> Option<&DestinationKey> {
+        self.key_override.as_ref()
+    }
 }
 
 /// Sandbox mode only: moves the sandbox's record of a destination's deliveries into the past,

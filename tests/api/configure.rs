@@ -548,3 +548,45 @@ async fn the_managed_api_key_is_kept_unless_replacing_it_is_confirmed() {
         after.text()
     );
 }
+
+/// With the demo override (DESTINATION_API_KEY), the destination page also tells a replaced key
+/// from the override, and puts the override back.
+#[tokio::test]
+async fn a_replaced_demo_override_is_offered_back() {
+    let app = spawn_app_with(Options::default()).await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(
+        page.text().contains("is the demo override"),
+        "{}",
+        page.text()
+    );
+    let configure = app.browser.follow_link(&page, "Configure").await;
+    assert!(
+        configure
+            .text()
+            .contains("the demo's key (DESTINATION_API_KEY)")
+    );
+    app.browser
+        .click_with(
+            &configure,
+            "Save settings",
+            &[
+                ("setting.apiKey", "another-key-0003"),
+                ("replace_managed_key", "yes"),
+            ],
+        )
+        .await;
+    let page = app.browser.get(&app.url("/destination")).await;
+    assert!(
+        page.text().contains("not the demo override"),
+        "{}",
+        page.text()
+    );
+    let page = app.browser.click(&page, "Push my API key again").await;
+    assert!(
+        page.text().contains("is the demo override"),
+        "{}",
+        page.text()
+    );
+}
