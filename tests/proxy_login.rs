@@ -97,3 +97,25 @@ async fn the_header_counts_only_from_the_proxy() {
     let home = app.browser.get(&app.url("/")).await;
     assert_eq!(account_line(&home.text()), None, "{}", home.text());
 }
+
+/// Only the demo's login makes accounts: a visitor the proxy does not name who clicks Enable
+/// with Segment (or asks for an API key) is asked to sign in, and gets no account, no account
+/// cookie and no trip to Segment.
+#[tokio::test]
+async fn a_visitor_the_proxy_does_not_name_gets_no_account() {
+    let app = app_behind("127.0.0.1").await;
+    let store = app.store().await;
+    let before = store.account_count().await.unwrap();
+    let page = app.browser.get(&app.url("/auth/segment")).await;
+    assert_eq!(page.status, 401, "{}", page.text());
+    assert!(page.text().contains("Sign in first"), "{}", page.text());
+    assert!(!page.url.path().starts_with("/sandbox"), "{}", page.url);
+    let page = app.post_form("/account", &[]).await;
+    assert_eq!(page.status, 401, "{}", page.text());
+    assert!(app.cookie("partnerapp_account").is_none(), "a demo cookie");
+    assert_eq!(
+        store.account_count().await.unwrap(),
+        before,
+        "an account was made"
+    );
+}

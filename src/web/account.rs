@@ -15,9 +15,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use super::demo_login::{account_cookie, ensure, with_cookie};
+use super::demo_login::{account_cookie, with_cookie};
 use super::error::WebError;
-use super::login::CurrentAccount;
+use super::login::{CurrentAccount, Login, account_or_sign_up};
 use super::pages::{AccountPage, Layout, render, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::state::Site;
@@ -40,12 +40,12 @@ pub async fn show(
 
 /// `POST /account`: makes the visitor's account and shows its API key, once.
 pub async fn create(
-    site: web::Data<Site>,
+    login: web::Data<dyn Login>,
     store: web::Data<Store>,
     session: TypedSession,
     current: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, cookie) = ensure(&site, &store, &session, current).await?;
+    let (_, cookie) = account_or_sign_up(&**login, &store, &session, current).await?;
     with_cookie(see_other("/"), cookie)
 }
 

@@ -7,10 +7,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::demo_login::{ensure, with_cookie};
+use super::demo_login::with_cookie;
 use super::error::WebError;
 use super::installs;
-use super::login::CurrentAccount;
+use super::login::{CurrentAccount, Login, account_or_sign_up};
 use super::pages::{AlreadyInstalledPage, InstallChoice, Layout, see_other};
 use super::proxy;
 use super::session::{FlashKind, PendingFlow, TypedSession};
@@ -33,9 +33,12 @@ pub struct StartParams {
 /// then off to Segment.
 // A handler's arguments are what it uses: each dependency is one of them (`web::state`).
 #[allow(clippy::too_many_arguments)]
+// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     segment: web::Data<SegmentClient>,
     store: web::Data<Store>,
+    login: web::Data<dyn Login>,
     site: web::Data<Site>,
     metrics: web::Data<Metrics>,
     session: TypedSession,
@@ -64,8 +67,9 @@ pub async fn start(
             site.public_origin
         )));
     }
-    // Starting the install is what makes the visitor's account, if they have none yet.
-    let (account, new_cookie) = ensure(&site, &store, &session, account).await?;
+    // Starting the install is what makes the visitor's account, if they have none yet (the
+    // demo's login; any other sends them to sign in first).
+    let (account, new_cookie) = account_or_sign_up(&**login, &store, &session, account).await?;
     let new_account = new_cookie.is_some();
     // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
     // token (then the flow is the way to reconnect).

@@ -1,8 +1,8 @@
 //! The demo's own login, the default [`Login`]: one account per browser, remembered by the
 //! account cookie (`partnerapp_account`), which holds a random login credential and nothing
-//! else; the store keeps only its hash. It never creates an account on a page view: [`ensure`]
-//! does, for the two actions that need one (starting Enable with Segment, asking for an API
-//! key). A partner with a login of their own replaces this file's [`DemoAccounts`] (see
+//! else; the store keeps only its hash. It never creates an account on a page view: its
+//! [`Login::sign_up`] does, for the two actions that need one (starting Enable with Segment,
+//! asking for an API key). It is the only login that makes accounts. A partner with a login of their own replaces this file's [`DemoAccounts`] (see
 //! `web/login.rs`).
 
 use actix_web::HttpResponse;
@@ -11,9 +11,8 @@ use actix_web::dev::ServiceRequest;
 
 use super::cookies;
 use super::error::WebError;
-use super::login::{Answer, CurrentAccount, Login, Visitor};
+use super::login::{Answer, CurrentAccount, Login, SignedUp, Visitor};
 use super::session::TypedSession;
-use super::state::Site;
 use crate::segment::InstallName;
 use crate::store::{LoginToken, Store, StoreError};
 
@@ -50,6 +49,26 @@ pub struct DemoAccounts {
 }
 
 impl Login for DemoAccounts {
+    /// A new account, its cookie, and its key kept in the session to be shown once.
+    fn sign_up<'a>(
+        &'a self,
+        store: &'a Store,
+        session: &'a TypedSession,
+    ) -> Answer<'a, Result<SignedUp, WebError>> {
+        Box::pin(async move {
+            let (account, key, login) = store.create_account().await.map_err(WebError::store)?;
+            tracing::info!(account = account.id, "new partner account");
+            session.show_new_api_key_once(&key)?;
+            Ok(SignedUp {
+                account: CurrentAccount {
+                    account,
+                    in_use: None,
+                },
+                cookie: Some(account_cookie(self.https, Some(&login))),
+            })
+        })
+    }
+
     fn visitor<'a>(
         &'a self,
         request: &'a ServiceRequest,
@@ -80,29 +99,6 @@ impl Login for DemoAccounts {
             })
         })
     }
-}
-
-/// The visitor's account, made now if they have none; the cookie to set comes with a new one.
-/// The new key is kept in the session to be shown once.
-pub async fn ensure(
-    site: &Site,
-    store: &Store,
-    session: &TypedSession,
-    current: Option<CurrentAccount>,
-) -> Result<(CurrentAccount, Option<Cookie<'static>>), WebError> {
-    if let Some(current) = current {
-        return Ok((current, None));
-    }
-    let (account, key, login) = store.create_account().await.map_err(WebError::store)?;
-    tracing::info!(account = account.id, "new partner account");
-    session.show_new_api_key_once(&key)?;
-    Ok((
-        CurrentAccount {
-            account,
-            in_use: None,
-        },
-        Some(account_cookie(site.https, Some(&login))),
-    ))
 }
 
 /// Adds `cookie`, if any, to `response`.

@@ -53,6 +53,10 @@ pub enum WebError {
     #[error("this browser has no account with us")]
     NoAccount,
 
+    /// The partner's login names nobody on this request, and only its sign-in makes accounts.
+    #[error("nobody is signed in")]
+    SignInFirst,
+
     #[error("this browser is not connected to a Segment install")]
     NotConnected,
 
@@ -183,6 +187,15 @@ impl WebError {
                     "The install token is being renewed by another request (perhaps on another \
                      instance of this app), and Segment has not answered it yet. Try again in a \
                      moment.",
+                ),
+                false,
+            ),
+            WebError::SignInFirst => says(
+                S::UNAUTHORIZED,
+                "Sign in first",
+                Some(
+                    "This app connects Segment for the users who are signed in to it. Sign in, \
+                     then click Enable with Segment again.",
                 ),
                 false,
             ),

@@ -40,6 +40,12 @@ pub struct Visitor {
     pub cookie: Option<Cookie<'static>>,
 }
 
+/// An account [`Login::sign_up`] made, and the cookie the response must set for it.
+pub struct SignedUp {
+    pub account: CurrentAccount,
+    pub cookie: Option<Cookie<'static>>,
+}
+
 /// A boxed future, so that the app can hold any login as `Arc<dyn Login>`.
 pub type Answer<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -54,6 +60,19 @@ pub trait Login: Send + Sync + 'static {
         store: &'a Store,
         in_use: Option<&'a InstallName>,
     ) -> Answer<'a, Result<Visitor, StoreError>>;
+
+    /// A visitor with no account starts something that needs one (Enable with Segment, asking
+    /// for an API key). Only the demo's login makes an account then, and the cookie that holds
+    /// it; any other login leaves accounts to the partner's sign-in, and the visitor gets the
+    /// "sign in first" page (the default).
+    fn sign_up<'a>(
+        &'a self,
+        store: &'a Store,
+        session: &'a TypedSession,
+    ) -> Answer<'a, Result<SignedUp, WebError>> {
+        let _ = (store, session);
+        Box::pin(async { Err(WebError::SignInFirst) })
+    }
 
     /// The API key Enable pushes into the destination for `account`: by default the key the
     /// store keeps for it (sealed). A partner with a key service of its own fetches it here.
@@ -139,4 +158,21 @@ pub async fn middleware(
         response.response_mut().add_cookie(&cookie)?;
     }
     Ok(response)
+}
+
+/// The visitor's account: `current`, or, for a visitor without one, what the login's
+/// [`Login::sign_up`] gives (the demo makes one; other logins send the visitor to sign in).
+pub async fn account_or_sign_up(
+    login: &dyn Login,
+    store: &Store,
+    session: &TypedSession,
+    current: Option<CurrentAccount>,
+) -> Result<(CurrentAccount, Option<Cookie<'static>>), WebError> {
+    match current {
+        Some(current) => Ok((current, None)),
+        None => {
+            let SignedUp { account, cookie } = login.sign_up(store, session).await?;
+            Ok((account, cookie))
+        }
+    }
 }
