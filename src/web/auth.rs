@@ -33,8 +33,6 @@ pub struct StartParams {
 /// then off to Segment.
 // A handler's arguments are what it uses: each dependency is one of them (`web::state`).
 #[allow(clippy::too_many_arguments)]
-// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
-#[allow(clippy::too_many_arguments)]
 pub async fn start(
     segment: web::Data<SegmentClient>,
     store: web::Data<Store>,
