@@ -93,7 +93,7 @@ pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
 /// The HTTP client for upstream calls, one per thread that calls (each built by
 /// [`http_client`]). Each of the web server's workers runs its own event loop, and a pooled
 /// connection belongs to the loop that opened it: a call from another thread went through that
-/// loop and back, two thread hand-offs per call (issue 15, BENCHMARKS.md). Cheap to clone.
+/// loop and back, two thread hand-offs per call (BENCHMARKS.md). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HttpClients {
     limits: Limits,

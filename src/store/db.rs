@@ -51,7 +51,7 @@ pub enum Db {
 /// A Postgres pool per thread that queries. A connection's socket belongs to the event loop of
 /// the thread that opened it, and each web worker runs a loop of its own: in one shared pool, a
 /// query from the other worker went through that loop and back, two thread hand-offs per
-/// round trip (issue 15, BENCHMARKS.md).
+/// round trip (BENCHMARKS.md).
 #[derive(Debug)]
 pub struct PgPools {
     options: PgConnectOptions,

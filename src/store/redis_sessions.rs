@@ -43,7 +43,7 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub struct RedisSessions {
     /// actix-session's store, one per thread that uses it (each with its own connection): a
     /// connection is driven by the event loop of the thread that opened it, so a command from
-    /// another worker went through that loop and back (issue 15, BENCHMARKS.md). The first
+    /// another worker went through that loop and back (BENCHMARKS.md). The first
     /// is made at start-up; a thread whose own cannot be made shares it.
     first: RedisSessionStore,
     per_thread: std::sync::Arc<thread_local::ThreadLocal<RedisSessionStore>>,

@@ -5,7 +5,7 @@
 //!
 //! Why not sqlx's SQLite driver: it runs every connection on a thread of its own, so each query
 //! is two thread hand-offs (the query to that thread, the answer back), and on two cores those
-//! wake-ups cost more than the query (issue 15: a `SELECT 1` was ~30 µs and 2 context switches;
+//! wake-ups cost more than the query (a `SELECT 1` was ~30 µs and 2 context switches;
 //! BENCHMARKS.md). A query on the embedded file takes microseconds, so it runs inline, like
 //! rendering a template. sqlx still applies the migrations, before these connections open.
 //!

@@ -3,7 +3,7 @@
 //! key like the session's id (actix-web's private cookies), rather than in the server session:
 //! the page that shows it then writes nothing to the session store. Kept in the session, every
 //! page after an action (and the page an install lands on) was a session write, only to take
-//! the message out (issue 15, BENCHMARKS.md).
+//! the message out (one database write per install flow less: BENCHMARKS.md).
 //!
 //! [`carry`] (the middleware, around the app's pages) reads the cookie into the request's
 //! [`Mailbox`]; handlers put and take messages through `TypedSession::flash` and

@@ -27,8 +27,10 @@ macro_rules! route_table {
                 WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
             }))
             .app_data(
+                // The same limit as every body (`security::MAX_FORM_BYTES`): a larger form is a 413
+                // from the payload limit, never a 400 from here.
                 web::FormConfig::default()
-                    .limit(16 * 1024)
+                    .limit(super::security::MAX_FORM_BYTES)
                     .error_handler(|error, _| {
                         WebError::BadRequest(format!("the form cannot be read: {error}")).into()
                     }),

@@ -351,7 +351,7 @@ fn account_line(text: &str) -> String {
 }
 
 /// The page an install lands on shows its message and writes nothing to the session store:
-/// the message came in a cookie of its own, and the form token was made at login (issue 15).
+/// the message came in a cookie of its own, and the form token was made at login.
 #[tokio::test]
 async fn the_page_an_install_lands_on_writes_nothing_to_the_sessions() {
     let app = spawn_app().await;
