@@ -32,7 +32,7 @@ use crate::web::login::{self, Login};
 use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
-use crate::web::{self as routes, cookies, error_page::error_pages, flash, security};
+use crate::web::{self as routes, cookies, error_page::error_pages, flash, security, session};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +169,7 @@ impl Application {
                 web::scope("")
                     .wrap(from_fn(login::middleware))
                     .wrap(from_fn(security::guard))
+                    .wrap(from_fn(session::require_store))
                     .wrap(session)
                     .wrap(from_fn(move |request, next| {
                         flash::carry(flash.clone(), request, next)

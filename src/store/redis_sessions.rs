@@ -9,7 +9,13 @@
 //!
 //! What this module adds to actix-session's store is the envelope: the sealed entries, when the
 //! session began and when it was last used (moved forward at most every
-//! [`touch_interval`](super::sessions::touch_interval), as in the database).
+//! [`touch_interval`](super::sessions::touch_interval), as in the database); and a time limit on
+//! every call, which the store lacks: with Redis gone, a request fails in [`TIMEOUT`] with
+//! [`Unavailable`] (the "sign-in is unavailable" page) instead of waiting for Redis.
+//!
+//! The connections are deadpool-redis' pool, shared by every worker, as actix-session takes it
+//! (`RedisSessionStore::builder_pooled`): a connection is made when one is needed, within the
+//! timeout, so the first request after Redis comes back is served at once.
 
 use std::collections::HashMap;
 
@@ -36,22 +42,41 @@ const SEALED: &str = "sealed";
 const SEALED_FOR: &str = "redis-sessions";
 
 /// How long a connection to Redis, or an answer, may take before it counts as failed.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Redis did not answer in time, or refused: the sessions cannot be read or written now.
+#[derive(Debug, thiserror::Error)]
+#[error("the session store (Redis) is unavailable while {doing}: {reason}")]
+pub struct Unavailable {
+    pub doing: &'static str,
+    pub reason: String,
+}
 
 /// The sessions, in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct RedisSessions {
-    /// actix-session's store, one per thread that uses it (each with its own connection): a
-    /// connection is driven by the event loop of the thread that opened it, so a command from
-    /// another worker went through that loop and back (BENCHMARKS.md). The first
-    /// is made at start-up; a thread whose own cannot be made shares it.
-    first: RedisSessionStore,
-    per_thread: std::sync::Arc<thread_local::ThreadLocal<RedisSessionStore>>,
-    url: String,
-    /// A connection of its own for `PING` (`/readyz`).
-    ping: redis::aio::ConnectionManager,
+    /// actix-session's store, on the pool.
+    store: RedisSessionStore,
+    /// The same pool, for `PING` (`/readyz`).
+    pool: deadpool_redis::Pool,
     sealer: Sealer,
     limits: SessionLimits,
+}
+
+/// `call`, within [`TIMEOUT`]; its failure, or no answer in time, is [`Unavailable`] (and logged).
+async fn bounded<T>(
+    doing: &'static str,
+    call: impl std::future::Future<Output = Result<T, anyhow::Error>>,
+) -> Result<T, anyhow::Error> {
+    let failed = |reason: String| {
+        tracing::error!(%reason, "the session store (Redis) failed while {doing}");
+        anyhow::Error::new(Unavailable { doing, reason })
+    };
+    match tokio::time::timeout(TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(failed(error.to_string())),
+        Err(_) => Err(failed(format!("no answer in {} s", TIMEOUT.as_secs()))),
+    }
 }
 
 /// What a session's envelope says.
@@ -100,14 +125,6 @@ pub fn describe(url: &str) -> String {
     }
 }
 
-/// actix-session's Redis store at `url`, keyed by the SHA-256 of the session id.
-async fn store_for(url: &str) -> Result<RedisSessionStore, anyhow::Error> {
-    RedisSessionStore::builder(url)
-        .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
-        .build()
-        .await
-}
-
 impl RedisSessions {
     /// Connects to Redis at `url` (`redis://…`, or `rediss://…` for TLS).
     pub async fn connect(
@@ -115,59 +132,43 @@ impl RedisSessions {
         sealer: Sealer,
         limits: SessionLimits,
     ) -> Result<RedisSessions, anyhow::Error> {
-        // One plain connection first: a Redis that is down or refuses the password fails here,
-        // at once and with its reason (the connection managers below would keep retrying).
-        let client = redis::Client::open(url)?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(TIMEOUT)
-            .set_response_timeout(TIMEOUT);
-        let mut first = client
-            .get_multiplexed_async_connection_with_config(&config)
+        let mut config = deadpool_redis::Config::from_url(url);
+        config.pool = Some(deadpool_redis::PoolConfig {
+            max_size: 16,
+            timeouts: deadpool_redis::Timeouts {
+                wait: Some(TIMEOUT),
+                create: Some(TIMEOUT),
+                recycle: Some(TIMEOUT),
+            },
+            ..Default::default()
+        });
+        let pool = config.create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let store = RedisSessionStore::builder_pooled(pool.clone())
+            .cache_keygen(|id| format!("partnerapp:session:{}", hash(id)))
+            .build()
             .await?;
-        let _: String = redis::cmd("PING").query_async(&mut first).await?;
-        let first = store_for(url).await?;
-        // `/readyz` answers within a few seconds when Redis has gone away.
-        let ping = client
-            .get_connection_manager_with_config(
-                redis::aio::ConnectionManagerConfig::new()
-                    .set_number_of_retries(1)
-                    .set_connection_timeout(TIMEOUT)
-                    .set_response_timeout(TIMEOUT),
-            )
-            .await?;
-        Ok(RedisSessions {
-            first,
-            per_thread: Default::default(),
-            url: url.to_owned(),
-            ping,
+        let sessions = RedisSessions {
+            store,
+            pool,
             sealer,
             limits,
-        })
-    }
-
-    /// This thread's store, connected on first use.
-    async fn inner(&self) -> &RedisSessionStore {
-        if let Some(store) = self.per_thread.get() {
-            return store;
-        }
-        // Bounded, and tried once per thread: a thread that cannot connect of its own keeps
-        // the shared store (which reconnects on its own), rather than waiting on every request.
-        let made = tokio::time::timeout(TIMEOUT, store_for(&self.url))
-            .await
-            .map_err(anyhow::Error::from)
-            .and_then(|made| made)
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "no Redis connection of this thread's own; sharing one");
-                self.first.clone()
-            });
-        self.per_thread.get_or(|| made)
+        };
+        // A Redis that is down or refuses the password fails start-up here, with its reason.
+        sessions.ping().await?;
+        Ok(sessions)
     }
 
     /// Whether Redis answers.
     pub async fn ping(&self) -> Result<(), anyhow::Error> {
-        let mut conn = self.ping.clone();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(())
+        let call = async {
+            let mut conn = self.pool.get().await?;
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        };
+        match tokio::time::timeout(TIMEOUT, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(anyhow::anyhow!("no answer in {} s", TIMEOUT.as_secs())),
+        }
     }
 
     /// How long Redis keeps a session last used at `seen`: its idle limit, cut at its absolute
@@ -191,7 +192,12 @@ impl RedisSessions {
     /// The session's envelope and entries, if it has not ended. An ended or unreadable session
     /// (sealed under another `SESSION_KEY`) is deleted.
     async fn open(&self, key: &SessionKey) -> Result<Option<(Envelope, State)>, LoadError> {
-        let Some(entries) = self.inner().await.load(key).await? else {
+        let loaded = bounded("reading a session", async {
+            self.store.load(key).await.map_err(anyhow::Error::from)
+        })
+        .await
+        .map_err(LoadError::Other)?;
+        let Some(entries) = loaded else {
             return Ok(None);
         };
         let now = now_ms();
@@ -203,9 +209,7 @@ impl RedisSessions {
                 Some((envelope, state))
             });
         if opened.is_none() {
-            self.inner()
-                .await
-                .delete(key)
+            bounded("deleting an ended session", self.store.delete(key))
                 .await
                 .map_err(LoadError::Other)?;
         }
@@ -225,11 +229,15 @@ impl SessionStore for RedisSessions {
             // of, which Redis expires in turn: nothing to undo.
             let same = SessionKey::try_from(key.as_ref().to_owned())
                 .map_err(|e| LoadError::Other(e.into()))?;
-            self.inner()
-                .await
-                .update(same, envelope.entries(), &self.ttl(&envelope))
-                .await
-                .map_err(|e| LoadError::Other(e.into()))?;
+            let ttl = self.ttl(&envelope);
+            bounded("moving a session's last use forward", async {
+                self.store
+                    .update(same, envelope.entries(), &ttl)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+            .map_err(LoadError::Other)?;
         }
         Ok(Some(state))
     }
@@ -243,10 +251,15 @@ impl SessionStore for RedisSessions {
                 .seal(&state)
                 .map_err(|e| SaveError::Serialization(e.into()))?,
         };
-        self.inner()
-            .await
-            .save(envelope.entries(), &self.ttl(&envelope))
-            .await
+        let ttl = self.ttl(&envelope);
+        bounded("saving a new session", async {
+            self.store
+                .save(envelope.entries(), &ttl)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .map_err(SaveError::Other)
     }
 
     async fn update(
@@ -271,10 +284,15 @@ impl SessionStore for RedisSessions {
         envelope.sealed = self
             .seal(&state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
-        self.inner()
-            .await
-            .update(key, envelope.entries(), &self.ttl(&envelope))
-            .await
+        let ttl = self.ttl(&envelope);
+        bounded("saving a session", async {
+            self.store
+                .update(key, envelope.entries(), &ttl)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await
+        .map_err(UpdateError::Other)
     }
 
     async fn update_ttl(&self, key: &SessionKey, _ttl: &TtlDuration) -> Result<(), anyhow::Error> {
@@ -284,7 +302,7 @@ impl SessionStore for RedisSessions {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.inner().await.delete(key).await
+        bounded("ending a session", self.store.delete(key)).await
     }
 }
 
@@ -317,30 +335,6 @@ mod tests {
             .query_async(&mut conn)
             .await
             .unwrap()
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(redis_tests), ignore = "set REDIS_TEST_URL to run it on Redis")]
-    async fn each_thread_talks_to_redis_over_a_connection_of_its_own() {
-        let sessions = sessions(&MasterKey::generate(), SessionLimits::default()).await;
-        let here = sessions.inner().await as *const RedisSessionStore as usize;
-        assert_eq!(
-            here,
-            sessions.inner().await as *const RedisSessionStore as usize
-        );
-        assert_ne!(here, &sessions.first as *const RedisSessionStore as usize);
-        let other = sessions.clone();
-        let there = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async { other.inner().await as *const RedisSessionStore as usize })
-        })
-        .join()
-        .unwrap();
-        assert_ne!(here, there);
-        assert_eq!(sessions.per_thread.iter().count(), 2);
     }
 
     #[tokio::test]

@@ -264,11 +264,28 @@ impl Sessions {
     }
 }
 
+/// The entry a session holds when its store could not be read: actix-session answers a store
+/// that fails with an opaque 500 from outside every middleware that could draw a page (it has
+/// no request to answer with), so the failure is reported in the session, and the app's
+/// `web::session::require_store` turns it into the "sign-in is unavailable" page (503). The
+/// session is then left unchanged, so nothing is written back.
+pub const STORE_UNAVAILABLE: &str = "_store_unavailable";
+
 impl SessionStore for Sessions {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        match self {
+        let loaded = match self {
             Sessions::Database(s) => s.load(key).await,
             Sessions::Redis(s) => s.load(key).await,
+        };
+        match loaded {
+            Err(LoadError::Other(error)) => {
+                tracing::error!(%error, "the session store failed");
+                Ok(Some(State::from([(
+                    STORE_UNAVAILABLE.to_owned(),
+                    "true".to_owned(),
+                )])))
+            }
+            other => other,
         }
     }
 

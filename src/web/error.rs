@@ -53,6 +53,10 @@ pub enum WebError {
     #[error("this browser has no account with us")]
     NoAccount,
 
+    /// The session store (Redis, or the database) failed or did not answer in time.
+    #[error("the session store is unavailable")]
+    SessionsUnavailable,
+
     /// The partner's login names nobody on this request, and only its sign-in makes accounts.
     #[error("nobody is signed in")]
     SignInFirst,
@@ -187,6 +191,15 @@ impl WebError {
                     "The install token is being renewed by another request (perhaps on another \
                      instance of this app), and Segment has not answered it yet. Try again in a \
                      moment.",
+                ),
+                false,
+            ),
+            WebError::SessionsUnavailable => says(
+                S::SERVICE_UNAVAILABLE,
+                "Sign-in is unavailable",
+                Some(
+                    "This app keeps sign-ins in a service that is not answering just now. Nothing \
+                     was lost: try again shortly.",
                 ),
                 false,
             ),
@@ -372,7 +385,7 @@ impl WebError {
                 error.kind(),
                 ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unreachable { .. }
             ),
-            WebError::RefreshBusy => true,
+            WebError::RefreshBusy | WebError::SessionsUnavailable => true,
             _ => false,
         }
     }

@@ -185,6 +185,27 @@ fn new_csrf_token() -> Secret {
     Secret::new(oauth2::CsrfToken::new_random_len(32).secret().clone())
 }
 
+/// Middleware, just inside the session middleware: a session its store could not read (Redis or
+/// the database did not answer; see `store::sessions::STORE_UNAVAILABLE`) is the "sign-in is
+/// unavailable" page, at once, before anything reads or writes it.
+pub async fn require_store(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let unavailable = request
+        .get_session()
+        .contains_key(crate::store::sessions::STORE_UNAVAILABLE);
+    if unavailable {
+        return Ok(request
+            .error_response(WebError::SessionsUnavailable)
+            .map_into_right_body());
+    }
+    Ok(next.call(request).await?.map_into_left_body())
+}
+
 impl TypedSession {
     /// The session of a request in a middleware (handlers take `TypedSession` as an argument).
     pub fn of(request: &actix_web::dev::ServiceRequest) -> TypedSession {

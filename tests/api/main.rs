@@ -13,6 +13,7 @@ mod load;
 mod monitor;
 mod operations;
 mod partner;
+mod redis_down;
 mod sandbox;
 mod scopes;
 mod security;
