@@ -249,7 +249,7 @@ pub fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, S
     #[cfg(not(feature = "sandbox"))]
     let _ = port;
     Ok(SegmentClient::new(
-        segment::HttpClients::new(&settings.limits)?,
+        segment::http_client(&settings.limits)?,
         urls,
         AppCredentials {
             client_id,

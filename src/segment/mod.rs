@@ -74,9 +74,9 @@ impl Default for Limits {
     }
 }
 
-/// The HTTP client for upstream calls (each thread has one, [`HttpClients`]): no redirects (a
-/// token endpoint that redirects is an SSRF risk, and Segment's API never needs them), and
-/// bounded waits.
+/// The HTTP client for upstream calls, one for the whole app (a `reqwest::Client` is a handle to
+/// one connection pool, shared by every worker): no redirects (a token endpoint that redirects
+/// is an SSRF risk, and Segment's API never needs them), and bounded waits.
 pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -90,35 +90,6 @@ pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// The HTTP client for upstream calls, one per thread that calls (each built by
-/// [`http_client`]). Each of the web server's workers runs its own event loop, and a pooled
-/// connection belongs to the loop that opened it: a call from another thread went through that
-/// loop and back, two thread hand-offs per call (BENCHMARKS.md). Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct HttpClients {
-    limits: Limits,
-    /// Built first, so a configuration that cannot make a client fails at start-up; used by
-    /// any thread whose own could not be built (which the same configuration never does).
-    first: reqwest::Client,
-    per_thread: Arc<thread_local::ThreadLocal<reqwest::Client>>,
-}
-
-impl HttpClients {
-    pub fn new(limits: &Limits) -> Result<HttpClients, reqwest::Error> {
-        Ok(HttpClients {
-            limits: *limits,
-            first: http_client(limits)?,
-            per_thread: Arc::new(thread_local::ThreadLocal::new()),
-        })
-    }
-
-    /// This thread's client.
-    pub fn get(&self) -> &reqwest::Client {
-        self.per_thread
-            .get_or(|| http_client(&self.limits).unwrap_or_else(|_| self.first.clone()))
-    }
-}
-
 /// How many pages of a list the client follows before it stops.
 const MAX_PAGES: usize = 20;
 /// How many times a GET is tried again after a connection error, a timeout or a 5xx.
@@ -130,7 +101,7 @@ const BACKOFF: [Duration; MAX_RETRIES as usize] =
 /// Talks to Segment on behalf of one partner App.
 #[derive(Debug, Clone)]
 pub struct SegmentClient {
-    http: HttpClients,
+    http: reqwest::Client,
     oauth: oauth::OAuthClient,
     app: AppCredentials,
     api_base: Url,
@@ -144,7 +115,7 @@ pub struct SegmentClient {
 
 impl SegmentClient {
     pub fn new(
-        http: HttpClients,
+        http: reqwest::Client,
         urls: SegmentUrls,
         app: AppCredentials,
         limits: &Limits,
@@ -203,7 +174,7 @@ impl SegmentClient {
     ) -> Result<InstallToken, SegmentError> {
         let _permit = self.permit().await?;
         let started = Instant::now();
-        let result = oauth::exchange_code(&self.oauth, self.http.get(), code, pkce_verifier).await;
+        let result = oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await;
         self.count("exchange_code", started, &result);
         result
     }
@@ -229,7 +200,6 @@ impl SegmentClient {
         let url = self.api(&format!("{install_name}/token"));
         let request = || {
             self.http
-                .get()
                 .get(url.clone())
                 .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()))
         };
@@ -443,7 +413,6 @@ impl SegmentClient {
         let request = || {
             let request = self
                 .http
-                .get()
                 .request(method.clone(), url.clone())
                 .bearer_auth(token.expose());
             match body {
@@ -567,25 +536,6 @@ fn join(base: &Url, path: &str) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_thread_calls_through_a_client_of_its_own() {
-        let clients = HttpClients::new(&Limits::default()).unwrap();
-        // Each thread's, the same every time on that thread. (A `reqwest::Client` is a handle:
-        // two handles are the same client when their pools are, so the handles are compared.)
-        let here = clients.get() as *const reqwest::Client as usize;
-        assert_eq!(here, clients.get() as *const reqwest::Client as usize);
-        let cloned = clients.clone();
-        let there = std::thread::spawn(move || cloned.get() as *const reqwest::Client as usize)
-            .join()
-            .unwrap();
-        assert_ne!(here, there);
-        assert_eq!(
-            clients.per_thread.iter().count(),
-            2,
-            "a client for each thread that called"
-        );
-    }
 
     #[test]
     fn join_keeps_the_base_path() {

@@ -12,9 +12,10 @@
 //! through one connection of their own: SQLite lets one connection write at a time, and taking
 //! turns in the process keeps writers from sleeping on a busy database.
 //!
-//! Postgres: sqlx's pools, one per thread that queries ([`PgPools`]), without the test on
-//! acquire (the server closes nothing on its own on loopback or a private network, and a broken
-//! connection fails its query, which the pool then drops). Migrations take Postgres' advisory lock, so instances starting together are safe.
+//! Postgres: one sqlx `PgPool`, shared by every worker, without the test on acquire (the server
+//! closes nothing on its own on loopback or a private network, and a broken connection fails its
+//! query, which the pool then drops). Migrations take Postgres' advisory lock, so instances
+//! starting together are safe.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,40 +36,16 @@ const READERS: usize = 4;
 /// How long a statement waits for a lock another process holds (SQLite's `busy_timeout`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Postgres connections per thread that queries (the two workers and the main runtime: at most
-/// 12 per instance). Two instances on two cores were fastest with 8 each in one pool; Postgres'
-/// default limit (100) leaves room for eight instances.
-const PG_CONNECTIONS: u32 = 4;
+/// Postgres connections per instance. Two instances on two cores were fastest with 8 each;
+/// Postgres' default limit (100) leaves room for twelve instances.
+const PG_CONNECTIONS: u32 = 8;
 /// How long connecting to Postgres, or waiting for a free connection, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum Db {
     Sqlite(SqliteDb),
-    Postgres(Box<PgPools>),
-}
-
-/// A Postgres pool per thread that queries. A connection's socket belongs to the event loop of
-/// the thread that opened it, and each web worker runs a loop of its own: in one shared pool, a
-/// query from the other worker went through that loop and back, two thread hand-offs per
-/// round trip (BENCHMARKS.md).
-#[derive(Debug)]
-pub struct PgPools {
-    options: PgConnectOptions,
-    per_thread: thread_local::ThreadLocal<PgPool>,
-}
-
-impl PgPools {
-    /// This thread's pool (made on first use; it connects when a query needs a connection).
-    pub fn get(&self) -> &PgPool {
-        self.per_thread.get_or(|| {
-            PgPoolOptions::new()
-                .max_connections(PG_CONNECTIONS)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .test_before_acquire(false)
-                .connect_lazy_with(self.options.clone())
-        })
-    }
+    Postgres(PgPool),
 }
 
 /// What to say about a database in a message: its kind, host and name, never a password.
@@ -151,10 +128,12 @@ impl Db {
                 .bring_up(&sqlx::migrate!("./migrations/postgres"), &mut first)
                 .await?;
             first.close().await?;
-            return Ok(Db::Postgres(Box::new(PgPools {
-                options,
-                per_thread: thread_local::ThreadLocal::new(),
-            })));
+            let pool = PgPoolOptions::new()
+                .max_connections(PG_CONNECTIONS)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .test_before_acquire(false)
+                .connect_lazy_with(options);
+            return Ok(Db::Postgres(pool));
         }
         Ok(Db::Sqlite(SqliteDb::open(url, migrations).await.map_err(
             |e| match e {
@@ -258,10 +237,10 @@ macro_rules! on {
                 tx.commit()?;
                 done
             }
-            $crate::store::db::Db::Postgres(pools) => {
+            $crate::store::db::Db::Postgres(pool) => {
                 #[allow(unused_imports)]
                 use sqlx::{query, query_as, query_scalar};
-                let mut tx = pools.get().begin().await?;
+                let mut tx = pool.begin().await?;
                 let $conn = &mut *tx;
                 let done = $body;
                 tx.commit().await?;
@@ -278,10 +257,10 @@ macro_rules! on {
                 let $conn = &mut *held;
                 $body
             }
-            $crate::store::db::Db::Postgres(pools) => {
+            $crate::store::db::Db::Postgres(pool) => {
                 #[allow(unused_imports)]
                 use sqlx::{query, query_as, query_scalar};
-                let mut held = pools.get().acquire().await?;
+                let mut held = pool.acquire().await?;
                 let $conn = &mut *held;
                 $body
             }
@@ -300,31 +279,6 @@ pub(crate) use on;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn each_thread_queries_postgres_through_a_pool_of_its_own() {
-        // Lazy pools: nothing connects, so no server is needed to see which pool is whose.
-        let pools = PgPools {
-            options: PgConnectOptions::from_str("postgres://app@127.0.0.1:1/partner").unwrap(),
-            per_thread: thread_local::ThreadLocal::new(),
-        };
-        let here = pools.get() as *const PgPool as usize;
-        assert_eq!(here, pools.get() as *const PgPool as usize);
-        let there = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    runtime.block_on(async { pools.get() as *const PgPool as usize })
-                })
-                .join()
-                .unwrap()
-        });
-        assert_ne!(here, there);
-        assert_eq!(pools.per_thread.iter().count(), 2);
-    }
 
     #[test]
     fn descriptions_name_host_and_database_never_the_password() {

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use segment_partnerapp::sandbox::{self, Sandbox};
 use segment_partnerapp::secret::{AuthorizationCode, ClientSecret, InstallAccessToken};
 use segment_partnerapp::segment::{
-    AppCredentials, ConfigValue, DestinationChange, DestinationSlug, HttpClients, InstallToken,
-    Limits, SegmentClient, SegmentError, SegmentScope, SegmentUrls,
+    AppCredentials, ConfigValue, DestinationChange, DestinationSlug, InstallToken, Limits,
+    SegmentClient, SegmentError, SegmentScope, SegmentUrls,
 };
 use url::Url;
 
@@ -30,7 +30,7 @@ async fn client_for(scope: &str) -> SegmentClient {
 /// A client for an App with these credentials, talking to Segment at `base`.
 fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentClient {
     SegmentClient::new(
-        HttpClients::new(&Limits::default()).unwrap(),
+        segment_partnerapp::segment::http_client(&Limits::default()).unwrap(),
         SegmentUrls {
             authorize_base: base.clone(),
             token_base: base.clone(),
@@ -244,7 +244,7 @@ async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
         ..Limits::default()
     };
     let client = SegmentClient::new(
-        HttpClients::new(&limits).unwrap(),
+        segment_partnerapp::segment::http_client(&limits).unwrap(),
         SegmentUrls {
             authorize_base: base.clone(),
             token_base: base.clone(),

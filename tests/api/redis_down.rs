@@ -70,7 +70,10 @@ async fn redis_stopping_gives_a_clear_503_never_a_hang() {
     signal("-STOP");
     let asked = Instant::now();
     let page = app.browser.get(&app.url("/destination")).await;
-    assert!(asked.elapsed() < Duration::from_secs(15), "it waited for Redis");
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "it waited for Redis"
+    );
     assert_eq!(page.status, 503, "{}", page.text());
     signal("-CONT");
     let page = app.browser.get(&app.url("/destination")).await;
