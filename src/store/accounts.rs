@@ -9,7 +9,6 @@ use sqlx::{FromRow, Row};
 use super::db::on;
 use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
 use super::keys::{ApiKey, LoginToken};
-use super::sqlite;
 use super::{Store, StoreError};
 use crate::segment::InstallName;
 
@@ -41,32 +40,25 @@ macro_rules! account_from {
     };
 }
 
-impl sqlite::FromRow for Account {
-    fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
-        Ok(account_from!(row, ""))
-    }
-}
-
 /// An account with the install it uses, if any, read from one row of [`Store::account_by`]'s
 /// join: the account's columns prefixed `a_`, then the install's (all null without one).
 struct AccountRow(Account, Option<StoredInstall>);
 
-impl<'r> FromRow<'r, sqlx::postgres::PgRow> for AccountRow {
-    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+/// Reads a row of either database: the account's columns, then the install's (`StoredInstall`'s
+/// own mapping) when there is one.
+impl<'r, R: Row> FromRow<'r, R> for AccountRow
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    StoredInstall: FromRow<'r, R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
         let account = account_from!(row, "a_");
         let install = match row.try_get::<Option<String>, _>("install_name")? {
             Some(_) => Some(StoredInstall::from_row(row)?),
-            None => None,
-        };
-        Ok(AccountRow(account, install))
-    }
-}
-
-impl sqlite::FromRow for AccountRow {
-    fn from_row(row: &sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
-        let account = account_from!(row, "a_");
-        let install = match row.try_get::<Option<String>>("install_name")? {
-            Some(_) => Some(<StoredInstall as sqlite::FromRow>::from_row(row)?),
             None => None,
         };
         Ok(AccountRow(account, install))

@@ -1,16 +1,16 @@
 //! The store's database: SQLite (embedded, the default) or Postgres, chosen by `DATABASE_URL`.
 //!
-//! Every query is written once, in SQL both understand, with `$1, $2, …` placeholders (sqlx's
-//! SQLite driver reads `$N` as the N-th argument, as Postgres does). [`on!`] runs it on the
-//! backend at hand: the macro expands the query once per backend, so each is type-checked
-//! against both. What differs is only how a connection is had and how a transaction starts,
-//! and that lives here.
+//! Both are sqlx's: a `SqlitePool` or a `PgPool`, with sqlx's own types and row mapping. Every
+//! query is written once, in SQL both understand, with `$1, $2, …` placeholders (sqlx's SQLite
+//! driver reads `$N` as the N-th argument, as Postgres does). [`on!`] runs it on the pool at
+//! hand; its two arms are the same sqlx calls on the two pool types (Rust needs the types to
+//! be known), so each query is type-checked against both. How a transaction starts differs, and
+//! that lives here.
 //!
-//! SQLite: a few connections of the store's own, each used by one query at a time, which runs
-//! on the thread that asks (`store::sqlite`: sqlx's SQLite driver hands every query to a thread
-//! of the connection's own and back, which cost more than the query; BENCHMARKS.md). Writes go
-//! through one connection of their own: SQLite lets one connection write at a time, and taking
-//! turns in the process keeps writers from sleeping on a busy database.
+//! SQLite: WAL, so readers never wait for the writer; a statement waits up to [`BUSY_TIMEOUT`]
+//! for another connection's write lock. A transaction starts with `BEGIN IMMEDIATE` (it takes
+//! the write lock first: one that reads, then writes, would otherwise fail in WAL mode if
+//! another connection wrote in between).
 //!
 //! Postgres: one sqlx `PgPool`, shared by every worker, without the test on acquire (the server
 //! closes nothing on its own on loopback or a private network, and a broken connection fails its
@@ -18,22 +18,19 @@
 //! starting together are safe.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{ConnectOptions, Connection as _};
-use tokio::sync::{Mutex, MutexGuard};
-
-use super::sqlite::{self, Connection};
 
 use super::StoreError;
 
-/// How many connections for reads. A query holds one only while it runs (on the calling
-/// thread), so one per thread that serves requests is plenty; a few more cover the others.
-const READERS: usize = 4;
-/// How long a statement waits for a lock another process holds (SQLite's `busy_timeout`).
+/// SQLite connections per instance (sqlx runs each on a thread of its own).
+const SQLITE_CONNECTIONS: u32 = 4;
+/// How long a statement waits for a lock another connection holds (SQLite's `busy_timeout`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Postgres connections per instance. Two instances on two cores were fastest with 8 each;
@@ -44,7 +41,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub enum Db {
-    Sqlite(SqliteDb),
+    Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
@@ -135,7 +132,7 @@ impl Db {
                 .connect_lazy_with(options);
             return Ok(Db::Postgres(pool));
         }
-        Ok(Db::Sqlite(SqliteDb::open(url, migrations).await.map_err(
+        Ok(Db::Sqlite(open_sqlite(url, migrations).await.map_err(
             |e| match e {
                 StoreError::Database(source) => connect(source),
                 other => other,
@@ -144,97 +141,52 @@ impl Db {
     }
 }
 
-/// The SQLite file's connections.
-#[derive(Debug)]
-pub struct SqliteDb {
-    /// For every statement that writes.
-    writer: Mutex<Connection>,
-    readers: Box<[Mutex<Connection>]>,
-    /// Where a request that finds every connection busy waits its turn.
-    next: AtomicUsize,
+/// The SQLite file (created, with its folder, if needed), migrated, and its pool.
+async fn open_sqlite(url: &str, migrations: Migrations) -> Result<SqlitePool, StoreError> {
+    // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for
+    // no fsync of its own (still durable across an application crash).
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT);
+    let file = options.get_filename().to_path_buf();
+    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
+        && !folder.exists()
+    {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
+    }
+    // One connection first, for the migrations (or the check that they were applied).
+    let mut first = options.connect().await?;
+    migrations
+        .bring_up(&sqlx::migrate!("./migrations/sqlite"), &mut first)
+        .await?;
+    first.close().await?;
+    Ok(SqlitePoolOptions::new()
+        .max_connections(SQLITE_CONNECTIONS)
+        .acquire_timeout(BUSY_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
-impl SqliteDb {
-    async fn open(url: &str, migrations: Migrations) -> Result<SqliteDb, StoreError> {
-        // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for
-        // no fsync of its own (still durable across an application crash).
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .foreign_keys(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
-        let file = options.get_filename().to_path_buf();
-        if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
-            && !folder.exists()
-        {
-            std::fs::create_dir_all(folder)
-                .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
-        }
-        // sqlx applies the migrations (and sets WAL, which the file keeps), then lets go.
-        let mut migrator = options.connect().await?;
-        migrations
-            .bring_up(&sqlx::migrate!("./migrations/sqlite"), &mut migrator)
-            .await?;
-        migrator.close().await?;
-        let open = || -> Result<Mutex<Connection>, StoreError> {
-            let conn = Connection::open(&file).map_err(sqlite::error)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite::error)?;
-            conn.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(sqlite::error)?;
-            Ok(Mutex::new(conn))
-        };
-        let writer = open()?;
-        let readers = (0..READERS)
-            .map(|_| open())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SqliteDb {
-            writer,
-            readers: readers.into_boxed_slice(),
-            next: AtomicUsize::new(0),
-        })
-    }
-
-    /// The connection for a statement (or transaction) that writes, once no other uses it.
-    pub async fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().await
-    }
-
-    /// A connection for one read: a free one if there is one, else the next in turn once it is
-    /// free.
-    pub async fn reader(&self) -> MutexGuard<'_, Connection> {
-        for connection in self.readers.iter() {
-            if let Ok(free) = connection.try_lock() {
-                return free;
-            }
-        }
-        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[turn].lock().await
-    }
-}
-
-/// Runs `$body` with `$conn` bound to a `&mut` connection of the store's database `$db`:
-/// - `read`: any connection;
-/// - `write`: SQLite's writer (Postgres: any connection);
-/// - `transaction`: a transaction that is committed when `$body` returns `Ok` (SQLite: `BEGIN
-///   IMMEDIATE`, which takes the write lock first; a transaction that reads, then writes, would
-///   otherwise fail in WAL mode if another connection wrote in between).
+/// Runs `$body` with `$conn` bound to the store's database `$db`:
+/// - `read` and `write`: the pool (each query takes a connection for itself);
+/// - `transaction`: a `&mut` connection in a transaction that is committed when `$body` returns
+///   `Ok` (SQLite: `BEGIN IMMEDIATE`, see the module's doc).
 ///
-/// `$body` is expanded once per backend, so the same SQL and binds are checked for both: its
-/// `query`, `query_as` and `query_scalar` are sqlx's for Postgres and `store::sqlite`'s (the
-/// same calls, run inline) for SQLite. It may use `?` for `sqlx::Error` and `StoreError`.
+/// `$body` is expanded once per pool type, so the same SQL and binds are checked for both. It
+/// may use `?` for `sqlx::Error` and `StoreError`.
 macro_rules! on {
     ($db:expr, transaction, |$conn:ident| $body:expr) => {
         match &*$db {
-            $crate::store::db::Db::Sqlite(db) => {
+            $crate::store::db::Db::Sqlite(pool) => {
                 #[allow(unused_imports)]
-                use $crate::store::sqlite::{query, query_as, query_scalar};
-                let mut held = db.writer().await;
-                let mut tx = $crate::store::sqlite::Transaction::begin(&mut held)?;
-                let $conn = tx.conn();
+                use sqlx::{query, query_as, query_scalar};
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let $conn = &mut *tx;
                 let done = $body;
-                tx.commit()?;
+                tx.commit().await?;
                 done
             }
             $crate::store::db::Db::Postgres(pool) => {
@@ -250,28 +202,19 @@ macro_rules! on {
     };
     ($db:expr, $kind:ident, |$conn:ident| $body:expr) => {
         match &*$db {
-            $crate::store::db::Db::Sqlite(db) => {
+            $crate::store::db::Db::Sqlite(pool) => {
                 #[allow(unused_imports)]
-                use $crate::store::sqlite::{query, query_as, query_scalar};
-                let mut held = on!(@sqlite db, $kind);
-                let $conn = &mut *held;
+                use sqlx::{query, query_as, query_scalar};
+                let $conn = pool;
                 $body
             }
             $crate::store::db::Db::Postgres(pool) => {
                 #[allow(unused_imports)]
                 use sqlx::{query, query_as, query_scalar};
-                let mut held = pool.acquire().await?;
-                let $conn = &mut *held;
+                let $conn = pool;
                 $body
             }
         }
-    };
-    // SQLite's connection for a read, or its one writer.
-    (@sqlite $db:ident, read) => {
-        $db.reader().await
-    };
-    (@sqlite $db:ident, write) => {
-        $db.writer().await
     };
 }
 pub(crate) use on;

@@ -35,33 +35,6 @@ pub struct StoredInstall {
     pub disconnected_at: Option<DateTime<Utc>>,
 }
 
-impl super::sqlite::FromRow for StoredInstall {
-    fn from_row(row: &super::sqlite::Row<'_>) -> Result<Self, sqlx::Error> {
-        // As `#[sqlx(try_from = "String")]` does for sqlx's rows.
-        let parsed = |column: &str, reason: &'static str| sqlx::Error::ColumnDecode {
-            index: column.to_owned(),
-            source: reason.into(),
-        };
-        Ok(StoredInstall {
-            install_name: InstallName::try_from(row.try_get::<String>("install_name")?)
-                .map_err(|r| parsed("install_name", r))?,
-            account_id: row.try_get("account_id")?,
-            app_name: row.try_get("app_name")?,
-            workspace: WorkspaceName::try_from(row.try_get::<String>("workspace")?)
-                .map_err(|r| parsed("workspace", r))?,
-            source: row.try_get("source")?,
-            scope: row.try_get("scope")?,
-            created_at: row.try_get("created_at")?,
-            last_refreshed_at: row.try_get("last_refreshed_at")?,
-            token_sealed: row.try_get("token_sealed")?,
-            token_expires_at: row.try_get("token_expires_at")?,
-            attention: row.try_get("attention")?,
-            attention_at: row.try_get("attention_at")?,
-            disconnected_at: row.try_get("disconnected_at")?,
-        })
-    }
-}
-
 /// Why an install needs someone to look at it: Segment refused to mint a token for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attention {

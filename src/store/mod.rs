@@ -20,7 +20,6 @@ pub mod installs;
 mod keys;
 pub mod redis_sessions;
 pub mod sessions;
-mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -268,7 +267,7 @@ pub(crate) mod test_support {
     pub async fn stored<T>(store: &Store, sql: &str, key: &str) -> T
     where
         T: Send + Unpin,
-        T: super::sqlite::Decode,
+        for<'r> T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
         for<'r> T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
     {
         let value: Result<T, StoreError> = async {
@@ -278,5 +277,62 @@ pub(crate) mod test_support {
         }
         .await;
         value.unwrap()
+    }
+}
+
+/// A database the store wrote before it ran on sqlx alone (rusqlite on the calling thread, with
+/// times and blobs as sqlx stores them) opens and reads the same: the account by its login
+/// cookie, its key unsealed, its install and the install's token unsealed.
+#[cfg(test)]
+mod written_before_sqlx {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    /// The tests' `SESSION_KEY` (`tests/api/helpers.rs`), which the fixture was sealed with.
+    const KEY: &str = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    /// The account cookie the fixture's visitor held.
+    const LOGIN: &str = "pal_HcVCagAK0TbbgC2SqwyaOCnOlDHSOYBM2iCUhVnU";
+
+    #[tokio::test]
+    async fn a_database_written_before_opens_and_reads_the_same() {
+        let dir = std::env::temp_dir().join(format!("partnerapp-fixture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("before.sqlite3");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/written-before-sqlx.sqlite3"
+            ),
+            &file,
+        )
+        .unwrap();
+        let key = MasterKey::parse(KEY).unwrap();
+        let store = Store::open(&format!("sqlite://{}", file.display()), &key)
+            .await
+            .unwrap();
+        let login = LoginToken::parse(LOGIN).unwrap();
+        let (account, _) = store.account_by_login(&login, None).await.unwrap().unwrap();
+        let api_key = store.api_key(&account).unwrap();
+        assert!(api_key.expose().starts_with(&account.api_key_prefix));
+        assert_eq!(hash_key(api_key.expose()), account.api_key_hash);
+        let installs = store.installs(account.id).await.unwrap();
+        assert_eq!(installs.len(), 1);
+        let install = &installs[0];
+        assert_eq!(install.workspace.to_string(), "workspaces/acme");
+        assert_eq!(
+            install.source.as_deref(),
+            Some("workspaces/acme/sources/ios")
+        );
+        assert_eq!(
+            install.created_at.to_rfc3339(),
+            "2026-12-02T15:25:24.718714565+00:00"
+        );
+        let token = store.install_token(install).unwrap();
+        assert!(
+            !token.access_token.expose().is_empty(),
+            "the token did not unseal"
+        );
+        assert_eq!(store.account_count().await.unwrap(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -418,33 +418,28 @@ mod tests {
     use super::*;
 
     /// The migration that keeps sessions in one b-tree keeps every session there was.
-    #[test]
-    fn sessions_stored_before_the_one_tree_migration_are_kept() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
+    #[tokio::test]
+    async fn sessions_stored_before_the_one_tree_migration_are_kept() {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
         for earlier in [
             include_str!("../../migrations/sqlite/20261124000001_accounts_and_installs.sql"),
             include_str!("../../migrations/sqlite/20261124000002_server_side_state.sql"),
             include_str!("../../migrations/sqlite/20261124000003_refresh_lease.sql"),
             include_str!("../../migrations/sqlite/20261201000001_partner_user_id.sql"),
-        ] {
-            conn.execute_batch(earlier).unwrap();
-        }
-        conn.execute_batch(
             "INSERT INTO sessions VALUES ('aa', x'0102', 1, 2), ('bb', x'03', 3, 4)",
+            include_str!("../../migrations/sqlite/20261201000002_sessions_one_tree.sql"),
+        ] {
+            conn.execute(sqlx::raw_sql(earlier)).await.unwrap();
+        }
+        let kept: Vec<(String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT id_hash, state, created_at, last_seen_at FROM sessions ORDER BY 1",
         )
+        .fetch_all(&mut conn)
+        .await
         .unwrap();
-        conn.execute_batch(include_str!(
-            "../../migrations/sqlite/20261201000002_sessions_one_tree.sql"
-        ))
-        .unwrap();
-        let mut rows = conn
-            .prepare("SELECT id_hash, state, created_at, last_seen_at FROM sessions ORDER BY 1")
-            .unwrap();
-        let kept: Vec<(String, Vec<u8>, i64, i64)> = rows
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
         assert_eq!(
             kept,
             [
@@ -453,14 +448,16 @@ mod tests {
             ]
         );
         // One tree: no rowid, no index of its own besides the key.
-        assert!(conn.prepare("SELECT rowid FROM sessions").is_err());
-        let indexes: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let rowid = sqlx::query("SELECT rowid FROM sessions")
+            .fetch_all(&mut conn)
+            .await;
+        assert!(rowid.is_err());
+        let indexes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
         assert_eq!(indexes, 0);
     }
 
