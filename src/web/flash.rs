@@ -5,6 +5,10 @@
 //! page after an action (and the page an install lands on) was a session write, only to take
 //! the message out (one database write per install flow less: BENCHMARKS.md).
 //!
+//! Why not actix-web-flash-messages (the crate for this): its middleware `unwrap()`s a failure of
+//! its cookie store, so a message too long for a cookie panics the worker, and it adds a removal
+//! cookie to every response it wraps, where `/healthz` and `/readyz` must set none.
+//!
 //! [`carry`] (the middleware, around the app's pages) reads the cookie into the request's
 //! [`Mailbox`]; handlers put and take messages through `TypedSession::flash` and
 //! `TypedSession::take_flash`; the response sets the cookie for a new message, or removes it
