@@ -28,8 +28,10 @@ use sqlx::{ConnectOptions, Connection as _};
 
 use super::StoreError;
 
-/// SQLite connections per instance (sqlx runs each on a thread of its own).
-const SQLITE_CONNECTIONS: u32 = 4;
+/// SQLite connections per instance (sqlx runs each on a thread of its own). Measured on 2 cores
+/// with `BENCH_ONLY=pages bench/run.sh`: 8 served 4,700 to 5,700 destination pages/s at 64
+/// connections, 4 served 3,300 to 3,400 and 1 served 1,900 (BENCHMARKS.md).
+const SQLITE_CONNECTIONS: u32 = 8;
 /// How long a statement waits for a lock another connection holds (SQLite's `busy_timeout`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
