@@ -74,8 +74,7 @@ pub enum Migrations {
 }
 
 impl Migrations {
-    /// Applies `migrator`'s migrations, or checks none is pending (`applied` lists the versions
-    /// the database has, read only in that case).
+    /// Applies `migrator`'s migrations on `conn`, or checks that none is pending.
     async fn bring_up<C>(
         self,
         migrator: &sqlx::migrate::Migrator,

@@ -64,9 +64,9 @@ pub struct RedisSessions {
 }
 
 /// `call`, within [`TIMEOUT`]; its failure, or no answer in time, is [`Unavailable`] (and logged).
-async fn bounded<T>(
+async fn bounded<T, E: Into<anyhow::Error>>(
     doing: &'static str,
-    call: impl std::future::Future<Output = Result<T, anyhow::Error>>,
+    call: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, anyhow::Error> {
     let failed = |reason: String| {
         tracing::error!(%reason, "the session store (Redis) failed while {doing}");
@@ -74,7 +74,7 @@ async fn bounded<T>(
     };
     match tokio::time::timeout(TIMEOUT, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(failed(error.to_string())),
+        Ok(Err(error)) => Err(failed(error.into().to_string())),
         Err(_) => Err(failed(format!("no answer in {} s", TIMEOUT.as_secs()))),
     }
 }
@@ -192,11 +192,9 @@ impl RedisSessions {
     /// The session's envelope and entries, if it has not ended. An ended or unreadable session
     /// (sealed under another `SESSION_KEY`) is deleted.
     async fn open(&self, key: &SessionKey) -> Result<Option<(Envelope, State)>, LoadError> {
-        let loaded = bounded("reading a session", async {
-            self.store.load(key).await.map_err(anyhow::Error::from)
-        })
-        .await
-        .map_err(LoadError::Other)?;
+        let loaded = bounded("reading a session", self.store.load(key))
+            .await
+            .map_err(LoadError::Other)?;
         let Some(entries) = loaded else {
             return Ok(None);
         };
@@ -230,12 +228,10 @@ impl SessionStore for RedisSessions {
             let same = SessionKey::try_from(key.as_ref().to_owned())
                 .map_err(|e| LoadError::Other(e.into()))?;
             let ttl = self.ttl(&envelope);
-            bounded("moving a session's last use forward", async {
-                self.store
-                    .update(same, envelope.entries(), &ttl)
-                    .await
-                    .map_err(anyhow::Error::from)
-            })
+            bounded(
+                "moving a session's last use forward",
+                self.store.update(same, envelope.entries(), &ttl),
+            )
             .await
             .map_err(LoadError::Other)?;
         }
@@ -252,12 +248,10 @@ impl SessionStore for RedisSessions {
                 .map_err(|e| SaveError::Serialization(e.into()))?,
         };
         let ttl = self.ttl(&envelope);
-        bounded("saving a new session", async {
-            self.store
-                .save(envelope.entries(), &ttl)
-                .await
-                .map_err(anyhow::Error::from)
-        })
+        bounded(
+            "saving a new session",
+            self.store.save(envelope.entries(), &ttl),
+        )
         .await
         .map_err(SaveError::Other)
     }
@@ -285,12 +279,10 @@ impl SessionStore for RedisSessions {
             .seal(&state)
             .map_err(|e| UpdateError::Serialization(e.into()))?;
         let ttl = self.ttl(&envelope);
-        bounded("saving a session", async {
-            self.store
-                .update(key, envelope.entries(), &ttl)
-                .await
-                .map_err(anyhow::Error::from)
-        })
+        bounded(
+            "saving a session",
+            self.store.update(key, envelope.entries(), &ttl),
+        )
         .await
         .map_err(UpdateError::Other)
     }

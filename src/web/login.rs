@@ -67,10 +67,9 @@ pub trait Login: Send + Sync + 'static {
     /// "sign in first" page (the default).
     fn sign_up<'a>(
         &'a self,
-        store: &'a Store,
-        session: &'a TypedSession,
+        _store: &'a Store,
+        _session: &'a TypedSession,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
-        let _ = (store, session);
         Box::pin(async { Err(WebError::SignInFirst) })
     }
 

@@ -417,13 +417,7 @@ async fn a_wrong_value_is_explained_in_words() {
 /// API key again puts the managed one back, from Configure and from the destination page.
 #[tokio::test]
 async fn the_managed_api_key_is_kept_unless_replacing_it_is_confirmed() {
-    let app = spawn_app_with(Options {
-        account_keys: true,
-        ..Options::default()
-    })
-    .await;
-    let page = app.install_on("javascript").await;
-    let page = app.browser.click(&page, "Enable").await;
+    let (app, page) = crate::helpers::app_with_enabled_destination().await;
     // The sandbox's view masks the key as the pages do: "••••••••" and its last four.
     let key_in_segment = |view: &Value| {
         view["destinations"][0]["config"][0]["value"]

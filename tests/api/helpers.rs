@@ -194,6 +194,20 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     app
 }
 
+/// An app whose accounts push their own keys (so Segment's credential test passes), installed on
+/// `javascript` with the destination enabled; and the page Enable landed on.
+pub async fn app_with_enabled_destination() -> (TestApp, Page) {
+    let app = spawn_app_with(Options {
+        account_keys: true,
+        ..Options::default()
+    })
+    .await;
+    let page = app.install_on("javascript").await;
+    let page = app.browser.click(&page, "Enable").await;
+    assert!(page.text().contains("Enabled"), "{}", page.text());
+    (app, page)
+}
+
 /// The app as `cargo run` starts it: no credentials, the sandbox mounted under `/sandbox`.
 pub async fn spawn_app_in_sandbox_mode() -> TestApp {
     spawn_app_in_sandbox_mode_with(&[]).await

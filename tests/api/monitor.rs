@@ -7,21 +7,16 @@ use chrono::Duration;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, Page, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, Page, TestApp, app_with_enabled_destination, spawn_app, spawn_app_with,
+};
 
 const DESTINATION: &str = "workspaces/acme/sources/javascript/destinations/clearbrain";
 
 /// An app whose accounts push their own keys (so the credential test passes), installed on
 /// `javascript` with the destination enabled and `hours` of delivery history behind it.
 async fn delivering_app(hours: i64) -> TestApp {
-    let app = spawn_app_with(Options {
-        account_keys: true,
-        ..Options::default()
-    })
-    .await;
-    let page = app.install_on("javascript").await;
-    let page = app.browser.click(&page, "Enable").await;
-    assert!(page.text().contains("Enabled"), "{}", page.text());
+    let (app, _) = app_with_enabled_destination().await;
     assert!(
         app.sandbox
             .age_destination(DESTINATION, Duration::hours(hours))
