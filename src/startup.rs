@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{Migrations, RedisSessions, Sessions, Store, StoreError};
+use crate::web::cookies::{self, CookieSeal};
 use crate::web::demo_login::DemoAccounts;
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
@@ -32,7 +33,7 @@ use crate::web::login::{self, Login};
 use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
-use crate::web::{self as routes, cookies, error_page::error_pages, flash, security, session};
+use crate::web::{self as routes, error_page::error_pages, flash, security, session};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,7 @@ impl Application {
         let cookie_key = key.cookie_key();
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
-        let flash_cookies = flash::FlashCookies {
+        let seal = CookieSeal {
             key: cookie_key.clone(),
             https,
         };
@@ -122,6 +123,7 @@ impl Application {
         }
         spawn_display_name_read(segment.clone(), store.clone(), partner.clone());
         let health = Data::new(HealthCache::default());
+        let seal_data = Data::new(seal.clone());
         let (segment, store, metrics) = (Data::new(segment), Data::new(store), Data::new(metrics));
         let (login, sessions_data) = (Data::from(login), Data::new(sessions.clone()));
 
@@ -147,6 +149,7 @@ impl Application {
                 .app_data(site.clone())
                 .app_data(partner.clone())
                 .app_data(health.clone())
+                .app_data(seal_data.clone())
                 .app_data(security::payload_config())
                 .wrap(from_fn(error_pages))
                 .wrap(security::headers(https))
@@ -164,7 +167,7 @@ impl Application {
                 _ => app,
             };
             // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
-            let flash = flash_cookies.clone();
+            let flash = seal.clone();
             app.service(
                 web::scope("")
                     .wrap(from_fn(login::middleware))

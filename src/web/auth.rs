@@ -7,13 +7,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::cookies::CookieSeal;
 use super::demo_login::with_cookie;
 use super::error::WebError;
+use super::flow::{self, PendingFlow};
 use super::installs;
 use super::login::{CurrentAccount, Login, account_or_sign_up};
 use super::pages::{AlreadyInstalledPage, InstallChoice, Layout, see_other};
 use super::proxy;
-use super::session::{FlashKind, PendingFlow, TypedSession};
+use super::session::{FlashKind, TypedSession};
 use super::state::Site;
 use crate::metrics::Metrics;
 use crate::secret::AuthorizationCode;
@@ -29,8 +31,8 @@ pub struct StartParams {
     moved: Option<String>,
 }
 
-/// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the session,
-/// then off to Segment.
+/// `GET /auth/segment`: a fresh `state` (and PKCE verifier) for this flow, kept in the flow's
+/// cookie (`web::flow`), then off to Segment.
 // A handler's arguments are what it uses: each dependency is one of them (`web::state`).
 #[allow(clippy::too_many_arguments)]
 pub async fn start(
@@ -39,6 +41,7 @@ pub async fn start(
     login: web::Data<dyn Login>,
     site: web::Data<Site>,
     metrics: web::Data<Metrics>,
+    seal: web::Data<CookieSeal>,
     session: TypedSession,
     account: Option<CurrentAccount>,
     query: web::Query<StartParams>,
@@ -65,15 +68,16 @@ pub async fn start(
             site.public_origin
         )));
     }
-    // Starting the install is what makes the visitor's account, if they have none yet (the
-    // demo's login; any other sends them to sign in first).
-    let (account, new_cookie) = account_or_sign_up(&**login, &store, &session, account).await?;
-    let new_account = new_cookie.is_some();
+    // A visitor without an account gets one when the flow succeeds, if the login makes
+    // accounts (the demo's); any other login sends them to sign in first.
+    if account.is_none() && !login.signs_up() {
+        return Err(WebError::SignInFirst);
+    }
     // Segment's FAQ: with the install stored, skip the flow, unless Segment refused its last
     // token (then the flow is the way to reconnect).
     if !another
-        && !new_account
-        && let Some(install) = installs::resume(&store, &session, &account).await?
+        && let Some(account) = &account
+        && let Some(install) = installs::resume(&store, &session, account).await?
         && install.attention().is_none()
     {
         let workspace = install.workspace_slug();
@@ -83,17 +87,20 @@ pub async fn start(
                 "Welcome back: this is the install you made earlier on the {workspace} workspace."
             ),
         )?;
-        return with_cookie(see_other("/destination"), new_cookie);
+        return Ok(see_other("/destination"));
     }
     let request = segment.authorization_request();
-    session.start_flow(&PendingFlow {
+    let pending = PendingFlow {
         state: request.state,
         pkce_verifier: request.pkce_verifier,
         started_at: Utc::now(),
-        account_id: account.id(),
-    })?;
+        account_id: account.as_ref().map(CurrentAccount::id),
+    };
     metrics.flow_started();
-    with_cookie(see_other(request.url.as_str()), new_cookie)
+    with_cookie(
+        see_other(request.url.as_str()),
+        Some(flow::cookie(&seal, &pending)),
+    )
 }
 
 /// What Segment puts on the redirect back: `code` and `state`, or `error`,
@@ -108,55 +115,94 @@ pub struct CallbackParams {
 }
 
 /// `GET /auth/segment/callback`
+// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
+#[allow(clippy::too_many_arguments)]
 pub async fn callback(
     segment: web::Data<SegmentClient>,
     store: web::Data<Store>,
+    login: web::Data<dyn Login>,
     site: web::Data<Site>,
     metrics: web::Data<Metrics>,
+    seal: web::Data<CookieSeal>,
     session: TypedSession,
     account: Option<CurrentAccount>,
     params: web::Query<CallbackParams>,
+    http: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
-    let result = finish_flow(
-        &segment,
-        &store,
-        &site,
-        &session,
-        account,
-        params.into_inner(),
-    )
-    .await;
-    metrics.flow_completed(match &result {
-        Ok(_) => "installed",
-        Err(WebError::Provider { error, .. }) if error == "access_denied" => "denied",
+    let params = params.into_inner();
+    let result = match this_browsers_flow(&seal, &http, params.state.as_deref()) {
+        Err(refused) => Err(refused),
+        Ok(flow) => {
+            let flow = Flow {
+                pending: flow,
+                login: &**login,
+                account,
+            };
+            let finished = finish_flow(&segment, &store, &site, &session, flow, params).await;
+            // The flow is used up, whatever happened: its cookie goes, with the page that says
+            // how it ended (`web::error_page` keeps the cookies of the responses it replaces).
+            let mut response = finished.unwrap_or_else(HttpResponse::from_error);
+            response
+                .add_cookie(&flow::cleared(&seal))
+                .map_err(|e| WebError::Session(e.to_string()))?;
+            Ok(response)
+        }
+    };
+    metrics.flow_completed(match result.as_ref().map(|r| r.error()) {
+        Ok(None) => "installed",
+        Ok(Some(error)) => match error.as_error::<WebError>() {
+            Some(WebError::Provider { error, .. }) if error == "access_denied" => "denied",
+            _ => "failed",
+        },
         Err(_) => "failed",
     });
     result
 }
 
-/// The callback's work: the flow checked and taken, the code exchanged, the install saved.
+/// The flow this browser started, if the callback's `state` is its own. Only this browser's
+/// own flow is answered: a link with another `state` (or none) gets "not valid", whatever else
+/// it carries, and leaves the pending flow as it was. Segment's error is shown only for the
+/// flow it belongs to.
+fn this_browsers_flow(
+    seal: &CookieSeal,
+    http: &HttpRequest,
+    returned: Option<&str>,
+) -> Result<PendingFlow, WebError> {
+    let flow = flow::pending(seal, http).ok_or(WebError::NoFlow)?;
+    let matches: bool = returned
+        .unwrap_or_default()
+        .as_bytes()
+        .ct_eq(flow.state.expose().as_bytes())
+        .into();
+    if matches {
+        Ok(flow)
+    } else {
+        Err(WebError::StateMismatch)
+    }
+}
+
+/// A flow that came back to this browser, and who the visitor is now.
+struct Flow<'a> {
+    pending: PendingFlow,
+    login: &'a dyn Login,
+    account: Option<CurrentAccount>,
+}
+
+/// The callback's work, for this browser's own flow: the code exchanged, the account made if
+/// the visitor has none yet, the install saved.
 async fn finish_flow(
     segment: &SegmentClient,
     store: &Store,
     site: &Site,
     session: &TypedSession,
-    account: Option<CurrentAccount>,
+    flow: Flow<'_>,
     params: CallbackParams,
 ) -> Result<HttpResponse, WebError> {
-    // Only this browser's own flow is answered: a link with another `state` (or none) gets
-    // "not valid", whatever else it carries, and leaves the pending flow as it was. Segment's
-    // error is shown only for the flow it belongs to.
-    let flow = session.pending_flow()?.ok_or(WebError::NoFlow)?;
-    let returned = params.state.unwrap_or_default();
-    let matches: bool = returned
-        .as_bytes()
-        .ct_eq(flow.state.expose().as_bytes())
-        .into();
-    if !matches {
-        return Err(WebError::StateMismatch);
-    }
-    // The flow is taken out now, whatever happens next: a state works once.
-    session.take_flow()?;
+    let Flow {
+        pending: flow,
+        login,
+        account,
+    } = flow;
     if let Some(error) = params.error {
         return Err(WebError::Provider {
             error,
@@ -167,10 +213,13 @@ async fn finish_flow(
     if flow.is_expired(Utc::now()) {
         return Err(WebError::FlowExpired);
     }
-    // The install goes to the account that started the flow, and to no other.
-    let account = account
-        .filter(|a| a.id() == flow.account_id)
-        .ok_or(WebError::NoFlow)?;
+    // The install goes to the account that started the flow, and to no other. A flow started
+    // without one is for this browser's account, made below if it still has none.
+    let account = match (flow.account_id, account) {
+        (Some(started_by), Some(account)) if account.id() == started_by => Some(account),
+        (Some(_), _) => return Err(WebError::NoFlow),
+        (None, account) => account,
+    };
     let code = AuthorizationCode::new(
         params
             .code
@@ -187,10 +236,13 @@ async fn finish_flow(
         // the visitor sees their own installs and picks one; an account without any is told
         // that someone else installed it.
         Err(error) if error.is_already_exists() => {
-            let installs = store
-                .installs(account.id())
-                .await
-                .map_err(WebError::store)?;
+            let installs = match &account {
+                Some(account) => store
+                    .installs(account.id())
+                    .await
+                    .map_err(WebError::store)?,
+                None => Vec::new(),
+            };
             if installs.is_empty() {
                 return Err(WebError::InstalledElsewhere);
             }
@@ -225,6 +277,8 @@ async fn finish_flow(
         scope = %install.scope,
         "install token received"
     );
+    // Segment said yes: now the visitor is worth an account, if they have none yet.
+    let (account, new_cookie) = account_or_sign_up(login, store, session, account).await?;
     let saved = store
         .save_install(account.id(), &install)
         .await
@@ -244,7 +298,7 @@ async fn finish_flow(
             install.install_name
         ),
     )?;
-    Ok(see_other("/destination"))
+    with_cookie(see_other("/destination"), new_cookie)
 }
 
 /// `POST /logout`: ends the session (on the server: a copy of its cookie is worth nothing). The

@@ -1,9 +1,9 @@
 //! The demo's own login, the default [`Login`]: one account per browser, remembered by the
 //! account cookie (`partnerapp_account`), which holds a random login credential and nothing
 //! else; the store keeps only its hash. It never creates an account on a page view: its
-//! [`Login::sign_up`] does, for the two actions that need one (starting Enable with Segment,
-//! asking for an API key). It is the only login that makes accounts. A partner with a login of their own replaces this file's [`DemoAccounts`] (see
-//! `web/login.rs`).
+//! [`Login::sign_up`] does, for the two things that need one (an install flow that succeeded,
+//! asking for an API key). It is the only login that makes accounts. A partner with a login of
+//! their own replaces this file's [`DemoAccounts`] (see `web/login.rs`).
 
 use actix_web::HttpResponse;
 use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
@@ -49,6 +49,10 @@ pub struct DemoAccounts {
 }
 
 impl Login for DemoAccounts {
+    fn signs_up(&self) -> bool {
+        true
+    }
+
     /// A new account, its cookie, and its key kept in the session to be shown once.
     fn sign_up<'a>(
         &'a self,

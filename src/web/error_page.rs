@@ -3,7 +3,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -62,9 +62,13 @@ pub async fn error_pages(
             return Ok(response.map_into_left_body());
         }
     };
-    let (request, _) = response.into_parts();
-    let page = HttpResponse::build(status)
-        .content_type(ContentType::html())
-        .body(html);
-    Ok(ServiceResponse::new(request, page).map_into_right_body())
+    let (request, replaced) = response.into_parts();
+    let mut page = HttpResponse::build(status);
+    page.content_type(ContentType::html());
+    // The cookies the replaced response set still go (the callback clears its flow's cookie
+    // whichever way the flow ended).
+    for cookie in replaced.headers().get_all(header::SET_COOKIE) {
+        page.append_header((header::SET_COOKIE, cookie.clone()));
+    }
+    Ok(ServiceResponse::new(request, page.body(html)).map_into_right_body())
 }

@@ -20,12 +20,12 @@ use std::rc::Rc;
 
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, CookieJar, Key};
+use actix_web::cookie::Cookie;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use serde::{Deserialize, Serialize};
 
-use super::cookies;
+use super::cookies::{self, CookieSeal};
 
 const COOKIE: &str = "partnerapp_flash";
 /// A longer message is cut here (with "…"): the cookie stays well under a browser's 4 KiB.
@@ -54,13 +54,6 @@ impl FlashKind {
             FlashKind::Error => "error",
         }
     }
-}
-
-/// What the middleware needs: the key the cookie is sealed with, and whether it is https.
-#[derive(Clone)]
-pub struct FlashCookies {
-    pub key: Key,
-    pub https: bool,
 }
 
 /// One request's flash messages: the one that came in (until a page takes it) and the one to
@@ -97,13 +90,13 @@ impl Mailbox {
 
 /// The middleware: the request's [`Mailbox`] in, the cookie out.
 pub async fn carry(
-    config: FlashCookies,
+    config: CookieSeal,
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let name = cookies::name(COOKIE, config.https);
     let cookie = request.cookie(&name);
-    let incoming = cookie.as_ref().and_then(|c| open(&config.key, c));
+    let incoming = cookie.as_ref().and_then(|c| open(&config, c));
     let unreadable = cookie.is_some() && incoming.is_none();
     let mailbox = Rc::new(Mailbox {
         incoming: RefCell::new(incoming),
@@ -115,9 +108,7 @@ pub async fn carry(
     let set = match outgoing {
         Some(flash) => Some(seal(&config, &name, &flash)),
         None if cookie.is_some() && (unreadable || mailbox.taken.get()) => {
-            let mut removal = base(&config, &name, String::new());
-            removal.make_removal();
-            Some(removal)
+            Some(config.removal(COOKIE))
         }
         None => None,
     };
@@ -130,34 +121,24 @@ pub async fn carry(
     Ok(response)
 }
 
-/// The flash cookie holding `value`, with the attributes of the app's other cookies.
-fn base(config: &FlashCookies, name: &str, value: String) -> Cookie<'static> {
-    cookies::build(name.to_owned(), value, config.https).finish()
-}
-
-fn seal(config: &FlashCookies, name: &str, flash: &Flash) -> Cookie<'static> {
+/// The flash cookie holding `flash`, sealed, with the attributes of the app's other cookies.
+fn seal(config: &CookieSeal, name: &str, flash: &Flash) -> Cookie<'static> {
     // A struct of a string and an enum always serializes.
     let json = serde_json::to_string(flash).unwrap_or_default();
-    let mut jar = CookieJar::new();
-    jar.private_mut(&config.key).add(base(config, name, json));
-    jar.get(name)
-        .cloned()
-        .unwrap_or_else(|| base(config, name, String::new()))
+    config.seal(cookies::build(name.to_owned(), json, config.https).finish())
 }
 
-fn open(key: &Key, cookie: &Cookie<'_>) -> Option<Flash> {
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.clone().into_owned());
-    let opened = jar.private(key).get(cookie.name())?;
-    serde_json::from_str(opened.value()).ok()
+fn open(config: &CookieSeal, cookie: &Cookie<'_>) -> Option<Flash> {
+    serde_json::from_str(&config.open(cookie)?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::cookie::Key;
 
-    fn config() -> FlashCookies {
-        FlashCookies {
+    fn config() -> CookieSeal {
+        CookieSeal {
             key: Key::generate(),
             https: false,
         }
@@ -172,11 +153,11 @@ mod tests {
         };
         let sealed = seal(&config, COOKIE, &flash);
         assert!(!sealed.value().contains("Saved"), "{}", sealed.value());
-        assert_eq!(open(&config.key, &sealed), Some(flash));
-        assert_eq!(open(&Key::generate(), &sealed), None);
+        assert_eq!(open(&config, &sealed), Some(flash));
+        assert_eq!(open(&self::config(), &sealed), None);
         let mut altered = sealed.clone();
         altered.set_value(format!("A{}", sealed.value()));
-        assert_eq!(open(&config.key, &altered), None);
+        assert_eq!(open(&config, &altered), None);
     }
 
     #[test]

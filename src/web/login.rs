@@ -61,7 +61,14 @@ pub trait Login: Send + Sync + 'static {
         in_use: Option<&'a InstallName>,
     ) -> Answer<'a, Result<Visitor, StoreError>>;
 
-    /// A visitor with no account starts something that needs one (Enable with Segment, asking
+    /// Whether [`Login::sign_up`] makes accounts (the demo's does). Then a visitor without one
+    /// may start Enable with Segment, and gets their account when the flow succeeds; otherwise
+    /// (the default) they get the "sign in first" page at once, before going anywhere.
+    fn signs_up(&self) -> bool {
+        false
+    }
+
+    /// A visitor with no account finished something that needs one (Enable with Segment, asking
     /// for an API key). Only the demo's login makes an account then, and the cookie that holds
     /// it; any other login leaves accounts to the partner's sign-in, and the visitor gets the
     /// "sign in first" page (the default).

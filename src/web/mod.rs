@@ -23,6 +23,7 @@ pub mod error;
 pub mod error_page;
 pub mod extract;
 pub mod flash;
+pub mod flow;
 pub mod health;
 pub mod home;
 pub mod installs;

@@ -1,7 +1,7 @@
-//! What this app keeps in a visitor's session, behind typed methods: the OAuth flow in
-//! progress, which install the visitor is using (its name; the token stays with the install in
-//! the store), the source picked (wider scopes) and the CSRF token. The one-shot flash message
-//! goes through here too, but rides in a cookie of its own (`web::flash`).
+//! What this app keeps in a visitor's session, behind typed methods: which install the visitor
+//! is using (its name; the token stays with the install in the store), the source picked (wider
+//! scopes) and the CSRF token. The one-shot flash message goes through here too, but rides in a
+//! cookie of its own (`web::flash`), as does the install flow in progress (`web::flow`).
 //!
 //! The session lives on the server (`store::sessions`); the cookie holds only its id. A
 //! session never grants anything by itself: the install it names is used only if the visitor's
@@ -13,64 +13,25 @@ use std::rc::Rc;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::error::WebError;
 use super::flash::Mailbox;
 pub use super::flash::{Flash, FlashKind};
-use crate::secret::{OAuthState, PkceVerifier, Secret};
+use crate::secret::Secret;
 use crate::segment::{InstallName, SourceName};
 
-/// How long a visitor has to come back from Segment's consent screen.
-pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
-
-const FLOW: &str = "flow";
 const INSTALL: &str = "install";
 const SOURCE: &str = "source";
 const CSRF: &str = "csrf";
 const NEW_API_KEY: &str = "new_api_key";
-
-/// An authorization flow that was started and has not come back yet.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PendingFlow {
-    pub state: OAuthState,
-    pub pkce_verifier: Option<PkceVerifier>,
-    pub started_at: DateTime<Utc>,
-    /// The account that started it: the install it brings back is that account's.
-    pub account_id: i64,
-}
-
-impl PendingFlow {
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        now - self.started_at > FLOW_LIFETIME
-    }
-}
 
 /// The visitor's session, and the request's flash messages (which ride in a cookie of their
 /// own, `web::flash`).
 pub struct TypedSession(Session, Option<Rc<Mailbox>>);
 
 impl TypedSession {
-    /// Starts a new flow, replacing any earlier one that never came back.
-    pub fn start_flow(&self, flow: &PendingFlow) -> Result<(), WebError> {
-        self.insert(FLOW, flow)
-    }
-
-    /// The flow in progress, left in the session (a callback whose `state` is not this
-    /// browser's must not cancel it).
-    pub fn pending_flow(&self) -> Result<Option<PendingFlow>, WebError> {
-        self.get(FLOW)
-    }
-
-    /// The flow in progress, removed from the session: a `state` can be used once only.
-    pub fn take_flow(&self) -> Result<Option<PendingFlow>, WebError> {
-        let flow = self.get(FLOW)?;
-        self.0.remove(FLOW);
-        Ok(flow)
-    }
-
     /// Uses `install` from now on, under a new session id (so a session id seen before login is
     /// worth nothing after it) with a new CSRF token, and forgets any source picked for an
     /// earlier install. The token is made here, in the write the renewal makes anyway, so the
@@ -222,23 +183,5 @@ impl FromRequest for TypedSession {
             request.get_session(),
             Mailbox::of(request),
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_flow_expires_after_ten_minutes() {
-        let started_at = Utc::now();
-        let flow = PendingFlow {
-            state: OAuthState::new("s"),
-            pkce_verifier: None,
-            started_at,
-            account_id: 1,
-        };
-        assert!(!flow.is_expired(started_at + Duration::minutes(10)));
-        assert!(flow.is_expired(started_at + Duration::minutes(10) + Duration::seconds(1)));
     }
 }

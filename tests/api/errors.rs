@@ -349,3 +349,164 @@ async fn a_wrong_client_secret_is_explained_once() {
         "the secret is shown: {text}"
     );
 }
+
+/// The flow's cookie as this browser holds it (`name=value`).
+fn flow_cookie(app: &crate::helpers::TestApp) -> String {
+    let cookies = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
+    cookies
+        .split("; ")
+        .find(|c| c.starts_with("partnerapp_flow="))
+        .unwrap_or_else(|| panic!("no flow cookie in {cookies}"))
+        .to_owned()
+}
+
+/// A copy of the flow's cookie taken before the callback, played back with the same callback
+/// after it: the app believes the cookie, Segment does not take its code twice.
+#[tokio::test]
+async fn a_replayed_flow_cookie_is_refused() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let captured = flow_cookie(&app);
+    let callback = app
+        .browser
+        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    let first = app.browser.get(callback.as_str()).await;
+    assert_eq!(first.url.path(), "/destination", "{}", first.text());
+    assert!(
+        app.cookie("partnerapp_flow").is_none(),
+        "the callback clears the flow's cookie"
+    );
+
+    let replay = app.another_visitor();
+    replay.browser.set_cookie(&app.url("/"), &captured);
+    let page = replay.browser.get(callback.as_str()).await;
+    assert_eq!(page.status, 400, "{}", page.text());
+    assert!(
+        page.text().contains("code has already been used"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        replay.cookie("partnerapp_flow").is_none(),
+        "a used flow's cookie goes"
+    );
+    assert_eq!(app.store().await.account_count().await.unwrap(), 1);
+    assert_eq!(app.install_count().await, 1);
+}
+
+/// A flow cookie sealed with another key (another app's, or an old `SESSION_KEY`), or altered,
+/// opens nothing: the callback says this browser has no sign-in in progress, and Segment's
+/// code is never exchanged.
+#[tokio::test]
+async fn a_foreign_or_tampered_flow_cookie_is_refused() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let genuine = flow_cookie(&app);
+    let callback = app
+        .browser
+        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    let (name, value) = genuine.split_once('=').unwrap();
+    let mut altered: Vec<u8> = value.bytes().collect();
+    altered[10] = if altered[10] == b'A' { b'B' } else { b'A' };
+    let foreign = forged_flow(
+        &callback,
+        "another app's key, 64 bytes long .......................",
+        0,
+    );
+    for cookie in [
+        format!("{name}={}", String::from_utf8(altered).unwrap()),
+        foreign,
+    ] {
+        let visitor = app.another_visitor();
+        visitor.browser.set_cookie(&app.url("/"), &cookie);
+        let page = visitor.browser.get(callback.as_str()).await;
+        assert_eq!(page.status, 400, "{}", page.text());
+        assert!(
+            page.text().contains("no sign-in in progress"),
+            "{}",
+            page.text()
+        );
+    }
+    assert_eq!(app.install_count().await, 0);
+    // The genuine one still works.
+    let page = app.browser.get(callback.as_str()).await;
+    assert_eq!(page.url.path(), "/destination", "{}", page.text());
+}
+
+/// A flow cookie sealed with the app's own key, for the callback's own `state`, but begun more
+/// than 10 minutes ago (as a copy kept past its Max-Age would be).
+#[tokio::test]
+async fn an_expired_flow_cookie_is_refused() {
+    let app = spawn_app().await;
+    let consent = app.open_consent().await;
+    let callback = app
+        .browser
+        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
+        .await;
+    let old = forged_flow(&callback, crate::helpers::SESSION_KEY, 11);
+    app.browser.set_cookie(&app.url("/"), &old);
+    let page = app.browser.get(callback.as_str()).await;
+    assert_eq!(page.status, 400, "{}", page.text());
+    assert!(page.text().contains("expired"), "{}", page.text());
+    assert_eq!(app.install_count().await, 0);
+    assert_eq!(app.store().await.account_count().await.unwrap(), 0);
+}
+
+/// A flow cookie for `callback`'s state, sealed with the cookie key of `session_key`, begun
+/// `minutes_ago`.
+fn forged_flow(callback: &reqwest::Url, session_key: &str, minutes_ago: i64) -> String {
+    use segment_partnerapp::crypto::MasterKey;
+    use segment_partnerapp::secret::OAuthState;
+    use segment_partnerapp::web::cookies::CookieSeal;
+    use segment_partnerapp::web::flow::{self, PendingFlow};
+    let key = MasterKey::parse(session_key)
+        .or_else(|_| MasterKey::from_bytes(session_key.as_bytes().to_vec()))
+        .unwrap();
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let seal = CookieSeal {
+        key: key.cookie_key(),
+        https: false,
+    };
+    let cookie = flow::cookie(
+        &seal,
+        &PendingFlow {
+            state: OAuthState::new(state),
+            pkce_verifier: None,
+            started_at: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+            account_id: None,
+        },
+    );
+    format!("{}={}", cookie.name(), cookie.value())
+}
+
+/// Opening Enable with Segment, and coming back denied, leave nothing behind: no account, no
+/// session (a script that opens it thousands of times fills nothing).
+#[tokio::test]
+async fn a_flow_that_never_succeeds_makes_nothing() {
+    let app = spawn_app().await;
+    let client = Browser::new().client;
+    for _ in 0..200 {
+        let response = client.get(app.url("/auth/segment")).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+    }
+    let consent = app.open_consent().await;
+    let page = app.browser.click(&consent, "Deny").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        app.cookie("partnerapp_flow").is_none(),
+        "a denied flow's cookie goes"
+    );
+    let store = app.store().await;
+    assert_eq!(store.account_count().await.unwrap(), 0);
+    assert_eq!(app.session_count().await, 0);
+    // Allow is what makes the account (and its session).
+    app.install_on("javascript").await;
+    assert_eq!(store.account_count().await.unwrap(), 1);
+    assert_eq!(app.session_count().await, 1);
+}

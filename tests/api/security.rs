@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use segment_partnerapp::config::Settings;
 use segment_partnerapp::startup::Application;
 
-use crate::helpers::{Browser, Options, spawn_app, spawn_app_with};
+use crate::helpers::{Browser, Options, Page, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
@@ -173,15 +173,32 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site() {
     let app = spawn_app().await;
+    // The flow's cookie at the start, the session's and the account's when Segment's callback
+    // succeeds (nothing before).
+    let consent = app.open_consent().await;
+    let callback = app
+        .browser
+        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
+        .await;
     let response = app
         .browser
+        .send(reqwest::Method::GET, callback, Vec::new())
+        .await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let start = app
+        .browser
         .client
-        .get(app.url("/auth/segment"))
+        .get(app.url("/auth/segment?new=1"))
         .send()
         .await
         .unwrap();
-    for name in ["partnerapp_session", "partnerapp_account"] {
-        let cookie = set_cookie(&response, name);
+    let flow = set_cookie(&start, "partnerapp_flow");
+    assert!(flow.contains("Max-Age=600"), "{flow}");
+    for cookie in [
+        flow,
+        set_cookie(&response, "partnerapp_session"),
+        set_cookie(&response, "partnerapp_account"),
+    ] {
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(cookie.contains("SameSite=Lax"), "{cookie}");
         assert!(
@@ -231,20 +248,44 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
             .run_until_stopped(),
     );
     // The browser reaches the app at REDIRECT_URL's host (here through a proxy, say).
-    let response = Browser::new()
-        .client
-        .get(format!("{address}/auth/segment"))
-        .header("host", "partner.example")
-        .send()
-        .await
-        .unwrap();
+    let browser = Browser::new();
+    let get = |path: &str| {
+        browser
+            .client
+            .get(format!("{address}{path}"))
+            .header("host", "partner.example")
+    };
+    let response = get("/auth/segment").send().await.unwrap();
     assert_eq!(
         response.headers()["strict-transport-security"],
         "max-age=31536000",
         "over https the browser is told to stay on https"
     );
-    for name in ["__Host-partnerapp_session", "__Host-partnerapp_account"] {
-        let cookie = set_cookie(&response, name);
+    let flow = set_cookie(&response, "__Host-partnerapp_flow");
+    // Without Segment here, the session and account cookies come from the account page.
+    let offer = get("/account").send().await.unwrap();
+    let session = set_cookie(&offer, "__Host-partnerapp_session");
+    let page = Page {
+        status: 200,
+        url: reqwest::Url::parse(&format!("{address}/account")).unwrap(),
+        body: offer.text().await.unwrap(),
+    };
+    let form = crate::helpers::form_of(&page, "Make my account and show my API key", &[]);
+    let made = browser
+        .client
+        .post(form.url)
+        .header("host", "partner.example")
+        .header("cookie", session.split(';').next().unwrap())
+        .form(&form.fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_redirection(), "{}", made.status());
+    for cookie in [
+        flow,
+        session,
+        set_cookie(&made, "__Host-partnerapp_account"),
+    ] {
         assert!(cookie.contains("Secure"), "{cookie}");
         assert!(cookie.contains("Path=/"), "{cookie}");
         assert!(!cookie.contains("Domain="), "{cookie}");
