@@ -4,23 +4,20 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::BrowserSession;
-use actix_web::body::MessageBody;
 use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::{App, HttpServer, web};
-use tracing::Instrument;
+use tracing_actix_web::TracingLogger;
 #[cfg(feature = "sandbox")]
 use url::Url;
 
 use crate::config::{Mode, Settings};
 use crate::crypto::MasterKey;
-use crate::metrics::Metrics;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
@@ -29,6 +26,7 @@ use crate::web::cookies::{self, CookieSeal};
 use crate::web::demo_login::DemoAccounts;
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
+use crate::web::request_log::{self, RequestLog};
 #[cfg(feature = "sandbox")]
 use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
@@ -156,7 +154,8 @@ impl Application {
                 .wrap(from_fn(move |request, next| {
                     security::body_deadline(request, next, body_timeout)
                 }))
-                .wrap(from_fn(log_requests));
+                .wrap(from_fn(request_log::echo_id))
+                .wrap(TracingLogger::<RequestLog>::new());
             // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
             // app's routes, outside their CSRF guard, and before them so its paths match first.
             #[cfg(feature = "sandbox")]
@@ -415,71 +414,4 @@ fn loopback_host(host: &str) -> &str {
         "::" | "[::]" => "[::1]",
         other => other,
     }
-}
-
-/// One log line per request: method, path (never the query string, which holds codes),
-/// status, time taken and the client's address, all under the request's id (every line logged
-/// while the request is served carries it). The id comes from `X-Request-Id` when a proxy set
-/// a sensible one (nginx: `$request_id`), else it is made here; the answer carries it back.
-/// The request is also counted in the metrics, by route pattern.
-async fn log_requests(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.path().to_owned();
-    let id = request_id(request.headers());
-    let metrics = request.app_data::<Data<Metrics>>().cloned();
-    let client = request.app_data::<Data<Site>>().and_then(|site| {
-        routes::proxy::client_address(
-            request.headers(),
-            request.peer_addr().map(|a| a.ip()),
-            &site.trusted_proxies,
-        )
-    });
-    let span = tracing::info_span!("request", id = %id);
-    let mut response = next.call(request).instrument(span.clone()).await?;
-    let status = response.status().as_u16();
-    let seconds = started.elapsed().as_secs_f64();
-    // The route's path, as the metrics label it (a made-up path is "unmatched").
-    let route = routes::route_label(response.request()).map(str::to_owned);
-    if let Some(metrics) = &metrics {
-        metrics.request(route.as_deref(), method.as_str(), status, seconds);
-    }
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
-        response.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            value,
-        );
-    }
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            %path,
-            route = route.as_deref().unwrap_or("unmatched"),
-            status,
-            // Two decimals are plenty: `ms=0.27`, not `ms=0.26731699999999997`.
-            ms = (seconds * 100_000.0).round() / 100.0,
-            client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
-            "request"
-        )
-    });
-    Ok(response)
-}
-
-/// The request's id: the `X-Request-Id` a proxy sent, if it is 1 to 64 letters, digits, `-` or
-/// `_` (nothing that could forge a log line), else 16 random hex digits.
-fn request_id(headers: &actix_web::http::header::HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            (1..=64).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
 }

@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod operations;
 pub mod pages;
 pub mod proxy;
+pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod session;

@@ -91,22 +91,38 @@ async fn metrics_count_flows_calls_refreshes_and_requests_by_route() {
 }
 
 #[tokio::test]
-async fn every_answer_carries_a_request_id_and_a_proxys_sensible_one_is_kept() {
-    let app = spawn_app().await;
-    let client = reqwest::Client::new();
+async fn every_answer_carries_a_request_id_and_a_trusted_proxys_sensible_one_is_kept() {
     let id_of = |response: &reqwest::Response| {
         response.headers()["x-request-id"]
             .to_str()
             .unwrap()
             .to_owned()
     };
+    let made_here =
+        |id: &str| id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let from_nginx = "3f6c2a1b9d0e4f5a8b7c6d5e4f3a2b1c";
+    let client = reqwest::Client::new();
+
+    // No proxy is trusted: a client's id is never believed.
+    let app = spawn_app().await;
     let made = id_of(&client.get(app.url("/healthz")).send().await.unwrap());
-    assert_eq!(made.len(), 16, "{made}");
-    assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+    assert!(made_here(&made), "{made}");
     let again = id_of(&client.get(app.url("/healthz")).send().await.unwrap());
     assert_ne!(made, again);
+    let claimed = client
+        .get(app.url("/"))
+        .header("X-Request-Id", from_nginx)
+        .send()
+        .await
+        .unwrap();
+    assert!(made_here(&id_of(&claimed)), "a client's id was believed");
 
-    let from_nginx = "3f6c2a1b9d0e4f5a8b7c6d5e4f3a2b1c";
+    // Behind a trusted proxy (here: loopback), its sensible id is kept, a forged one is not.
+    let app = spawn_app_with(Options {
+        extra: vec![("TRUSTED_PROXIES", "127.0.0.1, ::1".into())],
+        ..Options::default()
+    })
+    .await;
     let kept = client
         .get(app.url("/"))
         .header("X-Request-Id", from_nginx)
@@ -120,7 +136,7 @@ async fn every_answer_carries_a_request_id_and_a_proxys_sensible_one_is_kept() {
         .send()
         .await
         .unwrap();
-    assert_eq!(id_of(&forged).len(), 16, "a forged id was kept");
+    assert!(made_here(&id_of(&forged)), "a forged id was kept");
 }
 
 #[tokio::test]
