@@ -9,7 +9,7 @@
 //!
 //! What this module adds to actix-session's store is the envelope: the sealed entries, when the
 //! session began and when it was last used (moved forward at most every
-//! [`touch_interval`](super::sessions::touch_interval), as in the database); and a time limit on
+//! [`SessionLimits::touch_interval_ms`], as in the database); and a time limit on
 //! every call, which the store lacks: with Redis gone, a request fails in [`TIMEOUT`] with
 //! [`Unavailable`] (the "sign-in is unavailable" page) instead of waiting for Redis.
 //!
@@ -25,10 +25,9 @@ use actix_session::storage::{
 use actix_web::cookie::time::Duration as TtlDuration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
-use chrono::Utc;
 
 use super::keys::hash;
-use super::sessions::touch_interval;
+use super::sessions::now_ms;
 use crate::config::SessionLimits;
 use crate::crypto::Sealer;
 
@@ -104,14 +103,6 @@ impl Envelope {
     }
 }
 
-fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-fn ms(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// What to say about a Redis URL in a message: host, port and database, never a password.
 pub fn describe(url: &str) -> String {
     match url::Url::parse(url) {
@@ -174,15 +165,8 @@ impl RedisSessions {
     /// How long Redis keeps a session last used at `seen`: its idle limit, cut at its absolute
     /// one (at least a second, which is what Redis counts in).
     fn ttl(&self, envelope: &Envelope) -> TtlDuration {
-        let left = (envelope.created.saturating_add(ms(self.limits.absolute)))
-            .saturating_sub(envelope.seen)
-            .min(ms(self.limits.idle));
+        let left = self.limits.left_ms(envelope.created, envelope.seen);
         TtlDuration::seconds((left / 1000).max(1))
-    }
-
-    fn has_ended(&self, envelope: &Envelope, now: i64) -> bool {
-        now.saturating_sub(envelope.seen) >= ms(self.limits.idle)
-            || now.saturating_sub(envelope.created) >= ms(self.limits.absolute)
     }
 
     fn seal(&self, state: &State) -> Result<Vec<u8>, serde_json::Error> {
@@ -200,7 +184,7 @@ impl RedisSessions {
         };
         let now = now_ms();
         let opened = Envelope::read(&entries)
-            .filter(|envelope| !self.has_ended(envelope, now))
+            .filter(|envelope| !self.limits.have_ended(envelope.created, envelope.seen, now))
             .and_then(|envelope| {
                 let json = self.sealer.open(&envelope.sealed, SEALED_FOR).ok()?;
                 let state = serde_json::from_slice::<State>(&json).ok()?;
@@ -221,7 +205,7 @@ impl SessionStore for RedisSessions {
             return Ok(None);
         };
         let now = now_ms();
-        if now - envelope.seen >= ms(touch_interval(&self.limits)) {
+        if now - envelope.seen >= self.limits.touch_interval_ms() {
             envelope.seen = now;
             // If the key expired since it was read, this makes a session nobody holds the id
             // of, which Redis expires in turn: nothing to undo.

@@ -8,12 +8,10 @@
 //! - [`SessionLimits::absolute`] after it began. Login renews the id, which begins a new one.
 //!
 //! A request that changes nothing writes nothing, except that the time of last use is moved
-//! forward at most every [`touch_interval`] (at most once a minute), which is as precise as
-//! the idle limit needs to be.
+//! forward at most every [`SessionLimits::touch_interval_ms`] (at most once a minute).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use chrono::Utc;
@@ -34,17 +32,9 @@ pub struct SqlSessionStore {
     limits: SessionLimits,
 }
 
-/// How stale the recorded last use may get: a sixteenth of the idle limit, at most a minute.
-pub fn touch_interval(limits: &SessionLimits) -> Duration {
-    (limits.idle / 16).min(Duration::from_secs(60))
-}
-
-fn now_ms() -> i64 {
+/// Now, as the session stores count time: Unix time in milliseconds.
+pub(super) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
-}
-
-fn ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// What a session's entries are sealed for: its own row.
@@ -56,12 +46,6 @@ impl SqlSessionStore {
     /// Made by [`super::Store::sessions`], over the store's database.
     pub(super) fn new(db: Arc<Db>, sealer: Sealer, limits: SessionLimits) -> SqlSessionStore {
         SqlSessionStore { db, sealer, limits }
-    }
-
-    /// Whether a session begun at `created` and last used at `last_seen` has ended at `now`.
-    fn has_ended(&self, created: i64, last_seen: i64, now: i64) -> bool {
-        now.saturating_sub(last_seen) >= ms(self.limits.idle)
-            || now.saturating_sub(created) >= ms(self.limits.absolute)
     }
 
     fn seal(&self, state: &State, id_hash: &str) -> Result<Vec<u8>, serde_json::Error> {
@@ -95,8 +79,8 @@ impl SqlSessionStore {
         let now = now_ms();
         Ok(on!(self.db, write, |conn| {
             query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
-                .bind(now - ms(self.limits.idle))
-                .bind(now - ms(self.limits.absolute))
+                .bind(self.limits.ended_before(now).0)
+                .bind(self.limits.ended_before(now).1)
                 .execute(conn)
                 .await?
                 .rows_affected()
@@ -173,7 +157,7 @@ impl SessionStore for SqlSessionStore {
             return Ok(None);
         };
         let now = now_ms();
-        let ended = self.has_ended(created, last_seen, now);
+        let ended = self.limits.have_ended(created, last_seen, now);
         // Sealed under another key (SESSION_KEY changed) reads as no session, like an ended one.
         let state = (!ended)
             .then(|| self.sealer.open(&sealed, &state_row(&id_hash)).ok())
@@ -185,7 +169,7 @@ impl SessionStore for SqlSessionStore {
                 .map_err(|e| LoadError::Other(e.into()))?;
             return Ok(None);
         };
-        if now - last_seen >= ms(touch_interval(&self.limits)) {
+        if now - last_seen >= self.limits.touch_interval_ms() {
             self.touch(&id_hash, None)
                 .await
                 .map_err(|e| LoadError::Other(e.into()))?;
@@ -238,7 +222,8 @@ impl SessionStore for SqlSessionStore {
 }
 
 /// Where the sessions are: the database (the default) or Redis (`REDIS_URL`). The one store
-/// the session middleware is given.
+/// the session middleware is given: an enum, because actix-session's `SessionMiddleware` is
+/// generic over one store type and its `SessionStore` trait cannot be a `dyn` object.
 #[derive(Clone)]
 pub enum Sessions {
     Database(SqlSessionStore),
@@ -336,6 +321,7 @@ impl SessionStore for Sessions {
 #[cfg(test)]
 pub(crate) mod stories {
     use super::*;
+    use std::time::Duration;
 
     pub fn state(pairs: &[(&str, &str)]) -> State {
         pairs
