@@ -5,7 +5,8 @@
 //! driver reads `$N` as the N-th argument, as Postgres does). [`on!`] runs it on the pool at
 //! hand; its two arms are the same sqlx calls on the two pool types (Rust needs the types to
 //! be known), so each query is type-checked against both. How a transaction starts differs, and
-//! that lives here.
+//! that lives here. (sqlx's own one-type-for-both, `AnyPool`, would need no macro, but it takes
+//! no chrono times, which every table here holds.)
 //!
 //! SQLite: WAL, so readers never wait for the writer; a statement waits up to [`BUSY_TIMEOUT`]
 //! for another connection's write lock. A transaction starts with `BEGIN IMMEDIATE` (it takes
