@@ -25,14 +25,14 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
-    method: String,
+    route: &'static str,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -144,19 +144,26 @@ impl Metrics {
     }
 
     /// A request answered: its route pattern (`None`: no route matched), method and status.
-    pub fn request(&self, route: Option<&str>, method: &str, status: u16, seconds: f64) {
-        let route = route.unwrap_or("unmatched").to_owned();
+    /// Every label comes from a closed set, whatever the request: `route` is one of the app's
+    /// route patterns or `"unmatched"`, `method` a standard method or `"other"`, `status` a
+    /// number (what the server answers).
+    pub fn request(
+        &self,
+        route: Option<&'static str>,
+        method: &actix_web::http::Method,
+        status: u16,
+        seconds: f64,
+    ) {
+        let route = route.unwrap_or("unmatched");
         self.0
             .request_seconds
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(seconds);
         self.0
             .requests
             .get_or_create(&RequestLabels {
                 route,
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .inc();
@@ -204,6 +211,18 @@ impl Metrics {
     }
 }
 
+/// A request method as a label: a standard one, or `"other"` (a method is any token a client
+/// makes up).
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method.as_str())
+        .unwrap_or("other")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,8 +230,11 @@ mod tests {
     #[test]
     fn counts_are_rendered_with_their_labels() {
         let metrics = Metrics::new();
-        metrics.request(Some("/destination"), "GET", 200, 0.001);
-        metrics.request(None, "GET", 404, 0.001);
+        let get = actix_web::http::Method::GET;
+        metrics.request(Some("/destination"), &get, 200, 0.001);
+        metrics.request(None, &get, 404, 0.001);
+        let made_up = actix_web::http::Method::from_bytes(b"FROBNICATE").unwrap();
+        metrics.request(None, &made_up, 404, 0.001);
         metrics.segment_call("get_destination", "ok", 0.002);
         metrics.refresh("refreshed");
         metrics.flow_started();
@@ -221,6 +243,7 @@ mod tests {
         for line in [
             r#"partnerapp_http_requests_total{route="/destination",method="GET",status="200"} 1"#,
             r#"partnerapp_http_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+            r#"partnerapp_http_requests_total{route="unmatched",method="other",status="404"} 1"#,
             r#"partnerapp_segment_calls_total{endpoint="get_destination",outcome="ok"} 1"#,
             r#"partnerapp_token_refreshes_total{outcome="refreshed"} 1"#,
             "partnerapp_install_flows_started_total 1",

@@ -65,7 +65,7 @@ impl RootSpanBuilder for RequestLog {
         let status = response.status().as_u16();
         let route = route_label(request);
         if let Some(metrics) = request.app_data::<web::Data<Metrics>>() {
-            metrics.request(route, request.method().as_str(), status, seconds);
+            metrics.request(route, request.method(), status, seconds);
         }
         let client = request.app_data::<web::Data<Site>>().and_then(|site| {
             proxy::client_address(

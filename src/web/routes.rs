@@ -93,20 +93,24 @@ pub async fn not_found(request: actix_web::HttpRequest) -> Result<HttpResponse, 
 /// Set on a request that no route matched (the default service answered it).
 pub struct Unmatched;
 
-/// The route a request took, for the metrics: `None` when no route matched. The app's routes
-/// are all plain paths, so the path is the pattern; the sandbox's (which have parameters) are
-/// one label. Cheaper than actix-web's `match_pattern()`, which matches the path against every
-/// route again.
-pub fn route_label(request: &actix_web::HttpRequest) -> Option<&str> {
+/// The route a request took, for the metrics and the log: one of [`ROUTES`]' paths (the app's
+/// routes are all plain paths, so the path is the pattern), `/sandbox` for any of the sandbox's,
+/// or `None`, whatever the request's path. The path is the one routing saw (with
+/// percent-encoded letters decoded, so `/destin%61tion` is `/destination`). Cheaper than
+/// actix-web's `match_pattern()`, which matches the path against every route again.
+pub fn route_label(request: &actix_web::HttpRequest) -> Option<&'static str> {
     use actix_web::HttpMessage;
     if request.extensions().get::<Unmatched>().is_some() {
         return None;
     }
-    let path = request.path();
+    let path = request.match_info().as_str();
     if path == "/sandbox" || path.starts_with("/sandbox/") {
         return Some("/sandbox");
     }
-    Some(path)
+    ROUTES
+        .iter()
+        .find(|route| route.path == path)
+        .map(|route| route.path)
 }
 
 #[cfg(test)]

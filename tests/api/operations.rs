@@ -222,3 +222,69 @@ async fn forwarded_host_and_proto_are_believed_only_from_a_trusted_proxy() {
         "to Segment"
     );
 }
+
+/// An attacker's requests cannot grow the metrics: made-up paths (refused before routing, a
+/// CSRF 403 for a POST), percent-encoded paths, long paths and made-up methods all land on a
+/// closed set of labels.
+#[tokio::test]
+async fn no_request_makes_a_new_metrics_series() {
+    let app = spawn_app().await;
+    let client = Browser::new().client;
+    let long = "a".repeat(4000);
+    for i in 0..200 {
+        let path = match i % 5 {
+            0 => format!("/made-up/{i}"),
+            1 => format!("/destin%61tion?{i}"),
+            2 => format!("/{long}{i}"),
+            3 => format!("/destination/%{i:02x}"),
+            _ => format!("/sandbox/../x{i}"),
+        };
+        let method = match i % 3 {
+            0 => reqwest::Method::POST,
+            1 => reqwest::Method::from_bytes(format!("M{i}").as_bytes()).unwrap(),
+            _ => reqwest::Method::GET,
+        };
+        client
+            .request(method, app.url(&path))
+            .send()
+            .await
+            .expect("the app answers");
+    }
+    let text = client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("partnerapp_http_requests_total{"))
+        .collect();
+    assert!(
+        series.len() <= 12,
+        "{} series:\n{}",
+        series.len(),
+        series.join("\n")
+    );
+    for line in &series {
+        let route = line
+            .split("route=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        assert!(
+            matches!(route, Some("unmatched" | "/sandbox"))
+                || segment_partnerapp::web::ROUTES
+                    .iter()
+                    .any(|r| Some(r.path) == route),
+            "{line}"
+        );
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next());
+        assert!(matches!(method, Some("GET" | "POST" | "other")), "{line}");
+    }
+    assert!(text.len() < 20_000, "{} bytes of metrics", text.len());
+}
