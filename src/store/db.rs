@@ -166,9 +166,12 @@ async fn open_sqlite(url: &str, migrations: Migrations) -> Result<SqlitePool, St
         .bring_up(&sqlx::migrate!("./migrations/sqlite"), &mut first)
         .await?;
     first.close().await?;
+    // No test on acquire: a connection to a local file does not break on its own, and the test
+    // (a ping) is a round trip to the connection's thread before every query.
     Ok(SqlitePoolOptions::new()
         .max_connections(SQLITE_CONNECTIONS)
         .acquire_timeout(BUSY_TIMEOUT)
+        .test_before_acquire(false)
         .connect_lazy_with(options))
 }
 
