@@ -632,4 +632,28 @@ pub(crate) mod tests {
             assert!(stored.is_connected());
         }
     );
+
+    /// Saving an install looks up the ones it supersedes by index, not by reading every install.
+    #[tokio::test]
+    async fn superseded_installs_are_found_by_index() {
+        use super::super::db::Db;
+        use super::super::test_support::{Backend, temp_store_on};
+        let (store, _dir) = temp_store_on(Backend::Sqlite).await;
+        let Db::Sqlite(pool) = &*store.db else {
+            unreachable!("a SQLite store")
+        };
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "EXPLAIN QUERY PLAN DELETE FROM installs
+             WHERE app_name = 'a' AND workspace = 'w' AND install_name <> 'i'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX installs_by_workspace")),
+            "{plan:?}"
+        );
+    }
 }
