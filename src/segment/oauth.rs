@@ -21,6 +21,9 @@ use crate::secret;
 
 /// How long a token lives when Segment does not say (its docs: "about an hour").
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3599;
+/// The longest lifetime believed: a longer `expires_in` (Segment's tokens live an hour) is read
+/// as a day, so the token is refreshed then at the latest, and no time overflows.
+const MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// The fields Segment adds to RFC 6749's token response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,8 +160,10 @@ pub(super) fn install_token(
     }
     let lifetime = response
         .expires_in()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS);
+        .map_or(DEFAULT_TOKEN_LIFETIME_SECS, |d| {
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+        })
+        .min(MAX_TOKEN_LIFETIME_SECS);
     Ok(InstallToken {
         access_token: secret::InstallAccessToken::new(response.access_token().secret().clone()),
         expires_at: Utc::now() + Duration::seconds(lifetime),
@@ -190,5 +195,48 @@ fn from_token_error(
             "the token endpoint's answer is not a token response ({error})"
         )),
         RequestTokenError::Other(detail) => SegmentError::BadResponse(detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(expires_in: serde_json::Value) -> SegmentTokenResponse {
+        serde_json::from_value(serde_json::json!({
+            "access_token": "sgp_token",
+            "token_type": "bearer",
+            "expires_in": expires_in,
+            "scope": "destination/clearbrain",
+            "app_name": "apps/1",
+            "install_name": "installs/1",
+            "workspace_names": ["workspaces/acme"],
+            "source_names": ["workspaces/acme/sources/js"],
+        }))
+        .expect("a token response")
+    }
+
+    /// A huge `expires_in` is read as a day: no overflow, no panic.
+    #[test]
+    fn a_huge_lifetime_is_cut_to_a_day() {
+        for huge in [
+            serde_json::json!(100_000_000_000_000_000u64),
+            serde_json::json!(i64::MAX),
+            serde_json::json!(u64::MAX),
+        ] {
+            let before = Utc::now();
+            let token = install_token(&response(huge.clone()), &[]).expect("a token");
+            let lifetime = token.expires_at - before;
+            assert!(
+                lifetime <= Duration::hours(24) + Duration::seconds(1),
+                "{huge}"
+            );
+            assert!(
+                lifetime >= Duration::hours(24) - Duration::seconds(5),
+                "{huge}"
+            );
+        }
+        let token = install_token(&response(serde_json::json!(3600)), &[]).unwrap();
+        assert!(token.expires_at - Utc::now() <= Duration::hours(1));
     }
 }
