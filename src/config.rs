@@ -275,11 +275,8 @@ impl Settings {
         let host = vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
         // The sandbox is a fake Segment anyone who reaches it can drive: it stays on this
         // machine unless a shared demo server says otherwise.
-        let public_sandbox = vars
-            .get("SANDBOX_PUBLIC")
-            .is_some_and(|v| parse_bool(&v) == Some(true));
-        if mode.is_sandbox() && !is_loopback(&host) && !public_sandbox {
-            return Err(ConfigError::PublicSandbox(host));
+        if mode.is_sandbox() {
+            sandbox_may_listen(&host, vars.get("SANDBOX_PUBLIC").as_deref())?;
         }
         let port = vars.parsed("PORT", str::parse::<u16>, || 8888)?;
         let session_key = vars
@@ -463,8 +460,20 @@ fn mode<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Mode, ConfigErr
     }
 }
 
+/// The sandbox (a fake Segment anyone who reaches it can drive) listens on `host` only if that
+/// is loopback, or if `SANDBOX_PUBLIC` (`sandbox_public`) says a shared demo server wants it
+/// public. The app in sandbox mode and `segment-partnerapp sandbox` both ask.
+pub fn sandbox_may_listen(host: &str, sandbox_public: Option<&str>) -> Result<(), ConfigError> {
+    let public = sandbox_public.is_some_and(|v| parse_bool(v) == Some(true));
+    if is_loopback(host) || public {
+        Ok(())
+    } else {
+        Err(ConfigError::PublicSandbox(host.to_owned()))
+    }
+}
+
 /// Whether `host` (an address to listen on) reaches only this machine.
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     bare.eq_ignore_ascii_case("localhost")
         || bare

@@ -89,6 +89,15 @@ async fn sandbox(args: SandboxArgs) -> ExitCode {
         Ok(scope) => scope,
         Err(e) => return usage(format!("--scope {:?}: {e}", args.scope)),
     };
+    let public = std::env::var("SANDBOX_PUBLIC").ok();
+    if segment_partnerapp::config::sandbox_may_listen(&args.host, public.as_deref()).is_err() {
+        return usage(format!(
+            "--host {} would serve the sandbox (a fake Segment anyone who reaches it can drive) \
+             beyond this machine: use a loopback --host, or set SANDBOX_PUBLIC=1 for a shared \
+             demo server",
+            args.host
+        ));
+    }
     let address = format!("{}:{}", args.host, args.port);
     let listener = match std::net::TcpListener::bind(&address) {
         Ok(listener) => listener,

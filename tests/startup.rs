@@ -248,6 +248,34 @@ fn the_sandbox_is_not_served_to_the_network_by_accident() {
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("SANDBOX_PUBLIC=1"), "{stderr}");
+
+    // The sandbox on its own, the same rule.
+    let sandbox = |public: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
+        command
+            .env_clear()
+            .env("RUST_LOG", "off")
+            .args(["sandbox", "--host", "0.0.0.0", "--port", "0"]);
+        if let Some(public) = public {
+            command.env("SANDBOX_PUBLIC", public);
+        }
+        command
+    };
+    let output = sandbox(None).output().expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--host 0.0.0.0"), "{stderr}");
+    assert!(stderr.contains("SANDBOX_PUBLIC=1"), "{stderr}");
+    // With SANDBOX_PUBLIC=1 it listens (and is stopped here).
+    let mut child = sandbox(Some("1"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    std::thread::sleep(Duration::from_millis(500));
+    let still_running = child.try_wait().expect("a status").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_running, "the public sandbox did not start");
 }
 
 /// A partner's production build (no sandbox) neither offers nor mentions the sandbox.
