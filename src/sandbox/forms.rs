@@ -90,10 +90,12 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
     base: String,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = request
-        .path()
+    // The path as routing sees it (percent-encoded letters decoded: `/oauth2/%61uth` is
+    // `/oauth2/auth`), never the raw one, or an encoded spelling would skip the checks.
+    let routed = request.match_info().as_str();
+    let path = routed
         .strip_prefix(base.as_str())
-        .unwrap_or(request.path())
+        .unwrap_or(routed)
         .to_owned();
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
     if writes && is_control(&path) && cross_site(&request) {

@@ -186,7 +186,7 @@ pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory +
         }))
         // Plays armed faults (see `faults`) before the endpoint runs.
         .wrap_fn(move |request, service| {
-            let outcome = match armed.take_fault(request.method(), request.path()) {
+            let outcome = match armed.take_fault(request.method(), request.match_info().as_str()) {
                 Some(kind) if kind.delay().is_none() => {
                     Err(request.into_response(faults::response(kind)))
                 }

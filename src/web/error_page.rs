@@ -31,7 +31,8 @@ pub async fn error_pages(
         .is_some_and(|site| site.sandbox);
     let shown = error.shown(sandbox);
     let status = shown.status;
-    let path = response.request().path().to_owned();
+    // The path as routing saw it (percent-encoded letters decoded).
+    let path = response.request().match_info().as_str().to_owned();
     // The way back: the same page again when Segment's failure is passing (a GET only: a form
     // is not sent twice behind the visitor's back; never the sign-in's callback, whose address
     // holds a single-use code), and the destination from the pages about it.

@@ -132,7 +132,8 @@ pub async fn middleware(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let path = request.path();
+    // The path as routing sees it (`/%61pi/…` is `/api/…`).
+    let path = request.match_info().as_str();
     let not_for_pages = path == "/healthz"
         || path == "/readyz"
         || path == "/favicon.ico"

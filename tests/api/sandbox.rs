@@ -573,10 +573,18 @@ async fn the_sandboxs_forms_and_controls_refuse_other_sites() {
         ("scope", "destination/clearbrain"),
         ("state", "s1"),
     ];
-    let consent = format!("{}/oauth2/auth", segment.base);
-    // A form posted from elsewhere has no token, or not this browser's.
+    // A form posted from elsewhere has no token, or not this browser's; the path spelled with
+    // percent-encoded letters is the same route, and refused the same way.
     let stranger = crate::helpers::form_client();
-    for token in [None, Some("x".repeat(43))] {
+    for (consent, token) in [
+        (format!("{}/oauth2/auth", segment.base), None),
+        (
+            format!("{}/oauth2/auth", segment.base),
+            Some("x".repeat(43)),
+        ),
+        (format!("{}/oauth2/%61uth", segment.base), None),
+        (format!("{}/%6fauth2/auth", segment.base), None),
+    ] {
         let mut form: Vec<(&str, String)> =
             request.iter().map(|(k, v)| (*k, v.to_string())).collect();
         form.push(("source", "javascript".into()));
@@ -585,7 +593,11 @@ async fn the_sandboxs_forms_and_controls_refuse_other_sites() {
             form.push(("sandbox_csrf", token.clone()));
         }
         let response = stranger.post(&consent).form(&form).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{token:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{consent} {token:?}"
+        );
     }
     // The real consent still works, and makes an install; Uninstall without the token does not.
     let token = segment.token("destination/clearbrain", "javascript").await;
@@ -601,29 +613,51 @@ async fn the_sandboxs_forms_and_controls_refuse_other_sites() {
         .await
         .unwrap();
     let id = inspector["installs"][0]["id"].as_u64().unwrap();
-    let response = stranger
-        .post(format!("{}/installs/{id}/uninstall", segment.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    for uninstall in [
+        format!("{}/installs/{id}/uninstall", segment.base),
+        format!("{}/installs/{id}/%75ninstall", segment.base),
+    ] {
+        let response = stranger.post(&uninstall).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{uninstall}");
+    }
 
     // Control endpoints: a browser's cross-site call is refused; a script's is not.
     let fault = json!({"endpoint": "catalog", "kind": {"status": 503}});
     let faults = format!("{}/faults", segment.base);
-    for (name, value) in [
-        ("origin", "https://evil.example"),
-        ("sec-fetch-site", "cross-site"),
-    ] {
-        let response = stranger
-            .post(&faults)
-            .header(name, value)
-            .json(&fault)
+    for path in ["faults", "%66aults"] {
+        for (name, value) in [
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let response = stranger
+                .post(format!("{}/{path}", segment.base))
+                .header(name, value)
+                .json(&fault)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} {name}: {value}"
+            );
+        }
+    }
+    assert_eq!(
+        segment
+            .client
+            .get(&faults)
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
-    }
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "no refused call armed a fault"
+    );
     let response = stranger.post(&faults).json(&fault).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
 }
