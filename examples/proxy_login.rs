@@ -29,15 +29,24 @@ pub struct ProxyLogin {
 }
 
 /// The user id the proxy sent: `X-Forwarded-User`, else `X-Forwarded-Email` (at most 256
-/// characters, no control characters).
+/// characters, no control characters). Nobody if the proxy's header is there but unusable (the
+/// email is not tried then: a proxy that sends a user id always sends it), or if an identity
+/// header comes twice (a proxy that adds one where the client had sent one already).
 fn named_user(request: &ServiceRequest) -> Option<&str> {
-    ["x-forwarded-user", "x-forwarded-email"]
-        .iter()
-        .find_map(|name| {
-            let value = request.headers().get(*name)?.to_str().ok()?.trim();
-            (!value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control))
-                .then_some(value)
-        })
+    let headers = request.headers();
+    let name = ["x-forwarded-user", "x-forwarded-email"]
+        .into_iter()
+        .find(|name| headers.contains_key(*name))?;
+    let mut values = headers.get_all(name);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    if name == "x-forwarded-user" && headers.get_all("x-forwarded-email").count() > 1 {
+        return None;
+    }
+    let value = value.to_str().ok()?.trim();
+    (!value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control))
+        .then_some(value)
 }
 
 impl Login for ProxyLogin {
