@@ -7,6 +7,7 @@
 //! Segment's own endpoints (the token endpoint, the Config API) are called by servers, with
 //! credentials, and are not touched here.
 
+use super::Sandbox;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -50,11 +51,13 @@ pub fn token(request: &HttpRequest) -> String {
         })
 }
 
-/// `response` with the token's cookie (for `path`, the sandbox's base path).
-pub fn with_token(mut response: HttpResponse, token: &str, path: &str) -> HttpResponse {
+/// `response` with the token's cookie (for the sandbox's base path; `Secure` over https).
+pub fn with_token(mut response: HttpResponse, token: &str, sandbox: &Sandbox) -> HttpResponse {
+    let path = sandbox.base_path.as_str();
     let cookie = Cookie::build(CSRF, token.to_owned())
         .path(if path.is_empty() { "/" } else { path })
         .http_only(true)
+        .secure(sandbox.https)
         .same_site(SameSite::Strict)
         .finish();
     let _ = response.add_cookie(&cookie);

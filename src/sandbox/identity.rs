@@ -380,7 +380,7 @@ fn consent_page(
         problem,
         hidden,
     };
-    forms::with_token(html(status, page.render()), token, &sandbox.base_path)
+    forms::with_token(html(status, page.render()), token, sandbox)
 }
 
 fn refuse(sandbox: &Sandbox, refusal: Refusal) -> HttpResponse {

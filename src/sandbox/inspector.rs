@@ -62,7 +62,7 @@ async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRespo
                 .content_type(ContentType::html())
                 .body(body),
             &page.csrf,
-            &sandbox.base_path,
+            &sandbox,
         ),
         Err(error) => {
             tracing::error!(%error, "the sandbox inspector failed to render");

@@ -42,6 +42,9 @@ pub const CLIENT_SECRET: &str = "sandbox-client-secret";
 pub struct Sandbox {
     /// `""` when it has a server of its own, `"/sandbox"` when mounted in the app.
     base_path: String,
+    /// Served over https: mounted in an app whose redirect URL is https. (On a server of its
+    /// own it speaks plain http.) Its form-token cookie is `Secure` then.
+    https: bool,
     world: Mutex<World>,
     /// For the credential tests it makes against the partner's API.
     http: reqwest::Client,
@@ -56,8 +59,16 @@ impl Sandbox {
             _ => None,
         };
         let catalog = Catalog::load(extra_slug.as_deref());
+        let base_path = base_path.trim_end_matches('/').to_owned();
+        let https = !base_path.is_empty()
+            && !app.redirect_uris.is_empty()
+            && app
+                .redirect_uris
+                .iter()
+                .all(|uri| uri.starts_with("https://"));
         Arc::new(Sandbox {
-            base_path: base_path.trim_end_matches('/').to_owned(),
+            base_path,
+            https,
             world: Mutex::new(World::new(app, catalog)),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

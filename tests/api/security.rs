@@ -370,3 +370,45 @@ async fn a_slowly_sent_body_is_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("took too long to arrive"), "{answer}");
 }
+
+/// The mounted sandbox's form-token cookie is `Secure` when the app is served over https (and
+/// not over plain http, where the browser would drop it).
+#[tokio::test]
+async fn over_https_the_sandboxs_form_cookie_is_secure() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let settings = Settings::from_lookup(|name| match name {
+        "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
+        "DATABASE_URL" => Some(crate::helpers::test_database_url()),
+        "SESSION_KEY" => Some(crate::helpers::SESSION_KEY.into()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(settings.mode.is_sandbox());
+    tokio::spawn(
+        Application::build_with_listener(settings, listener)
+            .await
+            .unwrap()
+            .run_until_stopped(),
+    );
+    let response = Browser::new()
+        .client
+        .get(format!("{address}/sandbox/"))
+        .header("host", "partner.example")
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&response, "sandbox_csrf");
+    assert!(cookie.contains("Secure"), "{cookie}");
+
+    let app = spawn_app().await;
+    let response = app
+        .browser
+        .client
+        .get(&app.sandbox_url)
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie(&response, "sandbox_csrf");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
