@@ -1085,6 +1085,8 @@ mod bench {
                 ("SANDBOX_PORT", "18190".to_owned()),
                 ("APP1_PORT", "18181".to_owned()),
                 ("APP2_PORT", "18182".to_owned()),
+                ("APP1_METRICS_PORT", "19181".to_owned()),
+                ("APP2_METRICS_PORT", "19182".to_owned()),
                 ("NGINX_PORT", "18180".to_owned()),
                 ("REDIRECT_URL", format!("{NGINX}/auth/segment/callback")),
                 ("DESTINATION_API_KEY", "bench-partner-key-0001".to_owned()),

@@ -24,6 +24,9 @@ REDIS_PORT=${REDIS_PORT:-56379}
 SANDBOX_PORT=${SANDBOX_PORT:-18090}
 APP1_PORT=${APP1_PORT:-18081}
 APP2_PORT=${APP2_PORT:-18082}
+# Each instance's /metrics, on loopback (never through nginx).
+APP1_METRICS_PORT=${APP1_METRICS_PORT:-9465}
+APP2_METRICS_PORT=${APP2_METRICS_PORT:-9466}
 NGINX_PORT=${NGINX_PORT:-18080}
 mkdir -p "$DEPLOY_DIR"
 DEPLOY_DIR=$(cd "$DEPLOY_DIR" && pwd)
@@ -143,18 +146,19 @@ start_sandbox() {
 }
 
 start_app() {
-  local n=$1 port
+  local n=$1 port metrics
   case "$n" in
-    1) port=$APP1_PORT ;;
-    2) port=$APP2_PORT ;;
+    1) port=$APP1_PORT metrics=$APP1_METRICS_PORT ;;
+    2) port=$APP2_PORT metrics=$APP2_METRICS_PORT ;;
     *) fail "app takes 1 or 2" ;;
   esac
   [ -x "$APP_BIN" ] || fail "$APP_BIN is missing: cargo build --release (or set APP_BIN)"
   app_env
-  HOST=127.0.0.1 PORT=$port nohup "$APP_BIN" >>"$DEPLOY_DIR/app$n.log" 2>&1 &
+  HOST=127.0.0.1 PORT=$port METRICS_ADDR=127.0.0.1:$metrics \
+    nohup "$APP_BIN" >>"$DEPLOY_DIR/app$n.log" 2>&1 &
   echo $! >"$DEPLOY_DIR/app$n.pid"
   wait_for "app instance $n" curl -fsS "http://127.0.0.1:$port/readyz"
-  say "app instance $n on 127.0.0.1:$port"
+  say "app instance $n on 127.0.0.1:$port (metrics on 127.0.0.1:$metrics/metrics)"
 }
 
 start_nginx() {

@@ -74,7 +74,22 @@ pub struct Settings {
     /// Apply the database's migrations at start-up (`MIGRATE_ON_START`, default on); off, the
     /// app only checks that `segment-partnerapp migrate` applied them.
     pub migrate_on_start: bool,
+    /// Where `/metrics` is served, on a listener of its own (`METRICS_ADDR`); `None`: nowhere.
+    pub metrics: Option<MetricsAddr>,
 }
+
+/// The metrics' listener: `METRICS_ADDR` (`host:port`), loopback by default, so the metrics
+/// are never public by accident; `METRICS_ADDR=off` serves none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsAddr {
+    pub address: std::net::SocketAddr,
+    /// Set by `METRICS_ADDR` (then a port in use stops the app), or the default (then the app
+    /// starts without metrics, and says so).
+    pub chosen: bool,
+}
+
+/// Where the metrics are served when `METRICS_ADDR` is unset.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 /// When a server-side session ends: after `idle` without a request, and `absolute` after it
 /// began (at login, since the id is renewed there), whichever comes first.
@@ -327,6 +342,30 @@ impl Settings {
                 |value| parse_bool(value).ok_or("expected true or false"),
                 || true,
             )?,
+            metrics: vars.parsed(
+                "METRICS_ADDR",
+                |value| match value.trim() {
+                    "off" => Ok(None),
+                    address => address
+                        .parse()
+                        .map(|address| {
+                            Some(MetricsAddr {
+                                address,
+                                chosen: true,
+                            })
+                        })
+                        .map_err(|_| "expected host:port (an IP address and a port) or off"),
+                },
+                || {
+                    DEFAULT_METRICS_ADDR
+                        .parse()
+                        .ok()
+                        .map(|address| MetricsAddr {
+                            address,
+                            chosen: false,
+                        })
+                },
+            )?,
             trusted_proxies: vars.parsed(
                 "TRUSTED_PROXIES",
                 |value| {
@@ -570,6 +609,26 @@ impl TrustedProxies {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_metrics_listen_on_loopback_unless_told_otherwise() {
+        use super::*;
+        let with = |value: Option<&'static str>| {
+            Settings::from_lookup(move |name| match name {
+                "METRICS_ADDR" => value.map(str::to_owned),
+                _ => None,
+            })
+        };
+        let default = with(None).unwrap().metrics.unwrap();
+        assert!(default.address.ip().is_loopback());
+        assert!(!default.chosen);
+        let chosen = with(Some("10.0.0.5:9100")).unwrap().metrics.unwrap();
+        assert_eq!(chosen.address.to_string(), "10.0.0.5:9100");
+        assert!(chosen.chosen);
+        assert_eq!(with(Some("off")).unwrap().metrics, None);
+        let error = with(Some("localhost")).unwrap_err().to_string();
+        assert!(error.contains("METRICS_ADDR"), "{error}");
+    }
 
     #[test]
     fn secrets_come_from_files_with_the_same_checks() {

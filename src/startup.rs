@@ -56,6 +56,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics`, on a listener of its own (`METRICS_ADDR`), and its port.
+    metrics_server: Option<(Server, u16)>,
     #[cfg(feature = "sandbox")]
     sandbox: Option<Arc<Sandbox>>,
 }
@@ -133,6 +135,7 @@ impl Application {
                 sandbox.age_destination(name, by)
             })))
         });
+        let metrics_server = metrics_server(&settings, metrics.clone())?;
         let session_limits = settings.sessions;
         let body_timeout = settings.body_timeout;
         let server = HttpServer::new(move || {
@@ -190,6 +193,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics_server,
             #[cfg(feature = "sandbox")]
             sandbox,
         })
@@ -199,6 +203,11 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on, if it is.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
+    }
+
     /// The mounted sandbox, in sandbox mode.
     #[cfg(feature = "sandbox")]
     pub fn sandbox(&self) -> Option<Arc<Sandbox>> {
@@ -206,8 +215,58 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = async {
+            match self.metrics_server {
+                Some((server, _)) => server.await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(self.server, metrics).map(|_| ())
     }
+}
+
+/// `/metrics` on a listener of its own (`METRICS_ADDR`, loopback by default), so that the
+/// operators' numbers are never served to the public side by accident. A port chosen by
+/// `METRICS_ADDR` that cannot be had stops the app; the default's only costs the metrics.
+fn metrics_server(
+    settings: &Settings,
+    metrics: Data<crate::metrics::Metrics>,
+) -> Result<Option<(Server, u16)>, StartupError> {
+    let Some(wanted) = &settings.metrics else {
+        return Ok(None);
+    };
+    let listener = match TcpListener::bind(wanted.address) {
+        Ok(listener) => listener,
+        Err(source) if wanted.chosen => {
+            return Err(StartupError::Listen {
+                address: format!("METRICS_ADDR {}", wanted.address),
+                source,
+            });
+        }
+        Err(error) => {
+            tracing::warn!(
+                address = %wanted.address,
+                %error,
+                "the metrics are not served: set METRICS_ADDR to a free host:port (or off)"
+            );
+            return Ok(None);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(routes::operations::metrics))
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(|source| StartupError::Listen {
+        address: format!("METRICS_ADDR {}", wanted.address),
+        source,
+    })?
+    .run();
+    tracing::info!("metrics on http://{}:{port}/metrics", wanted.address.ip());
+    Ok(Some((server, port)))
 }
 
 /// The client for Segment: the real one's URLs and the App's credentials, or, in sandbox mode,

@@ -144,7 +144,7 @@ async fn no_secret_reaches_the_logs() {
     let consent = app.open_consent().await;
     app.browser.click(&consent, "Deny").await;
 
-    let metrics = app.browser.get(&app.url("/metrics")).await.body;
+    let metrics = app.browser.get(&app.metrics_url).await.body;
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     // Every line logged while a request is served names it.
     let request_lines: Vec<&str> = logs

@@ -16,6 +16,10 @@ fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
     if !vars.iter().any(|(key, _)| *key == "PORT") {
         command.env("PORT", "0");
     }
+    // The metrics on a free port too (the default's, 9464, may be the demo's).
+    if !vars.iter().any(|(key, _)| *key == "METRICS_ADDR") {
+        command.env("METRICS_ADDR", "127.0.0.1:0");
+    }
     for (key, value) in vars {
         command.env(key, value);
     }
@@ -324,6 +328,7 @@ impl Served {
             .current_dir(dir)
             .env_clear()
             .env("PORT", port.to_string())
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         for (key, value) in vars {
@@ -482,4 +487,19 @@ fn secrets_can_come_from_files() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A port chosen for the metrics that is taken stops the app with one line; the default's
+/// port taken only costs the metrics.
+#[test]
+fn a_metrics_port_in_use_is_one_clear_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = run_with(&[("METRICS_ADDR", &address)]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("METRICS_ADDR"), "{stderr}");
+    let (code, stderr) = run_with(&[("METRICS_ADDR", "not-an-address")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("METRICS_ADDR"), "{stderr}");
 }

@@ -33,6 +33,8 @@ struct Topology {
     /// `http://127.0.0.1:PORT` of nginx, and of each instance.
     public: String,
     instances: [String; 2],
+    /// Each instance's `/metrics`, on its own listener.
+    metrics: [String; 2],
     /// Where the sandbox is (its inspector at `/`, faults at `/faults`).
     segment: String,
 }
@@ -40,6 +42,7 @@ struct Topology {
 impl Topology {
     async fn start() -> Topology {
         let (nginx, app1, app2) = (free_port(), free_port(), free_port());
+        let (metrics1, metrics2) = (free_port(), free_port());
         let public = format!("http://127.0.0.1:{nginx}");
         let redirect = format!("{public}/auth/segment/callback");
 
@@ -65,6 +68,8 @@ impl Topology {
             ("NGINX_PORT", nginx.to_string()),
             ("APP1_PORT", app1.to_string()),
             ("APP2_PORT", app2.to_string()),
+            ("APP1_METRICS_PORT", metrics1.to_string()),
+            ("APP2_METRICS_PORT", metrics2.to_string()),
             ("DATABASE_URL", helpers::postgres_test_database().await),
             ("REDIS_URL", redis),
             ("SESSION_KEY", helpers::SESSION_KEY.to_owned()),
@@ -82,6 +87,10 @@ impl Topology {
             instances: [
                 format!("http://127.0.0.1:{app1}"),
                 format!("http://127.0.0.1:{app2}"),
+            ],
+            metrics: [
+                format!("http://127.0.0.1:{metrics1}/metrics"),
+                format!("http://127.0.0.1:{metrics2}/metrics"),
             ],
             segment,
         };
@@ -117,7 +126,7 @@ impl Topology {
 
     /// How many requests instance `n` answered on `route` with `status`, from its own metrics.
     async fn answered(&self, n: usize, route: &str, status: u16) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.instances[n]))
+        let text = reqwest::get(&self.metrics[n])
             .await
             .unwrap()
             .text()
@@ -207,8 +216,15 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         let served = topology.answered(n, "/healthz", 200).await - before;
         assert!(served >= 4.0, "instance {} served {served} of 10", n + 1);
     }
-    // The metrics stay off the public side.
+    // The metrics stay off the public side, and off the instances' own ports.
     assert_eq!(browser.get(&topology.url("/metrics")).await.status, 404);
+    for instance in &topology.instances {
+        let status = reqwest::get(format!("{instance}/metrics"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{instance}");
+    }
 
     // The install flow, through nginx and Segment's consent screen.
     let home = browser.get(&topology.url("/")).await;

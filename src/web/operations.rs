@@ -37,7 +37,7 @@ pub async fn readyz(store: web::Data<Store>, sessions: web::Data<Sessions>) -> H
 }
 
 /// `GET /metrics`: the operators' metrics (`crate::metrics`), for Prometheus to scrape from
-/// each instance directly (the nginx recipe keeps it off the public side).
+/// each instance, on the listener of their own (`METRICS_ADDR`), never the public one.
 pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

@@ -77,7 +77,6 @@ route_table! {
     get "/workspace/monitor" => workspace::show: "every destination on the workspace, worst first (wider scopes)";
     get "/healthz" => operations::healthz: "the process answers";
     get "/readyz" => operations::readyz: "the database (and Redis) answer";
-    get "/metrics" => operations::metrics: "the operators' metrics";
     get "/static/style.css" => assets::stylesheet: "the stylesheet";
     get "/static/favicon.svg" => assets::favicon: "the icon";
     get "/favicon.ico" => assets::favicon: "the icon, where browsers look for it";

@@ -35,6 +35,8 @@ pub struct TestApp {
     /// The settings the app was started with (to start it again).
     pub vars: Vec<(&'static str, String)>,
     pub browser: Browser,
+    /// `http://127.0.0.1:PORT/metrics`: the metrics, on their own listener.
+    pub metrics_url: String,
 }
 
 /// How to set the app and the sandbox up; the defaults are the happy path.
@@ -131,6 +133,8 @@ pub fn settings(vars: &[(&str, String)]) -> Settings {
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value.clone())
             .or_else(|| (name == "DATABASE_URL").then(|| database.clone()))
+            // The metrics on a free port of their own, never the default's fixed one.
+            .or_else(|| (name == "METRICS_ADDR").then(|| "127.0.0.1:0".to_owned()))
     })
     .expect("test settings are valid")
 }
@@ -256,6 +260,10 @@ async fn start(
     let sandbox = sandbox
         .or_else(|| application.sandbox())
         .expect("a sandbox to talk to");
+    let metrics_url = format!(
+        "http://127.0.0.1:{}/metrics",
+        application.metrics_port().expect("the metrics are served")
+    );
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
@@ -263,6 +271,7 @@ async fn start(
         sandbox,
         vars: Vec::new(),
         browser: Browser::new(),
+        metrics_url,
     }
 }
 
@@ -275,6 +284,7 @@ impl TestApp {
             sandbox: self.sandbox.clone(),
             vars: self.vars.clone(),
             browser: Browser::new(),
+            metrics_url: self.metrics_url.clone(),
         }
     }
 

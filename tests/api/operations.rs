@@ -24,7 +24,9 @@ async fn metrics_count_flows_calls_refreshes_and_requests_by_route() {
     // A made-up path is counted under one series, not its own.
     app.browser.get(&app.url("/no/such/page/12345")).await;
 
-    let response = reqwest::get(app.url("/metrics")).await.unwrap();
+    // Never on the public listener: only on the metrics' own.
+    assert_eq!(app.browser.get(&app.url("/metrics")).await.status, 404);
+    let response = reqwest::get(&app.metrics_url).await.unwrap();
     assert_eq!(response.status(), 200);
     let kind = response.headers()["content-type"]
         .to_str()
@@ -83,8 +85,8 @@ async fn metrics_count_flows_calls_refreshes_and_requests_by_route() {
             &text,
             "partnerapp_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}"
         ),
-        1.0,
-        "{text}"
+        2.0,
+        "the made-up path and /metrics on the public port: {text}"
     );
     assert!(!text.contains("12345"), "a raw path became a label");
     assert!(text.contains("partnerapp_http_request_duration_seconds_bucket"));
@@ -251,7 +253,7 @@ async fn no_request_makes_a_new_metrics_series() {
             .expect("the app answers");
     }
     let text = client
-        .get(app.url("/metrics"))
+        .get(&app.metrics_url)
         .send()
         .await
         .unwrap()
