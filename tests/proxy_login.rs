@@ -156,7 +156,7 @@ async fn a_visitor_the_proxy_does_not_name_gets_no_account() {
     assert_eq!(page.status, 401, "{}", page.text());
     assert!(page.text().contains("Sign in first"), "{}", page.text());
     assert!(!page.url.path().starts_with("/sandbox"), "{}", page.url);
-    let page = app.post_form("/account", &[]).await;
+    let page = app.browser.post(&app.url("/account"), &[]).await;
     assert_eq!(page.status, 401, "{}", page.text());
     assert!(app.cookie("partnerapp_account").is_none(), "a demo cookie");
     assert_eq!(

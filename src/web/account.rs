@@ -33,8 +33,10 @@ pub async fn show(
     if current.is_some() {
         return Ok(see_other("/"));
     }
+    // No token is made for the form: viewing the page stores nothing (`web::security` takes a
+    // POST /account without a session).
     render(&AccountPage {
-        layout: Layout::with_forms(site.sandbox, &session),
+        layout: Layout::without_forms(site.sandbox, &session),
     })
 }
 

@@ -8,7 +8,10 @@
 //!   [`MAX_FORM_BYTES`] (413).
 //! - CSRF: every POST (and any other non-GET) must carry the session's `csrf_token` form field.
 //!   Without it, or with another one, the request is refused with 403 and changes nothing. The
-//!   check runs before any handler, so a new POST route cannot forget it.
+//!   check runs before any handler, so a new POST route cannot forget it. One exception, so that
+//!   viewing the account page stores nothing: `POST /account` from a visitor with no session
+//!   (there is no token to check, and nothing to take over) is taken if the browser does not
+//!   say it came from another site ([`from_this_site`]).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -88,6 +91,13 @@ pub async fn guard(
         (Some(sent), Some(expected)) => {
             bool::from(sent.as_bytes().ct_eq(expected.expose().as_bytes()))
         }
+        // Asking for an account, with no session yet (see the module's doc).
+        (_, None) => {
+            *request.method() == Method::POST
+                && request.match_info().as_str() == "/account"
+                && session.is_empty()
+                && from_this_site(&request)
+        }
         _ => false,
     };
     if !valid {
@@ -95,6 +105,25 @@ pub async fn guard(
     }
     request.set_payload(body.into());
     Ok(next.call(request).await?.map_into_boxed_body())
+}
+
+/// Whether the browser says the request comes from this site, or says nothing (a script): its
+/// `Sec-Fetch-Site` is `same-origin` or `none`, and its `Origin` names the host it asked.
+fn from_this_site(request: &ServiceRequest) -> bool {
+    let headers = request.headers();
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| matches!(v, "same-origin" | "none"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|origin| {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            Some(origin_host) == host
+        });
+    fetch_site && origin
 }
 
 /// Middleware: a request's body must arrive whole within `limit` of the request's start, or

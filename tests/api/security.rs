@@ -15,15 +15,9 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
     let before = app.write_count().await;
 
     // No token, a made-up token, and a token from another browser's session.
-    let other = Browser::new();
-    let home = other.get(&app.url("/account")).await;
-    let foreign = home
-        .body
-        .split("name=\"csrf-token\" content=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let other = app.another_visitor();
+    other.make_account().await;
+    let foreign = other.csrf_token().await;
     for token in [None, Some("made-up"), Some(foreign.as_str())] {
         for action in ["enable", "disable", "remove", "configure", "source"] {
             let mut fields = vec![];
@@ -55,6 +49,7 @@ async fn a_post_without_the_sessions_csrf_token_changes_nothing() {
 #[tokio::test]
 async fn the_csrf_token_changes_at_login() {
     let app = spawn_app().await;
+    app.make_account().await;
     let before = app.csrf_token().await;
     app.install_on("ios").await;
     let after = app.csrf_token().await;
@@ -262,9 +257,12 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         "over https the browser is told to stay on https"
     );
     let flow = set_cookie(&response, "__Host-partnerapp_flow");
-    // Without Segment here, the session and account cookies come from the account page.
+    // Without Segment here, the session and account cookies come from making an account.
     let offer = get("/account").send().await.unwrap();
-    let session = set_cookie(&offer, "__Host-partnerapp_session");
+    assert!(
+        offer.headers().get("set-cookie").is_none(),
+        "viewing stores nothing"
+    );
     let page = Page {
         status: 200,
         url: reqwest::Url::parse(&format!("{address}/account")).unwrap(),
@@ -275,12 +273,12 @@ async fn over_https_the_cookie_is_secure_and_host_only() {
         .client
         .post(form.url)
         .header("host", "partner.example")
-        .header("cookie", session.split(';').next().unwrap())
         .form(&form.fields)
         .send()
         .await
         .unwrap();
     assert!(made.status().is_redirection(), "{}", made.status());
+    let session = set_cookie(&made, "__Host-partnerapp_session");
     for cookie in [
         flow,
         session,
@@ -411,4 +409,54 @@ async fn over_https_the_sandboxs_form_cookie_is_secure() {
         .unwrap();
     let cookie = set_cookie(&response, "sandbox_csrf");
     assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+/// Viewing the account page stores nothing, so its form has no session token to carry: a visitor
+/// without a session may ask for an account from this site, never from another one.
+#[tokio::test]
+async fn a_new_visitor_asks_for_an_account_from_this_site_only() {
+    let app = spawn_app().await;
+    let store = app.store().await;
+    let post = |headers: &[(&'static str, String)]| {
+        let mut request = Browser::new()
+            .client
+            .post(app.url("/account"))
+            .form(&[("x", "y")]);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    for forged in [
+        vec![("origin", "https://evil.example".to_owned())],
+        vec![("sec-fetch-site", "cross-site".to_owned())],
+        vec![("sec-fetch-site", "same-site".to_owned())],
+    ] {
+        let response = post(&forged).await.unwrap();
+        assert_eq!(response.status(), 403, "{forged:?}");
+    }
+    assert_eq!(store.account_count().await.unwrap(), 0);
+    let host = app
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let response = post(&[
+        ("origin", format!("http://{host}")),
+        ("sec-fetch-site", "same-origin".to_owned()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(store.account_count().await.unwrap(), 1);
+    // Any other form still needs the session's token, session or not.
+    let response = post(&[]).await.unwrap();
+    assert_eq!(response.status(), 303, "a script without a session");
+    let response = Browser::new()
+        .client
+        .post(app.url("/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
 }

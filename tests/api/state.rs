@@ -144,32 +144,13 @@ async fn another_accounts_cookie_with_this_session_pushes_nothing() {
     assert_eq!(page.url.path(), "/destination", "{}", page.text());
 }
 
+/// 5,000 cookie-less requests, to every GET route in turn (and HEAD now and then), leave the
+/// store as it was: no account, no session. Only `/auth/segment` sets a cookie (the flow's,
+/// which the browser holds); the rest set none.
 #[tokio::test]
-async fn three_hundred_cookieless_requests_make_no_account_and_no_session() {
+async fn five_thousand_cookieless_requests_to_every_get_route_store_nothing() {
     let app = spawn_app().await;
-    let client = Browser::new().client;
-    let paths = [
-        "/",
-        "/healthz",
-        "/readyz",
-        "/no/such/page",
-        "/destination",
-        "/destination/configure",
-        "/static/style.css",
-    ];
-    for i in 0..300 {
-        let url = app.url(paths[i % paths.len()]);
-        let response = if i % 7 == 0 {
-            client.head(&url).send().await
-        } else {
-            client.get(&url).send().await
-        };
-        let response = response.expect("the app answers");
-        assert!(
-            response.headers().get("set-cookie").is_none(),
-            "{url} set a cookie"
-        );
-    }
+    cookieless_requests_store_nothing(&app).await;
     let store = app.store().await;
     assert_eq!(store.account_count().await.unwrap(), 0);
     assert_eq!(app.session_count().await, 0);
@@ -177,6 +158,75 @@ async fn three_hundred_cookieless_requests_make_no_account_and_no_session() {
     // Asking for an account makes one.
     app.make_account().await;
     assert_eq!(store.account_count().await.unwrap(), 1);
+}
+
+/// The same on Postgres and Redis: no account row, and Redis' session keys as they were.
+#[tokio::test]
+#[cfg_attr(
+    not(all(postgres_tests, redis_tests)),
+    ignore = "set DATABASE_TEST_URL and REDIS_TEST_URL to run it on Postgres and Redis"
+)]
+async fn cookieless_requests_store_nothing_in_postgres_or_redis() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        postgres_and_redis: true,
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let session_keys = || async {
+        let url = std::env::var("REDIS_TEST_URL").unwrap();
+        let client = redis::Client::open(url).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("partnerapp:session:*")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        keys.len()
+    };
+    let before = session_keys().await;
+    cookieless_requests_store_nothing(&app).await;
+    assert_eq!(
+        session_keys().await,
+        before,
+        "a session was stored in Redis"
+    );
+    assert_eq!(app.store().await.account_count().await.unwrap(), 0);
+}
+
+/// 5,000 requests without cookies over every GET route of the app (and a made-up one).
+async fn cookieless_requests_store_nothing(app: &crate::helpers::TestApp) {
+    use segment_partnerapp::web::ROUTES;
+    let client = Browser::new().client;
+    let mut paths: Vec<&str> = ROUTES
+        .iter()
+        .filter(|route| route.method == "GET")
+        .map(|route| route.path)
+        .collect();
+    paths.push("/no/such/page");
+    for i in 0..5_000 {
+        let path = paths[i % paths.len()];
+        let url = app.url(path);
+        let response = if i % 7 == 0 {
+            client.head(&url).send().await
+        } else {
+            client.get(&url).send().await
+        };
+        let response = response.expect("the app answers");
+        let cookies: Vec<&str> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if path == "/auth/segment" {
+            assert!(
+                cookies.iter().all(|c| c.starts_with("partnerapp_flow=")),
+                "{path}: {cookies:?}"
+            );
+        } else {
+            assert!(cookies.is_empty(), "{path} set {cookies:?}");
+        }
+    }
 }
 
 #[tokio::test]
