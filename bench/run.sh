@@ -26,8 +26,7 @@ case "${1:-}" in
     if command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
       export DEPLOY_DIR
       DEPLOY_DIR=$(mktemp -d /tmp/partnerapp-bench-flows.XXXXXX)
-      chmod 755 "$DEPLOY_DIR"
-      trap 'deploy/local.sh down >/dev/null 2>&1 || true; rm -rf "$DEPLOY_DIR"' EXIT
+            trap 'deploy/local.sh down >/dev/null 2>&1 || true; rm -rf "$DEPLOY_DIR"' EXIT
       PG_PORT=55441 REDIS_PORT=56391 deploy/local.sh services
       BENCH_DATABASE_URL=$(sed -n 's/^DATABASE_URL=//p' "$DEPLOY_DIR/services.env")
       BENCH_REDIS_URL=$(sed -n 's/^REDIS_URL=//p' "$DEPLOY_DIR/services.env")

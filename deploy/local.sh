@@ -14,7 +14,14 @@
 # Every setting is an environment variable with a default (below). The apps get the usual app
 # settings (DATABASE_URL, REDIS_URL, SESSION_KEY, CLIENT_ID, …) from the environment when set,
 # else from what this script started. Run as root (CI), Postgres runs as the postgres user.
+#
+# DEPLOY_DIR holds the passwords and the session key: the script makes it private (0700; 0711
+# as root, so that Postgres, running as its own user, can reach its cluster inside) and writes
+# every file readable by its owner only. It refuses a DEPLOY_DIR that someone else owns or can
+# write to (its default is a fixed name in the temp folder, which anyone could make first),
+# and reads services.env as data: only DATABASE_URL and REDIS_URL, never a line as a command.
 set -euo pipefail
+umask 077
 
 here=$(cd "$(dirname "$0")" && pwd)
 DEPLOY_DIR=${DEPLOY_DIR:-/tmp/partnerapp-deploy}
@@ -28,7 +35,28 @@ APP2_PORT=${APP2_PORT:-18082}
 APP1_METRICS_PORT=${APP1_METRICS_PORT:-9465}
 APP2_METRICS_PORT=${APP2_METRICS_PORT:-9466}
 NGINX_PORT=${NGINX_PORT:-18080}
-mkdir -p "$DEPLOY_DIR"
+if [ ! -e "$DEPLOY_DIR" ]; then
+  mkdir -m 700 "$DEPLOY_DIR"
+fi
+[ -d "$DEPLOY_DIR" ] && [ ! -L "$DEPLOY_DIR" ] || {
+  printf 'deploy: %s is not a folder of its own\n' "$DEPLOY_DIR" >&2
+  exit 1
+}
+[ -O "$DEPLOY_DIR" ] || {
+  printf 'deploy: %s belongs to someone else: set DEPLOY_DIR to a folder of yours\n' \
+    "$DEPLOY_DIR" >&2
+  exit 1
+}
+case "$(stat -c %A "$DEPLOY_DIR")" in
+  ?????w???? | ????????w?)
+    printf 'deploy: others can write to %s: chmod 700 it, or set DEPLOY_DIR elsewhere\n' \
+      "$DEPLOY_DIR" >&2
+    exit 1
+    ;;
+esac
+# Private; as root, others may pass through (not list or read) so that the postgres user
+# reaches its cluster.
+if [ "$(id -u)" = 0 ]; then chmod 711 "$DEPLOY_DIR"; else chmod 700 "$DEPLOY_DIR"; fi
 DEPLOY_DIR=$(cd "$DEPLOY_DIR" && pwd)
 
 say() { printf 'deploy: %s\n' "$*" >&2; }
@@ -108,14 +136,18 @@ EOF
   say "wrote $DEPLOY_DIR/services.env (DATABASE_URL, REDIS_URL)"
 }
 
+# The value of NAME in services.env, read as data (nothing in the file is run or exported).
+service_setting() {
+  sed -n "s/^$1=//p" "$DEPLOY_DIR/services.env" | head -n 1
+}
+
 # The settings every instance shares: from the environment, else from what was started here.
 app_env() {
   if [ -f "$DEPLOY_DIR/services.env" ]; then
-    local line
-    while IFS= read -r line; do
-      local name=${line%%=*}
-      [ -n "${!name:-}" ] || export "$line"
-    done <"$DEPLOY_DIR/services.env"
+    [ -n "${DATABASE_URL:-}" ] || DATABASE_URL=$(service_setting DATABASE_URL)
+    [ -n "${REDIS_URL:-}" ] || REDIS_URL=$(service_setting REDIS_URL)
+    export DATABASE_URL
+    [ -z "$REDIS_URL" ] || export REDIS_URL
   fi
   [ -n "${DATABASE_URL:-}" ] || fail "DATABASE_URL is not set: run '$0 services' first"
   if [ -z "${SESSION_KEY:-}" ]; then
@@ -165,6 +197,8 @@ start_nginx() {
   need nginx nginx-light
   local prefix=$DEPLOY_DIR/nginx
   mkdir -p "$prefix/logs"
+  # nginx's workers (another user, as root) pass through to its temp folders.
+  chmod 711 "$prefix"
   sed -e "s/@NGINX_PORT@/$NGINX_PORT/g" -e "s/@APP1_PORT@/$APP1_PORT/g" \
     -e "s/@APP2_PORT@/$APP2_PORT/g" "$here/nginx.conf" >"$prefix/nginx.conf"
   nginx -p "$prefix" -c "$prefix/nginx.conf" -t -q
