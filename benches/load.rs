@@ -236,6 +236,11 @@ mod bench {
             .env("REDIRECT_URL", format!("{base}/auth/segment/callback"))
             .env("DESTINATION_SLUG", SLUG)
             .env("DESTINATION_API_KEY", "bench-partner-key-0001")
+            // Every flow is a new visitor from 127.0.0.1: the demo's sign-up limits would stop
+            // them; the metrics on a free port.
+            .env("SIGNUPS_PER_ADDRESS", "1000000")
+            .env("SIGNUPS_TOTAL", "1000000")
+            .env("METRICS_ADDR", "127.0.0.1:0")
             .env(
                 "SESSION_KEY",
                 "9b1de4c07a3f58e26d0c4b7a1f3e5d9c2b8a6f4e1d7c3b9a5e2f8d4c6b1a7e3f",
@@ -1090,6 +1095,8 @@ mod bench {
                 ("NGINX_PORT", "18180".to_owned()),
                 ("REDIRECT_URL", format!("{NGINX}/auth/segment/callback")),
                 ("DESTINATION_API_KEY", "bench-partner-key-0001".to_owned()),
+                ("SIGNUPS_PER_ADDRESS", "1000000".to_owned()),
+                ("SIGNUPS_TOTAL", "1000000".to_owned()),
             ];
             let deploy = Deploy { env, dir };
             deploy.script(&["up"]);

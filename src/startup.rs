@@ -23,7 +23,7 @@ use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{Migrations, RedisSessions, Sessions, Store, StoreError};
 use crate::web::cookies::{self, CookieSeal};
-use crate::web::demo_login::DemoAccounts;
+use crate::web::demo_login::{DemoAccounts, SignUpLimits};
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
 use crate::web::request_log::{self, RequestLog};
@@ -80,7 +80,9 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
         let https = settings.redirect_url.scheme() == "https";
-        Application::build_with_login(settings, listener, Arc::new(DemoAccounts { https })).await
+        let limits = SignUpLimits::per_hour(settings.signups_per_address, settings.signups_total);
+        let login = Arc::new(DemoAccounts::new(https, limits));
+        Application::build_with_login(settings, listener, login).await
     }
 
     /// Builds the app with `login` deciding who the partner's user on each request is (see

@@ -44,10 +44,13 @@ pub async fn show(
 pub async fn create(
     login: web::Data<dyn Login>,
     store: web::Data<Store>,
+    site: web::Data<Site>,
     session: TypedSession,
     current: Option<CurrentAccount>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, WebError> {
-    let (_, cookie) = account_or_sign_up(&**login, &store, &session, current).await?;
+    let client = site.client_of(&request);
+    let (_, cookie) = account_or_sign_up(&**login, &store, &session, current, client).await?;
     with_cookie(see_other("/"), cookie)
 }
 

@@ -137,6 +137,7 @@ pub async fn callback(
                 pending: flow,
                 login: &**login,
                 account,
+                client: site.client_of(&http),
             };
             let finished = finish_flow(&segment, &store, &site, &session, flow, params).await;
             // The flow is used up, whatever happened: its cookie goes, with the page that says
@@ -186,6 +187,8 @@ struct Flow<'a> {
     pending: PendingFlow,
     login: &'a dyn Login,
     account: Option<CurrentAccount>,
+    /// The visitor's address (what a login that makes accounts may bound them by).
+    client: Option<std::net::IpAddr>,
 }
 
 /// The callback's work, for this browser's own flow: the code exchanged, the account made if
@@ -202,6 +205,7 @@ async fn finish_flow(
         pending: flow,
         login,
         account,
+        client,
     } = flow;
     if let Some(error) = params.error {
         return Err(WebError::Provider {
@@ -278,7 +282,7 @@ async fn finish_flow(
         "install token received"
     );
     // Segment said yes: now the visitor is worth an account, if they have none yet.
-    let (account, new_cookie) = account_or_sign_up(login, store, session, account).await?;
+    let (account, new_cookie) = account_or_sign_up(login, store, session, account, client).await?;
     let saved = store
         .save_install(account.id(), &install)
         .await

@@ -5,9 +5,13 @@
 //! asking for an API key). It is the only login that makes accounts. A partner with a login of
 //! their own replaces this file's [`DemoAccounts`] (see `web/login.rs`).
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
 use actix_web::HttpResponse;
 use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
 use actix_web::dev::ServiceRequest;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::cookies;
 use super::error::WebError;
@@ -42,10 +46,53 @@ pub fn account_cookie(https: bool, login: Option<&LoginToken>) -> Cookie<'static
 }
 
 /// The demo's accounts: the account cookie's credential opens one (see [`super::account`]).
-#[derive(Debug)]
 pub struct DemoAccounts {
     /// The cookie is `Secure` and named `__Host-…` over https.
     pub https: bool,
+    /// How many accounts it makes, per client address and in total.
+    pub limits: SignUpLimits,
+}
+
+impl DemoAccounts {
+    /// The demo's login; `limits` bound the accounts it makes.
+    pub fn new(https: bool, limits: SignUpLimits) -> DemoAccounts {
+        DemoAccounts { https, limits }
+    }
+}
+
+/// How many accounts the demo makes for visitors nobody knows yet, an hour: per client address
+/// (a room of demo visitors behind one router shares one) and in total, per instance, with
+/// governor's rate limiters (all of an hour's at once, then one more every hour / n). Anything
+/// past them gets "Too many new accounts" (429) and makes nothing.
+pub struct SignUpLimits {
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    total: DefaultDirectRateLimiter,
+}
+
+impl SignUpLimits {
+    /// `per_address` accounts an hour per client address, `total` an hour in all
+    /// (`SIGNUPS_PER_ADDRESS`, `SIGNUPS_TOTAL`).
+    pub fn per_hour(per_address: NonZeroU32, total: NonZeroU32) -> SignUpLimits {
+        SignUpLimits {
+            per_address: RateLimiter::keyed(Quota::per_hour(per_address)),
+            total: RateLimiter::direct(Quota::per_hour(total)),
+        }
+    }
+
+    /// Takes one account from both limits, or says which one is spent.
+    fn admit(&self, client: Option<IpAddr>) -> Result<(), WebError> {
+        if let Some(client) = client
+            && self.per_address.check_key(&client).is_err()
+        {
+            return Err(WebError::TooManyAccounts("from this address"));
+        }
+        self.total
+            .check()
+            .map_err(|_| WebError::TooManyAccounts("on this server"))?;
+        // Addresses whose quota is whole again are forgotten (the map stays small).
+        self.per_address.retain_recent();
+        Ok(())
+    }
 }
 
 impl Login for DemoAccounts {
@@ -53,13 +100,16 @@ impl Login for DemoAccounts {
         true
     }
 
-    /// A new account, its cookie, and its key kept in the session to be shown once.
+    /// A new account, its cookie, and its key kept in the session to be shown once, within
+    /// the [`SignUpLimits`].
     fn sign_up<'a>(
         &'a self,
         store: &'a Store,
         session: &'a TypedSession,
+        client: Option<IpAddr>,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
         Box::pin(async move {
+            self.limits.admit(client)?;
             let (account, key, login) = store.create_account().await.map_err(WebError::store)?;
             tracing::info!(account = account.id, "new partner account");
             session.show_new_api_key_once(&key)?;

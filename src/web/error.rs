@@ -91,6 +91,9 @@ pub enum WebError {
     #[error("the request took too long to arrive")]
     TooSlow,
 
+    #[error("too many new accounts {0}")]
+    TooManyAccounts(&'static str),
+
     #[error("session problem: {0}")]
     Session(String),
 
@@ -281,6 +284,15 @@ impl WebError {
                 S::REQUEST_TIMEOUT,
                 "The request took too long to arrive",
                 Some("Nothing was changed. Check your connection, and send the form again."),
+                false,
+            ),
+            WebError::TooManyAccounts(_) => says(
+                S::TOO_MANY_REQUESTS,
+                "Too many new accounts",
+                Some(
+                    "Nothing was made. This demo makes a limited number of accounts per address \
+                     and per hour; try again in a few minutes.",
+                ),
                 false,
             ),
             WebError::TooLarge(what) => says(

@@ -17,6 +17,7 @@
 //! the partner API's key check (`/api/v1/me` looks the key up in the store).
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::body::MessageBody;
@@ -72,10 +73,13 @@ pub trait Login: Send + Sync + 'static {
     /// for an API key). Only the demo's login makes an account then, and the cookie that holds
     /// it; any other login leaves accounts to the partner's sign-in, and the visitor gets the
     /// "sign in first" page (the default).
+    /// `client` is the visitor's address (as `TRUSTED_PROXIES` allow), for a login that bounds
+    /// how many accounts one address makes (the demo's does).
     fn sign_up<'a>(
         &'a self,
         _store: &'a Store,
         _session: &'a TypedSession,
+        _client: Option<IpAddr>,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
         Box::pin(async { Err(WebError::SignInFirst) })
     }
@@ -174,11 +178,12 @@ pub async fn account_or_sign_up(
     store: &Store,
     session: &TypedSession,
     current: Option<CurrentAccount>,
+    client: Option<IpAddr>,
 ) -> Result<(CurrentAccount, Option<Cookie<'static>>), WebError> {
     match current {
         Some(current) => Ok((current, None)),
         None => {
-            let SignedUp { account, cookie } = login.sign_up(store, session).await?;
+            let SignedUp { account, cookie } = login.sign_up(store, session, client).await?;
             Ok((account, cookie))
         }
     }

@@ -53,6 +53,15 @@ impl Site {
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
+
+    /// The address of `request`'s client: the connection's peer, or what a trusted proxy says.
+    pub fn client_of(&self, request: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        super::proxy::client_address(
+            request.headers(),
+            request.peer_addr().map(|a| a.ip()),
+            &self.trusted_proxies,
+        )
+    }
 }
 
 /// The partner's side of Enable: which destination it creates, and the API key it pushes.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use crate::helpers::{Browser, spawn_app};
+use crate::helpers::{Browser, Options, spawn_app_with};
 
 const CUSTOMERS: usize = 200;
 const SOURCES: [&str; 3] = ["javascript", "ios", "node-server"];
@@ -17,7 +17,14 @@ fn workspace(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_customers_install_at_once_and_each_gets_their_own() {
-    let app = Arc::new(spawn_app().await);
+    // Two hundred new visitors from one address: more than the demo's sign-up limit allows.
+    let app = Arc::new(
+        spawn_app_with(Options {
+            extra: vec![("SIGNUPS_PER_ADDRESS", "1000".into())],
+            ..Options::default()
+        })
+        .await,
+    );
     for i in 0..CUSTOMERS {
         app.sandbox
             .add_workspace(&workspace(i), &format!("Customer {i}"));

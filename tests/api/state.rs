@@ -512,3 +512,49 @@ async fn the_home_page_says_whether_you_are_logged_in_out_or_a_stranger() {
         home.text()
     );
 }
+
+/// Anonymous visitors make a bounded number of accounts an hour: 30 from one address by default
+/// (a room behind one router still fits; 20 here), then "Too many new accounts" (429) and
+/// nothing made; 600 in all by default (200 here), from any number of addresses (told apart by a
+/// trusted proxy's X-Forwarded-For).
+#[tokio::test]
+async fn anonymous_visitors_make_a_bounded_number_of_accounts() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        extra: vec![
+            ("TRUSTED_PROXIES", "127.0.0.1".into()),
+            ("SIGNUPS_PER_ADDRESS", "20".into()),
+            ("SIGNUPS_TOTAL", "200".into()),
+        ],
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let store = app.store().await;
+    let ask = |address: String| {
+        Browser::new()
+            .client
+            .post(app.url("/account"))
+            .header("x-forwarded-for", address)
+            .form(&[("x", "y")])
+            .send()
+    };
+    for i in 0..20 {
+        let response = ask("203.0.113.7".into()).await.unwrap();
+        assert_eq!(response.status(), 303, "account {i}");
+    }
+    let refused = ask("203.0.113.7".into()).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("Too many new accounts"), "{text}");
+    assert!(text.contains("from this address"), "{text}");
+    assert_eq!(store.account_count().await.unwrap(), 20);
+
+    // Other addresses still may, up to 200 in all.
+    for i in 0..180 {
+        let response = ask(format!("198.51.100.{}", i % 250)).await.unwrap();
+        assert_eq!(response.status(), 303, "account {}", 20 + i);
+    }
+    let refused = ask("192.0.2.1".into()).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.text().await.unwrap().contains("on this server"));
+    assert_eq!(store.account_count().await.unwrap(), 200);
+}

@@ -15,6 +15,9 @@ use crate::crypto::{KeyError, MasterKey};
 use crate::secret::{ClientSecret, DestinationKey};
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
 
+mod session_limits;
+pub use session_limits::SessionLimits;
+
 /// Where the app's Segment calls go.
 // Built once at start-up; the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -76,6 +79,11 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// Where `/metrics` is served, on a listener of its own (`METRICS_ADDR`); `None`: nowhere.
     pub metrics: Option<MetricsAddr>,
+    /// How many accounts the demo's login makes an hour for visitors nobody knows yet: per
+    /// client address (`SIGNUPS_PER_ADDRESS`, 30) and in all (`SIGNUPS_TOTAL`, 600), per
+    /// instance.
+    pub signups_per_address: std::num::NonZeroU32,
+    pub signups_total: std::num::NonZeroU32,
 }
 
 /// The metrics' listener: `METRICS_ADDR` (`host:port`), loopback by default, so the metrics
@@ -90,59 +98,6 @@ pub struct MetricsAddr {
 
 /// Where the metrics are served when `METRICS_ADDR` is unset.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
-
-/// When a server-side session ends: after `idle` without a request, and `absolute` after it
-/// began (at login, since the id is renewed there), whichever comes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    pub idle: Duration,
-    pub absolute: Duration,
-}
-
-/// Milliseconds, as the session stores count time (Unix time in ms).
-fn ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-impl SessionLimits {
-    /// Whether a session begun at `created` and last used at `last_seen` has ended at `now`
-    /// (all Unix time in milliseconds). Both session stores decide it here.
-    pub fn have_ended(&self, created: i64, last_seen: i64, now: i64) -> bool {
-        now.saturating_sub(last_seen) >= ms(self.idle)
-            || now.saturating_sub(created) >= ms(self.absolute)
-    }
-
-    /// How long a session last used at `last_seen` and begun at `created` has left: until its
-    /// idle limit, cut at its absolute one (milliseconds, never negative).
-    pub fn left_ms(&self, created: i64, last_seen: i64) -> i64 {
-        created
-            .saturating_add(ms(self.absolute))
-            .saturating_sub(last_seen)
-            .min(ms(self.idle))
-            .max(0)
-    }
-
-    /// How stale the recorded last use may get before a request moves it: a sixteenth of the
-    /// idle limit, at most a minute, which is as precise as the idle limit needs to be.
-    pub fn touch_interval_ms(&self) -> i64 {
-        ms((self.idle / 16).min(Duration::from_secs(60)))
-    }
-
-    /// The times before which a session has ended, at `now`: last used before the first, or
-    /// begun before the second.
-    pub fn ended_before(&self, now: i64) -> (i64, i64) {
-        (now - ms(self.idle), now - ms(self.absolute))
-    }
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            idle: Duration::from_secs(30 * 60),
-            absolute: Duration::from_secs(12 * 3600),
-        }
-    }
-}
 
 /// A setting that could not be used. Its `Display` is the one line printed at start-up.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -341,6 +296,26 @@ impl Settings {
                 "MIGRATE_ON_START",
                 |value| parse_bool(value).ok_or("expected true or false"),
                 || true,
+            )?,
+            signups_per_address: vars.parsed(
+                "SIGNUPS_PER_ADDRESS",
+                |value| {
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| "expected a whole number from 1")
+                },
+                || std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN),
+            )?,
+            signups_total: vars.parsed(
+                "SIGNUPS_TOTAL",
+                |value| {
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| "expected a whole number from 1")
+                },
+                || std::num::NonZeroU32::new(600).unwrap_or(std::num::NonZeroU32::MIN),
             )?,
             metrics: vars.parsed(
                 "METRICS_ADDR",
