@@ -199,6 +199,8 @@ mod bench {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the sandbox");
         let segment = format!("http://{}", listener.local_addr().expect("an address"));
         let sandbox = sandbox::Sandbox::new(sandbox::demo_app(&redirect, scope), "");
+        // A workspace per flow: more than a demo server keeps.
+        sandbox.set_max_workspaces(100_000);
         tokio::spawn(sandbox::serve(sandbox, listener).expect("the sandbox starts"));
         segment
     }

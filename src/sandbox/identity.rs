@@ -144,8 +144,6 @@ fn check(world: &World, params: &AuthorizeParams) -> Result<Checked, Refusal> {
 
 /// The consent form's value for "a new workspace of my own".
 const NEW_WORKSPACE: &str = "new";
-/// How many workspaces the sandbox makes for visitors, at most (a demo server runs for days).
-const MAX_WORKSPACES: usize = 500;
 
 #[derive(Template)]
 #[template(path = "sandbox/consent.html")]
@@ -232,7 +230,7 @@ async fn decide(
     };
     // `None` inside: a new workspace of the visitor's own, made once the form is good.
     let workspace = match decision.workspace.as_deref() {
-        Some(NEW_WORKSPACE) if world.workspaces.len() < MAX_WORKSPACES => Some(None),
+        Some(NEW_WORKSPACE) if world.has_room() => Some(None),
         Some(slug) => world.workspace(slug).map(|w| Some(w.slug.clone())),
         None if world.workspaces.len() == 1 => {
             world.workspaces.first().map(|w| Some(w.slug.clone()))
@@ -336,7 +334,7 @@ fn consent_page(
             )
         })
         .collect();
-    if world.workspaces.len() < MAX_WORKSPACES {
+    if world.has_room() {
         workspaces.insert(
             0,
             (

@@ -92,8 +92,17 @@ async fn add_workspace(sandbox: web::Data<Sandbox>, body: web::Json<NewWorkspace
             "error": "slug must be 1 to 64 letters, digits, '-' or '_'", "code": 3
         }));
     }
-    sandbox.add_workspace(&body.slug, &body.display_name);
-    HttpResponse::NoContent().finish()
+    match sandbox.add_workspace(&body.slug, &body.display_name) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(refused @ crate::sandbox::world::WorkspaceRefused::NameTooLong) => {
+            HttpResponse::BadRequest().json(serde_json::json!({
+                "error": refused.to_string(), "code": 3
+            }))
+        }
+        Err(refused) => HttpResponse::TooManyRequests().json(serde_json::json!({
+            "error": refused.to_string(), "code": 8
+        })),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -92,8 +92,18 @@ impl Sandbox {
 
     /// Adds a workspace the signed-in user owns (with the demo sources), e.g. one per client
     /// in a load test, since an App installs once per workspace.
-    pub fn add_workspace(&self, slug: &str, display_name: &str) {
-        self.world().add_workspace(slug, display_name);
+    pub fn add_workspace(
+        &self,
+        slug: &str,
+        display_name: &str,
+    ) -> Result<(), world::WorkspaceRefused> {
+        self.world().add_workspace(slug, display_name)
+    }
+
+    /// How many workspaces it keeps at most ([`world::DEFAULT_MAX_WORKSPACES`] unless set here:
+    /// a load test that makes one per customer needs more).
+    pub fn set_max_workspaces(&self, max: usize) {
+        self.world().max_workspaces = max;
     }
 
     /// Every code and token the sandbox issued and every PKCE verifier it received.

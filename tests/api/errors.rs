@@ -174,7 +174,9 @@ async fn the_same_account_installing_again_gets_its_install_back() {
 async fn already_installed_elsewhere_never_claims_another_workspace() {
     let app = spawn_app().await;
     app.install_on("javascript").await; // acme, by the first visitor
-    app.sandbox.add_workspace("beta", "Beta Inc.");
+    app.sandbox
+        .add_workspace("beta", "Beta Inc.")
+        .expect("room for a workspace");
     let visitor = app.another_visitor();
     visitor.install_on_workspace("beta", "ios").await;
 

@@ -27,7 +27,8 @@ async fn two_hundred_customers_install_at_once_and_each_gets_their_own() {
     );
     for i in 0..CUSTOMERS {
         app.sandbox
-            .add_workspace(&workspace(i), &format!("Customer {i}"));
+            .add_workspace(&workspace(i), &format!("Customer {i}"))
+            .expect("room for a workspace");
     }
 
     let mut customers = JoinSet::new();

@@ -416,7 +416,9 @@ async fn the_destination_page_says_how_deliveries_went_at_one_call_when_warm() {
     assert_eq!(after - calls, 1);
 
     // Metrics that fail leave the line out; the page works.
-    app.sandbox.add_workspace("beta", "Beta Inc.");
+    app.sandbox
+        .add_workspace("beta", "Beta Inc.")
+        .expect("room for a workspace");
     let fresh = app.another_visitor();
     let page = fresh.install_on_workspace("beta", "ios").await;
     fresh

@@ -60,7 +60,10 @@ async fn the_partner_api_knows_a_key_by_bearer_or_basic() {
 #[tokio::test]
 async fn two_visitors_get_their_own_keys_into_their_own_destinations() {
     let alice = spawn_app_with(own_keys()).await;
-    alice.sandbox.add_workspace("globex", "Globex");
+    alice
+        .sandbox
+        .add_workspace("globex", "Globex")
+        .expect("room for a workspace");
     let bob = alice.another_visitor();
     let alice_key = first_visit_key(&alice).await;
     let bob_key = first_visit_key(&bob).await;

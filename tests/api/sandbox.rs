@@ -14,6 +14,7 @@ const VERIFIER: &str = "a-pkce-verifier-that-is-long-enough-to-be-valid-01234567
 struct Segment {
     base: String,
     client: Client,
+    sandbox: std::sync::Arc<Sandbox>,
 }
 
 async fn start(scope: &str) -> Segment {
@@ -23,9 +24,14 @@ async fn start(scope: &str) -> Segment {
         &Url::parse(REDIRECT).unwrap(),
         sandbox::Scope::parse(scope).unwrap(),
     );
-    tokio::spawn(sandbox::serve(Sandbox::new(app, ""), listener).unwrap());
+    let sandbox = Sandbox::new(app, "");
+    tokio::spawn(sandbox::serve(sandbox.clone(), listener).unwrap());
     let client = crate::helpers::form_client();
-    Segment { base, client }
+    Segment {
+        base,
+        client,
+        sandbox,
+    }
 }
 
 impl Segment {
@@ -660,4 +666,58 @@ async fn the_sandboxs_forms_and_controls_refuse_other_sites() {
     );
     let response = stranger.post(&faults).json(&fault).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// A shared demo's sandbox cannot be filled: a workspace name is at most 100 characters, and
+/// it keeps at most so many workspaces (500 unless set), with a clear answer past that; the
+/// consent screen then stops offering a new one.
+#[tokio::test]
+async fn workspaces_have_a_name_length_and_a_count_limit() {
+    let segment = start("destination/clearbrain").await;
+    let add = |slug: String, name: String| {
+        segment
+            .client
+            .post(format!("{}/workspaces", segment.base))
+            .json(&json!({"slug": slug, "display_name": name}))
+            .send()
+    };
+    let response = add("long".into(), "x".repeat(2_000)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 characters"),
+        "{body}"
+    );
+    let response = add("big".into(), "x".repeat(2_000_000)).await.unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+
+    let have = segment.sandbox.world().workspaces.len();
+    segment.sandbox.set_max_workspaces(have + 2);
+    for i in 0..2 {
+        let response = add(format!("extra-{i}"), format!("Extra {i}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let response = add("one-too-many".into(), "One too many".into())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("its most"),
+        "{body}"
+    );
+    assert_eq!(segment.sandbox.world().workspaces.len(), have + 2);
+    let names: Vec<String> = segment
+        .sandbox
+        .world()
+        .workspaces
+        .iter()
+        .map(|w| w.display_name.clone())
+        .collect();
+    assert!(names.iter().all(|n| n.chars().count() <= 100), "{names:?}");
 }

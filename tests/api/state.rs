@@ -103,7 +103,9 @@ async fn signing_out_revokes_every_copy_of_the_account_cookie() {
 #[tokio::test]
 async fn another_accounts_cookie_with_this_session_pushes_nothing() {
     let app = spawn_app().await;
-    app.sandbox.add_workspace("globex", "Globex");
+    app.sandbox
+        .add_workspace("globex", "Globex")
+        .expect("room for a workspace");
     let alice = app.another_visitor();
     alice.install_on_workspace("acme", "ios").await;
     let bob = app.another_visitor();
@@ -371,7 +373,9 @@ async fn a_restarted_demo_lets_new_and_returning_visitors_connect() {
     let key_prefix = account_line(&app.browser.get(&app.url("/")).await.text());
 
     let app = app.restart_in_sandbox_mode().await;
-    app.sandbox.add_workspace("globex", "Globex");
+    app.sandbox
+        .add_workspace("globex", "Globex")
+        .expect("room for a workspace");
 
     // A new visitor connects: no "connected to another account".
     let newcomer = app.another_visitor();

@@ -293,6 +293,23 @@ pub struct World {
     pub metrics_sent: VecDeque<Value>,
     /// How old a credential test may be before reading metrics runs it again.
     pub key_retest_after: Duration,
+    /// How many workspaces it keeps at most: a shared demo server runs for days, and anyone
+    /// who reaches it may add some ([`DEFAULT_MAX_WORKSPACES`]).
+    pub max_workspaces: usize,
+}
+
+/// How many workspaces a sandbox keeps, unless told otherwise (`Sandbox::set_max_workspaces`).
+pub const DEFAULT_MAX_WORKSPACES: usize = 500;
+/// The longest workspace name the sandbox takes (Segment's own are short).
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Why a workspace was not added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkspaceRefused {
+    #[error("this sandbox already has {0} workspaces, its most: reset it or use one it has")]
+    Full(usize),
+    #[error("a workspace name is at most {MAX_NAME_CHARS} characters")]
+    NameTooLong,
 }
 
 /// The number of the first install a sandbox makes: milliseconds since 2026-01-01 at its start.
@@ -327,14 +344,33 @@ impl World {
             secrets_seen: Vec::new(),
             metrics_sent: VecDeque::new(),
             key_retest_after: Duration::seconds(2),
+            max_workspaces: DEFAULT_MAX_WORKSPACES,
         }
     }
 
-    /// Adds a workspace the signed-in user owns, with the demo sources.
-    pub fn add_workspace(&mut self, slug: &str, display_name: &str) {
-        if self.workspace(slug).is_none() {
-            self.workspaces.push(Workspace::seeded(slug, display_name));
+    /// Adds a workspace the signed-in user owns, with the demo sources (nothing if it has one
+    /// by that slug), within [`World::max_workspaces`] and [`MAX_NAME_CHARS`].
+    pub fn add_workspace(
+        &mut self,
+        slug: &str,
+        display_name: &str,
+    ) -> Result<(), WorkspaceRefused> {
+        if display_name.chars().count() > MAX_NAME_CHARS {
+            return Err(WorkspaceRefused::NameTooLong);
         }
+        if self.workspace(slug).is_some() {
+            return Ok(());
+        }
+        if !self.has_room() {
+            return Err(WorkspaceRefused::Full(self.max_workspaces));
+        }
+        self.workspaces.push(Workspace::seeded(slug, display_name));
+        Ok(())
+    }
+
+    /// Whether another workspace fits.
+    pub fn has_room(&self) -> bool {
+        self.workspaces.len() < self.max_workspaces
     }
 
     /// Makes a workspace for a visitor of a shared demo (`demo-<n>`), and returns its slug.

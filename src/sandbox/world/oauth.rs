@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn an_app_installs_once_per_workspace_until_uninstalled() {
         let mut world = test_world("workspace");
-        world.add_workspace("globex", "Globex");
+        world.add_workspace("globex", "Globex").unwrap();
         let code = world.grant(REDIRECT, "acme", None, None);
         world.exchange_code(&exchange(&code, None)).unwrap();
         let code = world.grant(REDIRECT, "acme", None, None);
