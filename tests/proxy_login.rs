@@ -36,6 +36,19 @@ fn signed_in_as(user: &str) -> Browser {
     Browser::with_headers(headers)
 }
 
+/// The page at `url`, asked for with the header `name: value`.
+async fn home_with(url: &str, name: &str, value: &str) -> String {
+    reqwest::Client::new()
+        .get(url)
+        .header(name, value)
+        .send()
+        .await
+        .expect("the app answers")
+        .text()
+        .await
+        .expect("a page")
+}
+
 fn account_line(text: &str) -> Option<String> {
     let rest = text.split("Account #").nth(1)?;
     Some(rest.split('…').next()?.to_owned())
@@ -132,15 +145,7 @@ async fn an_unusable_or_doubled_identity_header_is_nobody() {
     }
     assert_eq!(app.store().await.account_count().await.unwrap(), 0);
     // One usable header of each kind still names the user.
-    let home = client
-        .get(app.url("/"))
-        .header("x-forwarded-email", "alice@example.com")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = home_with(&app.url("/"), "x-forwarded-email", "alice@example.com").await;
     assert!(account_line(&home).is_some(), "{home}");
 }
 
@@ -245,14 +250,6 @@ async fn behind_the_recipes_nginx_a_forged_identity_is_not_believed() {
     assert_eq!(app.store().await.account_count().await.unwrap(), 0);
     // The same header straight to the app, from the trusted address, is believed: the test
     // would see it if nginx passed it on.
-    let direct = client
-        .get(app.url("/"))
-        .header("x-forwarded-user", "mallory")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let direct = home_with(&app.url("/"), "x-forwarded-user", "mallory").await;
     assert!(account_line(&direct).is_some(), "{direct}");
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use url::Url;
 
@@ -82,8 +83,8 @@ pub struct Settings {
     /// How many accounts the demo's login makes an hour for visitors nobody knows yet: per
     /// client address (`SIGNUPS_PER_ADDRESS`, 30) and in all (`SIGNUPS_TOTAL`, 600), per
     /// instance.
-    pub signups_per_address: std::num::NonZeroU32,
-    pub signups_total: std::num::NonZeroU32,
+    pub signups_per_address: NonZeroU32,
+    pub signups_total: NonZeroU32,
 }
 
 /// The metrics' listener: `METRICS_ADDR` (`host:port`), loopback by default, so the metrics
@@ -297,26 +298,8 @@ impl Settings {
                 |value| parse_bool(value).ok_or("expected true or false"),
                 || true,
             )?,
-            signups_per_address: vars.parsed(
-                "SIGNUPS_PER_ADDRESS",
-                |value| {
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| "expected a whole number from 1")
-                },
-                || std::num::NonZeroU32::new(30).unwrap_or(std::num::NonZeroU32::MIN),
-            )?,
-            signups_total: vars.parsed(
-                "SIGNUPS_TOTAL",
-                |value| {
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| "expected a whole number from 1")
-                },
-                || std::num::NonZeroU32::new(600).unwrap_or(std::num::NonZeroU32::MIN),
-            )?,
+            signups_per_address: vars.count("SIGNUPS_PER_ADDRESS", 30)?,
+            signups_total: vars.count("SIGNUPS_TOTAL", 600)?,
             metrics: vars.parsed(
                 "METRICS_ADDR",
                 |value| match value.trim() {
@@ -373,6 +356,20 @@ impl Settings {
 struct Vars<F>(F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// The whole number (from 1) `name` says, or `default`.
+    fn count(&self, name: &'static str, default: u32) -> Result<NonZeroU32, ConfigError> {
+        self.parsed(
+            name,
+            |value| {
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "expected a whole number from 1")
+            },
+            || NonZeroU32::new(default).unwrap_or(NonZeroU32::MIN),
+        )
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
             .map(|v| v.trim().to_owned())

@@ -354,12 +354,8 @@ async fn a_wrong_client_secret_is_explained_once() {
 
 /// The flow's cookie as this browser holds it (`name=value`).
 fn flow_cookie(app: &crate::helpers::TestApp) -> String {
-    let cookies = app.browser.cookie_header(&app.url("/")).unwrap_or_default();
-    cookies
-        .split("; ")
-        .find(|c| c.starts_with("partnerapp_flow="))
-        .unwrap_or_else(|| panic!("no flow cookie in {cookies}"))
-        .to_owned()
+    let value = app.cookie("partnerapp_flow").expect("a flow cookie");
+    format!("partnerapp_flow={value}")
 }
 
 /// A copy of the flow's cookie taken before the callback, played back with the same callback
@@ -442,11 +438,7 @@ async fn a_foreign_or_tampered_flow_cookie_is_refused() {
 #[tokio::test]
 async fn an_expired_flow_cookie_is_refused() {
     let app = spawn_app().await;
-    let consent = app.open_consent().await;
-    let callback = app
-        .browser
-        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
-        .await;
+    let callback = app.callback_after_allow("javascript").await;
     let old = forged_flow(&callback, crate::helpers::SESSION_KEY, 11);
     app.browser.set_cookie(&app.url("/"), &old);
     let page = app.browser.get(callback.as_str()).await;

@@ -514,6 +514,15 @@ impl TestApp {
         consent
     }
 
+    /// Home → Enable with Segment → consent → Allow on `source`: the callback Segment sends the
+    /// browser to, not followed yet.
+    pub async fn callback_after_allow(&self, source: &str) -> Url {
+        let consent = self.open_consent().await;
+        self.browser
+            .click_to_redirect(&consent, "Allow", &[("source", source)])
+            .await
+    }
+
     /// The whole install on `workspace` (when the sandbox has several): consent, pick the
     /// workspace and `source`, Allow, land on the destination page.
     pub async fn install_on_workspace(&self, workspace: &str, source: &str) -> Page {

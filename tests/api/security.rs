@@ -170,11 +170,7 @@ async fn the_session_cookie_is_http_only_and_same_site() {
     let app = spawn_app().await;
     // The flow's cookie at the start, the session's and the account's when Segment's callback
     // succeeds (nothing before).
-    let consent = app.open_consent().await;
-    let callback = app
-        .browser
-        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
-        .await;
+    let callback = app.callback_after_allow("javascript").await;
     let response = app
         .browser
         .send(reqwest::Method::GET, callback, Vec::new())

@@ -409,11 +409,7 @@ fn account_line(text: &str) -> String {
 #[tokio::test]
 async fn the_page_an_install_lands_on_writes_nothing_to_the_sessions() {
     let app = spawn_app().await;
-    let consent = app.open_consent().await;
-    let callback = app
-        .browser
-        .click_to_redirect(&consent, "Allow", &[("source", "javascript")])
-        .await;
+    let callback = app.callback_after_allow("javascript").await;
     let response = app
         .browser
         .send(reqwest::Method::GET, callback, Vec::new())
