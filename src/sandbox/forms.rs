@@ -34,6 +34,11 @@ fn is_control(path: &str) -> bool {
     matches!(path, "/faults" | "/workspaces" | "/machine-keys")
 }
 
+/// Whether the request carries a form token cookie (a browser that has seen a sandbox page).
+pub fn has_token(request: &HttpRequest) -> bool {
+    request.cookie(CSRF).is_some()
+}
+
 /// The token this browser's forms carry: the one its cookie holds, or a new one.
 pub fn token(request: &HttpRequest) -> String {
     request

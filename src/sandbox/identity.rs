@@ -13,7 +13,7 @@ use serde_json::json;
 use url::Url;
 
 use super::scope::Scope;
-use super::world::{CodeExchange, World};
+use super::world::{CodeExchange, Visitor, World};
 use super::{Sandbox, forms};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -267,6 +267,8 @@ async fn decide(
         source,
         checked.code_challenge,
     );
+    // The install this consent makes belongs to this browser (`forms` checked its token).
+    world.consented_by(&code, Visitor::of_token(&forms::token(&request)));
     let mut target = checked.redirect_uri;
     {
         let mut query = target.query_pairs_mut();

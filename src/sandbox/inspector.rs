@@ -2,12 +2,17 @@
 //! its installs, the destinations and their config, the latest API calls), secrets masked.
 //! HTML for people, JSON for `Accept: application/json`. Two buttons act as a workspace owner
 //! would in Segment: uninstall an App, and (to show what a stale token does) expire its tokens.
+//!
+//! On a demo server several people share, each browser (known by its form token, `forms`)
+//! sees its own installs and their destinations in full, with their buttons; other visitors'
+//! are listed without names, settings or buttons, and their actions are refused. A script's
+//! JSON request (no form cookie) sees everything: it is how tests and load tests read it.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::world::Snapshot;
+use super::world::{Snapshot, Visitor};
 use super::{Sandbox, forms};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -33,16 +38,17 @@ struct InspectorPage<'a> {
 }
 
 async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpResponse {
-    let snapshot = sandbox.snapshot();
     let wants_json = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        return HttpResponse::Ok().json(snapshot);
+        let viewer = forms::has_token(&request).then(|| viewer(&request));
+        return HttpResponse::Ok().json(sandbox.world().snapshot(viewer.as_ref()));
     }
     let csrf = forms::token(&request);
+    let snapshot = sandbox.world().snapshot(Some(&Visitor::of_token(&csrf)));
     let app_home = snapshot
         .app
         .redirect_uris
@@ -115,7 +121,17 @@ struct AgeForm {
 
 /// `POST {sandbox}/destinations/age` (the inspector's "A day later" and "A week later"): the
 /// destination's delivery history moves back, as if that much time had passed.
-async fn age_destination(sandbox: web::Data<Sandbox>, form: web::Form<AgeForm>) -> HttpResponse {
+async fn age_destination(
+    sandbox: web::Data<Sandbox>,
+    form: web::Form<AgeForm>,
+    request: HttpRequest,
+) -> HttpResponse {
+    if !sandbox
+        .world()
+        .destination_is_for(&form.name, Some(&viewer(&request)))
+    {
+        return not_yours();
+    }
     if form.hours == 0 || form.hours > 24 * 14 {
         return HttpResponse::BadRequest().json(serde_json::json!({
             "error": "hours must be 1 to 336", "code": 3
@@ -130,14 +146,31 @@ async fn age_destination(sandbox: web::Data<Sandbox>, form: web::Form<AgeForm>) 
     back_to_inspector(&sandbox)
 }
 
-async fn uninstall(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {
-    sandbox.world().uninstall(path.into_inner());
+async fn uninstall(
+    sandbox: web::Data<Sandbox>,
+    path: web::Path<u64>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let mut world = sandbox.world();
+    if world.install_for(id, Some(&viewer(&request))).is_none() {
+        return not_yours();
+    }
+    world.uninstall(id);
+    drop(world);
     back_to_inspector(&sandbox)
 }
 
-async fn expire_tokens(sandbox: web::Data<Sandbox>, path: web::Path<u64>) -> HttpResponse {
+async fn expire_tokens(
+    sandbox: web::Data<Sandbox>,
+    path: web::Path<u64>,
+    request: HttpRequest,
+) -> HttpResponse {
     let id = path.into_inner();
     let mut world = sandbox.world();
+    if world.install_for(id, Some(&viewer(&request))).is_none() {
+        return not_yours();
+    }
     world.expire_tokens(id);
     world.log(
         &format!("tokens of installs/{id} expired from the inspector"),
@@ -152,6 +185,20 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/sandbox.css"))
+}
+
+/// The browser asking (its form token; `forms` checked it on every form).
+fn viewer(request: &HttpRequest) -> Visitor {
+    Visitor::of_token(&forms::token(request))
+}
+
+/// Another visitor's install or destination (or none by that name): nothing is done.
+fn not_yours() -> HttpResponse {
+    HttpResponse::Forbidden().json(serde_json::json!({
+        "error": "that install or destination is not one this browser made: only the browser \
+                  that installed it can act on it here",
+        "code": 7
+    }))
 }
 
 fn back_to_inspector(sandbox: &Sandbox) -> HttpResponse {

@@ -153,7 +153,7 @@ impl Sandbox {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        self.world().snapshot()
+        self.world().snapshot(None)
     }
 
     /// A link inside the sandbox.

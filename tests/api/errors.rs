@@ -109,9 +109,16 @@ async fn a_workspace_installed_by_another_account_is_explained() {
     );
     assert_eq!(app.install_count().await, 1);
 
-    // Uninstalling in "Segment" (the inspector) lets them install.
+    // The stranger cannot uninstall it in "Segment" (the inspector shows it without a
+    // button); whoever installed it can, and then the stranger can install.
     let inspector = stranger.browser.get(&app.sandbox_url).await;
-    let inspector = stranger.browser.click(&inspector, "Uninstall").await;
+    assert!(
+        !inspector.buttons().contains(&"Uninstall".to_owned()),
+        "{}",
+        inspector.text()
+    );
+    let inspector = app.browser.get(&app.sandbox_url).await;
+    let inspector = app.browser.click(&inspector, "Uninstall").await;
     assert!(
         inspector.text().contains("Installs (0)"),
         "{}",

@@ -368,6 +368,7 @@ async fn health_and_unknown_pages() {
 async fn a_room_of_visitors_each_connects_on_one_demo_server() {
     let app = crate::helpers::spawn_app_in_sandbox_mode_with(&[("DESTINATION_API_KEY", "")]).await;
     let mut workspaces = std::collections::BTreeSet::new();
+    let mut visitors = Vec::new();
     for i in 0..10 {
         let visitor = app.another_visitor();
         let consent = visitor.open_consent().await;
@@ -385,19 +386,68 @@ async fn a_room_of_visitors_each_connects_on_one_demo_server() {
             .text()
             .split("workspaces/")
             .nth(1)
-            .and_then(|rest| rest.split('/').next())
+            .and_then(|rest| rest.split(|c: char| c == '/' || c.is_whitespace()).next())
             .unwrap()
             .to_owned();
         let page = visitor.browser.click(&page, "Enable").await;
         assert!(page.text().contains("Enabled"), "visitor {i}");
         workspaces.insert(workspace);
+        visitors.push(visitor);
     }
     assert_eq!(workspaces.len(), 10, "{workspaces:?}");
 
-    // Someone uninstalls the App from acme; the next person to pick acme starts clean, with
-    // no word about another account's key.
-    let inspector = app.browser.get(&app.sandbox_url).await;
-    let inspector = app.browser.click(&inspector, "Uninstall").await;
+    // In the inspector each visitor sees their own install in full, with its buttons, and the
+    // others' without names or buttons.
+    let inspector = visitors[3].browser.get(&app.sandbox_url).await;
+    assert_eq!(
+        inspector
+            .buttons()
+            .iter()
+            .filter(|b| *b == "Uninstall")
+            .count(),
+        1
+    );
+    assert_eq!(
+        inspector
+            .text()
+            .matches("another visitor's install")
+            .count(),
+        9
+    );
+    assert_eq!(
+        inspector
+            .text()
+            .matches("another visitor's workspace")
+            .count(),
+        9
+    );
+    let named = workspaces
+        .iter()
+        .filter(|w| inspector.text().contains(&format!("workspaces/{w}")))
+        .count();
+    assert_eq!(named, 1, "{workspaces:?}");
+    // Another visitor's install cannot be uninstalled from this browser, even by a forged form.
+    let others = app.segment_view().await["installs"][0]["id"]
+        .as_u64()
+        .unwrap();
+    let forged = crate::helpers::form_of(&inspector, "Uninstall", &[]);
+    let forged_url = app.url(&format!("/sandbox/installs/{others}/uninstall"));
+    let refused = visitors[3]
+        .browser
+        .send(
+            forged.method,
+            reqwest::Url::parse(&forged_url).unwrap(),
+            forged.fields,
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(app.install_count().await, 10);
+
+    // The first visitor uninstalls the App from acme; the next person to pick acme starts
+    // clean, with no word about another account's key.
+    let first = &visitors[0];
+    let inspector = first.browser.get(&app.sandbox_url).await;
+    let inspector = first.browser.click(&inspector, "Uninstall").await;
     assert!(
         inspector.text().contains("Installs (9)"),
         "{}",

@@ -532,6 +532,7 @@ mod tests {
             source: Some("javascript".into()),
             create_time: Utc::now(),
             tokens_minted: 1,
+            owner: None,
         };
         let q = query(&[
             ("names", NAME),

@@ -121,6 +121,19 @@ struct Grant {
     code_challenge: Option<String>,
     expires_at: DateTime<Utc>,
     used: bool,
+    /// The browser that consented ([`Visitor`]), if a browser did.
+    owner: Option<Visitor>,
+}
+
+/// A browser at the sandbox, known by its form token (the SHA-256 of it, never the token):
+/// what it installs is its own, and the inspector shows it only that in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visitor(String);
+
+impl Visitor {
+    pub fn of_token(token: &str) -> Visitor {
+        Visitor(crate::sandbox::pkce_s256(token))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +147,15 @@ pub struct Install {
     pub source: Option<String>,
     pub create_time: DateTime<Utc>,
     pub tokens_minted: u32,
+    /// The browser that consented; `None` for an install made by a script or a test.
+    pub owner: Option<Visitor>,
+}
+
+impl Install {
+    /// Whether `viewer` may see it in full and act on it: its own, or nobody's (a script's).
+    pub fn is_for(&self, viewer: Option<&Visitor>) -> bool {
+        self.owner.is_none() || viewer.is_none() || self.owner.as_ref() == viewer
+    }
 }
 
 impl Install {

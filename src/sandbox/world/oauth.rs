@@ -28,10 +28,35 @@ impl World {
                 code_challenge,
                 expires_at: now + CODE_LIFETIME,
                 used: false,
+                owner: None,
             },
         );
         self.log("consent given: authorization code issued", 302);
         Secret::new(code)
+    }
+
+    /// The browser that gave the consent behind `code`: the install it makes is theirs.
+    pub fn consented_by(&mut self, code: &Secret, visitor: Visitor) {
+        if let Some(grant) = self.grants.get_mut(code.expose()) {
+            grant.owner = Some(visitor);
+        }
+    }
+
+    /// The install `install_id`, if `viewer` may act on it (its own, or a script's).
+    pub fn install_for(&self, install_id: u64, viewer: Option<&Visitor>) -> Option<&Install> {
+        self.installs
+            .get(&install_id)
+            .filter(|install| install.is_for(viewer))
+    }
+
+    /// Whether the destination `name` is `viewer`'s to act on: made by one of its installs, or
+    /// by no install a browser owns.
+    pub fn destination_is_for(&self, name: &str, viewer: Option<&Visitor>) -> bool {
+        self.destinations.get(name).is_some_and(|d| {
+            d.created_by
+                .and_then(|id| self.installs.get(&id))
+                .is_none_or(|install| install.is_for(viewer))
+        })
     }
 
     /// `POST /oauth2/token` with `grant_type=authorization_code`, once the client is known.
@@ -136,6 +161,7 @@ impl World {
             source: grant.source.clone(),
             create_time: Utc::now(),
             tokens_minted: 0,
+            owner: grant.owner.clone(),
         };
         self.installs.insert(id, install);
         Ok(self.mint_token(id, true))

@@ -52,6 +52,8 @@ pub struct InstallView {
     pub create_time: String,
     pub tokens_minted: u32,
     pub tokens: Vec<TokenView>,
+    /// The viewer's own (or a script's): shown in full, with its actions.
+    pub mine: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +77,8 @@ pub struct DestinationView {
     pub last_day: DeliveryTotalsView,
     /// What it does with events now: `off`, `delivering` or `rejected` (401s).
     pub delivery: &'static str,
+    /// Made by the viewer's install (or a script's): shown in full, with its actions.
+    pub mine: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,40 +115,62 @@ impl World {
         });
     }
 
-    /// What the inspector shows: everything, with tokens and secret values masked.
-    pub fn snapshot(&self) -> Snapshot {
+    /// What the inspector shows `viewer` (a browser; `None`: a script, which sees everything):
+    /// tokens and secret values masked, and other visitors' installs and destinations without
+    /// names, settings or actions.
+    pub fn snapshot(&self, viewer: Option<&Visitor>) -> Snapshot {
         let now = Utc::now();
         let installs = self
             .installs
             .values()
-            .map(|i| InstallView {
-                id: i.id,
-                name: i.name(),
-                app_name: i.app_name.clone(),
-                scope: i.scope.to_string(),
-                workspace: format!("workspaces/{}", i.workspace),
-                source: i
-                    .source
-                    .as_ref()
-                    .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
-                create_time: timestamp(i.create_time),
-                tokens_minted: i.tokens_minted,
-                tokens: self
-                    .tokens
-                    .iter()
-                    .filter(|(_, t)| t.install_id == i.id)
-                    .map(|(token, t)| TokenView {
-                        token: mask(token),
-                        expires_at: timestamp(t.expires_at),
-                        expired: t.expires_at <= Utc::now(),
-                    })
-                    .collect(),
+            .map(|i| (i, i.is_for(viewer)))
+            .map(|(i, mine)| {
+                if !mine {
+                    InstallView {
+                        id: i.id,
+                        name: "another visitor's install".to_owned(),
+                        app_name: i.app_name.clone(),
+                        scope: i.scope.to_string(),
+                        workspace: String::new(),
+                        source: None,
+                        create_time: timestamp(i.create_time),
+                        tokens_minted: i.tokens_minted,
+                        tokens: Vec::new(),
+                        mine,
+                    }
+                } else {
+                    InstallView {
+                        mine,
+                        id: i.id,
+                        name: i.name(),
+                        app_name: i.app_name.clone(),
+                        scope: i.scope.to_string(),
+                        workspace: format!("workspaces/{}", i.workspace),
+                        source: i
+                            .source
+                            .as_ref()
+                            .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
+                        create_time: timestamp(i.create_time),
+                        tokens_minted: i.tokens_minted,
+                        tokens: self
+                            .tokens
+                            .iter()
+                            .filter(|(_, t)| t.install_id == i.id)
+                            .map(|(token, t)| TokenView {
+                                token: mask(token),
+                                expires_at: timestamp(t.expires_at),
+                                expired: t.expires_at <= Utc::now(),
+                            })
+                            .collect(),
+                    }
+                }
             })
             .collect();
         let destinations = self
             .destinations
             .values()
             .map(|d| {
+                let mine = self.destination_is_for(&d.name(), viewer);
                 let entry = self.catalog.get(&d.slug);
                 let config = d
                     .config
@@ -165,11 +191,16 @@ impl World {
                     })
                     .collect();
                 DestinationView {
-                    name: d.name(),
+                    mine,
+                    name: if mine {
+                        d.name()
+                    } else {
+                        "another visitor's destination".to_owned()
+                    },
                     display_name: d.display_name.clone(),
                     enabled: d.enabled,
                     connection_mode: d.connection_mode.clone(),
-                    config,
+                    config: if mine { config } else { Vec::new() },
                     update_time: timestamp(d.update_time),
                     credential_test: d.credential_test.clone(),
                     last_day: {
@@ -201,11 +232,27 @@ impl World {
             workspaces: self
                 .workspaces
                 .iter()
-                .map(|w| WorkspaceView {
-                    name: w.name(),
-                    display_name: w.display_name.clone(),
-                    owner: w.owner_email.clone(),
-                    sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
+                .map(|w| {
+                    // Another visitor's: it holds an install that is not the viewer's.
+                    let theirs = self
+                        .installs
+                        .values()
+                        .any(|i| i.workspace == w.slug && !i.is_for(viewer));
+                    if theirs {
+                        WorkspaceView {
+                            name: String::new(),
+                            display_name: "another visitor's workspace".to_owned(),
+                            owner: String::new(),
+                            sources: Vec::new(),
+                        }
+                    } else {
+                        WorkspaceView {
+                            name: w.name(),
+                            display_name: w.display_name.clone(),
+                            owner: w.owner_email.clone(),
+                            sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
+                        }
+                    }
                 })
                 .collect(),
             installs,
@@ -213,7 +260,22 @@ impl World {
             refreshes: self.refreshes,
             api_calls: self.api_calls,
             machine_tokens: self.machine.tokens_issued,
-            activity: self.activity.iter().rev().cloned().collect(),
+            // Lines about another visitor's workspace or install are theirs too.
+            activity: self
+                .activity
+                .iter()
+                .rev()
+                .filter(|line| {
+                    self.installs
+                        .values()
+                        .filter(|i| !i.is_for(viewer))
+                        .all(|i| {
+                            !line.what.contains(&format!("workspaces/{}", i.workspace))
+                                && !line.what.contains(&i.name())
+                        })
+                })
+                .cloned()
+                .collect(),
         }
     }
 }
