@@ -228,10 +228,15 @@ async fn decide(
             &forms::token(&request),
         )
     };
+    let viewer = Visitor::of_token(&forms::token(&request));
     // `None` inside: a new workspace of the visitor's own, made once the form is good.
     let workspace = match decision.workspace.as_deref() {
         Some(NEW_WORKSPACE) if world.has_room() => Some(None),
-        Some(slug) => world.workspace(slug).map(|w| Some(w.slug.clone())),
+        // Only a workspace this browser may see: everyone's, or one made for it.
+        Some(slug) => world
+            .workspaces_for(&viewer)
+            .find(|w| w.slug == slug)
+            .map(|w| Some(w.slug.clone())),
         None if world.workspaces.len() == 1 => {
             world.workspaces.first().map(|w| Some(w.slug.clone()))
         }
@@ -256,7 +261,7 @@ async fn decide(
     };
     let workspace = match workspace {
         Some(slug) => slug,
-        None => match world.add_visitor_workspace() {
+        None => match world.add_visitor_workspace(viewer.clone()) {
             Some(slug) => slug,
             None => return pick_again(&world, "Pick the workspace to install the App on."),
         },
@@ -316,13 +321,13 @@ fn consent_page(
     };
     // Everyone on a shared demo server gets a workspace of their own (one install of an App per
     // workspace): offered first once every existing workspace has the App.
+    // Everyone's workspaces and this browser's own; other visitors' are not listed.
+    let viewer = Visitor::of_token(token);
     let all_taken = world
-        .workspaces
-        .iter()
+        .workspaces_for(&viewer)
         .all(|w| world.is_installed_on(&w.slug));
     let mut workspaces: Vec<(String, String, bool)> = world
-        .workspaces
-        .iter()
+        .workspaces_for(&viewer)
         .map(|w| {
             let taken = if world.is_installed_on(&w.slug) {
                 " (the App is installed here)"

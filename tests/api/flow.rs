@@ -443,6 +443,27 @@ async fn a_room_of_visitors_each_connects_on_one_demo_server() {
     assert_eq!(refused.status(), 403);
     assert_eq!(app.install_count().await, 10);
 
+    // A newcomer's consent screen lists everyone's workspace (acme) and a new one of their
+    // own, never another visitor's; picking one anyway is refused.
+    let newcomer = app.another_visitor();
+    let consent = newcomer.open_consent().await;
+    assert!(
+        !consent.text().contains("Demo workspace"),
+        "{}",
+        consent.text()
+    );
+    let taken = workspaces.iter().find(|w| w.starts_with("demo-")).unwrap();
+    let page = newcomer
+        .browser
+        .click_with(&consent, "Allow", &[("workspace", taken.as_str())])
+        .await;
+    assert_eq!(page.status, 400, "{}", page.text());
+    assert!(
+        page.text().contains("Pick the workspace"),
+        "{}",
+        page.text()
+    );
+
     // The first visitor uninstalls the App from acme; the next person to pick acme starts
     // clean, with no word about another account's key.
     let first = &visitors[0];

@@ -68,6 +68,8 @@ pub struct Workspace {
     pub create_time: DateTime<Utc>,
     pub owner_email: String,
     pub sources: Vec<SourceRecord>,
+    /// The browser it was made for ("A new workspace of my own"); `None`: everyone's.
+    pub visitor: Option<Visitor>,
 }
 
 impl Workspace {
@@ -79,6 +81,7 @@ impl Workspace {
             id: format!("ws_{slug}"),
             create_time: Utc::now(),
             owner_email: "owner@acme.example".into(),
+            visitor: None,
             sources: [
                 (
                     "javascript",
@@ -396,12 +399,13 @@ impl World {
     }
 
     /// Makes a workspace for a visitor of a shared demo (`demo-<n>`), and returns its slug.
-    pub fn add_visitor_workspace(&mut self) -> Option<String> {
+    pub fn add_visitor_workspace(&mut self, visitor: Visitor) -> Option<String> {
         let n = (1..=self.workspaces.len() + 1)
             .find(|n| self.workspace(&format!("demo-{n}")).is_none())?;
         let slug = format!("demo-{n}");
-        self.workspaces
-            .push(Workspace::seeded(&slug, &format!("Demo workspace {n}")));
+        let mut workspace = Workspace::seeded(&slug, &format!("Demo workspace {n}"));
+        workspace.visitor = Some(visitor);
+        self.workspaces.push(workspace);
         self.log(&format!("workspaces/{slug} made for a visitor"), 200);
         Some(slug)
     }
@@ -409,6 +413,16 @@ impl World {
     /// Whether this App is installed on the workspace.
     pub fn is_installed_on(&self, workspace: &str) -> bool {
         self.installs.values().any(|i| i.workspace == workspace)
+    }
+
+    /// The workspaces `viewer` may see and install on: everyone's, and its own.
+    pub fn workspaces_for<'a>(
+        &'a self,
+        viewer: &'a Visitor,
+    ) -> impl Iterator<Item = &'a Workspace> + 'a {
+        self.workspaces
+            .iter()
+            .filter(move |w| w.visitor.as_ref().is_none_or(|v| v == viewer))
     }
 
     pub fn workspace(&self, slug: &str) -> Option<&Workspace> {

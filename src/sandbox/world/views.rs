@@ -233,11 +233,16 @@ impl World {
                 .workspaces
                 .iter()
                 .map(|w| {
-                    // Another visitor's: it holds an install that is not the viewer's.
-                    let theirs = self
-                        .installs
-                        .values()
-                        .any(|i| i.workspace == w.slug && !i.is_for(viewer));
+                    // Another visitor's: made for another browser, or holding an install that
+                    // is not the viewer's.
+                    let made_for_another = viewer.is_some_and(|viewer| {
+                        w.visitor.as_ref().is_some_and(|visitor| visitor != viewer)
+                    });
+                    let theirs = made_for_another
+                        || self
+                            .installs
+                            .values()
+                            .any(|i| i.workspace == w.slug && !i.is_for(viewer));
                     if theirs {
                         WorkspaceView {
                             name: String::new(),
