@@ -51,84 +51,7 @@ enum Command {
     /// CLIENT_ID=sandbox-partner-app CLIENT_SECRET=sandbox-client-secret and SEGMENT_ID_URL /
     /// SEGMENT_API_URL pointing here (deploy/local.sh does this).
     #[cfg(feature = "sandbox")]
-    Sandbox(SandboxArgs),
-}
-
-#[cfg(feature = "sandbox")]
-#[derive(Args)]
-struct SandboxArgs {
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, default_value_t = 8890)]
-    port: u16,
-    /// The redirect URL its App is registered with (the app's REDIRECT_URL).
-    #[arg(long, default_value = segment_partnerapp::config::DEFAULT_REDIRECT_URL)]
-    redirect_url: String,
-    /// The scope its App was created with (the app's SEGMENT_SCOPE).
-    #[arg(long, default_value = "destination/clearbrain")]
-    scope: String,
-    /// Where Segment's credential test calls the partner's API (the app's /api/v1/me).
-    #[arg(long)]
-    credential_test_url: Option<String>,
-}
-
-/// `sandbox`: serves the sandbox at the root of its own listener until stopped.
-#[cfg(feature = "sandbox")]
-async fn sandbox(args: SandboxArgs) -> ExitCode {
-    use segment_partnerapp::sandbox::{self, Sandbox};
-    let usage = |message: String| {
-        eprintln!("error: {message}");
-        ExitCode::from(2)
-    };
-    let redirect = match url::Url::parse(&args.redirect_url) {
-        Ok(url) => url,
-        Err(e) => return usage(format!("--redirect-url {:?}: {e}", args.redirect_url)),
-    };
-    let scope = match sandbox::Scope::parse(&args.scope) {
-        Ok(scope) => scope,
-        Err(e) => return usage(format!("--scope {:?}: {e}", args.scope)),
-    };
-    let public = std::env::var("SANDBOX_PUBLIC").ok();
-    if segment_partnerapp::config::sandbox_may_listen(&args.host, public.as_deref()).is_err() {
-        return usage(format!(
-            "--host {} would serve the sandbox (a fake Segment anyone who reaches it can drive) \
-             beyond this machine: use a loopback --host, or set SANDBOX_PUBLIC=1 for a shared \
-             demo server",
-            args.host
-        ));
-    }
-    let address = format!("{}:{}", args.host, args.port);
-    let listener = match std::net::TcpListener::bind(&address) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("error: cannot listen on {address}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let world = Sandbox::new(sandbox::demo_app(&redirect, scope), "");
-    if let Some(url) = &args.credential_test_url {
-        world.set_credential_test_url(url);
-    }
-    let server = match sandbox::serve(world, listener) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("error: the sandbox cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(
-        "the sandbox plays Segment on http://{address} (inspector at /, App {} / {})",
-        sandbox::CLIENT_ID,
-        sandbox::CLIENT_SECRET
-    );
-    match server.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: the sandbox stopped: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    Sandbox(segment_partnerapp::sandbox::standalone::Options),
 }
 
 #[derive(Args)]
@@ -264,7 +187,7 @@ async fn main() -> ExitCode {
         #[cfg(feature = "sandbox")]
         Some(Command::Sandbox(args)) => {
             telemetry::init(format);
-            return sandbox(args).await;
+            return segment_partnerapp::sandbox::standalone::run(args).await;
         }
         // Serve, and `token` (answered above).
         _ => {}

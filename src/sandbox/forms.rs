@@ -31,7 +31,7 @@ fn is_form(path: &str) -> bool {
 
 /// The JSON endpoints that control the sandbox (paths inside the sandbox).
 fn is_control(path: &str) -> bool {
-    matches!(path, "/faults" | "/workspaces" | "/machine-keys")
+    matches!(path, "/faults" | "/workspaces" | "/machine-keys" | "/reset")
 }
 
 /// Whether the request carries a form token cookie (a browser that has seen a sandbox page).

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/assets/sandbox.css").route(web::get().to(stylesheet)))
         .service(web::resource("/installs/{id}/uninstall").route(web::post().to(uninstall)))
         .service(web::resource("/workspaces").route(web::post().to(add_workspace)))
+        .service(web::resource("/reset").route(web::post().to(reset)))
         .service(web::resource("/destinations/age").route(web::post().to(age_destination)))
         .service(
             web::resource("/installs/{id}/expire-tokens").route(web::post().to(expire_tokens)),
@@ -75,6 +76,13 @@ async fn inspect(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRespo
             HttpResponse::InternalServerError().body("The sandbox could not render this page.")
         }
     }
+}
+
+/// `POST {sandbox}/reset`: the sandbox as it started (its App, its limits and the credential
+/// test's address stay), so that each of another project's tests begins from the same world.
+async fn reset(sandbox: web::Data<Sandbox>) -> HttpResponse {
+    sandbox.reset();
+    HttpResponse::NoContent().finish()
 }
 
 #[derive(serde::Deserialize)]

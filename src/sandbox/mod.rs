@@ -18,6 +18,7 @@ mod identity;
 mod inspector;
 mod machine;
 mod scope;
+pub mod standalone;
 pub mod traffic;
 mod world;
 
@@ -98,6 +99,17 @@ impl Sandbox {
         display_name: &str,
     ) -> Result<(), world::WorkspaceRefused> {
         self.world().add_workspace(slug, display_name)
+    }
+
+    /// Forgets every install, token, destination, workspace added, fault and log line: the
+    /// world as it started, with the same App, limits and credential test address.
+    pub fn reset(&self) {
+        let mut world = self.world();
+        let mut fresh = World::new(world.app.clone(), world.catalog.clone());
+        fresh.credential_test_url = world.credential_test_url.take();
+        fresh.max_workspaces = world.max_workspaces;
+        *world = fresh;
+        world.log("the sandbox was reset", 200);
     }
 
     /// How many workspaces it keeps at most ([`world::DEFAULT_MAX_WORKSPACES`] unless set here:

@@ -1,0 +1,96 @@
+//! The sandbox on a server of its own: what the `segment-sandbox` binary and
+//! `segment-partnerapp sandbox` run. Another project's tests start it the way projects start
+//! stripe-mock: `segment-sandbox --port 0` picks a free port and prints its base URL as the
+//! first line of standard output (the App's client id and secret on the next); logs go to
+//! standard error.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CLIENT_ID, CLIENT_SECRET, Sandbox, Scope, demo_app, serve};
+
+/// Where the sandbox listens, and how its one App is registered.
+#[derive(Args, Debug)]
+pub struct Options {
+    /// The address to listen on (loopback unless SANDBOX_PUBLIC=1).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port; 0 picks a free one (the first line of standard output says which).
+    #[arg(long, default_value_t = 8890)]
+    pub port: u16,
+    /// The redirect URL its App is registered with (the partner app's REDIRECT_URL).
+    #[arg(long, default_value = crate::config::DEFAULT_REDIRECT_URL)]
+    pub redirect_url: String,
+    /// The scope its App was created with (the partner app's SEGMENT_SCOPE).
+    #[arg(long, default_value = "destination/clearbrain")]
+    pub scope: String,
+    /// Where Segment's credential test calls the partner's API (the app's /api/v1/me).
+    #[arg(long)]
+    pub credential_test_url: Option<String>,
+}
+
+/// Serves the sandbox at the root of its own listener until stopped. Bad options are one line
+/// on standard error and exit code 2.
+pub async fn run(options: Options) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let redirect = match url::Url::parse(&options.redirect_url) {
+        Ok(url) => url,
+        Err(e) => return usage(format!("--redirect-url {:?}: {e}", options.redirect_url)),
+    };
+    let scope = match Scope::parse(&options.scope) {
+        Ok(scope) => scope,
+        Err(e) => return usage(format!("--scope {:?}: {e}", options.scope)),
+    };
+    let public = std::env::var("SANDBOX_PUBLIC").ok();
+    if crate::config::sandbox_may_listen(&options.host, public.as_deref()).is_err() {
+        return usage(format!(
+            "--host {} would serve the sandbox (a fake Segment anyone who reaches it can drive) \
+             beyond this machine: use a loopback --host, or set SANDBOX_PUBLIC=1 for a shared \
+             demo server",
+            options.host
+        ));
+    }
+    let address = format!("{}:{}", options.host, options.port);
+    let listener = match std::net::TcpListener::bind(&address) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {address}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(options.port);
+    let world = Sandbox::new(demo_app(&redirect, scope), "");
+    if let Some(url) = &options.credential_test_url {
+        world.set_credential_test_url(url);
+    }
+    let server = match serve(world, listener) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: the sandbox cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The first line is the base URL (a test reads it to find the port), then the App.
+    let base = format!("http://{}:{port}", options.host);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{base}");
+    let _ = writeln!(out, "client_id={CLIENT_ID} client_secret={CLIENT_SECRET}");
+    let _ = out.flush();
+    drop(out);
+    tracing::info!("the sandbox plays Segment on {base} (inspector at /, reset with POST /reset)");
+    match server.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the sandbox stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
