@@ -159,14 +159,9 @@ async fn uninstall(
     path: web::Path<u64>,
     request: HttpRequest,
 ) -> HttpResponse {
-    let id = path.into_inner();
-    let mut world = sandbox.world();
-    if world.install_for(id, Some(&viewer(&request))).is_none() {
-        return not_yours();
-    }
-    world.uninstall(id);
-    drop(world);
-    back_to_inspector(&sandbox)
+    on_own_install(&sandbox, path.into_inner(), &request, |world, id| {
+        world.uninstall(id);
+    })
 }
 
 async fn expire_tokens(
@@ -174,18 +169,30 @@ async fn expire_tokens(
     path: web::Path<u64>,
     request: HttpRequest,
 ) -> HttpResponse {
-    let id = path.into_inner();
+    on_own_install(&sandbox, path.into_inner(), &request, |world, id| {
+        world.expire_tokens(id);
+        world.log(
+            &format!("tokens of installs/{id} expired from the inspector"),
+            200,
+        );
+    })
+}
+
+/// Does `act` on the install `id` if it is the asking browser's (or a script's), then goes
+/// back to the inspector; another visitor's is refused.
+fn on_own_install(
+    sandbox: &Sandbox,
+    id: u64,
+    request: &HttpRequest,
+    act: impl FnOnce(&mut super::world::World, u64),
+) -> HttpResponse {
     let mut world = sandbox.world();
-    if world.install_for(id, Some(&viewer(&request))).is_none() {
+    if world.install_for(id, Some(&viewer(request))).is_none() {
         return not_yours();
     }
-    world.expire_tokens(id);
-    world.log(
-        &format!("tokens of installs/{id} expired from the inspector"),
-        200,
-    );
+    act(&mut world, id);
     drop(world);
-    back_to_inspector(&sandbox)
+    back_to_inspector(sandbox)
 }
 
 async fn stylesheet() -> HttpResponse {
