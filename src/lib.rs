@@ -3,7 +3,7 @@
 //!
 //! The architecture, one module each:
 //! - [`segment`]: the client for Segment's identity service and Config API;
-//! - [`sandbox`]: the built-in stand-in for Segment (the default `sandbox` feature);
+//! - `sandbox`: the built-in stand-in for Segment (the default `sandbox` feature);
 //! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`);
 //! - [`store`]: accounts, installs (with their tokens) and sessions, in the app's database;
 //! - [`crypto`]: the keys derived from `SESSION_KEY`, and encryption of data at rest;

@@ -112,7 +112,7 @@ impl Sandbox {
         world.log("the sandbox was reset", 200);
     }
 
-    /// How many workspaces it keeps at most ([`world::DEFAULT_MAX_WORKSPACES`] unless set here:
+    /// How many workspaces it keeps at most (`DEFAULT_MAX_WORKSPACES`, 500, unless set here:
     /// a load test that makes one per customer needs more).
     pub fn set_max_workspaces(&self, max: usize) {
         self.world().max_workspaces = max;

@@ -421,7 +421,7 @@ pub struct Shown {
     pub message: String,
     pub hint: Option<String>,
     pub offers_restart: bool,
-    /// The failure is Segment's and passing (see [`WebError::passes`]): offer to try again.
+    /// The failure is Segment's and passing (see `WebError::passes`): offer to try again.
     pub passes: bool,
 }
 

@@ -11,7 +11,7 @@
 //!   check runs before any handler, so a new POST route cannot forget it. One exception, so that
 //!   viewing the account page stores nothing: `POST /account` from a visitor with no session
 //!   (there is no token to check, and nothing to take over) is taken if the browser does not
-//!   say it came from another site ([`from_this_site`]).
+//!   say it came from another site (`from_this_site`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -9,7 +9,7 @@
 //!   the token another request minted meanwhile. Two refreshes racing would leave one request
 //!   holding a token the other had already retired. In a process the turns are a lock per
 //!   install name; across the processes that share the database, a refresh lease on the
-//!   install's row (taken by one, waited for by the others, lapsing after [`REFRESH_LEASE`]).
+//!   install's row (taken by one, waited for by the others, lapsing after `REFRESH_LEASE`).
 //! - a refresh Segment refuses (401, 403, 404) marks the install as needing attention and says
 //!   so on the page. It never deletes the install: a mistyped `CLIENT_SECRET` must not wipe the
 //!   customers' installs. The next token Segment mints clears the mark.

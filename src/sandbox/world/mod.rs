@@ -319,7 +319,7 @@ pub struct World {
     /// How old a credential test may be before reading metrics runs it again.
     pub key_retest_after: Duration,
     /// How many workspaces it keeps at most: a shared demo server runs for days, and anyone
-    /// who reaches it may add some ([`DEFAULT_MAX_WORKSPACES`]).
+    /// who reaches it may add some (`DEFAULT_MAX_WORKSPACES`).
     pub max_workspaces: usize,
 }
 
@@ -374,7 +374,7 @@ impl World {
     }
 
     /// Adds a workspace the signed-in user owns, with the demo sources (nothing if it has one
-    /// by that slug), within [`World::max_workspaces`] and [`MAX_NAME_CHARS`].
+    /// by that slug), within [`World::max_workspaces`] and `MAX_NAME_CHARS`.
     pub fn add_workspace(
         &mut self,
         slug: &str,
