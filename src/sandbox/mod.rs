@@ -164,10 +164,6 @@ impl Sandbox {
         self.world().key_retest_after = after;
     }
 
-    pub fn snapshot(&self) -> Snapshot {
-        self.world().snapshot(None)
-    }
-
     /// A link inside the sandbox.
     fn path(&self, path: &str) -> String {
         format!("{}{}", self.base_path, path)
