@@ -13,9 +13,9 @@ pub mod config;
 pub mod crypto;
 pub mod metrics;
 #[cfg(feature = "sandbox")]
-pub mod sandbox;
-pub mod secret;
-pub mod segment;
+pub use segment_sandbox as sandbox;
+pub use segment_client as segment;
+pub use segment_client::secret;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

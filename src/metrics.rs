@@ -169,9 +169,10 @@ impl Metrics {
             .inc();
     }
 
-    /// A call to Segment ended (`outcome`: `ok`, `not_found`, `client_error`, `server_error`,
-    /// `unreachable`, `unreadable`).
-    pub fn segment_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64) {
+}
+
+impl segment_client::CallObserver for Metrics {
+    fn segment_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64) {
         self.0
             .segment_seconds
             .get_or_create(&EndpointLabels { endpoint })
@@ -181,7 +182,9 @@ impl Metrics {
             .get_or_create(&CallLabels { endpoint, outcome })
             .inc();
     }
+}
 
+impl Metrics {
     /// A token refresh ended (`refreshed`, `refused`, `failed`, `used_another`).
     pub fn refresh(&self, outcome: &'static str) {
         self.0
@@ -226,6 +229,7 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use segment_client::CallObserver;
 
     #[test]
     fn counts_are_rendered_with_their_labels() {

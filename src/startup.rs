@@ -101,7 +101,7 @@ impl Application {
             })?
             .port();
         let metrics = crate::metrics::Metrics::new();
-        let segment = segment_client(&settings, port)?.with_metrics(metrics.clone());
+        let segment = segment_client(&settings, port)?.observed_by(Arc::new(metrics.clone()));
         #[cfg(feature = "sandbox")]
         let sandbox = mounted_sandbox(&settings, port)?;
         let sessions = session_store(&settings, &store, &key).await?;

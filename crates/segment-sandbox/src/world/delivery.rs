@@ -5,7 +5,7 @@
 use chrono::DurationRound;
 
 use super::*;
-use crate::sandbox::traffic::{self, DeliveryState, Totals};
+use crate::traffic::{self, DeliveryState, Totals};
 
 /// The metrics a destination has, with their display names.
 pub const METRICS: [(&str, &str); 5] = [

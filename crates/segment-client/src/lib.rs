@@ -9,6 +9,7 @@ pub mod delivery;
 mod error;
 pub mod machine;
 mod oauth;
+pub mod secret;
 mod types;
 
 use std::sync::Arc;
@@ -25,8 +26,15 @@ pub use error::{ErrorKind, SegmentError};
 pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use types::*;
 
-use crate::metrics::Metrics;
 use crate::secret::{AuthorizationCode, ClientSecret, InstallAccessToken, PkceVerifier};
+
+/// Told of each call a [`SegmentClient`] made, when it ended: the app counts them in its
+/// metrics.
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    /// A call to `endpoint` ended with `outcome` (`ok`, `not_found`, `client_error`,
+    /// `server_error`, `unreachable`, `unreadable`) after `seconds`.
+    fn segment_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64);
+}
 
 /// The base URLs of Segment's two services.
 #[derive(Debug, Clone)]
@@ -109,8 +117,8 @@ pub struct SegmentClient {
     in_flight: Arc<Semaphore>,
     /// How long a call may wait for a permit.
     wait: Duration,
-    /// Counts every call by endpoint and outcome, when given ([`SegmentClient::with_metrics`]).
-    metrics: Option<Metrics>,
+    /// Told of every call by endpoint and outcome, when given ([`SegmentClient::observed_by`]).
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl SegmentClient {
@@ -134,25 +142,30 @@ impl SegmentClient {
             api_base: urls.api_base,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             wait: limits.total,
-            metrics: None,
+            observer: None,
         }
     }
 
-    /// Counts the client's calls in `metrics`.
-    pub fn with_metrics(mut self, metrics: Metrics) -> SegmentClient {
-        self.metrics = Some(metrics);
+    /// Tells `observer` of every call the client makes (to count them in metrics, say).
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> SegmentClient {
+        self.observer = Some(observer);
         self
     }
 
     /// Records how a call to `endpoint` that began at `started` ended.
     fn count<T>(&self, endpoint: &'static str, started: Instant, result: &Result<T, SegmentError>) {
-        if let Some(metrics) = &self.metrics {
+        if let Some(observer) = &self.observer {
             let outcome = match result {
                 Ok(_) => "ok",
                 Err(error) => error.outcome(),
             };
-            metrics.segment_call(endpoint, outcome, started.elapsed().as_secs_f64());
+            observer.segment_call(endpoint, outcome, started.elapsed().as_secs_f64());
         }
+    }
+
+    /// The App the client acts for.
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
     }
 
     pub fn scope(&self) -> &SegmentScope {

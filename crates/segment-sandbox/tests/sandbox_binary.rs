@@ -1,6 +1,5 @@
 //! `segment-sandbox`, as another project's tests run it: on a free port, announced on the first
 //! line of standard output, reset between tests.
-#![cfg(feature = "sandbox")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

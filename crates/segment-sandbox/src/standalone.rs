@@ -21,7 +21,7 @@ pub struct Options {
     #[arg(long, default_value_t = 8890)]
     pub port: u16,
     /// The redirect URL its App is registered with (the partner app's REDIRECT_URL).
-    #[arg(long, default_value = crate::config::DEFAULT_REDIRECT_URL)]
+    #[arg(long, default_value = "http://localhost:8888/auth/segment/callback")]
     pub redirect_url: String,
     /// The scope its App was created with (the partner app's SEGMENT_SCOPE).
     #[arg(long, default_value = "destination/clearbrain")]
@@ -46,8 +46,8 @@ pub async fn run(options: Options) -> ExitCode {
         Ok(scope) => scope,
         Err(e) => return usage(format!("--scope {:?}: {e}", options.scope)),
     };
-    let public = std::env::var("SANDBOX_PUBLIC").ok();
-    if crate::config::sandbox_may_listen(&options.host, public.as_deref()).is_err() {
+    let public = std::env::var("SANDBOX_PUBLIC").is_ok_and(|v| is_yes(&v));
+    if !(is_loopback(&options.host) || public) {
         return usage(format!(
             "--host {} would serve the sandbox (a fake Segment anyone who reaches it can drive) \
              beyond this machine: use a loopback --host, or set SANDBOX_PUBLIC=1 for a shared \
@@ -93,4 +93,21 @@ pub async fn run(options: Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `host` (an address to listen on) reaches only this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `SANDBOX_PUBLIC`'s yes, spelled as the app's settings spell it.
+fn is_yes(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }

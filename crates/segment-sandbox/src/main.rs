@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use segment_partnerapp::sandbox::standalone::{self, Options};
-use segment_partnerapp::telemetry::{self, LogFormat};
+use segment_sandbox::standalone::{self, Options};
+use tracing_subscriber::EnvFilter;
 
 /// A stand-in for Segment (its OAuth service and Config API) that any project's tests can run.
 #[derive(Parser)]
@@ -20,6 +20,10 @@ struct Cli {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(LogFormat::Text);
+    // Logs go to standard error (standard output is the announcement); RUST_LOG filters them.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     standalone::run(cli.options).await
 }

@@ -17,6 +17,7 @@ mod forms;
 mod identity;
 mod inspector;
 mod machine;
+mod redact;
 mod scope;
 pub mod standalone;
 pub mod traffic;
@@ -33,7 +34,7 @@ pub use catalog::Catalog;
 pub use scope::Scope;
 pub use world::{Access, App, Snapshot, World, pkce_s256};
 
-use crate::secret::Secret;
+use crate::redact::Secret;
 
 /// The sandbox App's credentials; the app uses them in sandbox mode.
 pub const CLIENT_ID: &str = "sandbox-partner-app";

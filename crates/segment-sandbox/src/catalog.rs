@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::secret::is_secret_setting;
+use crate::redact::is_secret_setting;
 
 const ENTRIES: &[&str] = &[
     include_str!("catalog/adobe-analytics.json"),

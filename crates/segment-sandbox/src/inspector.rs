@@ -108,7 +108,7 @@ async fn add_workspace(sandbox: web::Data<Sandbox>, body: web::Json<NewWorkspace
     }
     match sandbox.add_workspace(&body.slug, &body.display_name) {
         Ok(()) => HttpResponse::NoContent().finish(),
-        Err(refused @ crate::sandbox::world::WorkspaceRefused::NameTooLong) => {
+        Err(refused @ crate::world::WorkspaceRefused::NameTooLong) => {
             HttpResponse::BadRequest().json(serde_json::json!({
                 "error": refused.to_string(), "code": 3
             }))
@@ -199,7 +199,7 @@ async fn stylesheet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../static/sandbox.css"))
+        .body(include_str!("../static/sandbox.css"))
 }
 
 /// The browser asking (its form token; `forms` checked it on every form).

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::catalog::Catalog;
 use super::scope::Scope;
-use crate::secret::Secret;
+use crate::redact::Secret;
 
 /// How long an authorization code can be exchanged.
 pub const CODE_LIFETIME: Duration = Duration::minutes(10);
@@ -135,7 +135,7 @@ pub struct Visitor(String);
 
 impl Visitor {
     pub fn of_token(token: &str) -> Visitor {
-        Visitor(crate::sandbox::pkce_s256(token))
+        Visitor(crate::pkce_s256(token))
     }
 }
 
@@ -192,7 +192,7 @@ pub struct StoredDestination {
     pub key_accepted: Option<bool>,
     pub key_tested_at: Option<DateTime<Utc>>,
     /// What the destination did with its events since when (`sandbox::traffic`).
-    pub history: crate::sandbox::traffic::History,
+    pub history: crate::traffic::History,
     /// The install that created it, if an App did: uninstalling the App removes it.
     pub created_by: Option<u64>,
 }

@@ -81,7 +81,7 @@ secret_type!(
     /// The code Segment sends back to the callback: traded once for an install token.
     ///
     /// ```compile_fail
-    /// # use segment_partnerapp::secret::{AuthorizationCode, PkceVerifier};
+    /// # use segment_client::secret::{AuthorizationCode, PkceVerifier};
     /// fn exchange(_code: &AuthorizationCode, _verifier: Option<&PkceVerifier>) {}
     /// let (code, verifier) = (AuthorizationCode::new("c"), PkceVerifier::new("v"));
     /// exchange(&verifier, Some(&code)); // swapped: does not compile
@@ -93,7 +93,7 @@ secret_type!(
     /// uses it, once. It cannot be copied:
     ///
     /// ```compile_fail
-    /// # use segment_partnerapp::secret::PkceVerifier;
+    /// # use segment_client::secret::PkceVerifier;
     /// let copy = PkceVerifier::new("v").clone();
     /// ```
     PkceVerifier
