@@ -12,10 +12,10 @@
 pub mod config;
 pub mod crypto;
 pub mod metrics;
-#[cfg(feature = "sandbox")]
-pub use segment_sandbox as sandbox;
 pub use segment_client as segment;
 pub use segment_client::secret;
+#[cfg(feature = "sandbox")]
+pub use segment_sandbox as sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -168,7 +168,6 @@ impl Metrics {
             })
             .inc();
     }
-
 }
 
 impl segment_client::CallObserver for Metrics {

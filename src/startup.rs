@@ -24,6 +24,7 @@ use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{Migrations, RedisSessions, Sessions, Store, StoreError};
 use crate::web::cookies::{self, CookieSeal};
 use crate::web::demo_login::{DemoAccounts, SignUpLimits};
+use crate::web::enable::{Accounts, AppPages, Enable};
 use crate::web::health::HealthCache;
 use crate::web::login::{self, Login};
 use crate::web::request_log::{self, RequestLog};
@@ -32,6 +33,7 @@ use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
 use crate::web::tokens::Tokens;
 use crate::web::{self as routes, error_page::error_pages, flash, security, session};
+use enable_with_segment::EnableWithSegment;
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -113,9 +115,17 @@ impl Application {
             https,
         };
         // What handlers are given, one `web::Data` per dependency (see `web::state`).
-        let tokens = Data::new(Tokens::new(segment.clone(), store.clone(), metrics.clone()));
         let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
         let site = Data::new(Site::new(&settings));
+        let enable = Data::new(enable_flow(
+            &segment,
+            &store,
+            Data::from(login.clone()),
+            site.clone(),
+            &metrics,
+            cookie_key.clone(),
+        ));
+        let tokens = Data::new(Tokens::new(enable.clone()));
         #[cfg(feature = "sandbox")]
         if let Some(name) = sandbox
             .as_ref()
@@ -145,6 +155,7 @@ impl Application {
             let app = App::new()
                 .app_data(segment.clone())
                 .app_data(tokens.clone())
+                .app_data(enable.clone())
                 .app_data(store.clone())
                 .app_data(sessions_data.clone())
                 .app_data(metrics.clone())
@@ -230,6 +241,36 @@ impl Application {
 /// `/metrics` on a listener of its own (`METRICS_ADDR`, loopback by default), so that the
 /// operators' numbers are never served to the public side by accident. A port chosen by
 /// `METRICS_ADDR` that cannot be had stops the app; the default's only costs the metrics.
+/// The flow library, as the app mounts it (`web::enable`): installs in the app's store, for the
+/// login's accounts, with the app's pages. The flow's cookie keeps the app's name, and the app
+/// moves the browser to its public origin itself (through trusted proxies), so the library's
+/// own move (by the `Host` header alone) is off.
+fn enable_flow(
+    segment: &SegmentClient,
+    store: &Store,
+    login: Data<dyn Login>,
+    site: Data<Site>,
+    metrics: &crate::metrics::Metrics,
+    cookie_key: actix_web::cookie::Key,
+) -> Enable {
+    let accounts = Accounts {
+        login,
+        store: store.clone(),
+        site: site.clone(),
+    };
+    let pages = AppPages {
+        store: store.clone(),
+        site,
+        metrics: metrics.clone(),
+    };
+    EnableWithSegment::builder(segment.clone(), store.clone(), accounts, cookie_key)
+        .cookie_name("partnerapp_flow")
+        .landing("/destination")
+        .move_to_callback_host(false)
+        .hooks(pages)
+        .build()
+}
+
 fn metrics_server(
     settings: &Settings,
     metrics: Data<crate::metrics::Metrics>,

@@ -16,6 +16,7 @@
 
 pub mod accounts;
 mod db;
+mod install_store;
 pub mod installs;
 mod keys;
 pub mod redis_sessions;

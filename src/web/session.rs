@@ -174,14 +174,18 @@ impl TypedSession {
     }
 }
 
+impl TypedSession {
+    /// The session of `request` (what the extractor gives, outside an extractor).
+    pub fn of_request(request: &HttpRequest) -> TypedSession {
+        TypedSession(request.get_session(), Mailbox::of(request))
+    }
+}
+
 impl FromRequest for TypedSession {
     type Error = actix_web::Error;
     type Future = Ready<Result<TypedSession, actix_web::Error>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Ok(TypedSession(
-            request.get_session(),
-            Mailbox::of(request),
-        )))
+        ready(Ok(TypedSession::of_request(request)))
     }
 }

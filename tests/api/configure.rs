@@ -8,7 +8,8 @@ use crate::helpers::{Options, TestApp, spawn_app_with};
 
 /// The catalog entries the sandbox serves, read from the same files.
 fn catalog() -> Vec<(String, Value)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/segment-sandbox/src/catalog");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/segment-sandbox/src/catalog");
     let mut entries: Vec<(String, Value)> = std::fs::read_dir(dir)
         .expect("the catalog folder")
         .map(|entry| {

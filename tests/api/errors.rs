@@ -459,9 +459,7 @@ async fn an_expired_flow_cookie_is_refused() {
 /// `minutes_ago`.
 fn forged_flow(callback: &reqwest::Url, session_key: &str, minutes_ago: i64) -> String {
     use segment_partnerapp::crypto::MasterKey;
-    use segment_partnerapp::secret::OAuthState;
     use segment_partnerapp::web::cookies::CookieSeal;
-    use segment_partnerapp::web::flow::{self, PendingFlow};
     let key = MasterKey::parse(session_key)
         .or_else(|_| MasterKey::from_bytes(session_key.as_bytes().to_vec()))
         .unwrap();
@@ -474,15 +472,17 @@ fn forged_flow(callback: &reqwest::Url, session_key: &str, minutes_ago: i64) -> 
         key: key.cookie_key(),
         https: false,
     };
-    let cookie = flow::cookie(
-        &seal,
-        &PendingFlow {
-            state: OAuthState::new(state),
-            pkce_verifier: None,
-            started_at: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
-            account_id: None,
-        },
-    );
+    // The flow library's cookie: its JSON, sealed with the app's cookie key under its name.
+    let flow = serde_json::json!({
+        "state": state,
+        "pkce_verifier": null,
+        "started_at": chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+        "user": null,
+    });
+    let cookie = seal.seal(actix_web::cookie::Cookie::new(
+        "partnerapp_flow",
+        flow.to_string(),
+    ));
     format!("{}={}", cookie.name(), cookie.value())
 }
 

@@ -80,7 +80,7 @@ pub enum FlowError {
     Store(StoreError),
     /// Your [`Users`](crate::Users) failed to say who is signed in.
     #[error("the signed-in user could not be found: {0}")]
-    Users(String),
+    Users(crate::users::UserError),
 }
 
 impl FlowError {
@@ -96,9 +96,7 @@ impl FlowError {
             FlowError::NoFlow
             | FlowError::StateMismatch
             | FlowError::MissingCode
-            | FlowError::BadQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | FlowError::BadQuery(_) => StatusCode::BAD_REQUEST,
             FlowError::Expired => StatusCode::BAD_REQUEST,
             FlowError::Provider { .. } | FlowError::Aborted(_) => StatusCode::FORBIDDEN,
             FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => StatusCode::CONFLICT,

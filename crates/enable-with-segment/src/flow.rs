@@ -9,12 +9,12 @@ use segment_client::secret::AuthorizationCode;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::EnableWithSegment;
 use crate::cookie::PendingFlow;
 use crate::error::{FlowError, StoreError};
 use crate::hooks::{Event, Hooks};
 use crate::store::InstallStore;
 use crate::users::Users;
-use crate::EnableWithSegment;
 
 /// The query of the start route. Other parameters are ignored.
 #[derive(Debug, Deserialize)]
@@ -52,7 +52,13 @@ where
     pub async fn start(&self, request: &HttpRequest) -> HttpResponse {
         let user = match self.inner.users.signed_in(request).await {
             Ok(user) => user,
-            Err(error) => return self.inner.hooks.failed(request, None, FlowError::Users(error)).await,
+            Err(error) => {
+                return self
+                    .inner
+                    .hooks
+                    .failed(request, None, FlowError::Users(error))
+                    .await;
+            }
         };
         match self.inner.hooks.before_start(request, user.as_ref()).await {
             Ok(Some(answer)) => return answer,
@@ -61,7 +67,8 @@ where
         }
         if user.is_none() && !self.inner.users.signs_up() {
             return self
-                .inner.hooks
+                .inner
+                .hooks
                 .failed(request, None, FlowError::SignInFirst)
                 .await;
         }
@@ -89,7 +96,8 @@ where
     /// URL's, if [`EnableWithSegment::move_to_callback_host`] is on.
     fn on_another_host(&self, request: &HttpRequest) -> Option<String> {
         let callback = self.inner.callback_origin.as_ref()?;
-        let moved = web_query::<StartParams>(request).is_ok_and(|q| q.moved.as_deref() == Some("1"));
+        let moved =
+            web_query::<StartParams>(request).is_ok_and(|q| q.moved.as_deref() == Some("1"));
         let host = request
             .headers()
             .get(header::HOST)
@@ -106,33 +114,57 @@ where
 
     /// The callback's answer to `request`: the code exchanged for an install token, the install
     /// stored for the user who started the flow, then [`Hooks::installed`]; or
-    /// [`Hooks::failed`]. The flow's cookie is cleared however it ends.
+    /// [`Hooks::failed`]. This browser's flow is used up however it ends (its cookie cleared);
+    /// a callback for another `state` leaves it as it was.
     pub async fn callback(&self, request: &HttpRequest) -> HttpResponse {
         let signed_in = match self.inner.users.signed_in(request).await {
             Ok(user) => user,
-            Err(error) => return self.inner.hooks.failed(request, None, FlowError::Users(error)).await,
+            Err(error) => {
+                return self
+                    .inner
+                    .hooks
+                    .failed(request, None, FlowError::Users(error))
+                    .await;
+            }
         };
-        let finished = match web_query::<CallbackParams>(request) {
-            Err(error) => Err(error),
-            Ok(params) => match self.this_browsers_flow(request, params.state.as_deref()) {
-                Ok(flow) => self.finish(request, flow, signed_in.clone(), params).await,
-                Err(error) => Err(error),
-            },
+        // Only this browser's own flow is answered and used up: a link with another `state`
+        // (or none) leaves the pending flow as it was.
+        let flow = web_query::<CallbackParams>(request).and_then(|params| {
+            let flow = self.this_browsers_flow(request, params.state.as_deref())?;
+            Ok((flow, params))
+        });
+        let (finished, used_up) = match flow {
+            Ok((flow, params)) => (
+                self.finish(request, flow, signed_in.clone(), params).await,
+                true,
+            ),
+            Err(error) => (Err(error), false),
         };
         let mut response = match finished {
             Ok((user, install)) => {
                 self.inner.hooks.event(Event::FlowEnded("installed"));
-                self.inner.hooks
+                self.inner
+                    .hooks
                     .installed(request, &user, &install, &self.inner.landing)
                     .await
             }
             Err(error) => {
-                let outcome = if error.is_denial() { "denied" } else { "failed" };
+                let outcome = if error.is_denial() {
+                    "denied"
+                } else {
+                    "failed"
+                };
                 self.inner.hooks.event(Event::FlowEnded(outcome));
-                self.inner.hooks.failed(request, signed_in.as_ref(), error).await
+                self.inner
+                    .hooks
+                    .failed(request, signed_in.as_ref(), error)
+                    .await
             }
         };
-        let _ = response.add_cookie(&self.inner.cookie.removal());
+        if used_up {
+            // The flow's `state` works once, however it ended.
+            let _ = response.add_cookie(&self.inner.cookie.removal());
+        }
         response
     }
 
@@ -188,7 +220,8 @@ where
                 .ok_or(FlowError::MissingCode)?,
         );
         let install = match self
-            .inner.segment
+            .inner
+            .segment
             .exchange_code(&code, flow.pkce_verifier.as_ref())
             .await
         {
@@ -211,17 +244,20 @@ where
         let user = match user {
             Some(user) => user,
             None => self
-                .inner.users
+                .inner
+                .users
                 .sign_up(request)
                 .await
                 .map_err(FlowError::Users)?
                 .ok_or(FlowError::SignInFirst)?,
         };
-        self.inner.hooks
+        self.inner
+            .hooks
             .before_save(request, &user, &install)
             .await
             .map_err(FlowError::Aborted)?;
-        self.inner.store
+        self.inner
+            .store
             .save(&user, &install)
             .await
             .map_err(|error| match error {

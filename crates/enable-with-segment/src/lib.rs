@@ -25,7 +25,7 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpRequest, HttpServer, cookie::Key};
-//! use enable_with_segment::{EnableWithSegment, MemoryStore, Users};
+//! use enable_with_segment::{EnableWithSegment, MemoryStore, UserError, Users};
 //! use enable_with_segment::segment::{AppCredentials, Limits, SegmentClient, SegmentScope, SegmentUrls};
 //! use enable_with_segment::segment::secret::ClientSecret;
 //!
@@ -34,7 +34,7 @@
 //!
 //! impl Users for OneUser {
 //!     type Id = u64;
-//!     async fn signed_in(&self, _request: &HttpRequest) -> Result<Option<u64>, String> {
+//!     async fn signed_in(&self, _request: &HttpRequest) -> Result<Option<u64>, UserError> {
 //!         Ok(Some(1))
 //!     }
 //! }
@@ -88,7 +88,7 @@ pub use hooks::{Event, Hooks, PlainPages};
 pub use segment_client as segment;
 pub use store::{InstallStore, MemoryStore};
 pub use tokens::{ConfigApi, REFRESH_LEASE, REFRESH_MARGIN};
-pub use users::Users;
+pub use users::{UserError, Users};
 
 use cookie::FlowCookie;
 use segment_client::SegmentClient;

@@ -39,8 +39,10 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The user's install (their newest connected one, if they hold several).
-    fn fetch(&self, user: &Id)
-    -> impl Future<Output = Result<Option<InstallToken>, StoreError>> + Send;
+    fn fetch(
+        &self,
+        user: &Id,
+    ) -> impl Future<Output = Result<Option<InstallToken>, StoreError>> + Send;
 
     /// The user's connected install by `name`, with the newest token stored for it.
     fn fetch_install(
@@ -56,12 +58,15 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
         name: &InstallName,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Takes the right to refresh `name`'s token for `lease`; `false` if another holder has it.
-    /// Default: always `true` (one process: the library's lock already takes turns).
+    /// Takes the right to refresh the token of the install `seen` for `lease`, unless another
+    /// holder has it or the stored token is no longer `seen`'s (another refresh just finished:
+    /// its token is the one to use). Check both in one step (one `UPDATE … WHERE`), so that no
+    /// refresh can slip between them. Default: always `true` (one process: the library's lock
+    /// already takes turns).
     fn try_refresh_lease(
         &self,
         _user: &Id,
-        _name: &InstallName,
+        _seen: &InstallToken,
         _lease: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         async { Ok(true) }

@@ -20,11 +20,11 @@ use chrono::{Duration, Utc};
 use segment_client::secret::InstallAccessToken;
 use segment_client::{ErrorKind, InstallName, InstallToken, SegmentClient, SegmentError};
 
+use crate::EnableWithSegment;
 use crate::error::TokenError;
 use crate::hooks::{Event, Hooks};
 use crate::store::InstallStore;
 use crate::users::Users;
-use crate::EnableWithSegment;
 
 /// How long before its expiry a token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::seconds(60);
@@ -110,7 +110,12 @@ where
         &self,
         user: &U::Id,
     ) -> Result<Option<ConfigApi<'_, S, U, H>>, TokenError> {
-        let install = self.inner.store.fetch(user).await.map_err(TokenError::Store)?;
+        let install = self
+            .inner
+            .store
+            .fetch(user)
+            .await
+            .map_err(TokenError::Store)?;
         Ok(install.map(|install| ConfigApi {
             enable: self,
             user: user.clone(),
@@ -134,7 +139,9 @@ where
             Err(error) if error.kind() == ErrorKind::TokenRejected => {
                 tracing::info!(install = %install.install_name, "Segment refused the install token; refreshing once");
                 *install = self.newer_token(user, install).await?;
-                call(&install.access_token).await.map_err(TokenError::Segment)
+                call(&install.access_token)
+                    .await
+                    .map_err(TokenError::Segment)
             }
             other => other.map_err(TokenError::Segment),
         }
@@ -154,7 +161,8 @@ where
         let waited_enough = Instant::now() + REFRESH_LEASE;
         let newest = loop {
             let newest = self
-                .inner.store
+                .inner
+                .store
                 .fetch_install(user, name)
                 .await
                 .map_err(TokenError::Store)?
@@ -164,8 +172,9 @@ where
                 return Ok(newest);
             }
             let ours = self
-                .inner.store
-                .try_refresh_lease(user, name, REFRESH_LEASE)
+                .inner
+                .store
+                .try_refresh_lease(user, &newest, REFRESH_LEASE)
                 .await
                 .map_err(TokenError::Store)?;
             if ours {
@@ -179,7 +188,8 @@ where
         match self.inner.segment.refresh_install_token(&newest).await {
             Ok(fresh) => {
                 // Storing the token ends the lease.
-                self.inner.store
+                self.inner
+                    .store
                     .save_token(user, &fresh)
                     .await
                     .map_err(TokenError::Store)?;
@@ -190,7 +200,8 @@ where
             Err(error) if is_refusal(&error) => {
                 let reason = error.message();
                 tracing::warn!(install = %name, user = ?user, %reason, "Segment refused to mint a token; the install is marked as needing attention");
-                self.inner.store
+                self.inner
+                    .store
                     .refused(user, name, &reason)
                     .await
                     .map_err(TokenError::Store)?;
@@ -198,7 +209,8 @@ where
                 Err(TokenError::Refused(reason))
             }
             Err(error) => {
-                self.inner.store
+                self.inner
+                    .store
                     .end_refresh_lease(user, name)
                     .await
                     .map_err(TokenError::Store)?;
@@ -212,6 +224,10 @@ where
     /// "Disconnect" button. The install stays in Segment until the customer removes the App
     /// there.
     pub async fn uninstall(&self, user: &U::Id, name: &InstallName) -> Result<(), TokenError> {
-        self.inner.store.delete(user, name).await.map_err(TokenError::Store)
+        self.inner
+            .store
+            .delete(user, name)
+            .await
+            .map_err(TokenError::Store)
     }
 }

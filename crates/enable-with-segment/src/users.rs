@@ -8,6 +8,11 @@ use actix_web::HttpRequest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// A failure of your login (a database that did not answer, say), passed on to
+/// [`Hooks::failed`](crate::Hooks::failed) as [`FlowError::Users`](crate::FlowError::Users):
+/// your hook can downcast it back to your own error type.
+pub type UserError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Your notion of the signed-in user.
 ///
 /// The flow starts for the user [`Users::signed_in`] names and finishes only for that same
@@ -17,12 +22,11 @@ pub trait Users: 'static {
     /// Your user's id: a database key, a tenant and user pair, an email.
     type Id: Clone + PartialEq + Debug + Serialize + DeserializeOwned + 'static;
 
-    /// The user signed in on `request`, if anyone. An `Err` is a failure of your login (its
-    /// message goes to the log and to [`Hooks::failed`](crate::Hooks::failed)).
+    /// The user signed in on `request`, if anyone. An `Err` is a failure of your login.
     fn signed_in(
         &self,
         request: &HttpRequest,
-    ) -> impl Future<Output = Result<Option<Self::Id>, String>>;
+    ) -> impl Future<Output = Result<Option<Self::Id>, UserError>>;
 
     /// Whether a visitor nobody is signed in as may start the flow, to be given a user by
     /// [`Users::sign_up`] when Segment says yes. Default: no (the flow answers
@@ -36,7 +40,7 @@ pub trait Users: 'static {
     fn sign_up(
         &self,
         _request: &HttpRequest,
-    ) -> impl Future<Output = Result<Option<Self::Id>, String>> {
+    ) -> impl Future<Output = Result<Option<Self::Id>, UserError>> {
         async { Ok(None) }
     }
 }

@@ -108,11 +108,10 @@ async fn add_workspace(sandbox: web::Data<Sandbox>, body: web::Json<NewWorkspace
     }
     match sandbox.add_workspace(&body.slug, &body.display_name) {
         Ok(()) => HttpResponse::NoContent().finish(),
-        Err(refused @ crate::world::WorkspaceRefused::NameTooLong) => {
-            HttpResponse::BadRequest().json(serde_json::json!({
+        Err(refused @ crate::world::WorkspaceRefused::NameTooLong) => HttpResponse::BadRequest()
+            .json(serde_json::json!({
                 "error": refused.to_string(), "code": 3
-            }))
-        }
+            })),
         Err(refused) => HttpResponse::TooManyRequests().json(serde_json::json!({
             "error": refused.to_string(), "code": 8
         })),

@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn long_values_show_their_tail_and_short_ones_nothing() {
-        assert_eq!(Secret::new("YL8a0w-Boz1EgZgmD2ELZvsxakjqSMwO8xe7tV").to_string(), "••••••••e7tV");
+        assert_eq!(
+            Secret::new("YL8a0w-Boz1EgZgmD2ELZvsxakjqSMwO8xe7tV").to_string(),
+            "••••••••e7tV"
+        );
         assert_eq!(mask("abcd1234"), "••••••••");
         assert_eq!(mask("ééééééééééééééééxyzé"), "••••••••xyzé");
         assert!(is_secret_setting("apiKey", "STRING", "apiKey"));

@@ -3,8 +3,8 @@
 
 use super::delivery::delivery_state;
 use super::*;
-use crate::traffic::DeliveryState;
 use crate::redact::mask;
+use crate::traffic::DeliveryState;
 
 /// Everything the inspector shows, secrets masked; served as HTML and as JSON.
 #[derive(Debug, Clone, Serialize)]
