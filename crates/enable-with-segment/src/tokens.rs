@@ -18,7 +18,9 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use segment_client::secret::InstallAccessToken;
-use segment_client::{ErrorKind, InstallName, InstallToken, SegmentClient, SegmentError};
+use segment_client::{
+    Destination, DestinationSlug, ErrorKind, InstallName, InstallToken, SegmentClient, SegmentError,
+};
 
 use crate::EnableWithSegment;
 use crate::error::TokenError;
@@ -81,6 +83,19 @@ where
     /// The install, with the token last used.
     pub fn install(&self) -> &InstallToken {
         &self.install
+    }
+
+    /// The destination `slug` (yours) on the install's source, as the Config API has it:
+    /// `Ok(None)` if it is not created there, or if the install names no source.
+    pub async fn destination(
+        &mut self,
+        slug: &DestinationSlug,
+    ) -> Result<Option<Destination>, TokenError> {
+        let Some(name) = self.install.source().map(|source| source.destination(slug)) else {
+            return Ok(None);
+        };
+        self.call(async |segment, token| segment.get_destination(token, &name).await)
+            .await
     }
 
     /// Runs `call` with the Segment client and a token that works (see

@@ -10,6 +10,7 @@ mod error;
 pub mod machine;
 mod oauth;
 pub mod secret;
+mod settings;
 mod types;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use error::{ErrorKind, SegmentError};
 pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
+pub use settings::{AppSettings, DEFAULT_API_URL, DEFAULT_ID_URL, SettingError};
 pub use types::*;
 
 use crate::secret::{AuthorizationCode, ClientSecret, InstallAccessToken, PkceVerifier};
