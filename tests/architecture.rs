@@ -1,9 +1,11 @@
-//! The shape of the code, which partners read before they run it: modules that depend on each
-//! other in one direction, a sandbox that knows nothing of the client it plays against,
-//! Segment's wording only in the Segment client, and files short enough to read.
+//! The shape of the code, which partners read before they run it: crates that depend on each
+//! other as the README draws them, modules that depend on each other in one direction, a
+//! sandbox that knows nothing of the client it plays against, Segment's wording only in the
+//! Segment client, and files short enough to read.
 //!
-//! These read the source files (comments and `#[cfg(test)]` parts left out) and look at what
-//! each module names with `crate::…` and `super::…`.
+//! The crate rules read `Cargo.lock` (every dependency, however deep); the module rules read
+//! the source files (comments and `#[cfg(test)]` parts left out) and look at what each module
+//! names with `crate::…` and `super::…`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -206,9 +208,104 @@ fn segments_wording_stays_in_the_segment_client() {
 /// No source file holds more than about 600 lines before its tests.
 #[test]
 fn files_are_short_enough_to_read() {
-    for file in rust_files(&src()) {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let files = rust_files(&src()).into_iter().chain(rust_files(&crates));
+    for file in files.filter(|f| f.components().all(|c| c.as_os_str() != "target")) {
         let text = std::fs::read_to_string(&file).unwrap();
         let lines = text.split("#[cfg(test)]").next().unwrap().lines().count();
         assert!(lines <= 620, "{} has {lines} lines", file.display());
     }
+}
+
+/// Each package of `Cargo.lock` and the packages it depends on (dev-dependencies included:
+/// the lock file does not tell them apart, so the rules hold for tests too).
+fn lock_graph() -> Graph {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock"))
+        .expect("Cargo.lock is committed");
+    let mut graph = Graph::new();
+    for package in lock.split("[[package]]").skip(1) {
+        let name = package
+            .lines()
+            .find_map(|line| line.strip_prefix("name = "))
+            .expect("a package has a name")
+            .trim_matches('"')
+            .to_owned();
+        let dependencies = package
+            .split("dependencies = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_default()
+            .lines()
+            .map(|line| line.trim().trim_end_matches(',').trim_matches('"'))
+            .filter(|line| !line.is_empty())
+            // "rand 0.9.5" names the package rand.
+            .map(|dependency| dependency.split(' ').next().unwrap_or_default().to_owned());
+        graph.entry(name).or_default().extend(dependencies);
+    }
+    graph
+}
+
+/// Every package `package` depends on, however deep.
+fn depends_on(graph: &Graph, package: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut next = vec![package.to_owned()];
+    while let Some(name) = next.pop() {
+        for dependency in graph.get(&name).into_iter().flatten() {
+            if seen.insert(dependency.clone()) {
+                next.push(dependency.clone());
+            }
+        }
+    }
+    seen
+}
+
+const APP: &str = "segment-partnerapp";
+const CLIENT: &str = "segment-client";
+const SANDBOX: &str = "segment-sandbox";
+const LIBRARY: &str = "enable-with-segment";
+
+/// The Segment client is usable from any tokio program: no actix crate, however deep.
+#[test]
+fn the_segment_client_depends_on_no_actix_crate() {
+    let graph = lock_graph();
+    let actix: Vec<String> = depends_on(&graph, CLIENT)
+        .into_iter()
+        .filter(|name| name.starts_with("actix"))
+        .collect();
+    assert!(actix.is_empty(), "{CLIENT} depends on {actix:?}");
+    // The check sees actix where it is.
+    assert!(depends_on(&graph, LIBRARY).contains("actix-web"));
+}
+
+/// The sandbox plays Segment on its own rules: it depends on neither the client nor the flow
+/// library, so the two sides can disagree and a test catches it.
+#[test]
+fn the_sandbox_depends_on_neither_the_client_nor_the_library() {
+    let graph = lock_graph();
+    let sandbox = depends_on(&graph, SANDBOX);
+    for other in [CLIENT, LIBRARY, APP] {
+        assert!(!sandbox.contains(other), "{SANDBOX} depends on {other}");
+    }
+    assert!(depends_on(&graph, APP).contains(SANDBOX), "the app mounts the sandbox");
+}
+
+/// The libraries never import the app: not through Cargo, not by name in their source.
+#[test]
+fn the_libraries_never_import_the_app() {
+    let graph = lock_graph();
+    for library in [CLIENT, SANDBOX, LIBRARY] {
+        assert!(!depends_on(&graph, library).contains(APP), "{library} depends on the app");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates")
+            .join(library)
+            .join("src");
+        for file in rust_files(&src) {
+            assert!(
+                !code(&file).contains("segment_partnerapp"),
+                "{} names the app",
+                file.display()
+            );
+        }
+    }
+    assert!(depends_on(&graph, APP).contains(LIBRARY), "the app is built on the library");
 }
