@@ -286,7 +286,10 @@ fn the_sandbox_depends_on_neither_the_client_nor_the_library() {
     for other in [CLIENT, LIBRARY, APP] {
         assert!(!sandbox.contains(other), "{SANDBOX} depends on {other}");
     }
-    assert!(depends_on(&graph, APP).contains(SANDBOX), "the app mounts the sandbox");
+    assert!(
+        depends_on(&graph, APP).contains(SANDBOX),
+        "the app mounts the sandbox"
+    );
 }
 
 /// The libraries never import the app: not through Cargo, not by name in their source.
@@ -294,7 +297,10 @@ fn the_sandbox_depends_on_neither_the_client_nor_the_library() {
 fn the_libraries_never_import_the_app() {
     let graph = lock_graph();
     for library in [CLIENT, SANDBOX, LIBRARY] {
-        assert!(!depends_on(&graph, library).contains(APP), "{library} depends on the app");
+        assert!(
+            !depends_on(&graph, library).contains(APP),
+            "{library} depends on the app"
+        );
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("crates")
             .join(library)
@@ -307,5 +313,8 @@ fn the_libraries_never_import_the_app() {
             );
         }
     }
-    assert!(depends_on(&graph, APP).contains(LIBRARY), "the app is built on the library");
+    assert!(
+        depends_on(&graph, APP).contains(LIBRARY),
+        "the app is built on the library"
+    );
 }

@@ -33,6 +33,7 @@ pub const RETRIED: &str = "retried";
 pub const DISCARDED: &str = "discarded";
 /// How long delivered events took to get through, median and 95th percentile (ms).
 pub const TIME_TO_SUCCESS_P50: &str = "time_to_success_p50";
+/// See [`TIME_TO_SUCCESS_P50`]: the 95th percentile.
 pub const TIME_TO_SUCCESS_P95: &str = "time_to_success_p95";
 /// The discard reason Segment gives when the partner's API refused the key in the settings.
 pub const UNAUTHORIZED_REASON: &str = "401 Unauthorized";
@@ -40,12 +41,16 @@ pub const UNAUTHORIZED_REASON: &str = "401 Unauthorized";
 /// How fine the buckets of a time series are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
+    /// One bucket a minute.
     Minute,
+    /// One bucket an hour.
     Hour,
+    /// One bucket a day.
     Day,
 }
 
 impl Granularity {
+    /// As the query string spells it (`MINUTE`, `HOUR`, `DAY`).
     pub fn as_str(self) -> &'static str {
         match self {
             Granularity::Minute => "MINUTE",
@@ -76,19 +81,24 @@ impl Granularity {
 /// The ranges the Monitor page offers (`?range=1h|24h|7d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MetricsRange {
+    /// The last hour, by the minute.
     LastHour,
     #[default]
+    /// The last 24 hours, by the hour.
     LastDay,
+    /// The last 7 days, by the day.
     LastWeek,
 }
 
 impl MetricsRange {
+    /// Every range, shortest first.
     pub const ALL: [MetricsRange; 3] = [
         MetricsRange::LastHour,
         MetricsRange::LastDay,
         MetricsRange::LastWeek,
     ];
 
+    /// The range `value` (`1h`, `24h`, `7d`) names, if any.
     pub fn parse(value: &str) -> Option<MetricsRange> {
         MetricsRange::ALL.into_iter().find(|r| r.as_str() == value)
     }
@@ -111,6 +121,7 @@ impl MetricsRange {
         }
     }
 
+    /// How long the range is.
     pub fn length(self) -> Duration {
         match self {
             MetricsRange::LastHour => Duration::hours(1),
@@ -146,8 +157,11 @@ impl MetricsRange {
 /// A time range and the granularity of its buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// The first bucket's start.
     pub start: DateTime<Utc>,
+    /// Where the window ends (not included).
     pub end: DateTime<Utc>,
+    /// How long each bucket is.
     pub granularity: Granularity,
 }
 
@@ -181,7 +195,9 @@ impl Window {
 /// One discard reason and how many events it took.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Reason {
+    /// The reason, as Segment says it (`401 Unauthorized`).
     pub reason: String,
+    /// How many events.
     pub value: f64,
 }
 
@@ -189,13 +205,18 @@ pub struct Reason {
 /// shown by their display name.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct MetricTotal {
+    /// The metric's name (`successes`, `discarded`, …).
     pub name: String,
     #[serde(default)]
+    /// Segment's label for it.
     pub display_name: String,
+    /// The total over the window.
     pub value: f64,
     #[serde(default)]
+    /// Its unit (`ms` for the times), if any.
     pub unit: Option<String>,
     #[serde(default)]
+    /// For discards: how many each reason took.
     pub breakdown: Vec<Reason>,
 }
 
@@ -216,10 +237,12 @@ pub struct DeliverySummary {
     /// The destination's full name.
     pub name: String,
     #[serde(default)]
+    /// One total per metric.
     pub metrics: Vec<MetricTotal>,
 }
 
 impl DeliverySummary {
+    /// The total of the metric `name`, if Segment sent it.
     pub fn metric(&self, name: &str) -> Option<&MetricTotal> {
         self.metrics.iter().find(|m| m.name == name)
     }
@@ -228,14 +251,17 @@ impl DeliverySummary {
         self.metric(name).map_or(0.0, |m| m.value)
     }
 
+    /// Events that reached the destination (0 if not sent).
     pub fn delivered(&self) -> f64 {
         self.count(DELIVERED)
     }
 
+    /// Events tried again (0 if not sent).
     pub fn retried(&self) -> f64 {
         self.count(RETRIED)
     }
 
+    /// Events given up on (0 if not sent).
     pub fn discarded(&self) -> f64 {
         self.count(DISCARDED)
     }
@@ -261,7 +287,9 @@ impl DeliverySummary {
 /// One bucket of a time series: its start, and its value (0 when nothing happened).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct Point {
+    /// The bucket's start.
     pub time: DateTime<Utc>,
+    /// Its value.
     pub value: f64,
 }
 
@@ -271,8 +299,10 @@ pub struct Series {
     /// `{destination}/metrics/{metric}`.
     pub name: String,
     #[serde(default)]
+    /// Segment's label for the metric.
     pub display_name: String,
     #[serde(default)]
+    /// Every bucket of the window, oldest first.
     pub points: Vec<Point>,
 }
 

@@ -9,18 +9,30 @@
 pub enum SegmentError {
     /// The Config API answered with an error: `{"error": "...", "code": N}` and a status.
     #[error("Segment's Config API answered {status}: {message}")]
-    Api { status: u16, message: String },
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// Segment's `error`.
+        message: String,
+    },
 
     /// The identity service refused (RFC 6749 error: `error` and `error_description`).
     #[error("Segment's identity service answered {error}{}", description_suffix(.description))]
     OAuth {
+        /// The OAuth error code.
         error: String,
+        /// Its `error_description`, if any.
         description: Option<String>,
     },
 
     /// Segment could not be reached, or did not answer in time.
     #[error("could not reach Segment: {detail}")]
-    Unreachable { timed_out: bool, detail: String },
+    Unreachable {
+        /// No answer in time (rather than no connection).
+        timed_out: bool,
+        /// What failed.
+        detail: String,
+    },
 
     /// Segment answered with something this app cannot read.
     #[error("Segment sent an answer this app cannot read: {0}")]
@@ -69,7 +81,10 @@ pub enum ErrorKind {
     /// Segment failed to answer (5xx).
     Unavailable,
     /// No answer: the connection failed, or no answer came in time.
-    Unreachable { timed_out: bool },
+    Unreachable {
+        /// No answer in time (rather than no connection).
+        timed_out: bool,
+    },
     /// An answer this app cannot read.
     Unreadable,
     /// Another refusal of the Config API (a 4xx not named above).
@@ -184,6 +199,7 @@ impl SegmentError {
         }
     }
 
+    /// Whether Segment said the thing is not there (404).
     pub fn is_not_found(&self) -> bool {
         self.kind() == ErrorKind::NotFound
     }

@@ -1,9 +1,42 @@
-//! The client for Segment's side of "Enable with Segment": the identity service (OAuth) and the
-//! Config API.
+//! A client for Segment's side of "Enable with Segment": the identity service (the OAuth flow
+//! and install tokens), the Config API (workspaces, sources, destinations, the catalog), Event
+//! Delivery Metrics ([`delivery`]) and server-to-server tokens ([`machine`]).
 //!
-//! It knows Segment's URLs, bodies and errors, and nothing about the requests coming in to this
-//! app: the web layer calls it with typed values and gets typed values back. Point it at real
-//! Segment, at the built-in sandbox, or at a test double: only the base URLs change.
+//! It knows Segment's URLs, bodies and errors, and nothing about web frameworks: it depends on
+//! no actix crate and works from any tokio program. Calls take typed values and give typed
+//! values back; Segment's failures are told apart by [`ErrorKind`], never by Segment's words.
+//! Every call is bounded ([`Limits`]), GETs are retried after a passing failure, and secrets
+//! ([`secret`]) print masked. Point it at real Segment, at the `segment-sandbox`, or at any
+//! test double: only the base URLs change.
+//!
+//! The `enable-with-segment` crate mounts the flow in an actix-web app with this client.
+//!
+//! # Example
+//!
+//! ```
+//! use segment_client::AppSettings;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `AppSettings::from_env()` reads the same names from the environment.
+//! let settings = AppSettings::from_lookup(|name| match name {
+//!     "CLIENT_ID" => Some("my-client-id".into()),
+//!     "CLIENT_SECRET" => Some("my-client-secret".into()),
+//!     "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
+//!     "DESTINATION_SLUG" => Some("my-destination".into()),
+//!     _ => None,
+//! })?;
+//! let segment = settings.client()?;
+//! // Where to send the customer: Segment's consent screen, with a fresh state and PKCE.
+//! let request = segment.authorization_request();
+//! assert!(request.url.as_str().starts_with("https://id.segmentapis.com/oauth2/auth?"));
+//! assert!(request.url.as_str().contains("scope=destination%2Fmy-destination"));
+//! // After the callback: `segment.exchange_code(&code, request.pkce_verifier.as_ref())`
+//! // gives the install token, and its access token is the bearer of Config API calls.
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod delivery;
 mod error;
@@ -53,9 +86,13 @@ pub struct SegmentUrls {
 /// The partner's App, as registered with Segment.
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
+    /// Its OAuth client id (`CLIENT_ID`).
     pub client_id: String,
+    /// Its OAuth client secret (`CLIENT_SECRET`).
     pub client_secret: ClientSecret,
+    /// Where Segment sends the browser back (`REDIRECT_URL`), as registered.
     pub redirect_url: Url,
+    /// The scope it asks for (`SEGMENT_SCOPE`).
     pub scope: SegmentScope,
     /// Send a PKCE S256 challenge with the authorization request.
     pub pkce: bool,
@@ -124,6 +161,7 @@ pub struct SegmentClient {
 }
 
 impl SegmentClient {
+    /// A client for `app`, talking to Segment at `urls` over `http` (one [`http_client`] for the whole program), within `limits`.
     pub fn new(
         http: reqwest::Client,
         urls: SegmentUrls,
@@ -170,6 +208,7 @@ impl SegmentClient {
         &self.app
     }
 
+    /// The scope the App asks for.
     pub fn scope(&self) -> &SegmentScope {
         &self.app.scope
     }
@@ -305,6 +344,8 @@ impl SegmentClient {
         }
     }
 
+    /// Removes the destination `name` (`DELETE`); a destination already gone is an error of
+    /// kind [`ErrorKind::NotFound`].
     pub async fn delete_destination(
         &self,
         token: &InstallAccessToken,

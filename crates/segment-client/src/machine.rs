@@ -34,6 +34,7 @@ pub enum Region {
 }
 
 impl Region {
+    /// The region `value` names (`us` or `oregon`, `eu` or `dublin`).
     pub fn parse(value: &str) -> Result<Region, MachineError> {
         match value.to_ascii_lowercase().as_str() {
             "us" | "oregon" => Ok(Region::Us),
@@ -44,6 +45,7 @@ impl Region {
         }
     }
 
+    /// The region's authorization server.
     pub fn base_url(self) -> &'static str {
         match self {
             Region::Us => "https://oauth2.segment.io",
@@ -59,6 +61,7 @@ pub const SCOPES: [&str; 3] = [
     "public_api:read_write",
 ];
 
+/// `value`, if it is one of [`SCOPES`].
 pub fn parse_scope(value: &str) -> Result<String, MachineError> {
     if SCOPES.contains(&value) {
         Ok(value.to_owned())
@@ -70,36 +73,58 @@ pub fn parse_scope(value: &str) -> Result<String, MachineError> {
     }
 }
 
+/// Why a machine token could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
     #[error("{0}")]
+    /// A setting or argument is wrong.
     Usage(String),
     #[error("the private key cannot be read from {path}: {reason}")]
-    UnreadableKey { path: String, reason: String },
+    /// The private key's file cannot be read.
+    UnreadableKey {
+        /// The file.
+        path: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
     #[error("the private key is not an RSA key in PEM form (RS256 needs one): {0}")]
+    /// The key is not an RSA key in PEM form.
     NotRsa(String),
     #[error("the JWT could not be signed: {0}")]
+    /// Signing the assertion failed.
     Signing(String),
     #[error("the authorization server could not be reached: {0}")]
+    /// No answer from the authorization server.
     Unreachable(String),
     #[error("the authorization server refused: {error}{}", .description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    /// The authorization server answered with an OAuth error.
     Refused {
+        /// Its HTTP status.
         status: u16,
+        /// The OAuth error code.
         error: String,
+        /// Its `error_description`, if any.
         description: Option<String>,
     },
     #[error("the authorization server's answer cannot be read: {0}")]
+    /// An answer that cannot be read.
     BadResponse(String),
 }
 
 /// The claims of the assertion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
+    /// The issuer: the OAuth application's id.
     pub iss: String,
+    /// The subject: the same id.
     pub sub: String,
+    /// The audience: the region's authorization server.
     pub aud: String,
+    /// Issued at (Unix seconds).
     pub iat: i64,
+    /// Expires at (Unix seconds).
     pub exp: i64,
+    /// A unique id, so that the assertion is used once.
     pub jti: String,
 }
 
@@ -116,6 +141,7 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// The key in `pem` (PKCS#1 or PKCS#8), known to Segment as `key_id`.
     pub fn from_pem(pem: &[u8], key_id: &str) -> Result<SigningKey, MachineError> {
         let key =
             EncodingKey::from_rsa_pem(pem).map_err(|e| MachineError::NotRsa(e.to_string()))?;
@@ -125,6 +151,7 @@ impl SigningKey {
         })
     }
 
+    /// The key in the PEM file at `path`, known to Segment as `key_id`.
     pub fn from_file(path: &std::path::Path, key_id: &str) -> Result<SigningKey, MachineError> {
         let pem = std::fs::read(path).map_err(|e| MachineError::UnreadableKey {
             path: path.display().to_string(),
@@ -148,7 +175,9 @@ impl SigningKey {
 pub struct MachineConfig {
     /// The OAuth application's id (the JWT's `iss` and `sub`).
     pub app_id: String,
+    /// The key the assertion is signed with.
     pub key: SigningKey,
+    /// The scope asked for (one of [`SCOPES`]).
     pub scope: String,
     /// `{region}/token` unless overridden.
     pub token_url: Url,
@@ -157,6 +186,7 @@ pub struct MachineConfig {
 }
 
 impl MachineConfig {
+    /// The settings for `region`'s authorization server.
     pub fn for_region(
         app_id: &str,
         key: SigningKey,
@@ -177,9 +207,13 @@ impl MachineConfig {
 /// An access token and when it expires. `Debug` leaves the raw answer out: it holds the token.
 #[derive(Clone)]
 pub struct MachineToken {
+    /// The bearer token.
     pub access_token: Secret,
+    /// Its type (`bearer`).
     pub token_type: String,
+    /// The scope granted.
     pub scope: String,
+    /// When it expires.
     pub expires_at: DateTime<Utc>,
     /// The server's whole answer, for `--json`.
     pub raw: serde_json::Value,
@@ -205,6 +239,7 @@ pub struct MachineClient {
 }
 
 impl MachineClient {
+    /// A client that mints tokens with `config` over `http`.
     pub fn new(http: reqwest::Client, config: MachineConfig) -> MachineClient {
         MachineClient {
             http,

@@ -28,9 +28,12 @@ const MAX_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 /// The fields Segment adds to RFC 6749's token response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentTokenFields {
+    /// The App the token is for (`apps/{id}`).
     pub app_name: String,
+    /// The install (`installs/{id}`).
     pub install_name: String,
     #[serde(default)]
+    /// The workspace consented on.
     pub workspace_names: Vec<String>,
     /// Present only for `destination/<slug>` scopes.
     #[serde(default)]
@@ -59,6 +62,7 @@ pub(super) type OAuthClient = oauth2::Client<
 /// Where to send the user, and what to remember until they come back.
 #[derive(Debug)]
 pub struct AuthorizationRequest {
+    /// Segment's consent screen, with this request's parameters.
     pub url: Url,
     /// Sent back unchanged by Segment; compare it on the callback.
     pub state: secret::OAuthState,

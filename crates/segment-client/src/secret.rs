@@ -10,11 +10,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A string that is never printed in full (login credentials, a new key shown once).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value`.
     pub fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -53,6 +55,7 @@ macro_rules! secret_type {
         pub struct $name(String);
 
         impl $name {
+            /// Wraps `value`.
             pub fn new(value: impl Into<String>) -> $name {
                 $name(value.into())
             }

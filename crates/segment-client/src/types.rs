@@ -25,6 +25,7 @@ fn is_slug(value: &str) -> bool {
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
+            /// The name as Segment spells it.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -55,6 +56,7 @@ pub struct DestinationSlug(String);
 string_newtype!(DestinationSlug);
 
 impl DestinationSlug {
+    /// A catalog slug (`clearbrain`), or why it is not one.
     pub fn parse(value: &str) -> Result<DestinationSlug, &'static str> {
         if is_slug(value) {
             Ok(DestinationSlug(value.to_owned()))
@@ -77,6 +79,7 @@ pub enum SegmentScope {
 }
 
 impl SegmentScope {
+    /// A scope as Segment spells it (`destination/clearbrain`, `workspace`, `workspace:read`), or why it is not one.
     pub fn parse(value: &str) -> Result<SegmentScope, &'static str> {
         const FORMS: &str = "expected `destination/<slug>`, `workspace:read` or `workspace`";
         match value {
@@ -132,6 +135,7 @@ pub struct WorkspaceName(String);
 string_newtype!(WorkspaceName);
 
 impl WorkspaceName {
+    /// `workspaces/{slug}`, or why it is not.
     pub fn parse(value: &str) -> Result<WorkspaceName, &'static str> {
         match value.strip_prefix("workspaces/") {
             Some(slug) if is_slug(slug) => Ok(WorkspaceName(value.to_owned())),
@@ -152,6 +156,7 @@ pub struct SourceName(String);
 string_newtype!(SourceName);
 
 impl SourceName {
+    /// `workspaces/{slug}/sources/{slug}`, or why it is not.
     pub fn parse(value: &str) -> Result<SourceName, &'static str> {
         const SHAPE: &str = "expected a source name like `workspaces/acme/sources/javascript`";
         let (workspace, source) = value.split_once("/sources/").ok_or(SHAPE)?;
@@ -163,6 +168,7 @@ impl SourceName {
         }
     }
 
+    /// The workspace the source is on.
     pub fn workspace(&self) -> WorkspaceName {
         let (workspace, _) = self.0.split_once("/sources/").unwrap_or((&self.0, ""));
         WorkspaceName(workspace.to_owned())
@@ -186,6 +192,7 @@ pub struct DestinationName(String);
 string_newtype!(DestinationName);
 
 impl DestinationName {
+    /// `…/sources/{slug}/destinations/{slug}`, or why it is not.
     pub fn parse(value: &str) -> Result<DestinationName, &'static str> {
         const SHAPE: &str = "expected a destination name like `workspaces/acme/sources/javascript/destinations/clearbrain`";
         let (source, slug) = value.split_once("/destinations/").ok_or(SHAPE)?;
@@ -218,6 +225,7 @@ pub struct InstallName(String);
 string_newtype!(InstallName);
 
 impl InstallName {
+    /// `installs/{id}`, or why it is not.
     pub fn parse(value: &str) -> Result<InstallName, &'static str> {
         match value.strip_prefix("installs/") {
             Some(id) if is_slug(id) => Ok(InstallName(value.to_owned())),
@@ -231,21 +239,29 @@ impl InstallName {
 /// user consented to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstallToken {
+    /// The bearer of every Config API call for the install.
     pub access_token: InstallAccessToken,
     /// Absolute, so that a token kept in a session knows when it goes stale.
     pub expires_at: DateTime<Utc>,
+    /// The scope the install was granted.
     pub scope: SegmentScope,
+    /// The App it was minted for (`apps/{id}`).
     pub app_name: String,
+    /// The install (`installs/{id}`): what later tokens are minted for.
     pub install_name: InstallName,
+    /// The workspace the customer consented on.
     pub workspace_names: Vec<WorkspaceName>,
+    /// The source they picked (`destination/<slug>` scopes).
     pub source_names: Vec<SourceName>,
 }
 
 impl InstallToken {
+    /// The workspace the install is on.
     pub fn workspace(&self) -> Option<&WorkspaceName> {
         self.workspace_names.first()
     }
 
+    /// The source the install is on, for `destination/<slug>` scopes.
     pub fn source(&self) -> Option<&SourceName> {
         self.source_names.first()
     }
@@ -255,6 +271,7 @@ impl InstallToken {
         self.workspace().map_or("your workspace", |w| w.slug())
     }
 
+    /// Whether the token is expired at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }
@@ -264,28 +281,39 @@ impl InstallToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectionMode {
+    /// From Segment's servers.
     Cloud,
+    /// From the customer's devices (the destination's SDK).
     Device,
+    /// Not said.
     Unspecified,
 }
 
 /// A destination on a source, as the Config API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Destination {
+    /// The full name: `…/sources/{slug}/destinations/{slug}`.
     pub name: String,
     #[serde(default)]
+    /// The source it is on.
     pub parent: String,
     #[serde(default)]
+    /// What people call it.
     pub display_name: String,
     #[serde(default)]
+    /// Whether Segment sends it data.
     pub enabled: bool,
     #[serde(default)]
+    /// `CLOUD`, `DEVICE` or `UNSPECIFIED`, as Segment sent it.
     pub connection_mode: Option<String>,
     #[serde(default)]
+    /// Its settings' values.
     pub config: Vec<ConfigEntry>,
     #[serde(default)]
+    /// When it was created (RFC 3339).
     pub create_time: Option<String>,
     #[serde(default)]
+    /// When it last changed (RFC 3339).
     pub update_time: Option<String>,
 }
 
@@ -295,10 +323,13 @@ pub struct ConfigEntry {
     /// The full name, ending in `/config/{setting}`.
     pub name: String,
     #[serde(default)]
+    /// The setting's label.
     pub display_name: String,
     #[serde(default)]
+    /// Its value.
     pub value: serde_json::Value,
     #[serde(default, rename = "type")]
+    /// Its type (`STRING`, `PASSWORD`, `BOOLEAN`, …).
     pub kind: String,
 }
 
@@ -312,7 +343,9 @@ impl ConfigEntry {
 /// A setting value to write; `name` is the full `…/config/{setting}` path.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigValue {
+    /// The full `…/config/{setting}` name.
     pub name: String,
+    /// The value to write.
     pub value: serde_json::Value,
 }
 
@@ -320,8 +353,11 @@ pub struct ConfigValue {
 /// mask and the body can never disagree.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DestinationChange {
+    /// Turn data on or off.
     pub enabled: Option<bool>,
+    /// Change how data is delivered.
     pub connection_mode: Option<ConnectionMode>,
+    /// Write these settings.
     pub config: Option<Vec<ConfigValue>>,
 }
 
@@ -345,24 +381,32 @@ impl DestinationChange {
 /// A workspace (wider scopes only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
+    /// `workspaces/{slug}`.
     pub name: String,
     #[serde(default)]
+    /// What people call it.
     pub display_name: String,
     #[serde(default)]
+    /// Segment's id for it.
     pub id: String,
     #[serde(default)]
+    /// When it was created (RFC 3339).
     pub create_time: Option<String>,
 }
 
 /// A source on a workspace (wider scopes only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
+    /// `workspaces/{slug}/sources/{slug}`.
     pub name: String,
     #[serde(default)]
+    /// What kind of source it is (`catalog/sources/javascript`).
     pub catalog_name: String,
     #[serde(default)]
+    /// The workspace it is on.
     pub parent: String,
     #[serde(default)]
+    /// When it was created (RFC 3339).
     pub create_time: Option<String>,
 }
 
@@ -398,12 +442,16 @@ impl Destination {
 /// A destination's catalog entry: its metadata and the schema of its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogDestination {
+    /// `catalog/destinations/{slug}`.
     pub name: String,
     #[serde(default)]
+    /// What people call it.
     pub display_name: String,
     #[serde(default)]
+    /// What it does.
     pub description: String,
     #[serde(default)]
+    /// The schema of its settings.
     pub settings: Vec<CatalogSetting>,
 }
 
@@ -431,20 +479,28 @@ impl CatalogDestination {
 /// One setting in a catalog entry. Validators are kept as Segment sends them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CatalogSetting {
+    /// The setting's name (`apiKey`).
     pub name: String,
     #[serde(default)]
+    /// Its label.
     pub display_name: String,
     #[serde(default, rename = "type")]
+    /// Its type (`STRING`, `PASSWORD`, `BOOLEAN`, `MAP`, `ARRAY`, …).
     pub kind: String,
     #[serde(default)]
+    /// Whether the destination needs a value.
     pub required: bool,
     #[serde(default)]
+    /// Whether Segment is phasing it out.
     pub deprecated: bool,
     #[serde(default)]
+    /// What it is for.
     pub description: String,
     #[serde(default)]
+    /// The settings inside it (a MIXED setting).
     pub settings: Vec<CatalogSetting>,
     #[serde(flatten)]
+    /// Its validators, as Segment sends them (`string_validators`, `map_validators`, …).
     pub validators: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -455,7 +511,9 @@ pub struct MapRules {
     pub regexp: Option<String>,
     /// Each value is `{prefix}{n}` with `n` within `min..=max` (no upper bound when `max` is 0).
     pub prefix: Option<String>,
+    /// The lowest `n`.
     pub min: Option<f64>,
+    /// The highest `n` (none when 0).
     pub max: Option<f64>,
     /// Each value must be one of these, when not empty.
     pub options: Vec<String>,

@@ -109,6 +109,7 @@ impl CatalogEntry {
 }
 
 #[derive(Debug, Clone)]
+/// The destinations the sandbox's catalog serves, captured from Segment's.
 pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
 }
@@ -142,10 +143,12 @@ impl Catalog {
         Catalog { entries }
     }
 
+    /// The entry for `slug`, if the catalog has it.
     pub fn get(&self, slug: &str) -> Option<&CatalogEntry> {
         self.entries.get(slug)
     }
 
+    /// Every slug in the catalog.
     pub fn slugs(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }

@@ -71,19 +71,27 @@ impl Endpoint {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How an armed call fails.
 pub enum FaultKind {
+    /// Answer with this HTTP status (and Segment's error body).
     Status(u16),
+    /// Answer this many milliseconds late.
     DelayMs(u64),
+    /// Answer 200 with a body nobody can read.
     Malformed,
+    /// Drop the connection mid-answer.
     Drop,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A failure armed for the next calls of one endpoint (`POST /faults`).
 pub struct Fault {
+    /// The endpoint that fails.
     pub endpoint: Endpoint,
     /// Only requests with this method (`GET`, `POST`, …); any method when absent.
     #[serde(default)]
     pub method: Option<String>,
+    /// How it fails.
     pub kind: FaultKind,
     /// How many matching calls fail.
     #[serde(default = "one")]
@@ -158,6 +166,7 @@ pub fn response(kind: FaultKind) -> HttpResponse {
     }
 }
 
+/// `GET`, `POST` and `DELETE /faults`: what is armed, arm one, disarm all.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/faults")

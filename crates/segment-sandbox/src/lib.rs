@@ -1,14 +1,50 @@
-//! The built-in sandbox: an in-memory stand-in for Segment's identity service and Config API,
-//! serving the same paths, so the whole app works with no Segment account and no network.
+//! A stand-in for Segment's identity service and Config API, for "Enable with Segment" apps:
+//! in memory, serving Segment's paths, so a partner app works with no Segment account and no
+//! network.
 //!
 //! - `world` holds the state and every rule Segment enforces (scopes, codes, tokens, bodies).
 //! - `identity` is `/oauth2/auth` (with the consent page) and `/oauth2/token`.
 //! - `config_api` is `/v1beta/...`.
-//! - `inspector` is the page at the sandbox's root that shows what each click did.
+//! - `inspector` is the page at the sandbox's root that shows what each click did; `/faults`
+//!   arms failures; `POST /reset` starts the world over.
 //!
-//! In sandbox mode it is mounted under `/sandbox` in the app's own server; [`serve`] runs it on
-//! a listener of its own (tests, or pointing another client at it). Not part of a build without
-//! the `sandbox` feature.
+//! Three ways to run it:
+//! - mounted in an actix-web app ([`scope`]), as the partner app does under `/sandbox`;
+//! - on a listener of its own ([`serve`]), as in the example below;
+//! - as the `segment-sandbox` binary, from any project's tests (as stripe-mock is run):
+//!   `segment-sandbox --port 0` prints its base URL as the first line of standard output.
+//!
+//! It shares no code with the `segment-client` crate it stands in front of, so that the two can
+//! disagree and a test catches it.
+//!
+//! # Example
+//!
+//! ```
+//! use segment_sandbox::{Sandbox, Scope, demo_app, serve};
+//!
+//! actix_web::rt::System::new().block_on(async {
+//!     let redirect = url::Url::parse("http://127.0.0.1:8080/auth/segment/callback").unwrap();
+//!     let scope = Scope::parse("destination/clearbrain").unwrap();
+//!     let sandbox = Sandbox::new(demo_app(&redirect, scope), "");
+//!     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let base = format!("http://{}", listener.local_addr().unwrap());
+//!     let server = serve(sandbox, listener).unwrap();
+//!     let handle = server.handle();
+//!     actix_web::rt::spawn(server);
+//!     // Segment's consent screen, as a browser is sent to it.
+//!     let consent = reqwest::get(format!(
+//!         "{base}/oauth2/auth?response_type=code&client_id={}&redirect_uri={redirect}\
+//!          &scope=destination/clearbrain&state=s1",
+//!         segment_sandbox::CLIENT_ID
+//!     ))
+//!     .await
+//!     .unwrap();
+//!     assert_eq!(consent.status(), 200);
+//!     handle.stop(true).await;
+//! });
+//! ```
+
+#![deny(missing_docs)]
 
 mod catalog;
 mod config_api;
@@ -31,13 +67,13 @@ use actix_web::{App as ActixApp, HttpServer, web};
 use url::Url;
 
 pub use catalog::Catalog;
+pub use redact::Secret;
 pub use scope::Scope;
 pub use world::{Access, App, Snapshot, World, pkce_s256};
 
-use crate::redact::Secret;
-
 /// The sandbox App's credentials; the app uses them in sandbox mode.
 pub const CLIENT_ID: &str = "sandbox-partner-app";
+/// See [`CLIENT_ID`].
 pub const CLIENT_SECRET: &str = "sandbox-client-secret";
 
 /// The sandbox: its world behind a lock, and the path it is mounted at.
@@ -140,6 +176,7 @@ impl Sandbox {
         Some(entry.display_name.clone())
     }
 
+    /// Lets time pass for the destination `name`: its traffic moves `by` into the past (Monitor's "An hour later"). `false` if there is no such destination.
     pub fn age_destination(&self, name: &str, by: chrono::Duration) -> bool {
         let mut world = self.world();
         let aged = world.age_history(name, by).is_ok();

@@ -104,10 +104,12 @@ impl Sandbox {
         let _ = self.add_machine_key(app_id, key_id, public_key_pem, true);
     }
 
+    /// The audience machine assertions must name (for tests).
     pub fn set_machine_audience(&self, audience: &str) {
         self.world().machine.audience = audience.to_owned();
     }
 
+    /// How long a machine token lives, in seconds (for tests).
     pub fn set_machine_token_lifetime(&self, seconds: i64) {
         self.world().machine.token_lifetime_secs = seconds;
     }

@@ -16,13 +16,17 @@ use chrono::{DateTime, Utc};
 
 /// The discard reasons the sandbox gives.
 pub const BAD_REQUEST: &str = "400 Bad Request";
+/// See [`BAD_REQUEST`]: the partner's API refused the key.
 pub const UNAUTHORIZED: &str = "401 Unauthorized";
 
 /// What a destination does with its source's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
+    /// Disabled: no events go out.
     Off,
+    /// Enabled with a key the partner's API takes: events arrive.
     Delivering,
+    /// Enabled, but the partner's API refuses the key: events are discarded (401).
     Rejected,
 }
 
@@ -32,16 +36,22 @@ pub type History = Vec<(DateTime<Utc>, DeliveryState)>;
 /// One minute's events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Minute {
+    /// Events that reached the partner.
     pub delivered: u64,
+    /// Events tried again.
     pub retried: u64,
+    /// Events given up on with 400.
     pub discarded_bad_request: u64,
+    /// Events given up on with 401.
     pub discarded_unauthorized: u64,
     /// The minute's median and 95th percentile time to success, in ms (0 without deliveries).
     pub p50_ms: u64,
+    /// See `p50_ms`.
     pub p95_ms: u64,
 }
 
 impl Minute {
+    /// Events given up on, for any reason.
     pub fn discarded(&self) -> u64 {
         self.discarded_bad_request + self.discarded_unauthorized
     }
@@ -155,9 +165,13 @@ fn minutes(
 /// The totals of a run of minutes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
+    /// Events that reached the partner.
     pub delivered: u64,
+    /// Events tried again.
     pub retried: u64,
+    /// Events given up on with 400.
     pub discarded_bad_request: u64,
+    /// Events given up on with 401.
     pub discarded_unauthorized: u64,
     /// Delivery-weighted sums of the minutes' percentiles (divide by `delivered`).
     p50_weighted: u64,
@@ -165,6 +179,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds one minute's events.
     pub fn add(&mut self, minute: &Minute) {
         self.delivered += minute.delivered;
         self.retried += minute.retried;
@@ -174,6 +189,7 @@ impl Totals {
         self.p95_weighted += minute.p95_ms * minute.delivered;
     }
 
+    /// Events given up on, for any reason.
     pub fn discarded(&self) -> u64 {
         self.discarded_bad_request + self.discarded_unauthorized
     }
@@ -184,6 +200,7 @@ impl Totals {
         self.p50_weighted.checked_div(self.delivered).unwrap_or(0)
     }
 
+    /// See [`Totals::p50_ms`]: the 95th percentile.
     pub fn p95_ms(&self) -> u64 {
         self.p95_weighted.checked_div(self.delivered).unwrap_or(0)
     }

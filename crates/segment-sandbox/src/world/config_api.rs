@@ -63,6 +63,7 @@ impl World {
         Ok(())
     }
 
+    /// The Config API's body for the workspace `slug`.
     pub fn workspace_body(&self, slug: &str) -> Result<Value, ApiError> {
         let workspace = self
             .workspace(slug)
@@ -75,6 +76,7 @@ impl World {
         }))
     }
 
+    /// The Config API's body listing the sources of workspace `slug`.
     pub fn sources_body(&self, slug: &str) -> Result<Value, ApiError> {
         let workspace = self
             .workspace(slug)
@@ -95,6 +97,7 @@ impl World {
         Ok(json!({ "sources": sources, "next_page_token": "" }))
     }
 
+    /// The Config API's body for the destination `d`.
     pub fn destination_body(&self, d: &StoredDestination) -> Value {
         let entry = self.catalog.get(&d.slug);
         let config: Vec<Value> = d
@@ -122,6 +125,7 @@ impl World {
         })
     }
 
+    /// The Config API's body for a destination, or its 404.
     pub fn get_destination(
         &self,
         workspace: &str,
@@ -135,6 +139,7 @@ impl World {
             .ok_or_else(|| ApiError::not_found(format!("destination {name} not found")))
     }
 
+    /// The Config API's body listing a source's destinations.
     pub fn list_destinations(&self, workspace: &str, source: &str) -> Value {
         let destinations: Vec<Value> = self
             .destinations
@@ -258,6 +263,7 @@ impl World {
         Ok(body)
     }
 
+    /// Removes a destination, or answers its 404.
     pub fn delete_destination(
         &mut self,
         workspace: &str,

@@ -44,12 +44,17 @@ const SECRETS_SEEN_LEN: usize = 10_000;
 /// The partner's App, as registered in the Developer Center.
 #[derive(Debug, Clone)]
 pub struct App {
+    /// Its OAuth client id.
     pub client_id: String,
+    /// Its OAuth client secret.
     pub client_secret: Secret,
+    /// What the consent screen calls it.
     pub display_name: String,
     /// `apps/1`
     pub name: String,
+    /// The redirect URLs it registered: the only ones a flow may use.
     pub redirect_uris: Vec<String>,
+    /// The scope it was created with.
     pub scope: Scope,
 }
 
@@ -273,7 +278,9 @@ impl OAuthError {
 /// What a Config API call wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Reads (`GET`).
     Read,
+    /// Changes (`POST`, `PATCH`, `DELETE`).
     Write,
 }
 
@@ -286,10 +293,13 @@ pub struct CodeExchange {
     pub code_verifier: Option<String>,
 }
 
+/// Everything the sandbox knows: the App, the workspaces, installs, tokens, destinations and the activity log, and the rules that change them.
 pub struct World {
+    /// The one App.
     pub app: App,
     /// The workspaces the signed-in user owns (Acme, unless more are added).
     pub workspaces: Vec<Workspace>,
+    /// The destinations' catalog.
     pub catalog: Catalog,
     grants: HashMap<String, Grant>,
     installs: BTreeMap<u64, Install>,
@@ -349,6 +359,7 @@ fn first_install_id(now: DateTime<Utc>) -> u64 {
 }
 
 impl World {
+    /// A world with `app` registered and the Acme workspace.
     pub fn new(app: App, catalog: Catalog) -> World {
         World {
             app,
@@ -425,6 +436,7 @@ impl World {
             .filter(move |w| w.visitor.as_ref().is_none_or(|v| v == viewer))
     }
 
+    /// The workspace `slug`, if there is one.
     pub fn workspace(&self, slug: &str) -> Option<&Workspace> {
         self.workspaces.iter().find(|w| w.slug == slug)
     }

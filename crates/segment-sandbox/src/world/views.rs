@@ -9,9 +9,13 @@ use crate::traffic::DeliveryState;
 /// Everything the inspector shows, secrets masked; served as HTML and as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// The App.
     pub app: AppView,
+    /// The workspaces.
     pub workspaces: Vec<WorkspaceView>,
+    /// The installs, with their tokens masked.
     pub installs: Vec<InstallView>,
+    /// The destinations, secret settings masked.
     pub destinations: Vec<DestinationView>,
     /// How many times the install token API minted a new token.
     pub refreshes: u64,
@@ -104,6 +108,7 @@ impl World {
         self.secrets_seen.push(secret);
     }
 
+    /// Adds a line to the activity log the inspector shows.
     pub fn log(&mut self, what: &str, status: u16) {
         if self.activity.len() == ACTIVITY_LEN {
             self.activity.pop_front();
