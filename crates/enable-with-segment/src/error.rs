@@ -102,12 +102,12 @@ impl FlowError {
             FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => StatusCode::CONFLICT,
             FlowError::SignInFirst => StatusCode::UNAUTHORIZED,
             FlowError::MissingSource(_) => StatusCode::BAD_GATEWAY,
-            FlowError::Segment(error)
-                if matches!(error.kind(), ErrorKind::Unreachable { timed_out: true }) =>
-            {
-                StatusCode::GATEWAY_TIMEOUT
-            }
-            FlowError::Segment(_) => StatusCode::BAD_GATEWAY,
+            FlowError::Segment(error) => match error.kind() {
+                // A code used already, or too late: the browser's link is spent.
+                ErrorKind::CodeRejected => StatusCode::BAD_REQUEST,
+                ErrorKind::Unreachable { timed_out: true } => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            },
             FlowError::Store(_) | FlowError::Users(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
