@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
 
 use super::db::on;
-use super::installs::{COLUMNS as INSTALL_COLUMNS, StoredInstall};
+use super::installs::{StoredInstall, install_columns};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
 use crate::segment::InstallName;
@@ -65,8 +65,12 @@ where
     }
 }
 
-const COLUMNS: &str =
-    "id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed";
+/// The columns of an [`Account`], a literal for `concat!` (as `install_columns!`).
+macro_rules! account_columns {
+    () => {
+        "id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed"
+    };
+}
 
 /// How an account is found: by the demo cookie's credential (hashed), or by the partner's own
 /// user id.
@@ -87,13 +91,14 @@ impl Store {
         let key = ApiKey::generate();
         let login = LoginToken::generate();
         let hash = key.hash();
-        let sql = format!(
-            "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
-             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        let sql = concat!(
+            "INSERT INTO segment_accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
+             VALUES ($1, $2, $3, $4, $5) RETURNING ",
+            account_columns!()
         );
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         let account = on!(self.db, write, |conn| {
-            query_as(&sql)
+            query_as(sql)
                 .bind(Utc::now())
                 .bind(key.display_prefix())
                 .bind(&hash)
@@ -123,20 +128,27 @@ impl Store {
         by: AccountBy<'_>,
         in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
-        let (column, value) = match by {
-            AccountBy::Login(hash) => ("login_hash", hash),
-            AccountBy::User(id) => ("user_id", id),
-        };
-        let sql = format!(
-            "SELECT a.id AS a_id, a.created_at AS a_created_at,
+        macro_rules! by {
+            ($column:literal) => {
+                concat!(
+                    "SELECT a.id AS a_id, a.created_at AS a_created_at,
                     a.api_key_prefix AS a_api_key_prefix, a.api_key_hash AS a_api_key_hash,
-                    a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed,
-                    {INSTALL_COLUMNS}
-             FROM accounts a LEFT JOIN installs i ON i.account_id = a.id AND i.install_name = $1
-             WHERE a.{column} = $2"
-        );
+                    a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed, ",
+                    install_columns!(),
+                    " FROM segment_accounts a LEFT JOIN segment_installs i
+                        ON i.account_id = a.id AND i.install_name = $1
+                     WHERE a.",
+                    $column,
+                    " = $2"
+                )
+            };
+        }
+        let (sql, value) = match by {
+            AccountBy::Login(hash) => (by!("login_hash"), hash),
+            AccountBy::User(id) => (by!("user_id"), id),
+        };
         let row: Option<AccountRow> = on!(self.db, read, |conn| {
-            query_as(&sql)
+            query_as(sql)
                 .bind(in_use.map(InstallName::as_str))
                 .bind(value)
                 .fetch_optional(conn)
@@ -161,7 +173,7 @@ impl Store {
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         on!(self.db, write, |conn| {
             query(
-                "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, user_id)
+                "INSERT INTO segment_accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, user_id)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
             )
             .bind(Utc::now())
@@ -180,9 +192,13 @@ impl Store {
 
     /// The account whose current key this is.
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE api_key_hash = $1");
+        let sql = concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM segment_accounts WHERE api_key_hash = $1"
+        );
         Ok(on!(self.db, read, |conn| {
-            query_as(&sql).bind(key.hash()).fetch_optional(conn).await?
+            query_as(sql).bind(key.hash()).fetch_optional(conn).await?
         }))
     }
 
@@ -206,7 +222,7 @@ impl Store {
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         on!(self.db, write, |conn| {
             query(
-                "UPDATE accounts SET api_key_prefix = $1, api_key_hash = $2, api_key_sealed = $3,
+                "UPDATE segment_accounts SET api_key_prefix = $1, api_key_hash = $2, api_key_sealed = $3,
                      key_verified_at = NULL
                  WHERE id = $4",
             )
@@ -224,7 +240,7 @@ impl Store {
     /// Records that a credential test passed with the account's current key.
     pub async fn mark_key_verified(&self, id: i64) -> Result<(), StoreError> {
         on!(self.db, write, |conn| {
-            query("UPDATE accounts SET key_verified_at = $1 WHERE id = $2")
+            query("UPDATE segment_accounts SET key_verified_at = $1 WHERE id = $2")
                 .bind(Utc::now())
                 .bind(id)
                 .execute(conn)
@@ -238,13 +254,13 @@ impl Store {
     /// account that holds no install is of no use to anyone then, and is removed.
     pub async fn revoke_login(&self, id: i64) -> Result<(), StoreError> {
         on!(self.db, transaction, |conn| {
-            query("UPDATE accounts SET login_hash = NULL WHERE id = $1")
+            query("UPDATE segment_accounts SET login_hash = NULL WHERE id = $1")
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
             query(
-                "DELETE FROM accounts WHERE id = $1
-                     AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
+                "DELETE FROM segment_accounts WHERE id = $1
+                     AND NOT EXISTS (SELECT 1 FROM segment_installs WHERE account_id = segment_accounts.id)",
             )
             .bind(id)
             .execute(&mut *conn)
@@ -262,8 +278,8 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let removed: u64 = on!(self.db, write, |conn| {
             query(
-                "DELETE FROM accounts WHERE created_at < $1
-                     AND NOT EXISTS (SELECT 1 FROM installs WHERE account_id = accounts.id)",
+                "DELETE FROM segment_accounts WHERE created_at < $1
+                     AND NOT EXISTS (SELECT 1 FROM segment_installs WHERE account_id = segment_accounts.id)",
             )
             .bind(before)
             .execute(conn)
@@ -276,7 +292,7 @@ impl Store {
     /// How many accounts there are (for the inspector of a demo, and tests).
     pub async fn account_count(&self) -> Result<i64, StoreError> {
         Ok(on!(self.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM accounts")
+            query_scalar("SELECT COUNT(*) FROM segment_accounts")
                 .fetch_one(conn)
                 .await?
         }))
@@ -293,20 +309,18 @@ mod tests {
         credentials_are_stored_hashed_and_the_key_sealed,
         |store, dir| {
             let (account, key, login) = store.create_account().await.unwrap();
-            let by_login = "FROM accounts WHERE login_hash = $1";
+            macro_rules! by_login {
+                ($column:literal) => {
+                    concat!(
+                        "SELECT ",
+                        $column,
+                        " FROM segment_accounts WHERE login_hash = $1"
+                    )
+                };
+            }
             let row: (String, Vec<u8>) = (
-                stored(
-                    &store,
-                    &format!("SELECT api_key_hash {by_login}"),
-                    &login.hash(),
-                )
-                .await,
-                stored(
-                    &store,
-                    &format!("SELECT api_key_sealed {by_login}"),
-                    &login.hash(),
-                )
-                .await,
+                stored(&store, by_login!("api_key_hash"), &login.hash()).await,
+                stored(&store, by_login!("api_key_sealed"), &login.hash()).await,
             );
             assert_eq!(row.0, key.hash());
             let clear = key.expose().as_bytes();

@@ -74,29 +74,83 @@ pub enum Migrations {
     Require,
 }
 
+/// Where the store records its migrations: a table of its own, not sqlx's `_sqlx_migrations`,
+/// so that a database whose own migrations sqlx records there (a partner's) can host the store,
+/// and neither migrator sees the other's history as missing migrations.
+pub const MIGRATIONS_TABLE: &str = "segment_migrations";
+
+/// sqlx's default migrations table, where a database written before the prefix keeps its
+/// history (`migrations/legacy/`).
+const LEGACY_TABLE: &str = "_sqlx_migrations";
+
+/// The store's migrations for one kind of database: the current ones (`migrations/sqlite/` or
+/// `migrations/postgres/`, recorded in [`MIGRATIONS_TABLE`]) and the history before the prefix
+/// (`migrations/legacy/…`, recorded in `_sqlx_migrations`, ending with the tables renamed to the
+/// schema the current ones start from).
+struct Schema {
+    current: sqlx::migrate::Migrator,
+    legacy: sqlx::migrate::Migrator,
+}
+
+impl Schema {
+    fn new(mut current: sqlx::migrate::Migrator, legacy: sqlx::migrate::Migrator) -> Schema {
+        current.dangerous_set_table_name(MIGRATIONS_TABLE);
+        Schema { current, legacy }
+    }
+
+    /// The first of the current migrations: the whole schema, which a legacy database already
+    /// has once its history has run.
+    fn baseline(&self) -> i64 {
+        self.current.iter().map(|m| m.version).min().unwrap_or(0)
+    }
+}
+
+/// Applied migrations recorded in `table`, or none if there is no such table.
+async fn applied<C: sqlx::migrate::Migrate>(conn: &mut C, table: &str) -> Vec<(i64, Vec<u8>)> {
+    match conn.list_applied_migrations(table).await {
+        Ok(applied) => applied
+            .into_iter()
+            .map(|m| (m.version, m.checksum.into_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 impl Migrations {
-    /// Applies `migrator`'s migrations on `conn`, or checks that none is pending.
-    async fn bring_up<C>(
-        self,
-        migrator: &sqlx::migrate::Migrator,
-        conn: &mut C,
-    ) -> Result<(), StoreError>
+    /// Applies `schema`'s migrations on `conn`, or checks that none is pending. A database
+    /// written before the prefix (its `_sqlx_migrations` holds this store's first migration, by
+    /// version and checksum) first finishes its legacy history, which renames its tables; its
+    /// current schema is then recorded as applied, not run.
+    async fn bring_up<C>(self, schema: &Schema, conn: &mut C) -> Result<(), StoreError>
     where
         C: sqlx::migrate::Migrate + Send,
     {
+        let ours = applied(conn, MIGRATIONS_TABLE).await;
+        let legacy = ours.is_empty() && {
+            let first = schema.legacy.iter().next();
+            let history = applied(conn, LEGACY_TABLE).await;
+            first.is_some_and(|m| history.contains(&(m.version, m.checksum.to_vec())))
+        };
         match self {
             Migrations::Apply => {
-                migrator.run_direct(conn).await?;
+                if legacy {
+                    schema.legacy.run_direct(None, conn, false).await?;
+                    // Recorded, not run: the renamed tables are this schema.
+                    schema
+                        .current
+                        .run_direct(Some(schema.baseline()), conn, true)
+                        .await?;
+                }
+                schema.current.run_direct(None, conn, false).await?;
             }
             Migrations::Require => {
-                // No migrations table yet: nothing applied.
-                let applied: Vec<i64> = match conn.list_applied_migrations().await {
-                    Ok(applied) => applied.into_iter().map(|m| m.version).collect(),
-                    Err(_) => Vec::new(),
-                };
-                let pending = migrator
+                let versions: Vec<i64> = ours.iter().map(|(version, _)| *version).collect();
+                let pending = schema
+                    .current
                     .iter()
-                    .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+                    .filter(|m| {
+                        m.migration_type.is_up_migration() && !versions.contains(&m.version)
+                    })
                     .count();
                 if pending > 0 {
                     return Err(StoreError::NotMigrated(pending));
@@ -123,9 +177,7 @@ impl Db {
                 .await
                 .map_err(|_| connect(sqlx::Error::PoolTimedOut))?
                 .map_err(connect)?;
-            migrations
-                .bring_up(&sqlx::migrate!("./migrations/postgres"), &mut first)
-                .await?;
+            migrations.bring_up(&postgres_schema(), &mut first).await?;
             first.close().await?;
             let pool = PgPoolOptions::new()
                 .max_connections(PG_CONNECTIONS)
@@ -141,6 +193,52 @@ impl Db {
             },
         )?))
     }
+}
+
+impl Db {
+    /// The store on a pool the caller already has (a partner's own database): its migrations
+    /// are applied on one of the pool's connections, or checked, as [`Db::open`] does. The
+    /// pool's settings stay the caller's (for SQLite, WAL and a busy timeout are advised, as
+    /// [`Db::open`] sets them).
+    pub async fn adopt(pool: Db, migrations: Migrations) -> Result<Db, StoreError> {
+        match &pool {
+            Db::Sqlite(sqlite) => {
+                let mut conn = sqlite.acquire().await?;
+                migrations.bring_up(&sqlite_schema(), &mut *conn).await?;
+            }
+            Db::Postgres(postgres) => {
+                let mut conn = postgres.acquire().await?;
+                migrations.bring_up(&postgres_schema(), &mut *conn).await?;
+            }
+        }
+        Ok(pool)
+    }
+}
+
+impl From<SqlitePool> for Db {
+    fn from(pool: SqlitePool) -> Db {
+        Db::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for Db {
+    fn from(pool: PgPool) -> Db {
+        Db::Postgres(pool)
+    }
+}
+
+fn sqlite_schema() -> Schema {
+    Schema::new(
+        sqlx::migrate!("./migrations/sqlite"),
+        sqlx::migrate!("./migrations/legacy/sqlite"),
+    )
+}
+
+fn postgres_schema() -> Schema {
+    Schema::new(
+        sqlx::migrate!("./migrations/postgres"),
+        sqlx::migrate!("./migrations/legacy/postgres"),
+    )
 }
 
 /// The SQLite file (created, with its folder, if needed), migrated, and its pool.
@@ -162,9 +260,7 @@ async fn open_sqlite(url: &str, migrations: Migrations) -> Result<SqlitePool, St
     }
     // One connection first, for the migrations (or the check that they were applied).
     let mut first = options.connect().await?;
-    migrations
-        .bring_up(&sqlx::migrate!("./migrations/sqlite"), &mut first)
-        .await?;
+    migrations.bring_up(&sqlite_schema(), &mut first).await?;
     first.close().await?;
     // No test on acquire: a connection to a local file does not break on its own, and the test
     // (a ping) is a round trip to the connection's thread before every query.

@@ -51,10 +51,16 @@ pub struct Saved {
     pub superseded: Vec<String>,
 }
 
-/// The columns of a [`StoredInstall`], from `installs` or from `installs i` in a join.
-pub(super) const COLUMNS: &str = "i.install_name, i.account_id, i.app_name, i.workspace,
+/// The columns of a [`StoredInstall`], from `segment_installs i`: a literal, so that a query
+/// that names them is one `&'static str` (`concat!`), made at compile time.
+macro_rules! install_columns {
+    () => {
+        "i.install_name, i.account_id, i.app_name, i.workspace,
     i.source, i.scope, i.created_at, i.last_refreshed_at, i.token_sealed, i.token_expires_at,
-    i.attention, i.attention_at, i.disconnected_at";
+    i.attention, i.attention_at, i.disconnected_at"
+    };
+}
+pub(super) use install_columns;
 
 /// What a token is sealed for: its install.
 fn token_row(install_name: &str) -> String {
@@ -97,17 +103,17 @@ impl Store {
         let sealed = self.seal_token(install);
         let superseded: Option<Vec<String>> = on!(self.db, transaction, |conn| {
             let saved = query(
-                "INSERT INTO installs
+                "INSERT INTO segment_installs
                  (install_name, account_id, app_name, workspace, source, scope, created_at,
                   last_refreshed_at, token_sealed, token_expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (install_name) DO UPDATE SET
-                 source = COALESCE(excluded.source, installs.source),
+                 source = COALESCE(excluded.source, segment_installs.source),
                  last_refreshed_at = excluded.last_refreshed_at,
                  token_sealed = excluded.token_sealed,
                  token_expires_at = excluded.token_expires_at,
                  attention = NULL, attention_at = NULL, disconnected_at = NULL
-             WHERE installs.account_id = excluded.account_id",
+             WHERE segment_installs.account_id = excluded.account_id",
             )
             .bind(name)
             .bind(account_id)
@@ -127,7 +133,7 @@ impl Store {
             } else {
                 Some(
                     query_scalar(
-                        "DELETE FROM installs
+                        "DELETE FROM segment_installs
                          WHERE app_name = $1 AND workspace = $2 AND install_name <> $3
                          RETURNING install_name",
                     )
@@ -147,26 +153,30 @@ impl Store {
 
     /// The account's installs, connected or not, most recently used first.
     pub async fn installs(&self, account_id: i64) -> Result<Vec<StoredInstall>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i WHERE i.account_id = $1
              ORDER BY COALESCE(i.last_refreshed_at, i.created_at) DESC"
         );
         Ok(on!(self.db, read, |conn| {
-            query_as(&sql).bind(account_id).fetch_all(conn).await?
+            query_as(sql).bind(account_id).fetch_all(conn).await?
         }))
     }
 
     /// The stored install whose token is good the longest, if any token is still good: what
     /// start-up reads the catalog with (any install may read it).
     pub async fn freshest_token(&self) -> Result<Option<InstallToken>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM installs i
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i
              WHERE i.token_expires_at > $1 AND i.disconnected_at IS NULL AND i.attention IS NULL
              ORDER BY i.token_expires_at DESC LIMIT 1"
         );
         let now = Utc::now();
         let found: Option<StoredInstall> = on!(self.db, read, |conn| {
-            query_as(&sql).bind(now).fetch_optional(conn).await?
+            query_as(sql).bind(now).fetch_optional(conn).await?
         });
         found.map(|stored| self.install_token(&stored)).transpose()
     }
@@ -177,11 +187,13 @@ impl Store {
         account_id: i64,
         install_name: &InstallName,
     ) -> Result<Option<StoredInstall>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM installs i WHERE i.account_id = $1 AND i.install_name = $2"
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i WHERE i.account_id = $1 AND i.install_name = $2"
         );
         Ok(on!(self.db, read, |conn| {
-            query_as(&sql)
+            query_as(sql)
                 .bind(account_id)
                 .bind(install_name.as_str())
                 .fetch_optional(conn)
@@ -271,7 +283,7 @@ impl Store {
         // the token check closes the gap between reading the token and taking the lease.
         let taken = on!(self.db, write, |conn| {
             query(
-                "UPDATE installs SET refresh_lease_until = $1
+                "UPDATE segment_installs SET refresh_lease_until = $1
                  WHERE account_id = $2 AND install_name = $3
                      AND (refresh_lease_until IS NULL OR refresh_lease_until < $4)
                      AND token_sealed IS NOT DISTINCT FROM $5",
@@ -355,7 +367,7 @@ impl Store {
         .await
     }
 
-    /// `UPDATE installs SET {set}` on the account's install, with `values` for the `$1…$n`
+    /// `UPDATE segment_installs SET {set}` on the account's install, with `values` for the `$1…$n`
     /// that `set` names, in order. `false` if the account holds no such install: every write
     /// to an install goes through the account that holds it.
     async fn update(
@@ -367,12 +379,13 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n = values.len();
         let sql = format!(
-            "UPDATE installs SET {set} WHERE account_id = ${} AND install_name = ${}",
+            "UPDATE segment_installs SET {set} WHERE account_id = ${} AND install_name = ${}",
             n + 1,
             n + 2
         );
         let updated = on!(self.db, write, |conn| {
-            let mut statement = query(&sql);
+            // `set` is one of this file's constants, and the rest numbers: no outside input.
+            let mut statement = query(sqlx::AssertSqlSafe(sql.clone()));
             for value in values {
                 statement = match value {
                     Value::Bytes(bytes) => statement.bind(bytes),
@@ -451,7 +464,7 @@ pub(crate) mod tests {
             assert_eq!(read.source(), first.source());
             let sealed: Vec<u8> = stored_value(
                 &store,
-                "SELECT token_sealed FROM installs WHERE install_name = $1",
+                "SELECT token_sealed FROM segment_installs WHERE install_name = $1",
                 "installs/1",
             )
             .await;
@@ -643,7 +656,7 @@ pub(crate) mod tests {
             unreachable!("a SQLite store")
         };
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-            "EXPLAIN QUERY PLAN DELETE FROM installs
+            "EXPLAIN QUERY PLAN DELETE FROM segment_installs
              WHERE app_name = 'a' AND workspace = 'w' AND install_name <> 'i'",
         )
         .fetch_all(pool)
@@ -652,7 +665,7 @@ pub(crate) mod tests {
         let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
         assert!(
             plan.iter()
-                .any(|step| step.contains("USING INDEX installs_by_workspace")),
+                .any(|step| step.contains("USING INDEX segment_installs_by_workspace")),
             "{plan:?}"
         );
     }

@@ -28,9 +28,9 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
-pub use db::Migrations;
 pub use db::describe as describe_database;
-use db::{Db, on};
+use db::on;
+pub use db::{Db, MIGRATIONS_TABLE, Migrations};
 
 pub use accounts::Account;
 pub use installs::{Attention, Saved, StoredInstall};
@@ -86,6 +86,21 @@ impl Store {
         })
     }
 
+    /// A store on a pool you already have, a `SqlitePool` or a `PgPool` (your own database):
+    /// its tables are prefixed `segment_` and its migrations recorded in `segment_migrations`
+    /// (`db::MIGRATIONS_TABLE`), so they sit beside yours and your sqlx migrations
+    /// (`_sqlx_migrations`) never see them. `migrations` applies them or only checks them.
+    pub async fn with_pool(
+        pool: impl Into<Db>,
+        key: &MasterKey,
+        migrations: Migrations,
+    ) -> Result<Store, StoreError> {
+        Ok(Store {
+            db: Arc::new(Db::adopt(pool.into(), migrations).await?),
+            sealer: key.sealer(),
+        })
+    }
+
     /// For the sandbox demo without `SESSION_KEY`: opens the database and uses the key the demo
     /// generated and kept there on its first start, so sessions, accounts and their sealed
     /// data survive a restart. The data is then no better protected than the database file.
@@ -96,14 +111,16 @@ impl Store {
         let db = Arc::new(Db::open(url, migrations).await?);
         let generated = MasterKey::generate();
         on!(db, write, |conn| {
-            query("INSERT INTO demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
-                .bind(generated.to_base64())
-                .execute(conn)
-                .await?
-                .rows_affected()
+            query(
+                "INSERT INTO segment_demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(generated.to_base64())
+            .execute(conn)
+            .await?
+            .rows_affected()
         });
         let kept: String = on!(db, read, |conn| {
-            query_scalar("SELECT key FROM demo_key WHERE id = 1")
+            query_scalar("SELECT key FROM segment_demo_key WHERE id = 1")
                 .fetch_one(conn)
                 .await?
         });
@@ -162,11 +179,18 @@ pub(crate) mod test_support {
     /// A store on a database of its own (removed with the returned guard): a SQLite file in
     /// the temp folder, or a new Postgres database.
     pub async fn temp_store_on(backend: Backend) -> (Store, TempDb) {
+        let temp = temp_db(backend);
+        let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
+        (store, temp)
+    }
+
+    /// A database of its own, empty (a SQLite file's folder is made when the store opens it).
+    pub fn temp_db(backend: Backend) -> TempDb {
         let name = format!(
             "partnerapp_test_{}",
             LoginToken::generate().hash().get(..12).unwrap_or("x")
         );
-        let temp = match backend {
+        match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(name);
                 let url = format!("sqlite://{}", dir.join("nested").join("test.db").display());
@@ -180,9 +204,7 @@ pub(crate) mod test_support {
                 url.set_path(&name);
                 TempDb(None, url.to_string(), Some((server, name)))
             }
-        };
-        let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
-        (store, temp)
+        }
     }
 
     /// Runs one statement on the Postgres server at `server`, from a thread of its own (so
@@ -199,7 +221,11 @@ pub(crate) mod test_support {
                 let mut conn = sqlx::PgConnection::connect(&server)
                     .await
                     .expect("the Postgres server at DATABASE_TEST_URL answers");
-                sqlx::query(&sql).execute(&mut conn).await.map(|_| ())
+                // The statements are the tests' own (a database name of a word and numbers).
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
             })
         })
         .join()
@@ -265,7 +291,7 @@ pub(crate) mod test_support {
     pub(crate) use store_test;
 
     /// One value from the store's database (for tests that look at what is stored).
-    pub async fn stored<T>(store: &Store, sql: &str, key: &str) -> T
+    pub async fn stored<T>(store: &Store, sql: &'static str, key: &str) -> T
     where
         T: Send + Unpin,
         for<'r> T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
@@ -278,6 +304,163 @@ pub(crate) mod test_support {
         }
         .await;
         value.unwrap()
+    }
+}
+
+/// A partner's database, whose own sqlx migrations are recorded in `_sqlx_migrations` and which
+/// has a table called `accounts` of its own, hosts the store: the store's tables and history
+/// stay apart (`segment_*`, `segment_migrations`), and either migrator runs again untroubled.
+#[cfg(test)]
+mod a_partner_database {
+    use super::test_support::{Backend, temp_db};
+    use super::*;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+    /// The partner's own migrations: their `accounts`, nothing like the store's.
+    fn partners() -> Migrator {
+        Migrator::with_migrations(vec![Migration::new(
+            1,
+            "the partner's users".into(),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(
+                "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT NOT NULL)",
+            ),
+            false,
+        )])
+    }
+
+    async fn hosts_the_store(backend: Backend) {
+        let temp = temp_db(backend);
+        let key = MasterKey::generate();
+        let (pool, partner_rows): (Db, _) = match backend {
+            Backend::Sqlite => {
+                std::fs::create_dir_all(temp.0.as_ref().unwrap().join("nested")).unwrap();
+                let options = std::str::FromStr::from_str(&temp.1)
+                    .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true));
+                let pool = sqlx::SqlitePool::connect_with(options.unwrap())
+                    .await
+                    .unwrap();
+                partners().run(&pool).await.unwrap();
+                let store = Store::with_pool(pool.clone(), &key, Migrations::Apply)
+                    .await
+                    .unwrap();
+                store.create_account().await.unwrap();
+                partners()
+                    .run(&pool)
+                    .await
+                    .expect("the partner's migrator sees only its own");
+                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                (Db::from(pool), rows)
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&temp.1).await.unwrap();
+                partners().run(&pool).await.unwrap();
+                let store = Store::with_pool(pool.clone(), &key, Migrations::Apply)
+                    .await
+                    .unwrap();
+                store.create_account().await.unwrap();
+                partners()
+                    .run(&pool)
+                    .await
+                    .expect("the partner's migrator sees only its own");
+                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                (Db::from(pool), rows)
+            }
+        };
+        assert_eq!(partner_rows, 0, "the store's account went to its own table");
+        // Started again (checking only), the store finds its schema in its own history.
+        let store = Store::with_pool(pool, &key, Migrations::Require)
+            .await
+            .unwrap();
+        assert_eq!(store.account_count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite() {
+        hosts_the_store(Backend::Sqlite).await;
+    }
+
+    /// A database this app wrote before the prefix (unprefixed tables, history in
+    /// `_sqlx_migrations`): opened now, it keeps its rows, under the new names, and its schema
+    /// is recorded in `segment_migrations` without being run again.
+    async fn written_before_the_prefix(backend: Backend) {
+        let temp = temp_db(backend);
+        macro_rules! before {
+            ($pool:expr, $legacy:literal) => {{
+                let legacy = sqlx::migrate!($legacy);
+                let earlier: Vec<Migration> = legacy
+                    .iter()
+                    .filter(|m| m.version < 20261203000001)
+                    .cloned()
+                    .collect();
+                Migrator::with_migrations(earlier).run($pool).await.unwrap();
+                sqlx::query(
+                    "INSERT INTO accounts (created_at, api_key_prefix, api_key_hash)
+                     VALUES ('2026-12-01T00:00:00Z', 'pak_x', 'h')",
+                )
+                .execute($pool)
+                .await
+                .unwrap();
+            }};
+        }
+        match backend {
+            Backend::Sqlite => {
+                std::fs::create_dir_all(temp.0.as_ref().unwrap().join("nested")).unwrap();
+                let options: sqlx::sqlite::SqliteConnectOptions =
+                    std::str::FromStr::from_str(&temp.1).unwrap();
+                let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                    .await
+                    .unwrap();
+                before!(&pool, "./migrations/legacy/sqlite");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&temp.1).await.unwrap();
+                before!(&pool, "./migrations/legacy/postgres");
+                pool.close().await;
+            }
+        }
+        let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
+        assert_eq!(store.account_count().await.unwrap(), 1);
+        let baseline: i64 = on!(store.db, read, |conn| {
+            query_scalar("SELECT COUNT(*) FROM segment_migrations")
+                .fetch_one(conn)
+                .await
+                .unwrap()
+        });
+        assert_eq!(baseline, 1, "the schema is recorded once, as applied");
+        // And it opens again as any database does.
+        let again = Store::open_with(&temp.1, &MasterKey::generate(), Migrations::Require).await;
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn written_before_the_prefix_on_sqlite() {
+        written_before_the_prefix(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DATABASE_TEST_URL to run it on Postgres"
+    )]
+    async fn written_before_the_prefix_on_postgres() {
+        written_before_the_prefix(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DATABASE_TEST_URL to run it on Postgres"
+    )]
+    async fn postgres() {
+        hosts_the_store(Backend::Postgres).await;
     }
 }
 

@@ -60,7 +60,7 @@ impl SqlSessionStore {
         let sealed = self.seal(state, &id_hash)?;
         on!(self.db, write, |conn| {
             query(
-                "INSERT INTO sessions (id_hash, state, created_at, last_seen_at)
+                "INSERT INTO segment_sessions (id_hash, state, created_at, last_seen_at)
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(&id_hash)
@@ -78,7 +78,7 @@ impl SqlSessionStore {
     pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
         let now = now_ms();
         Ok(on!(self.db, write, |conn| {
-            query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
+            query("DELETE FROM segment_sessions WHERE last_seen_at <= $1 OR created_at <= $2")
                 .bind(self.limits.ended_before(now).0)
                 .bind(self.limits.ended_before(now).1)
                 .execute(conn)
@@ -90,7 +90,7 @@ impl SqlSessionStore {
     /// How many sessions are stored (ended or not).
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM sessions")
+            query_scalar("SELECT COUNT(*) FROM segment_sessions")
                 .fetch_one(conn)
                 .await?
         }))
@@ -100,16 +100,18 @@ impl SqlSessionStore {
 impl SqlSessionStore {
     async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
         Ok(on!(self.db, read, |conn| {
-            query_as("SELECT state, created_at, last_seen_at FROM sessions WHERE id_hash = $1")
-                .bind(id_hash)
-                .fetch_optional(conn)
-                .await?
+            query_as(
+                "SELECT state, created_at, last_seen_at FROM segment_sessions WHERE id_hash = $1",
+            )
+            .bind(id_hash)
+            .fetch_optional(conn)
+            .await?
         }))
     }
 
     async fn remove(&self, id_hash: &str) -> Result<(), sqlx::Error> {
         on!(self.db, write, |conn| {
-            query("DELETE FROM sessions WHERE id_hash = $1")
+            query("DELETE FROM segment_sessions WHERE id_hash = $1")
                 .bind(id_hash)
                 .execute(conn)
                 .await?
@@ -124,16 +126,16 @@ impl SqlSessionStore {
         let now = now_ms();
         let updated = on!(self.db, write, |conn| {
             match &sealed {
-                Some(sealed) => {
-                    query("UPDATE sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3")
-                        .bind(sealed)
-                        .bind(now)
-                        .bind(id_hash)
-                        .execute(conn)
-                        .await?
-                }
+                Some(sealed) => query(
+                    "UPDATE segment_sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3",
+                )
+                .bind(sealed)
+                .bind(now)
+                .bind(id_hash)
+                .execute(conn)
+                .await?,
                 None => {
-                    query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                    query("UPDATE segment_sessions SET last_seen_at = $1 WHERE id_hash = $2")
                         .bind(now)
                         .bind(id_hash)
                         .execute(conn)
@@ -411,12 +413,12 @@ mod tests {
             .await
             .unwrap();
         for earlier in [
-            include_str!("../../migrations/sqlite/20261124000001_accounts_and_installs.sql"),
-            include_str!("../../migrations/sqlite/20261124000002_server_side_state.sql"),
-            include_str!("../../migrations/sqlite/20261124000003_refresh_lease.sql"),
-            include_str!("../../migrations/sqlite/20261201000001_partner_user_id.sql"),
+            include_str!("../../migrations/legacy/sqlite/20261124000001_accounts_and_installs.sql"),
+            include_str!("../../migrations/legacy/sqlite/20261124000002_server_side_state.sql"),
+            include_str!("../../migrations/legacy/sqlite/20261124000003_refresh_lease.sql"),
+            include_str!("../../migrations/legacy/sqlite/20261201000001_partner_user_id.sql"),
             "INSERT INTO sessions VALUES ('aa', x'0102', 1, 2), ('bb', x'03', 3, 4)",
-            include_str!("../../migrations/sqlite/20261201000002_sessions_one_tree.sql"),
+            include_str!("../../migrations/legacy/sqlite/20261201000002_sessions_one_tree.sql"),
         ] {
             conn.execute(sqlx::raw_sql(earlier)).await.unwrap();
         }
@@ -454,7 +456,7 @@ mod tests {
             stories::saved_updated_and_deleted(&sessions, async |id: &str| {
                 let sealed: Vec<u8> = stored(
                     &store,
-                    "SELECT state FROM sessions WHERE id_hash = $1",
+                    "SELECT state FROM segment_sessions WHERE id_hash = $1",
                     &hash(id),
                 )
                 .await;

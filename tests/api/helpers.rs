@@ -116,7 +116,8 @@ pub async fn postgres_test_database() -> String {
     let mut conn = sqlx::PgConnection::connect(&server)
         .await
         .expect("the Postgres at DATABASE_TEST_URL answers");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    // `name` is made here of a fixed word and numbers.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
         .expect("a test database is created");
@@ -364,7 +365,7 @@ impl TestApp {
         let mut conn = sqlx::SqliteConnection::connect(&url)
             .await
             .expect("the SQLite database opens");
-        sqlx::query_as("SELECT id_hash, state, last_seen_at FROM sessions ORDER BY id_hash")
+        sqlx::query_as("SELECT id_hash, state, last_seen_at FROM segment_sessions ORDER BY id_hash")
             .fetch_all(&mut conn)
             .await
             .expect("the sessions are read")
