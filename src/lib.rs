@@ -1,10 +1,12 @@
 //! "Enable with Segment", the partner app: a web OAuth consumer that lets a partner's customers
 //! connect the partner's destination to their Segment workspace in a few clicks.
 //!
-//! The architecture, one module each:
-//! - [`segment`]: the client for Segment's identity service and Config API;
-//! - `sandbox`: the built-in stand-in for Segment (the default `sandbox` feature);
-//! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`);
+//! The app is built on three crates of the workspace (README: "How it works"): the flow library
+//! `enable_with_segment`, which mounts the install flow with the app's accounts, store and
+//! pages; the Segment client, re-exported here as [`segment`] (with its [`secret`] types); and
+//! the sandbox, re-exported as `sandbox` (the default `sandbox` feature). The app's own modules:
+//! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`), and the
+//!   app's side of the flow library (`web::enable`);
 //! - [`store`]: accounts, installs (with their tokens) and sessions, in the app's database;
 //! - [`crypto`]: the keys derived from `SESSION_KEY`, and encryption of data at rest;
 //! - [`config`] and [`startup`]: settings from the environment, and the running server.

@@ -146,9 +146,13 @@ impl MetricsRange {
         let granularity = self.granularity();
         let bucket = granularity.bucket();
         let current = now.duration_trunc(bucket).unwrap_or(now);
+        // The query says times to the second: an end cut down to its second would drop the
+        // current bucket during its first second (Segment would send one point fewer than the
+        // page has buckets), so the end is rounded up to the next second instead.
+        let end = now.duration_round_up(Duration::seconds(1)).unwrap_or(now);
         Window {
             start: current - self.length() + bucket,
-            end: now,
+            end,
             granularity,
         }
     }
@@ -416,6 +420,19 @@ mod tests {
         assert_eq!(hour.granularity, Granularity::Minute);
         assert_eq!(MetricsRange::parse("30d"), None);
         assert_eq!(MetricsRange::parse("1H"), None);
+    }
+
+    /// In the first second of a minute the current minute is still a bucket, on the page and
+    /// in the query Segment reads (whose times are whole seconds).
+    #[test]
+    fn the_current_bucket_is_asked_for_in_its_first_second() {
+        let now: DateTime<Utc> = "2026-11-24T10:17:00.400Z".parse().unwrap();
+        let hour = MetricsRange::LastHour.window(now);
+        assert_eq!(hour.buckets().len(), 60);
+        assert!(
+            hour.query(&[])
+                .ends_with("&end_time=2026-11-24T10%3A17%3A01Z&granularity=MINUTE")
+        );
     }
 
     #[test]
