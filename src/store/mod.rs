@@ -332,46 +332,38 @@ mod a_partner_database {
     async fn hosts_the_store(backend: Backend) {
         let temp = temp_db(backend);
         let key = MasterKey::generate();
-        let (pool, partner_rows): (Db, _) = match backend {
+        // The same steps on either pool type.
+        macro_rules! host {
+            ($pool:expr) => {{
+                let pool = $pool;
+                partners().run(&pool).await.unwrap();
+                let store = Store::with_pool(pool.clone(), &key, Migrations::Apply)
+                    .await
+                    .unwrap();
+                store.create_account().await.unwrap();
+                partners()
+                    .run(&pool)
+                    .await
+                    .expect("the partner's migrator sees only its own");
+                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                (Db::from(pool), rows)
+            }};
+        }
+        let (pool, partner_rows) = match backend {
             Backend::Sqlite => {
                 std::fs::create_dir_all(temp.0.as_ref().unwrap().join("nested")).unwrap();
-                let options = std::str::FromStr::from_str(&temp.1)
-                    .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true));
-                let pool = sqlx::SqlitePool::connect_with(options.unwrap())
-                    .await
-                    .unwrap();
-                partners().run(&pool).await.unwrap();
-                let store = Store::with_pool(pool.clone(), &key, Migrations::Apply)
-                    .await
-                    .unwrap();
-                store.create_account().await.unwrap();
-                partners()
-                    .run(&pool)
-                    .await
-                    .expect("the partner's migrator sees only its own");
-                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                (Db::from(pool), rows)
+                let options: sqlx::sqlite::SqliteConnectOptions =
+                    std::str::FromStr::from_str(&temp.1).unwrap();
+                host!(
+                    sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                        .await
+                        .unwrap()
+                )
             }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&temp.1).await.unwrap();
-                partners().run(&pool).await.unwrap();
-                let store = Store::with_pool(pool.clone(), &key, Migrations::Apply)
-                    .await
-                    .unwrap();
-                store.create_account().await.unwrap();
-                partners()
-                    .run(&pool)
-                    .await
-                    .expect("the partner's migrator sees only its own");
-                let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                (Db::from(pool), rows)
-            }
+            Backend::Postgres => host!(sqlx::PgPool::connect(&temp.1).await.unwrap()),
         };
         assert_eq!(partner_rows, 0, "the store's account went to its own table");
         // Started again (checking only), the store finds its schema in its own history.

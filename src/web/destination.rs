@@ -8,6 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::api_key::credential_status;
+use super::enable::Enable;
 use super::error::WebError;
 use super::extract::{Connected, Resolved, WritableTarget, not_connected, resolve};
 use super::health::{HEALTH_RANGE, HealthCache, line};
@@ -517,6 +518,7 @@ fn time_of_day(at: &str, now: chrono::DateTime<Utc>) -> String {
 /// again reconnects.
 pub async fn disconnect(
     store: web::Data<Store>,
+    enable: web::Data<Enable>,
     site: web::Data<Site>,
     session: TypedSession,
     account: Option<CurrentAccount>,
@@ -527,10 +529,15 @@ pub async fn disconnect(
     let Some(install) = installs::current(&store, &session, &account).await? else {
         return not_connected(&session);
     };
-    store
-        .disconnect(account.id(), &install.install_name)
+    // The flow library's uninstall: the store's `delete` (this store keeps the row, marked
+    // disconnected, so the account can use it again).
+    enable
+        .uninstall(&account.id(), &install.install_name)
         .await
-        .map_err(WebError::store)?;
+        .map_err(|error| match error {
+            enable_with_segment::TokenError::Store(error) => super::enable::store_error(error),
+            other => WebError::Store(other.to_string()),
+        })?;
     session.forget_install();
     let workspace = install.workspace_slug();
     let where_to = if site.sandbox {

@@ -169,14 +169,19 @@ async fn five_thousand_cookieless_requests_to_every_get_route_store_nothing() {
     ignore = "set DATABASE_TEST_URL and REDIS_TEST_URL to run it on Postgres and Redis"
 )]
 async fn cookieless_requests_store_nothing_in_postgres_or_redis() {
+    // A Redis database of this test's own (9): the sessions other tests make meanwhile, in the
+    // Redis database REDIS_TEST_URL names, are not counted.
+    let mut redis_url = reqwest::Url::parse(&std::env::var("REDIS_TEST_URL").unwrap()).unwrap();
+    redis_url.set_path("/9");
+    let redis_url = redis_url.to_string();
     let app = crate::helpers::spawn_app_with(crate::helpers::Options {
         postgres_and_redis: true,
+        extra: vec![("REDIS_URL", redis_url.clone())],
         ..crate::helpers::Options::default()
     })
     .await;
     let session_keys = || async {
-        let url = std::env::var("REDIS_TEST_URL").unwrap();
-        let client = redis::Client::open(url).unwrap();
+        let client = redis::Client::open(redis_url.as_str()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg("partnerapp:session:*")
@@ -193,6 +198,9 @@ async fn cookieless_requests_store_nothing_in_postgres_or_redis() {
         "a session was stored in Redis"
     );
     assert_eq!(app.store().await.account_count().await.unwrap(), 0);
+    // The keys counted are this app's: an install makes its session there.
+    app.install_on("javascript").await;
+    assert_eq!(session_keys().await, before + 1);
 }
 
 /// 5,000 requests without cookies over every GET route of the app (and a made-up one).

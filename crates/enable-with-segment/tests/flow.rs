@@ -101,6 +101,16 @@ fn setup() -> (Arc<Sandbox>, String, Enable, Recorder) {
     (sandbox, base, enable, recorder)
 }
 
+/// Whether `user` holds an install in the store.
+async fn holds(enable: &Enable, user: &str) -> bool {
+    enable
+        .store()
+        .fetch(&user.to_owned())
+        .await
+        .unwrap()
+        .is_some()
+}
+
 fn location(response: &ServiceResponse) -> String {
     response
         .headers()
@@ -218,6 +228,16 @@ async fn the_flow_works_under_a_prefix_and_lands_where_asked() {
         recorder.events.lock().unwrap()[..2],
         [Event::FlowStarted, Event::FlowEnded("installed")]
     );
+    // Uninstalled (the partner's Disconnect): the store forgets it.
+    let name = enable
+        .store()
+        .fetch(&"ann".to_owned())
+        .await
+        .unwrap()
+        .unwrap()
+        .install_name;
+    enable.uninstall(&"ann".to_owned(), &name).await.unwrap();
+    assert!(!holds(&enable, "ann").await);
     // The callback works once: the browser's flow is gone, and a kept copy of its cookie
     // brings a code Segment takes once.
     let replayed = come_back(&app, &callback, "ann", &cookie).await;
@@ -241,14 +261,7 @@ async fn a_denial_reaches_the_failure_hook_and_stores_nothing() {
         recorder.events.lock().unwrap()[1],
         Event::FlowEnded("denied")
     );
-    assert!(
-        enable
-            .store()
-            .fetch(&"ann".to_owned())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!holds(&enable, "ann").await);
 }
 
 #[actix_web::test]
@@ -261,14 +274,7 @@ async fn the_install_goes_to_the_user_who_started_it_or_to_nobody() {
     assert_eq!(page.status(), 400);
     assert!(recorder.failures.lock().unwrap()[0].contains("NoFlow"));
     for user in ["ann", "bob"] {
-        assert!(
-            enable
-                .store()
-                .fetch(&user.to_owned())
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!holds(&enable, user).await);
     }
     // Nobody signed in: "sign in first", before Segment is asked anything.
     let start = call_service(
@@ -289,14 +295,7 @@ async fn before_save_can_refuse_an_install() {
     assert_eq!(page.status(), 403);
     let body = actix_web::body::to_bytes(page.into_body()).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("not on your plan"));
-    assert!(
-        enable
-            .store()
-            .fetch(&"ann".to_owned())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!holds(&enable, "ann").await);
 }
 
 /// Twenty calls at once, from no request at all (as a background job), with a token that has
