@@ -50,15 +50,9 @@ where
     /// cookie, and a redirect to Segment's consent screen. Mounted by
     /// [`EnableWithSegment::configure`]; call it yourself to route it your own way.
     pub async fn start(&self, request: &HttpRequest) -> HttpResponse {
-        let user = match self.inner.users.signed_in(request).await {
+        let user = match self.signed_in(request).await {
             Ok(user) => user,
-            Err(error) => {
-                return self
-                    .inner
-                    .hooks
-                    .failed(request, None, FlowError::Users(error))
-                    .await;
-            }
+            Err(failed) => return failed,
         };
         match self.inner.hooks.before_start(request, user.as_ref()).await {
             Ok(Some(answer)) => return answer,
@@ -117,15 +111,9 @@ where
     /// [`Hooks::failed`]. This browser's flow is used up however it ends (its cookie cleared);
     /// a callback for another `state` leaves it as it was.
     pub async fn callback(&self, request: &HttpRequest) -> HttpResponse {
-        let signed_in = match self.inner.users.signed_in(request).await {
+        let signed_in = match self.signed_in(request).await {
             Ok(user) => user,
-            Err(error) => {
-                return self
-                    .inner
-                    .hooks
-                    .failed(request, None, FlowError::Users(error))
-                    .await;
-            }
+            Err(failed) => return failed,
         };
         // Only this browser's own flow is answered and used up: a link with another `state`
         // (or none) leaves the pending flow as it was.
@@ -166,6 +154,18 @@ where
             let _ = response.add_cookie(&self.inner.cookie.removal());
         }
         response
+    }
+
+    /// Who is signed in on `request`, or the failure page if the partner's login failed.
+    async fn signed_in(&self, request: &HttpRequest) -> Result<Option<U::Id>, HttpResponse> {
+        match self.inner.users.signed_in(request).await {
+            Ok(user) => Ok(user),
+            Err(error) => Err(self
+                .inner
+                .hooks
+                .failed(request, None, FlowError::Users(error))
+                .await),
+        }
     }
 
     /// The flow this browser started, if the callback's `state` is its own. A link with
