@@ -8,24 +8,13 @@
 #[allow(dead_code)]
 mod example;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use enable_with_segment::segment::AppSettings;
 use reqwest::redirect::Policy;
 use scraper::{Html, Selector};
-
-/// The sandbox binary, stopped when dropped.
-struct Sandbox(Child);
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use segment_sandbox::process::Process;
 
 /// `segment-sandbox`, built beside this test by `cargo test` at the workspace's root.
 fn sandbox_binary() -> PathBuf {
@@ -43,29 +32,18 @@ fn sandbox_binary() -> PathBuf {
     binary
 }
 
-/// Starts the sandbox on a free port for an App whose redirect URL is `redirect`; its base URL.
-fn start_sandbox(redirect: &str) -> (Sandbox, String) {
-    let mut child = Command::new(sandbox_binary())
-        .args(["--port", "0", "--redirect-url", redirect])
-        .args(["--scope", "destination/clearbrain"])
-        .env_clear()
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("segment-sandbox runs");
-    let stdout = child.stdout.take().expect("its standard output");
-    let running = Sandbox(child);
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = send.send(line.trim().to_owned());
-    });
-    let base = receive
-        .recv_timeout(Duration::from_secs(30))
-        .expect("segment-sandbox announces its base URL");
-    (running, base)
+/// Starts the sandbox on a free port for an App whose redirect URL is `redirect`.
+fn start_sandbox(redirect: &str) -> Process {
+    let args = [
+        "--port",
+        "0",
+        "--redirect-url",
+        redirect,
+        "--scope",
+        "destination/clearbrain",
+    ];
+    Process::start(&sandbox_binary(), &args, Duration::from_secs(30))
+        .expect("segment-sandbox announces its base URL")
 }
 
 /// The consent page's form, with its first workspace and source, and Allow.
@@ -99,7 +77,8 @@ async fn the_example_completes_the_flow_against_the_sandbox_binary() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let app = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let redirect = format!("{app}/auth/segment/callback");
-    let (_sandbox, segment) = start_sandbox(&redirect);
+    let sandbox = start_sandbox(&redirect);
+    let segment = sandbox.base_url().to_owned();
     let vars = [
         ("CLIENT_ID", "sandbox-partner-app"),
         ("CLIENT_SECRET", "sandbox-client-secret"),

@@ -12,7 +12,8 @@
 //! - mounted in an actix-web app ([`scope`]), as the partner app does under `/sandbox`;
 //! - on a listener of its own ([`serve`]), as in the example below;
 //! - as the `segment-sandbox` binary, from any project's tests (as stripe-mock is run):
-//!   `segment-sandbox --port 0` prints its base URL as the first line of standard output.
+//!   `segment-sandbox --port 0` prints its base URL as the first line of standard output
+//!   ([`process::Process`] starts it so from a Rust test).
 //!
 //! It shares no code with the `segment-client` crate it stands in front of, so that the two can
 //! disagree and a test catches it.
@@ -53,6 +54,7 @@ mod forms;
 mod identity;
 mod inspector;
 mod machine;
+pub mod process;
 mod redact;
 mod scope;
 pub mod standalone;

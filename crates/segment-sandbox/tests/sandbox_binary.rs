@@ -1,50 +1,20 @@
 //! `segment-sandbox`, as another project's tests run it: on a free port, announced on the first
 //! line of standard output, reset between tests.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-/// The binary, stopped when dropped.
-struct Running(Child);
+use segment_sandbox::process::Process;
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> (Running, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segment-sandbox"))
-        .args(args)
-        .env_clear()
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("segment-sandbox runs");
-    let stdout = child.stdout.take().expect("its standard output");
-    let running = Running(child);
-    // Two lines, read on a thread of their own so that a silent binary fails the test in time.
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let lines: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .take(2)
-            .map_while(Result::ok)
-            .collect();
-        let _ = send.send(lines);
-    });
-    let lines = receive
-        .recv_timeout(Duration::from_secs(30))
-        .expect("segment-sandbox announces itself");
-    (running, lines)
+fn start(args: &[&str]) -> Process {
+    let binary = Path::new(env!("CARGO_BIN_EXE_segment-sandbox"));
+    Process::start(binary, args, Duration::from_secs(30)).expect("segment-sandbox announces itself")
 }
 
 #[tokio::test]
 async fn it_announces_its_port_and_app_and_resets() {
-    let (_running, lines) = start(&[
+    let running = start(&[
         "--port",
         "0",
         "--redirect-url",
@@ -52,11 +22,11 @@ async fn it_announces_its_port_and_app_and_resets() {
         "--scope",
         "workspace",
     ]);
-    let base = lines[0].clone();
-    assert!(base.starts_with("http://127.0.0.1:"), "{lines:?}");
+    let base = running.base_url().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{running:?}");
     assert!(!base.ends_with(":0"), "{base}");
     assert_eq!(
-        lines[1],
+        running.app(),
         "client_id=sandbox-partner-app client_secret=sandbox-client-secret"
     );
 
