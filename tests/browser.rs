@@ -340,8 +340,11 @@ async fn the_demo_in_a_real_browser() {
         std::fs::create_dir_all(&shots).expect("the screenshot folder");
         shots
     });
-    let profile = std::env::temp_dir().join(format!("partnerapp-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
+    // Chromium's profile, removed when the test is done (after the driver, declared below).
+    let profile = tempfile::Builder::new()
+        .prefix("partnerapp-chromium-")
+        .tempdir()
+        .expect("a temp folder for Chromium's profile");
 
     // As `cargo run` is: Enable pushes the account's own key, which the partner's API accepts.
     let app = helpers::spawn_app_in_sandbox_mode_with(&[
@@ -350,7 +353,7 @@ async fn the_demo_in_a_real_browser() {
     ])
     .await;
     let driver = start_driver().await;
-    let browser = start_browser(&driver, &profile).await;
+    let browser = start_browser(&driver, profile.path()).await;
     let walk = Walk { browser, shots };
     demo(&walk, &app).await;
     accessible(&walk, &app).await;
@@ -360,7 +363,6 @@ async fn the_demo_in_a_real_browser() {
     let result = against_a_standalone_sandbox(&walk).await;
     let _ = walk.browser.clone().close().await;
     drop(driver);
-    let _ = std::fs::remove_dir_all(&profile);
     result
 }
 

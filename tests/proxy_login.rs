@@ -187,7 +187,12 @@ async fn behind_the_recipes_nginx_a_forged_identity_is_not_believed() {
         .unwrap()
         .trim_end_matches('/')
         .to_owned();
-    let dir = std::env::temp_dir().join(format!("partnerapp-nginx-{}", std::process::id()));
+    // nginx's prefix: removed after nginx stops (`_stop` below is dropped first).
+    let folder = tempfile::Builder::new()
+        .prefix("partnerapp-nginx-")
+        .tempdir()
+        .unwrap();
+    let dir = folder.path();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let nginx_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

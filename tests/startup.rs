@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 /// free one): a check that gets as far as listening must not need 8888, which `cargo run`'s demo
 /// may be holding.
 fn run_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let dir = std::env::temp_dir().join(format!("partnerapp-startup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let scratch = scratch("startup");
+    let dir = scratch.path();
     let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
-    command.current_dir(&dir).env_clear().env("RUST_LOG", "off");
+    command.current_dir(dir).env_clear().env("RUST_LOG", "off");
     if !vars.iter().any(|(key, _)| *key == "PORT") {
         command.env("PORT", "0");
     }
@@ -145,11 +145,8 @@ fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
         ),
     ];
     for (name, url, named) in cases {
-        let database = format!(
-            "sqlite://{}/partnerapp-startup-{}.db",
-            std::env::temp_dir().display(),
-            std::process::id()
-        );
+        let folder = scratch("startup-db");
+        let database = format!("sqlite://{}/app.db", folder.path().display());
         let mut vars = credentials.to_vec();
         vars.push(("DATABASE_URL", &database));
         vars.retain(|(k, _)| *k != name);
@@ -197,8 +194,8 @@ fn the_demo_follows_its_port() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let dir = std::env::temp_dir().join(format!("partnerapp-port-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let scratch = scratch("port");
+    let dir = scratch.path();
     let mut child = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
         .current_dir(&dir)
         .env_clear()
@@ -240,7 +237,6 @@ fn the_demo_follows_its_port() {
         location.starts_with(&format!("http://localhost:{port}/")),
         "the browser is sent to another port: {location}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Without credentials the app is a fake Segment: it does not listen beyond this machine unless
@@ -353,12 +349,12 @@ impl Served {
     }
 }
 
-/// A folder of its own for one test, emptied.
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("partnerapp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
+/// An empty folder of its own for one test, removed when the test is done.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("partnerapp-{name}-"))
+        .tempdir()
+        .expect("a temp folder")
 }
 
 /// `LOG_FORMAT=json`: every line is one JSON object, and a request's line has its time, level,
@@ -366,7 +362,8 @@ fn scratch(name: &str) -> std::path::PathBuf {
 #[cfg(feature = "sandbox")]
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let dir = scratch("json-logs");
+    let scratch = scratch("json-logs");
+    let dir = scratch.path();
     let database = format!("sqlite://{}/demo.db", dir.display());
     let served = Served::start(
         &dir,
@@ -403,7 +400,6 @@ fn json_logs_are_one_object_per_line() {
     let (code, stderr) = run_with(&[("LOG_FORMAT", "yaml")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.starts_with("error: LOG_FORMAT"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `migrate` brings a database up to date and stops; with `MIGRATE_ON_START=false` the app
@@ -411,7 +407,8 @@ fn json_logs_are_one_object_per_line() {
 #[cfg(feature = "sandbox")]
 #[test]
 fn migrate_once_then_start_without_migrating() {
-    let dir = scratch("migrate");
+    let scratch = scratch("migrate");
+    let dir = scratch.path();
     let database = format!("sqlite://{}/app.db", dir.display());
     let (code, stderr) = run_with(&[("MIGRATE_ON_START", "false"), ("DATABASE_URL", &database)]);
     assert_eq!(code, Some(1), "{stderr}");
@@ -440,14 +437,14 @@ fn migrate_once_then_start_without_migrating() {
     let head = get_head(served.port, "/healthz");
     let log = served.stop();
     assert!(head.is_some_and(|h| h.starts_with("HTTP/1.1 200")), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Secrets from files (`*_FILE`): the value is read from the file, and a file that cannot be
 /// read, or a variable set twice, is one line naming it.
 #[test]
 fn secrets_can_come_from_files() {
-    let dir = scratch("secret-files");
+    let scratch = scratch("secret-files");
+    let dir = scratch.path();
     let url_file = dir.join("database_url");
     std::fs::write(
         &url_file,
@@ -486,7 +483,6 @@ fn secrets_can_come_from_files() {
         stderr.contains("SESSION_KEY and SESSION_KEY_FILE"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A port chosen for the metrics that is taken stops the app with one line.

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub sandbox: Arc<Sandbox>,
     /// The settings the app was started with (to start it again).
     pub vars: Vec<(&'static str, String)>,
+    /// The SQLite file the app was started on (none on Postgres), kept while the app is.
+    pub database: Option<Arc<TestDatabase>>,
     pub browser: Browser,
     /// `http://127.0.0.1:PORT/metrics`: the metrics, on their own listener.
     pub metrics_url: String,
@@ -95,14 +97,24 @@ fn bind() -> (TcpListener, u16) {
     (listener, port)
 }
 
-/// A database of its own for each app a test starts, in the temp folder.
-pub fn test_database_url() -> String {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = std::env::temp_dir()
-        .join("partnerapp-tests")
-        .join(format!("{}-{n}.db", std::process::id()));
-    format!("sqlite://{}", file.display())
+/// A SQLite database of its own for each app a test starts: a file in a temp folder that is
+/// removed, with the file's `-wal` and `-shm`, when the last app using it is dropped.
+pub struct TestDatabase {
+    folder: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub fn new() -> Arc<TestDatabase> {
+        let folder = tempfile::Builder::new()
+            .prefix("partnerapp-test-")
+            .tempdir()
+            .expect("a temp folder for the test database");
+        Arc::new(TestDatabase { folder })
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.folder.path().join("app.db").display())
+    }
 }
 
 /// A new, empty database on the Postgres server `DATABASE_TEST_URL` names, and its URL. (The
@@ -126,14 +138,16 @@ pub async fn postgres_test_database() -> String {
     url.to_string()
 }
 
-/// Settings from `vars`, with a database of their own unless `vars` names one.
+/// Settings from `vars`, which name the database (never the developer's `data/`).
 pub fn settings(vars: &[(&str, String)]) -> Settings {
-    let database = test_database_url();
+    assert!(
+        vars.iter().any(|(key, _)| *key == "DATABASE_URL"),
+        "a test app names its own database"
+    );
     Settings::from_lookup(|name| {
         vars.iter()
             .find(|(key, _)| *key == name)
             .map(|(_, value)| value.clone())
-            .or_else(|| (name == "DATABASE_URL").then(|| database.clone()))
             // The metrics on a free port of their own, never the default's fixed one.
             .or_else(|| (name == "METRICS_ADDR").then(|| "127.0.0.1:0".to_owned()))
     })
@@ -160,10 +174,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let server = sandbox::serve(sandbox.clone(), sandbox_listener).expect("the sandbox starts");
     tokio::spawn(server);
 
-    let database_url = if options.postgres_and_redis {
-        postgres_test_database().await
+    let (database, database_url) = if options.postgres_and_redis {
+        (None, postgres_test_database().await)
     } else {
-        test_database_url()
+        let database = TestDatabase::new();
+        let url = database.url();
+        (Some(database), url)
     };
     let mut vars = vec![
         ("DATABASE_URL", database_url),
@@ -196,6 +212,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     )
     .await;
     app.vars = vars;
+    app.database = database;
     app
 }
 
@@ -220,14 +237,17 @@ pub async fn spawn_app_in_sandbox_mode() -> TestApp {
 
 /// The app as `cargo run` starts it, with some more settings.
 pub async fn spawn_app_in_sandbox_mode_with(extra: &[(&'static str, &str)]) -> TestApp {
+    let database = TestDatabase::new();
     let mut vars = vec![
-        ("DATABASE_URL", test_database_url()),
+        ("DATABASE_URL", database.url()),
         ("DESTINATION_API_KEY", API_KEY.to_owned()),
     ];
     // A setting in `extra` replaces the default (an empty value unsets it).
     vars.retain(|(name, _)| !extra.iter().any(|(other, _)| other == name));
     vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    start_in_sandbox_mode(vars).await
+    let mut app = start_in_sandbox_mode(vars).await;
+    app.database = Some(database);
+    app
 }
 
 /// Starts the app in sandbox mode on a new port with `vars` (and a REDIRECT_URL for the port).
@@ -271,6 +291,7 @@ async fn start(
         sandbox_url,
         sandbox,
         vars: Vec::new(),
+        database: None,
         browser: Browser::new(),
         metrics_url,
     }
@@ -284,6 +305,7 @@ impl TestApp {
             sandbox_url: self.sandbox_url.clone(),
             sandbox: self.sandbox.clone(),
             vars: self.vars.clone(),
+            database: self.database.clone(),
             browser: Browser::new(),
             metrics_url: self.metrics_url.clone(),
         }
@@ -307,6 +329,7 @@ impl TestApp {
         )
         .await;
         app.vars = vars;
+        app.database = self.database;
         app.browser = self.browser;
         app
     }
@@ -316,6 +339,7 @@ impl TestApp {
     /// and this visitor's browser (cookies are per host, not per port).
     pub async fn restart_in_sandbox_mode(self) -> TestApp {
         let mut app = start_in_sandbox_mode(self.vars.clone()).await;
+        app.database = self.database;
         app.browser = self.browser;
         app
     }

@@ -221,13 +221,14 @@ async fn the_session_cookie_is_http_only_and_same_site() {
 
 #[tokio::test]
 async fn over_https_the_cookie_is_secure_and_host_only() {
+    let database = crate::helpers::TestDatabase::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let settings = Settings::from_lookup(|name| match name {
         "CLIENT_ID" => Some("id".into()),
         "CLIENT_SECRET" => Some("secret".into()),
         "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
-        "DATABASE_URL" => Some(crate::helpers::test_database_url()),
+        "DATABASE_URL" => Some(database.url()),
         "SESSION_KEY" => Some(crate::helpers::SESSION_KEY.into()),
         _ => None,
     })
@@ -369,11 +370,12 @@ async fn a_slowly_sent_body_is_cut_off() {
 /// not over plain http, where the browser would drop it).
 #[tokio::test]
 async fn over_https_the_sandboxs_form_cookie_is_secure() {
+    let database = crate::helpers::TestDatabase::new();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let settings = Settings::from_lookup(|name| match name {
         "REDIRECT_URL" => Some("https://partner.example/auth/segment/callback".into()),
-        "DATABASE_URL" => Some(crate::helpers::test_database_url()),
+        "DATABASE_URL" => Some(database.url()),
         "SESSION_KEY" => Some(crate::helpers::SESSION_KEY.into()),
         _ => None,
     })
