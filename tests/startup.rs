@@ -197,7 +197,7 @@ fn the_demo_follows_its_port() {
     let scratch = scratch("port");
     let dir = scratch.path();
     let mut child = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_clear()
         .env("RUST_LOG", "info")
         .env("PORT", port.to_string())
@@ -366,7 +366,7 @@ fn json_logs_are_one_object_per_line() {
     let dir = scratch.path();
     let database = format!("sqlite://{}/demo.db", dir.display());
     let served = Served::start(
-        &dir,
+        dir,
         &[
             ("LOG_FORMAT", "json"),
             ("RUST_LOG", "info"),
@@ -417,7 +417,7 @@ fn migrate_once_then_start_without_migrating() {
 
     let output = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
         .arg("migrate")
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_clear()
         .env("DATABASE_URL", &database)
         .output()
@@ -431,7 +431,7 @@ fn migrate_once_then_start_without_migrating() {
     assert!(stdout.contains("is up to date"), "{stdout}");
 
     let served = Served::start(
-        &dir,
+        dir,
         &[("MIGRATE_ON_START", "false"), ("DATABASE_URL", &database)],
     );
     let head = get_head(served.port, "/healthz");
