@@ -100,6 +100,8 @@ mod bench {
         base: String,
         /// Where Segment (a sandbox) is, when it is not mounted in the app.
         sandbox: Option<String>,
+        /// The folder of its SQLite database, removed after the app is killed.
+        _folder: Option<tempfile::TempDir>,
     }
 
     impl Drop for App {
@@ -225,12 +227,11 @@ mod bench {
             .map_or(env!("CARGO_BIN_EXE_segment-partnerapp"), |(_, v)| {
                 v.as_str()
             });
-        // A database of its own: a file left by an earlier run on the same port may hold a
-        // newer schema than `binary` knows (which then refuses to start).
-        let folder = std::env::temp_dir().join("partnerapp-bench");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(folder.join(format!("{port}.db{suffix}")));
-        }
+        // A database of its own (unless `env` names one), in a folder removed with the app.
+        let folder = tempfile::Builder::new()
+            .prefix("partnerapp-bench-")
+            .tempdir()
+            .expect("a temp folder");
         let child = Command::new(binary)
             .env_clear()
             .env("PORT", port.to_string())
@@ -249,10 +250,7 @@ mod bench {
             )
             .env(
                 "DATABASE_URL",
-                format!(
-                    "sqlite://{}/partnerapp-bench/{port}.db",
-                    std::env::temp_dir().display()
-                ),
+                format!("sqlite://{}/app.db", folder.path().display()),
             )
             // Allocator tuning to try (e.g. MALLOC_ARENA_MAX) passes through.
             .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_") || k == "RUST_LOG"))
@@ -266,6 +264,7 @@ mod bench {
             child,
             base,
             sandbox: None,
+            _folder: Some(folder),
         };
         let client = reqwest::Client::new();
         loop {
@@ -922,6 +921,7 @@ mod bench {
             child,
             base,
             sandbox: Some(segment),
+            _folder: None,
         };
         let client = reqwest::Client::new();
         let started = Instant::now();
