@@ -84,7 +84,9 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+/// `tmp` becomes the TMPDIR of chromedriver and of the Chromium it starts: Chromium makes
+/// `org.chromium.Chromium.scoped_dir.*` folders there and may not remove them when it is killed.
+async fn start_driver(tmp: &Path) -> Driver {
     let binary = find(
         "chromedriver",
         &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
@@ -95,6 +97,7 @@ async fn start_driver() -> Driver {
         .port();
     let child = Command::new(&binary)
         .arg(format!("--port={port}"))
+        .env("TMPDIR", tmp)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -340,11 +343,14 @@ async fn the_demo_in_a_real_browser() {
         std::fs::create_dir_all(&shots).expect("the screenshot folder");
         shots
     });
-    // Chromium's profile, removed when the test is done (after the driver, declared below).
-    let profile = tempfile::Builder::new()
+    // Chromium's profile and its temp files, removed when the test is done (after the driver,
+    // declared below).
+    let folder = tempfile::Builder::new()
         .prefix("partnerapp-chromium-")
         .tempdir()
-        .expect("a temp folder for Chromium's profile");
+        .expect("a temp folder for Chromium");
+    let (profile, tmp) = (folder.path().join("profile"), folder.path().join("tmp"));
+    std::fs::create_dir_all(&tmp).expect("Chromium's temp folder");
 
     // As `cargo run` is: Enable pushes the account's own key, which the partner's API accepts.
     let app = helpers::spawn_app_in_sandbox_mode_with(&[
@@ -352,8 +358,8 @@ async fn the_demo_in_a_real_browser() {
         ("DESTINATION_API_KEY", ""),
     ])
     .await;
-    let driver = start_driver().await;
-    let browser = start_browser(&driver, profile.path()).await;
+    let driver = start_driver(&tmp).await;
+    let browser = start_browser(&driver, &profile).await;
     let walk = Walk { browser, shots };
     demo(&walk, &app).await;
     accessible(&walk, &app).await;
