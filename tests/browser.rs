@@ -360,16 +360,27 @@ async fn the_demo_in_a_real_browser() {
     .await;
     let driver = start_driver(&tmp).await;
     let browser = start_browser(&driver, &profile).await;
-    let walk = Walk { browser, shots };
-    demo(&walk, &app).await;
-    accessible(&walk, &app).await;
-    // The same flow as a partner's build without the sandbox meets it: the app on Segment's
-    // side of things (CLIENT_ID/CLIENT_SECRET), the sandbox on its own server, as
-    // `cargo run -- sandbox` serves it.
-    let result = against_a_standalone_sandbox(&walk).await;
-    let _ = walk.browser.clone().close().await;
+    let walk = Walk {
+        browser: browser.clone(),
+        shots,
+    };
+    // The walk runs as a task of its own so that, when a step fails, Chromium is still closed
+    // below before the test fails with that step's panic: killing chromedriver alone leaves
+    // Chromium running, writing into its removed profile.
+    let walk = tokio::spawn(async move {
+        demo(&walk, &app).await;
+        accessible(&walk, &app).await;
+        // The same flow as a partner's build without the sandbox meets it: the app on Segment's
+        // side of things (CLIENT_ID/CLIENT_SECRET), the sandbox on its own server, as
+        // `cargo run -- sandbox` serves it.
+        against_a_standalone_sandbox(&walk).await;
+    })
+    .await;
+    let _ = browser.close().await;
     drop(driver);
-    result
+    if let Err(failed) = walk {
+        std::panic::resume_unwind(failed.into_panic());
+    }
 }
 
 async fn demo(walk: &Walk, app: &helpers::TestApp) {
