@@ -367,7 +367,7 @@ async fn the_demo_in_a_real_browser() {
     // The walk runs as a task of its own so that, when a step fails, Chromium is still closed
     // below before the test fails with that step's panic: killing chromedriver alone leaves
     // Chromium running, writing into its removed profile.
-    let walk = tokio::spawn(async move {
+    let walked = tokio::spawn(async move {
         demo(&walk, &app).await;
         accessible(&walk, &app).await;
         // The same flow as a partner's build without the sandbox meets it: the app on Segment's
@@ -378,7 +378,7 @@ async fn the_demo_in_a_real_browser() {
     .await;
     let _ = browser.close().await;
     drop(driver);
-    if let Err(failed) = walk {
+    if let Err(failed) = walked {
         std::panic::resume_unwind(failed.into_panic());
     }
 }
