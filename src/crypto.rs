@@ -113,6 +113,13 @@ impl MasterKey {
         let key = self.derive::<32>("data at rest v1");
         Sealer(Arc::new(Aes256Gcm::new(&key.into())))
     }
+
+    /// Seals the install tokens in the flow library's store: the key of [`MasterKey::sealer`],
+    /// so that the tokens the app sealed itself before still open there (the library seals
+    /// them the same way, bound to their install).
+    pub fn token_seal_key(&self) -> enable_with_segment::sql::SealKey {
+        enable_with_segment::sql::SealKey::from_bytes(self.derive::<32>("data at rest v1"))
+    }
 }
 
 /// A sealed value could not be opened: it was sealed with another key (SESSION_KEY changed),

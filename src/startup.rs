@@ -31,7 +31,6 @@ use crate::web::request_log::{self, RequestLog};
 #[cfg(feature = "sandbox")]
 use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
-use crate::web::tokens::Tokens;
 use crate::web::{self as routes, error_page::error_pages, flash, security, session};
 use enable_with_segment::EnableWithSegment;
 
@@ -125,7 +124,6 @@ impl Application {
             &metrics,
             cookie_key.clone(),
         ));
-        let tokens = Data::new(Tokens::new(enable.clone()));
         #[cfg(feature = "sandbox")]
         if let Some(name) = sandbox
             .as_ref()
@@ -154,7 +152,6 @@ impl Application {
             let session = session_middleware(&sessions, &cookie_key, session_limits, https);
             let app = App::new()
                 .app_data(segment.clone())
-                .app_data(tokens.clone())
                 .app_data(enable.clone())
                 .app_data(store.clone())
                 .app_data(sessions_data.clone())
@@ -182,7 +179,7 @@ impl Application {
                 _ => app,
             };
             // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
-            let flash = seal.clone();
+            let (flash, flow) = (seal.clone(), enable.clone());
             app.service(
                 web::scope("")
                     .wrap(from_fn(login::middleware))
@@ -192,7 +189,7 @@ impl Application {
                     .wrap(from_fn(move |request, next| {
                         flash::carry(flash.clone(), request, next)
                     }))
-                    .configure(routes::routes),
+                    .configure(|cfg| routes::routes(cfg, &flow)),
             )
             .default_service(web::to(routes::not_found))
         })
@@ -238,13 +235,10 @@ impl Application {
     }
 }
 
-/// `/metrics` on a listener of its own (`METRICS_ADDR`, loopback by default), so that the
-/// operators' numbers are never served to the public side by accident. A port chosen by
-/// `METRICS_ADDR` that cannot be had stops the app; the default's only costs the metrics.
-/// The flow library, as the app mounts it (`web::enable`): installs in the app's store, for the
-/// login's accounts, with the app's pages. The flow's cookie keeps the app's name, and the app
-/// moves the browser to its public origin itself (through trusted proxies), so the library's
-/// own move (by the `Host` header alone) is off.
+/// The flow library, as the app mounts it (`web::enable`): installs in its store on the app's
+/// database, for the login's accounts, with the app's pages. The flow's cookie keeps the app's
+/// name, and a finished install lands on the destination page. The library moves a browser on
+/// another origin to the public one, judged as the app's pages say (through trusted proxies).
 fn enable_flow(
     segment: &SegmentClient,
     store: &Store,
@@ -259,18 +253,25 @@ fn enable_flow(
         site: site.clone(),
     };
     let pages = AppPages {
-        store: store.clone(),
+        installs: store.installs().clone(),
         site,
         metrics: metrics.clone(),
     };
-    EnableWithSegment::builder(segment.clone(), store.clone(), accounts, cookie_key)
-        .cookie_name("partnerapp_flow")
-        .landing("/destination")
-        .move_to_callback_host(false)
-        .hooks(pages)
-        .build()
+    EnableWithSegment::builder(
+        segment.clone(),
+        store.installs().clone(),
+        accounts,
+        cookie_key,
+    )
+    .cookie_name("partnerapp_flow")
+    .landing("/destination")
+    .hooks(pages)
+    .build()
 }
 
+/// `/metrics` on a listener of its own (`METRICS_ADDR`, loopback by default), so that the
+/// operators' numbers are never served to the public side by accident. A port chosen by
+/// `METRICS_ADDR` that cannot be had stops the app; the default's only costs the metrics.
 fn metrics_server(
     settings: &Settings,
     metrics: Data<crate::metrics::Metrics>,
@@ -376,7 +377,7 @@ fn spawn_display_name_read(segment: SegmentClient, store: Store, partner: Data<P
         return;
     }
     tokio::spawn(async move {
-        let token = match store.freshest_token().await {
+        let token = match store.installs().any_good_token().await {
             Ok(Some(token)) => token,
             Ok(None) => return,
             Err(error) => {

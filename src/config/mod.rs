@@ -341,15 +341,6 @@ impl Settings {
     pub fn public_origin(&self) -> String {
         self.redirect_url.origin().ascii_serialization()
     }
-
-    /// The `Host` header of requests made to [`Settings::public_origin`].
-    pub fn public_host(&self) -> String {
-        let host = self.redirect_url.host_str().unwrap_or_default();
-        match self.redirect_url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        }
-    }
 }
 
 /// The variables, read through a lookup. Empty values count as unset.

@@ -4,13 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use sqlx::{FromRow, Row};
-
 use super::db::on;
-use super::installs::{StoredInstall, install_columns};
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
-use crate::segment::InstallName;
 
 /// A partner account (in a real partner app: the user). The API key is not in it: ask
 /// [`Store::api_key`] where it is needed.
@@ -25,47 +21,7 @@ pub struct Account {
     api_key_sealed: Option<Vec<u8>>,
 }
 
-/// An [`Account`] from `$row`'s columns named `$prefix` + the field's name (for either
-/// database's rows: both have a `try_get` by name).
-macro_rules! account_from {
-    ($row:expr, $prefix:literal) => {
-        Account {
-            id: $row.try_get(concat!($prefix, "id"))?,
-            created_at: $row.try_get(concat!($prefix, "created_at"))?,
-            api_key_prefix: $row.try_get(concat!($prefix, "api_key_prefix"))?,
-            api_key_hash: $row.try_get(concat!($prefix, "api_key_hash"))?,
-            key_verified_at: $row.try_get(concat!($prefix, "key_verified_at"))?,
-            api_key_sealed: $row.try_get(concat!($prefix, "api_key_sealed"))?,
-        }
-    };
-}
-
-/// An account with the install it uses, if any, read from one row of [`Store::account_by`]'s
-/// join: the account's columns prefixed `a_`, then the install's (all null without one).
-struct AccountRow(Account, Option<StoredInstall>);
-
-/// Reads a row of either database: the account's columns, then the install's (`StoredInstall`'s
-/// own mapping) when there is one.
-impl<'r, R: Row> FromRow<'r, R> for AccountRow
-where
-    &'r str: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    StoredInstall: FromRow<'r, R>,
-{
-    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        let account = account_from!(row, "a_");
-        let install = match row.try_get::<Option<String>, _>("install_name")? {
-            Some(_) => Some(StoredInstall::from_row(row)?),
-            None => None,
-        };
-        Ok(AccountRow(account, install))
-    }
-}
-
-/// The columns of an [`Account`], a literal for `concat!` (as `install_columns!`).
+/// The columns of an [`Account`], a literal for `concat!`.
 macro_rules! account_columns {
     () => {
         "id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed"
@@ -110,36 +66,25 @@ impl Store {
         Ok((account, key, login))
     }
 
-    /// The account this login credential opens (`None` if it is unknown or signed out), with
-    /// its install named `in_use` if it holds one by that name: what every page needs to know
-    /// about the visitor, in one query.
+    /// The account this login credential opens (`None` if it is unknown or signed out): what
+    /// every page needs to know about the visitor.
     pub async fn account_by_login(
         &self,
         login: &LoginToken,
-        in_use: Option<&InstallName>,
-    ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
-        self.account_by(AccountBy::Login(&login.hash()), in_use)
-            .await
+    ) -> Result<Option<Account>, StoreError> {
+        self.account_by(AccountBy::Login(&login.hash())).await
     }
 
-    /// An account, found by `by`, with its install named `in_use`, in one query.
-    async fn account_by(
-        &self,
-        by: AccountBy<'_>,
-        in_use: Option<&InstallName>,
-    ) -> Result<Option<(Account, Option<StoredInstall>)>, StoreError> {
+    /// An account, found by `by`.
+    async fn account_by(&self, by: AccountBy<'_>) -> Result<Option<Account>, StoreError> {
         macro_rules! by {
             ($column:literal) => {
                 concat!(
-                    "SELECT a.id AS a_id, a.created_at AS a_created_at,
-                    a.api_key_prefix AS a_api_key_prefix, a.api_key_hash AS a_api_key_hash,
-                    a.key_verified_at AS a_key_verified_at, a.api_key_sealed AS a_api_key_sealed, ",
-                    install_columns!(),
-                    " FROM segment_accounts a LEFT JOIN segment_installs i
-                        ON i.account_id = a.id AND i.install_name = $1
-                     WHERE a.",
+                    "SELECT ",
+                    account_columns!(),
+                    " FROM segment_accounts WHERE ",
                     $column,
-                    " = $2"
+                    " = $1"
                 )
             };
         }
@@ -147,25 +92,16 @@ impl Store {
             AccountBy::Login(hash) => (by!("login_hash"), hash),
             AccountBy::User(id) => (by!("user_id"), id),
         };
-        let row: Option<AccountRow> = on!(self.db, read, |conn| {
-            query_as(sql)
-                .bind(in_use.map(InstallName::as_str))
-                .bind(value)
-                .fetch_optional(conn)
-                .await?
-        });
-        Ok(row.map(|AccountRow(account, install)| (account, install)))
+        Ok(on!(self.db, read, |conn| {
+            query_as(sql).bind(value).fetch_optional(conn).await?
+        }))
     }
 
     /// The account of the partner's user `user_id` (their own id for the user, from their
-    /// login), made with a new API key on first use, with its install named `in_use` if it holds
-    /// one by that name. Two requests making it at once end on the same account.
-    pub async fn account_for_user(
-        &self,
-        user_id: &str,
-        in_use: Option<&InstallName>,
-    ) -> Result<(Account, Option<StoredInstall>), StoreError> {
-        if let Some(found) = self.account_by(AccountBy::User(user_id), in_use).await? {
+    /// login), made with a new API key on first use. Two requests making it at once end on the
+    /// same account.
+    pub async fn account_for_user(&self, user_id: &str) -> Result<Account, StoreError> {
+        if let Some(found) = self.account_by(AccountBy::User(user_id)).await? {
             return Ok(found);
         }
         let key = ApiKey::generate();
@@ -185,7 +121,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        self.account_by(AccountBy::User(user_id), in_use)
+        self.account_by(AccountBy::User(user_id))
             .await?
             .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
@@ -260,7 +196,8 @@ impl Store {
                 .await?;
             query(
                 "DELETE FROM segment_accounts WHERE id = $1
-                     AND NOT EXISTS (SELECT 1 FROM segment_installs WHERE account_id = segment_accounts.id)",
+                     AND NOT EXISTS (SELECT 1 FROM segment_installs
+                                     WHERE user_id = CAST(segment_accounts.id AS TEXT))",
             )
             .bind(id)
             .execute(&mut *conn)
@@ -279,7 +216,8 @@ impl Store {
         let removed: u64 = on!(self.db, write, |conn| {
             query(
                 "DELETE FROM segment_accounts WHERE created_at < $1
-                     AND NOT EXISTS (SELECT 1 FROM segment_installs WHERE account_id = segment_accounts.id)",
+                     AND NOT EXISTS (SELECT 1 FROM segment_installs
+                                     WHERE user_id = CAST(segment_accounts.id AS TEXT))",
             )
             .bind(before)
             .execute(conn)
@@ -304,6 +242,7 @@ mod tests {
     use super::super::test_support::{store_test, stored};
     use super::*;
     use crate::crypto::MasterKey;
+    use enable_with_segment::InstallStore;
 
     store_test!(
         credentials_are_stored_hashed_and_the_key_sealed,
@@ -332,7 +271,7 @@ mod tests {
 
             // Opened again with another SESSION_KEY, the key cannot be read (and says so).
             let other = Store::open(&dir.1, &MasterKey::generate()).await.unwrap();
-            let (again, _) = other.account_by_login(&login, None).await.unwrap().unwrap();
+            let again = other.account_by_login(&login).await.unwrap().unwrap();
             assert!(matches!(
                 other.api_key(&again),
                 Err(StoreError::Unreadable(_))
@@ -341,61 +280,44 @@ mod tests {
     );
 
     store_test!(a_partner_user_has_one_account, |store, _dir| {
-        let (alice, none) = store
-            .account_for_user("alice@example.com", None)
-            .await
-            .unwrap();
-        assert!(none.is_none());
-        let (again, _) = store
-            .account_for_user("alice@example.com", None)
-            .await
-            .unwrap();
+        let alice = store.account_for_user("alice@example.com").await.unwrap();
+        let again = store.account_for_user("alice@example.com").await.unwrap();
         assert_eq!(again.id, alice.id);
-        let (bob, _) = store
-            .account_for_user("bob@example.com", None)
-            .await
-            .unwrap();
+        let bob = store.account_for_user("bob@example.com").await.unwrap();
         assert_ne!(bob.id, alice.id);
         assert!(
             store.api_key(&alice).is_ok(),
             "the account has a key to push"
         );
-        let token = crate::store::installs::tests::token("installs/7", "acme");
-        store.save_install(alice.id, &token).await.unwrap();
-        let (_, install) = store
-            .account_for_user("alice@example.com", Some(&token.install_name))
-            .await
-            .unwrap();
-        assert_eq!(install.unwrap().install_name, token.install_name);
     });
 
     store_test!(rotation_and_revoked_login, |store, _dir| {
         let (account, old_key, login) = store.create_account().await.unwrap();
+        let (holder, _, holders_login) = store.create_account().await.unwrap();
+        let token = crate::store::test_support::token("installs/3", "acme");
+        store.installs().save(&holder.id, &token).await.unwrap();
         let new_key = store.rotate_key(account.id).await.unwrap();
         assert!(store.account_by_key(&old_key).await.unwrap().is_none());
         let found = store.account_by_key(&new_key).await.unwrap().unwrap();
         assert_eq!(found.id, account.id);
         assert_eq!(store.api_key(&found).unwrap(), new_key);
 
-        assert!(
-            store
-                .account_by_login(&login, None)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(store.account_by_login(&login).await.unwrap().is_some());
         store.revoke_login(account.id).await.unwrap();
+        assert!(store.account_by_login(&login).await.unwrap().is_none());
+        // An account that holds an install stays (its installs are keyed by its id).
+        store.revoke_login(holder.id).await.unwrap();
         assert!(
             store
-                .account_by_login(&login, None)
+                .account_by_login(&holders_login)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
             store.account_count().await.unwrap(),
-            0,
-            "an empty account stays"
+            1,
+            "an empty account stays, or one holding an install went"
         );
     });
 
@@ -404,8 +326,8 @@ mod tests {
         |store, _dir| {
             let (unused, ..) = store.create_account().await.unwrap();
             let (used, ..) = store.create_account().await.unwrap();
-            let token = crate::store::installs::tests::token("installs/9", "acme");
-            store.save_install(used.id, &token).await.unwrap();
+            let token = crate::store::test_support::token("installs/9", "acme");
+            store.installs().save(&used.id, &token).await.unwrap();
 
             assert_eq!(
                 store
@@ -417,7 +339,7 @@ mod tests {
             let later = Utc::now() + chrono::Duration::seconds(1);
             assert_eq!(store.remove_unused_accounts(later).await.unwrap(), 1);
             assert_eq!(store.account_count().await.unwrap(), 1);
-            assert_eq!(store.installs(used.id).await.unwrap().len(), 1);
+            assert_eq!(store.installs().installs(&used.id).await.unwrap().len(), 1);
         }
     );
 }

@@ -28,6 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection as _};
 
 use super::StoreError;
+use enable_with_segment::sql::SqlPool;
 
 /// SQLite connections per instance (sqlx runs each on a thread of its own). Measured on 2 cores
 /// with `BENCH_ONLY=pages bench/run.sh`: 8 served 4,700 to 5,700 destination pages/s at 64
@@ -83,6 +84,12 @@ pub const MIGRATIONS_TABLE: &str = "segment_migrations";
 /// history (`migrations/legacy/`).
 const LEGACY_TABLE: &str = "_sqlx_migrations";
 
+/// The app's migration that takes the installs out of its own table, into a holding one: the
+/// flow library's install store (`enable_with_segment::sql`) makes its own table after it, and
+/// the next migration moves them in. So a database is brought up with the app's migrations to
+/// this one, then the library's, then the rest.
+const INSTALLS_MOVED_OUT: i64 = 20261206000002;
+
 /// The store's migrations for one kind of database: the current ones (`migrations/sqlite/` or
 /// `migrations/postgres/`, recorded in [`MIGRATIONS_TABLE`]) and the history before the prefix
 /// (`migrations/legacy/…`, recorded in `_sqlx_migrations`, ending with the tables renamed to the
@@ -117,11 +124,17 @@ async fn applied<C: sqlx::migrate::Migrate>(conn: &mut C, table: &str) -> Vec<(i
 }
 
 impl Migrations {
-    /// Applies `schema`'s migrations on `conn`, or checks that none is pending. A database
-    /// written before the prefix (its `_sqlx_migrations` holds this store's first migration, by
-    /// version and checksum) first finishes its legacy history, which renames its tables; its
-    /// current schema is then recorded as applied, not run.
-    async fn bring_up<C>(self, schema: &Schema, conn: &mut C) -> Result<(), StoreError>
+    /// Applies `schema`'s migrations on `conn`, and the install store's (the flow library's
+    /// table, on `installs`) where they fit in ([`INSTALLS_MOVED_OUT`]); or checks that none
+    /// is pending. A database written before the prefix (its `_sqlx_migrations` holds this
+    /// store's first migration, by version and checksum) first finishes its legacy history,
+    /// which renames its tables; its current schema is then recorded as applied, not run.
+    async fn bring_up<C>(
+        self,
+        schema: &Schema,
+        conn: &mut C,
+        installs: &SqlPool,
+    ) -> Result<(), StoreError>
     where
         C: sqlx::migrate::Migrate + Send,
     {
@@ -141,6 +154,11 @@ impl Migrations {
                         .run_direct(Some(schema.baseline()), conn, true)
                         .await?;
                 }
+                schema
+                    .current
+                    .run_direct(Some(INSTALLS_MOVED_OUT), conn, false)
+                    .await?;
+                installs.migrate().await?;
                 schema.current.run_direct(None, conn, false).await?;
             }
             Migrations::Require => {
@@ -151,7 +169,8 @@ impl Migrations {
                     .filter(|m| {
                         m.migration_type.is_up_migration() && !versions.contains(&m.version)
                     })
-                    .count();
+                    .count()
+                    + installs.pending_migrations().await?;
                 if pending > 0 {
                     return Err(StoreError::NotMigrated(pending));
                 }
@@ -163,55 +182,65 @@ impl Migrations {
 
 impl Db {
     /// Opens the database at `url` (a SQLite file is created, with its folder, if needed) and
-    /// applies its migrations, or checks they are applied.
+    /// applies its migrations (the app's and the install store's), or checks they are applied.
     pub async fn open(url: &str, migrations: Migrations) -> Result<Db, StoreError> {
         let connect = |source: sqlx::Error| StoreError::Connect {
             target: describe(url),
             source,
         };
-        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let db = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(connect)?;
-            // One connection first, for the migrations: a server that is down or refuses the
-            // login fails here with its reason (the pool would only say it timed out).
-            let mut first = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            // One connection first: a server that is down or refuses the login fails here with
+            // its reason (the pool would only say it timed out).
+            let first = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
                 .await
                 .map_err(|_| connect(sqlx::Error::PoolTimedOut))?
                 .map_err(connect)?;
-            migrations.bring_up(&postgres_schema(), &mut first).await?;
             first.close().await?;
-            let pool = PgPoolOptions::new()
-                .max_connections(PG_CONNECTIONS)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .test_before_acquire(false)
-                .connect_lazy_with(options);
-            return Ok(Db::Postgres(pool));
-        }
-        Ok(Db::Sqlite(open_sqlite(url, migrations).await.map_err(
-            |e| match e {
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(PG_CONNECTIONS)
+                    .acquire_timeout(CONNECT_TIMEOUT)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(options),
+            )
+        } else {
+            Db::Sqlite(open_sqlite(url).await.map_err(|e| match e {
                 StoreError::Database(source) => connect(source),
                 other => other,
-            },
-        )?))
+            })?)
+        };
+        Db::adopt(db, migrations).await
     }
-}
 
-impl Db {
     /// The store on a pool the caller already has (a partner's own database): its migrations
-    /// are applied on one of the pool's connections, or checked, as [`Db::open`] does. The
-    /// pool's settings stay the caller's (for SQLite, WAL and a busy timeout are advised, as
-    /// [`Db::open`] sets them).
+    /// are applied, or checked, as [`Db::open`] does. The pool's settings stay the caller's
+    /// (for SQLite, WAL and a busy timeout are advised, as [`Db::open`] sets them).
     pub async fn adopt(pool: Db, migrations: Migrations) -> Result<Db, StoreError> {
+        let installs = pool.sql_pool();
         match &pool {
             Db::Sqlite(sqlite) => {
                 let mut conn = sqlite.acquire().await?;
-                migrations.bring_up(&sqlite_schema(), &mut *conn).await?;
+                migrations
+                    .bring_up(&sqlite_schema(), &mut *conn, &installs)
+                    .await?;
             }
             Db::Postgres(postgres) => {
                 let mut conn = postgres.acquire().await?;
-                migrations.bring_up(&postgres_schema(), &mut *conn).await?;
+                migrations
+                    .bring_up(&postgres_schema(), &mut *conn, &installs)
+                    .await?;
             }
         }
         Ok(pool)
+    }
+
+    /// The same pool, as the flow library's install store takes it.
+    pub fn sql_pool(&self) -> SqlPool {
+        match self {
+            Db::Sqlite(pool) => pool.clone().into(),
+            Db::Postgres(pool) => pool.clone().into(),
+        }
     }
 }
 
@@ -241,8 +270,8 @@ fn postgres_schema() -> Schema {
     )
 }
 
-/// The SQLite file (created, with its folder, if needed), migrated, and its pool.
-async fn open_sqlite(url: &str, migrations: Migrations) -> Result<SqlitePool, StoreError> {
+/// The SQLite file (created, with its folder, if needed), and its pool.
+async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
     // WAL with synchronous=NORMAL: readers never wait for the writer, and a commit waits for
     // no fsync of its own (still durable across an application crash).
     let options = SqliteConnectOptions::from_str(url)?
@@ -258,10 +287,8 @@ async fn open_sqlite(url: &str, migrations: Migrations) -> Result<SqlitePool, St
         std::fs::create_dir_all(folder)
             .map_err(|e| StoreError::Folder(folder.display().to_string(), e))?;
     }
-    // One connection first, for the migrations (or the check that they were applied).
-    let mut first = options.connect().await?;
-    migrations.bring_up(&sqlite_schema(), &mut first).await?;
-    first.close().await?;
+    // One connection first: a file that cannot be made or opened fails here with its reason.
+    options.connect().await?.close().await?;
     // No test on acquire: a connection to a local file does not break on its own, and the test
     // (a ping) is a round trip to the connection's thread before every query.
     Ok(SqlitePoolOptions::new()

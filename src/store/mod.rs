@@ -3,7 +3,9 @@
 //! `migrations/postgres/` are compiled in and applied when the store opens):
 //! - [`accounts`]: the partner's own accounts (in a real partner app: its users), their API
 //!   keys and the credential the demo's account cookie holds;
-//! - [`installs`]: the Segment installs each account made, with their newest install token;
+//! - the Segment installs each account made, with their newest install token: the flow
+//!   library's install store ([`SqlStore`], its table `segment_installs`, keyed by the
+//!   account's id), on the same pool ([`Store::installs`]);
 //! - [`sessions`]: the browser sessions (actix-session's [`SessionStore`] over the same
 //!   database), so a session cookie holds only an id and logging out ends it everywhere;
 //!   [`redis_sessions`] keeps them in Redis instead, when `REDIS_URL` is set.
@@ -16,8 +18,6 @@
 
 pub mod accounts;
 mod db;
-mod install_store;
-pub mod installs;
 mod keys;
 pub mod redis_sessions;
 pub mod sessions;
@@ -33,7 +33,7 @@ use db::on;
 pub use db::{Db, MIGRATIONS_TABLE, Migrations};
 
 pub use accounts::Account;
-pub use installs::{Attention, Saved, StoredInstall};
+pub use enable_with_segment::sql::SqlStore;
 pub use keys::{ApiKey, LoginToken, hash as hash_key};
 pub use redis_sessions::RedisSessions;
 pub use sessions::{Sessions, SqlSessionStore};
@@ -48,8 +48,8 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("cannot create the database folder {0}: {1}")]
     Folder(String, std::io::Error),
-    #[error("{0} belongs to another account")]
-    NotYours(String),
+    #[error("the install store: {0}")]
+    Installs(#[from] enable_with_segment::sql::Error),
     #[error("{0}")]
     Unreadable(#[from] OpenError),
     #[error("the demo's generated key in the database is not usable: {0}")]
@@ -60,11 +60,13 @@ pub enum StoreError {
     NotMigrated(usize),
 }
 
-/// Accounts and installs. Cheap to clone: one pool and one sealer shared by all.
+/// Accounts and sessions, and the installs on the same pool. Cheap to clone: one pool and one
+/// sealer shared by all.
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Arc<Db>,
     sealer: Sealer,
+    installs: SqlStore,
 }
 
 impl Store {
@@ -80,10 +82,7 @@ impl Store {
         key: &MasterKey,
         migrations: Migrations,
     ) -> Result<Store, StoreError> {
-        Ok(Store {
-            db: Arc::new(Db::open(url, migrations).await?),
-            sealer: key.sealer(),
-        })
+        Ok(Store::on(Arc::new(Db::open(url, migrations).await?), key))
     }
 
     /// A store on a pool you already have, a `SqlitePool` or a `PgPool` (your own database):
@@ -95,10 +94,10 @@ impl Store {
         key: &MasterKey,
         migrations: Migrations,
     ) -> Result<Store, StoreError> {
-        Ok(Store {
-            db: Arc::new(Db::adopt(pool.into(), migrations).await?),
-            sealer: key.sealer(),
-        })
+        Ok(Store::on(
+            Arc::new(Db::adopt(pool.into(), migrations).await?),
+            key,
+        ))
     }
 
     /// For the sandbox demo without `SESSION_KEY`: opens the database and uses the key the demo
@@ -125,11 +124,24 @@ impl Store {
                 .await?
         });
         let key = MasterKey::parse(&kept).map_err(|e| StoreError::DemoKey(e.to_string()))?;
-        let store = Store {
+        Ok((Store::on(db, &key), key))
+    }
+
+    /// The store on `db` (migrated), sealing with keys derived from `key`: the installs'
+    /// tokens with the same key as everything else at rest, so those the app sealed before the
+    /// install store moved to the flow library still open.
+    fn on(db: Arc<Db>, key: &MasterKey) -> Store {
+        let installs = SqlStore::new(db.sql_pool(), &key.token_seal_key());
+        Store {
             db,
             sealer: key.sealer(),
-        };
-        Ok((store, key))
+            installs,
+        }
+    }
+
+    /// The installs: the flow library's store, on the same pool.
+    pub fn installs(&self) -> &SqlStore {
+        &self.installs
     }
 
     /// `segment-partnerapp migrate`: brings the database at `url` up to date, and nothing else.
@@ -167,6 +179,25 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::secret::InstallAccessToken;
+    use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
+
+    /// A token good for an hour for the install `install` on `workspace`'s `js` source.
+    pub(crate) fn token(install: &str, workspace: &str) -> InstallToken {
+        InstallToken {
+            access_token: InstallAccessToken::new(format!("token-for-{install}-0123456789")),
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+            scope: SegmentScope::parse("destination/clearbrain").unwrap(),
+            app_name: "apps/1".into(),
+            install_name: InstallName::parse(install).unwrap(),
+            workspace_names: vec![
+                WorkspaceName::parse(&format!("workspaces/{workspace}")).unwrap(),
+            ],
+            source_names: vec![
+                SourceName::parse(&format!("workspaces/{workspace}/sources/js")).unwrap(),
+            ],
+        }
+    }
 
     /// Where a store test runs.
     #[derive(Debug, Clone, Copy)]
@@ -421,7 +452,7 @@ mod a_partner_database {
         let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
         assert_eq!(store.account_count().await.unwrap(), 1);
         let baseline: i64 = on!(store.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM segment_migrations")
+            query_scalar("SELECT COUNT(*) FROM segment_migrations WHERE version = 20261203000001")
                 .fetch_one(conn)
                 .await
                 .unwrap()
@@ -456,9 +487,168 @@ mod a_partner_database {
     }
 }
 
+/// A database the app wrote before its installs moved to the flow library's store (the app's
+/// own `segment_installs`, keyed by account, with its times): opened now, each install is its
+/// account's in the library's table, with its times, its marks and its token (which still
+/// opens), and the app's table is gone.
+#[cfg(test)]
+mod installs_move_to_the_library {
+    use super::test_support::{Backend, temp_db, token};
+    use super::*;
+    use chrono::DateTime;
+    use enable_with_segment::InstallStore;
+
+    async fn moved(backend: Backend) {
+        let temp = temp_db(backend);
+        let key = MasterKey::generate();
+        let now = Utc::now();
+        let kept = token("installs/7", "acme");
+        let sealed = key.sealer().seal(
+            kept.access_token.expose().as_bytes(),
+            "installs/token/installs/7",
+        );
+        // The same steps on either pool type: the app's schema as it was (its first
+        // migration), an account, and two installs, one refused and one disconnected.
+        macro_rules! before {
+            ($pool:expr, $migrations:literal) => {{
+                let pool = $pool;
+                let mut migrator = sqlx::migrate!($migrations);
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run_to(20261203000001, &pool).await.unwrap();
+                let account: i64 = sqlx::query_scalar(
+                    "INSERT INTO segment_accounts (created_at, api_key_prefix, api_key_hash)
+                     VALUES ($1, 'pak_x', 'h') RETURNING id",
+                )
+                .bind(now)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                let install = "INSERT INTO segment_installs
+                     (install_name, account_id, app_name, workspace, source, scope, created_at,
+                      last_refreshed_at, token_sealed, token_expires_at, attention, attention_at,
+                      disconnected_at)
+                     VALUES ($1, $2, 'apps/1', $3, $4, 'destination/clearbrain', $5, $6, $7, $8,
+                             $9, $10, $11)";
+                sqlx::query(install)
+                    .bind("installs/7")
+                    .bind(account)
+                    .bind("workspaces/acme")
+                    .bind("workspaces/acme/sources/js")
+                    .bind(now - chrono::Duration::days(2))
+                    .bind(now - chrono::Duration::hours(1))
+                    .bind(&sealed)
+                    .bind(kept.expires_at)
+                    .bind("install not found")
+                    .bind(now - chrono::Duration::minutes(5))
+                    .bind(None::<DateTime<Utc>>)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query(install)
+                    .bind("installs/8")
+                    .bind(account)
+                    .bind("workspaces/globex")
+                    .bind(None::<String>)
+                    .bind(now - chrono::Duration::days(1))
+                    .bind(None::<DateTime<Utc>>)
+                    .bind(None::<Vec<u8>>)
+                    .bind(None::<DateTime<Utc>>)
+                    .bind(None::<String>)
+                    .bind(None::<DateTime<Utc>>)
+                    .bind(now - chrono::Duration::minutes(1))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                account
+            }};
+        }
+        let account = match backend {
+            Backend::Sqlite => {
+                std::fs::create_dir_all(temp.0.as_ref().unwrap().join("nested")).unwrap();
+                let options: sqlx::sqlite::SqliteConnectOptions =
+                    std::str::FromStr::from_str(&temp.1).unwrap();
+                let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                    .await
+                    .unwrap();
+                before!(pool, "./migrations/sqlite")
+            }
+            Backend::Postgres => {
+                before!(
+                    sqlx::PgPool::connect(&temp.1).await.unwrap(),
+                    "./migrations/postgres"
+                )
+            }
+        };
+        let store = Store::open(&temp.1, &key).await.unwrap();
+        let installs = store.installs().installs(&account).await.unwrap();
+        let names: Vec<&str> = installs.iter().map(|i| i.name().as_str()).collect();
+        // Most recently used first: installs/7 was refreshed an hour ago.
+        assert_eq!(names, ["installs/7", "installs/8"]);
+        let (refused, disconnected) = (&installs[0], &installs[1]);
+        let near = |a: DateTime<Utc>, b: DateTime<Utc>| (a - b).num_milliseconds().abs() <= 1;
+        assert!(near(refused.created_at, now - chrono::Duration::days(2)));
+        assert!(near(refused.used_at, now - chrono::Duration::hours(1)));
+        assert_eq!(
+            refused.token.access_token, kept.access_token,
+            "the token opens"
+        );
+        assert!(near(refused.token.expires_at, kept.expires_at));
+        assert_eq!(refused.token.source(), kept.source());
+        let refusal = refused.refused.as_ref().expect("the mark moved");
+        assert_eq!(refusal.reason, "install not found");
+        assert!(near(refusal.at, now - chrono::Duration::minutes(5)));
+        assert!(refused.is_connected());
+        assert!(near(disconnected.used_at, now - chrono::Duration::days(1)));
+        assert!(disconnected.disconnected_at.is_some() && disconnected.refused.is_none());
+        assert!(disconnected.token.source().is_none());
+        // Refreshing the moved token takes the lease (the row has no hash of it yet), once.
+        let hold = std::time::Duration::from_secs(30);
+        let installs = store.installs();
+        assert!(
+            installs
+                .try_refresh_lease(&account, &refused.token, hold)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !installs
+                .try_refresh_lease(&account, &refused.token, hold)
+                .await
+                .unwrap()
+        );
+        // The app's own table and the holding one are gone; opened again, nothing moves twice.
+        let again = Store::open_with(&temp.1, &key, Migrations::Require).await;
+        assert!(again.is_ok(), "{again:?}");
+        let left: i64 = on!(store.db, read, |conn| {
+            query_scalar("SELECT COUNT(*) FROM segment_installs_moving")
+                .fetch_one(conn)
+                .await
+                .map(|_: i64| 1)
+                .unwrap_or(0)
+        });
+        assert_eq!(left, 0, "the holding table is still there");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        moved(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(postgres_tests),
+        ignore = "set DATABASE_TEST_URL to run it on Postgres"
+    )]
+    async fn on_postgres() {
+        moved(Backend::Postgres).await;
+    }
+}
+
 /// A database the store wrote before it ran on sqlx alone (rusqlite on the calling thread, with
 /// times and blobs as sqlx stores them) opens and reads the same: the account by its login
-/// cookie, its key unsealed, its install and the install's token unsealed.
+/// cookie, its key unsealed, its install (now in the flow library's store) and the install's
+/// token unsealed.
 #[cfg(test)]
 mod written_before_sqlx {
     use super::*;
@@ -487,25 +677,33 @@ mod written_before_sqlx {
             .await
             .unwrap();
         let login = LoginToken::parse(LOGIN).unwrap();
-        let (account, _) = store.account_by_login(&login, None).await.unwrap().unwrap();
+        let account = store.account_by_login(&login).await.unwrap().unwrap();
         let api_key = store.api_key(&account).unwrap();
         assert!(api_key.expose().starts_with(&account.api_key_prefix));
         assert_eq!(hash_key(api_key.expose()), account.api_key_hash);
-        let installs = store.installs(account.id).await.unwrap();
+        // The install moved to the flow library's store, its token as the app sealed it.
+        use enable_with_segment::InstallStore;
+        let installs = store.installs().installs(&account.id).await.unwrap();
         assert_eq!(installs.len(), 1);
         let install = &installs[0];
-        assert_eq!(install.workspace.to_string(), "workspaces/acme");
         assert_eq!(
-            install.source.as_deref(),
+            install.token.workspace().map(|w| w.as_str()),
+            Some("workspaces/acme")
+        );
+        assert_eq!(
+            install.token.source().map(|s| s.as_str()),
             Some("workspaces/acme/sources/ios")
         );
-        assert_eq!(
-            install.created_at.to_rfc3339(),
-            "2026-12-02T15:25:24.718714565+00:00"
-        );
-        let token = store.install_token(install).unwrap();
+        let written =
+            chrono::DateTime::parse_from_rfc3339("2026-12-02T15:25:24.718714565+00:00").unwrap();
         assert!(
-            !token.access_token.expose().is_empty(),
+            (install.created_at - written.to_utc())
+                .num_milliseconds()
+                .abs()
+                <= 1
+        );
+        assert!(
+            !install.token.access_token.expose().is_empty(),
             "the token did not unseal"
         );
         assert_eq!(store.account_count().await.unwrap(), 1);

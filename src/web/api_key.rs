@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::enable::Enable;
 use super::error::WebError;
 use super::extract::WritableTarget;
 use super::health::HealthCache;
@@ -17,11 +18,8 @@ use super::pages::{ManagedKeyView, label, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::Answers;
 use super::state::Partner;
-use super::tokens::Tokens;
 use crate::secret::mask;
-use crate::segment::{
-    API_KEY_SETTING, CatalogDestination, ConfigValue, Destination, DestinationChange, SegmentClient,
-};
+use crate::segment::{API_KEY_SETTING, CatalogDestination, Destination};
 use crate::store::hash_key;
 
 /// The box that confirms replacing the API key this app manages.
@@ -140,11 +138,10 @@ pub struct PushKeyForm {
 /// (after someone replaced it on Configure or in Segment), and changes nothing else.
 pub async fn push_key(
     health: web::Data<HealthCache>,
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     session: TypedSession,
-    WritableTarget(mut target): WritableTarget,
+    WritableTarget(target): WritableTarget,
     form: web::Form<PushKeyForm>,
 ) -> Result<HttpResponse, WebError> {
     let back = if form.back == "configure" {
@@ -152,28 +149,15 @@ pub async fn push_key(
     } else {
         "/destination"
     };
-    let name = &target.destination;
     let api_key = partner.api_key(&target.account).await?;
-    let change = DestinationChange {
-        config: Some(vec![ConfigValue {
-            name: name.api_key_setting(),
-            value: api_key.expose().into(),
-        }]),
-        ..Default::default()
-    };
-    let updated = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
+    let updated = target
+        .api(&enable)
+        .put_api_key(&partner.destination_slug, api_key.expose())
+        .await
+        .map_err(WebError::call(
             "putting your API key back into the destination",
-            async |token| {
-                segment
-                    .update_existing_destination(token, name, &change)
-                    .await
-            },
-        )
-        .await?;
-    health.forget(name);
+        ))?;
+    health.forget(&target.destination);
     match updated {
         Some(updated) => session.flash(
             FlashKind::Success,

@@ -1,30 +1,16 @@
-//! The install flow's routes: `GET /auth/segment` sends the visitor to Segment's consent
-//! screen, `GET /auth/segment/callback` brings them back with a code that becomes an install
-//! token (both the flow library's, `web::enable`), `POST /logout` ends the session, and
-//! `POST /installs/use` picks one of the account's installs.
+//! What the app does around the install flow besides the flow itself (whose two routes,
+//! `GET /auth/segment` and `GET /auth/segment/callback`, the flow library mounts: see
+//! `web::enable`): `POST /logout` ends the session, and `POST /installs/use` picks one of the
+//! account's installs.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::enable::Enable;
 use super::error::WebError;
-use super::installs;
 use super::login::CurrentAccount;
 use super::pages::see_other;
 use super::session::{FlashKind, TypedSession};
-use crate::store::Store;
-
-/// `GET /auth/segment`: the flow library's start route (`web::enable` holds the app's side:
-/// the move to the public origin, "welcome back", sign in first).
-pub async fn start(enable: web::Data<Enable>, request: HttpRequest) -> HttpResponse {
-    enable.start(&request).await
-}
-
-/// `GET /auth/segment/callback`: the flow library's callback (the code exchanged, the install
-/// stored for the account that started the flow, then the destination page).
-pub async fn callback(enable: web::Data<Enable>, request: HttpRequest) -> HttpResponse {
-    enable.callback(&request).await
-}
 
 /// `POST /logout`: ends the session (on the server: a copy of its cookie is worth nothing). The
 /// install stays in Segment and with the account.
@@ -47,19 +33,28 @@ pub struct UseInstall {
 /// `POST /installs/use`: uses one of the account's own installs (offered after Segment's
 /// "already installed"), connected again if it was disconnected.
 pub async fn use_install(
-    store: web::Data<Store>,
+    enable: web::Data<Enable>,
     session: TypedSession,
     account: CurrentAccount,
     form: web::Form<UseInstall>,
 ) -> Result<HttpResponse, WebError> {
     let name = crate::segment::InstallName::parse(&form.install)
         .map_err(|reason| WebError::BadRequest(format!("install: {reason}")))?;
-    let Some(install) = installs::choose(&store, &session, &account, &name).await? else {
+    // The flow library's reconnect: the account's own install only, connected again if it
+    // was disconnected.
+    let Some(install) = enable
+        .reconnect(&account.id(), &name)
+        .await
+        .map_err(WebError::installs)?
+    else {
+        tracing::warn!(install = %name, account = account.id(), "asked to use an install this account does not hold");
         return Err(WebError::BadRequest(
             "that install is not one of your account's".into(),
         ));
     };
-    let workspace = install.workspace_slug();
+    session.log_in(install.name())?;
+    tracing::info!(install = %install.name(), account = account.id(), "the visitor picked their install");
+    let workspace = install.token.workspace_slug();
     session.flash(
         FlashKind::Success,
         format!("You are using your install on the {workspace} workspace."),

@@ -20,6 +20,7 @@ use askama::Template;
 use serde_json::Value;
 
 use super::api_key::{REPLACE_MANAGED_KEY, guard_managed_key, managed_key};
+use super::enable::{Api, Enable};
 use super::error::WebError;
 use super::extract::{DestinationTarget, Target, WritableTarget};
 use super::login::CurrentAccount;
@@ -27,23 +28,21 @@ use super::pages::{ConfigurePage, Layout, ManagedKeyView, render, see_other};
 use super::session::{FlashKind, TypedSession};
 use super::settings_form::{self, Field};
 use super::state::{Partner, Site};
-use super::tokens::Tokens;
 use crate::segment::{
     API_KEY_SETTING, CatalogDestination, ConfigValue, ConnectionMode, Destination,
-    DestinationChange, DestinationSlug, SegmentClient,
+    DestinationChange, DestinationName, DestinationSlug,
 };
 
 /// `GET /destination/configure`
 pub async fn show(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     session: TypedSession,
-    DestinationTarget(mut target): DestinationTarget,
+    DestinationTarget(target): DestinationTarget,
 ) -> Result<HttpResponse, WebError> {
     let slug = &partner.destination_slug;
-    let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
+    let (catalog, destination) = load(&mut target.api(&enable), slug, &target.destination).await?;
     partner.learn_display_name(&catalog.display_name);
     let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let managed = managed_key(&partner, &target.account, &catalog, destination.as_ref()).await?;
@@ -63,18 +62,18 @@ pub async fn show(
 
 /// `POST /destination/configure`
 pub async fn save(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     session: TypedSession,
-    WritableTarget(mut target): WritableTarget,
+    WritableTarget(target): WritableTarget,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let submitted: Vec<(String, String)> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let slug = &partner.destination_slug;
-    let (catalog, destination) = load(&segment, &tokens, slug, &mut target).await?;
+    let mut api = target.api(&enable);
+    let (catalog, destination) = load(&mut api, slug, &target.destination).await?;
     let current = current_values(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let managed = managed_key(&partner, &target.account, &catalog, destination.as_ref()).await?;
     let mut answers = settings_form::read(&catalog.settings, &current, &submitted);
@@ -129,18 +128,15 @@ pub async fn save(
             }
             let count = changes.len();
             let replaced_key = changes.contains_key(API_KEY_SETTING);
-            let change = DestinationChange {
+            let change = &DestinationChange {
                 config: Some(config(changes)),
                 ..Default::default()
             };
-            tokens
-                .with_install(
-                    &target.account,
-                    &mut target.install,
-                    "saving the destination's settings",
-                    async |token| segment.update_destination(token, name, &change).await,
-                )
-                .await?;
+            api.call(|segment, token| async move {
+                segment.update_destination(&token, name, change).await
+            })
+            .await
+            .map_err(WebError::call("saving the destination's settings"))?;
             format!(
                 "Saved {count} setting{}.{}",
                 if count == 1 { "" } else { "s" },
@@ -153,23 +149,20 @@ pub async fn save(
             )
         }
         None => {
-            let fields = DestinationChange {
+            let fields = &DestinationChange {
                 enabled: Some(false),
                 connection_mode: Some(ConnectionMode::Cloud),
                 config: Some(config(answers.merged(&current))),
             };
-            tokens
-                .with_install(
-                    &target.account,
-                    &mut target.install,
-                    "creating the destination with these settings",
-                    async |token| {
-                        segment
-                            .create_destination(token, source, name, &fields)
-                            .await
-                    },
-                )
-                .await?;
+            api.call(|segment, token| async move {
+                segment
+                    .create_destination(&token, source, name, fields)
+                    .await
+            })
+            .await
+            .map_err(WebError::call(
+                "creating the destination with these settings",
+            ))?;
             "The destination was created with these settings, disabled: Enable it on the destination page when you are ready.".to_owned()
         }
     };
@@ -177,28 +170,23 @@ pub async fn save(
     Ok(see_other("/destination/configure"))
 }
 
-/// The catalog entry and the destination, fetched together.
+/// The catalog entry and the destination `name`, fetched together.
 async fn load(
-    segment: &SegmentClient,
-    tokens: &Tokens,
+    api: &mut Api<'_>,
     slug: &DestinationSlug,
-    target: &mut Target,
+    name: &DestinationName,
 ) -> Result<(CatalogDestination, Option<Destination>), WebError> {
-    let name = &target.destination;
-    tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "reading the destination and its catalog entry",
-            async |token| {
-                let (catalog, destination) = tokio::join!(
-                    segment.get_catalog_destination(token, slug),
-                    segment.get_destination(token, name),
-                );
-                Ok((catalog?, destination?))
-            },
-        )
-        .await
+    api.call(|segment, token| async move {
+        let (catalog, destination) = tokio::join!(
+            segment.get_catalog_destination(&token, slug),
+            segment.get_destination(&token, name),
+        );
+        Ok((catalog?, destination?))
+    })
+    .await
+    .map_err(WebError::call(
+        "reading the destination and its catalog entry",
+    ))
 }
 
 /// The destination's stored values by setting name. Before the destination exists, the API key

@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
+use enable_with_segment::CallError;
+
 use super::api_key::credential_status;
 use super::enable::Enable;
 use super::error::WebError;
@@ -20,36 +22,26 @@ use super::pages::{
 };
 use super::session::{FlashKind, TypedSession};
 use super::state::{Partner, Site};
-use super::tokens::Tokens;
 use crate::secret::{is_secret_setting, mask};
-use crate::segment::{
-    API_KEY_SETTING, ConfigValue, ConnectionMode, Destination, DestinationChange, DestinationName,
-    InstallToken, SegmentClient, SourceName,
-};
-use crate::store::Store;
+use crate::segment::{API_KEY_SETTING, Destination, DestinationName, InstallToken, SourceName};
 
 /// `GET /destination`
-// A handler's arguments are what it uses: each dependency is one of them (`web::state`).
-#[allow(clippy::too_many_arguments)]
 pub async fn show(
     health: web::Data<HealthCache>,
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
-    store: web::Data<Store>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     session: TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<HttpResponse, WebError> {
     let slug = &partner.destination_slug;
-    let mut target = match resolve(&store, slug, &session, account).await? {
+    let target = match resolve(enable.store(), slug, &session, account).await? {
         Resolved::Target(target) => target,
         Resolved::NotConnected => return not_connected(&session),
         Resolved::PickSource(picking) => {
             let (account, install) = *picking;
             let picker = SourcePicker {
-                segment: &segment,
-                tokens: &tokens,
+                enable: &enable,
                 partner: &partner,
                 site: &site,
             };
@@ -61,21 +53,18 @@ pub async fn show(
     // Otherwise the summary is asked for after the destination, and only if there is one: on
     // a new install there is none yet, and the page costs one call too.
     let cached = health.get(name);
-    let read = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "reading the destination",
-            async |token| {
-                let destination = segment.get_destination(token, name).await?;
-                if cached.is_some() || destination.is_none() {
-                    return Ok((destination, None));
-                }
-                let window = HEALTH_RANGE.window(Utc::now());
-                let summary = segment.delivery_summary(token, name, &window).await;
-                Ok((destination, Some(summary)))
-            },
-        )
+    let summary_wanted = cached.is_none();
+    let mut api = target.api(&enable);
+    let read = api
+        .call(|segment, token| async move {
+            let destination = segment.get_destination(&token, name).await?;
+            if !summary_wanted || destination.is_none() {
+                return Ok((destination, None));
+            }
+            let window = HEALTH_RANGE.window(Utc::now());
+            let summary = segment.delivery_summary(&token, name, &window).await;
+            Ok((destination, Some(summary)))
+        })
         .await;
     // Segment refusing the install's token is this page's business: it explains, and keeps
     // showing the install.
@@ -104,10 +93,10 @@ pub async fn show(
                 .is_some_and(|(class, _)| *class == "error");
             (Some(view), None)
         }
-        Err(WebError::InstallRefused(reason)) => (None, Some(reason)),
-        Err(other) => return Err(other),
+        Err(CallError::Refused(reason)) => (None, Some(reason)),
+        Err(other) => return Err(WebError::call("reading the destination")(other)),
     };
-    let mut install = install_view(&target.install, &target.source);
+    let mut install = install_view(api.install(), &target.source);
     if attention.is_some() {
         install.expires = "refused by Segment (see below)".to_owned();
     }
@@ -125,8 +114,7 @@ pub async fn show(
 /// `GET /destination/sources`: the source picker again, to manage another source (wider
 /// scopes only; a `destination/<slug>` install has its source fixed).
 pub async fn sources(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     session: TypedSession,
@@ -136,8 +124,7 @@ pub async fn sources(
         return Ok(see_other("/destination"));
     }
     let picker = SourcePicker {
-        segment: &segment,
-        tokens: &tokens,
+        enable: &enable,
         partner: &partner,
         site: &site,
     };
@@ -146,8 +133,7 @@ pub async fn sources(
 
 /// The source picker: what it needs, to show the workspace's sources.
 struct SourcePicker<'a> {
-    segment: &'a SegmentClient,
-    tokens: &'a Tokens,
+    enable: &'a Enable,
     partner: &'a Partner,
     site: &'a Site,
 }
@@ -157,21 +143,19 @@ impl SourcePicker<'_> {
         &self,
         session: &TypedSession,
         account: &CurrentAccount,
-        mut install: InstallToken,
+        install: InstallToken,
     ) -> Result<HttpResponse, WebError> {
-        let workspace = install
+        let workspace = &install
             .workspace()
             .cloned()
             .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
+        let scope = install.scope.to_string();
         let sources = self
-            .tokens
-            .with_install(
-                account,
-                &mut install,
-                "listing the workspace's sources",
-                async |token| self.segment.list_sources(token, &workspace).await,
-            )
-            .await?;
+            .enable
+            .config_api_with(account.id(), install)
+            .call(|segment, token| async move { segment.list_sources(&token, workspace).await })
+            .await
+            .map_err(WebError::call("listing the workspace's sources"))?;
         let sources = sources
             .into_iter()
             .filter_map(|s| {
@@ -186,7 +170,7 @@ impl SourcePicker<'_> {
         render(&SourcesPage {
             layout: Layout::with_forms(self.site.sandbox, session),
             workspace: workspace.to_string(),
-            scope: install.scope.to_string(),
+            scope,
             sources,
             display_name: self.partner.display_name(),
         })
@@ -222,109 +206,61 @@ pub async fn choose_source(
 }
 
 /// `POST /destination/enable`: creates the destination with the partner's API key (when the
-/// destination has an `apiKey` setting), enabled;
-/// when it already exists, updates API key, enabled and connection mode instead (as Segment's
-/// Node example does).
+/// destination has an `apiKey` setting), enabled; when it already exists, updates API key,
+/// enabled and connection mode instead (as Segment's Node example does). A required setting
+/// without a value keeps it disabled, and Configure asks for it.
 pub async fn enable(
     health: web::Data<HealthCache>,
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     session: TypedSession,
-    WritableTarget(mut target): WritableTarget,
+    WritableTarget(target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let (source, name) = (&target.source, &target.destination);
-    let slug = &partner.destination_slug;
     let api_key = partner.api_key(&target.account).await?;
-    let (destination, created, missing) = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "enabling the destination",
-            async |token| {
-                let (catalog, existing) = tokio::join!(
-                    segment.get_catalog_destination(token, slug),
-                    segment.get_destination(token, name),
-                );
-                let (catalog, existing) = (catalog?, existing?);
-                partner.learn_display_name(&catalog.display_name);
-                // Required settings without a value: the key goes in, but it stays off.
-                let missing: Vec<String> = catalog
-                    .missing_required(existing.as_ref())
-                    .iter()
-                    .map(|s| {
-                        if s.display_name.is_empty() {
-                            s.name.clone()
-                        } else {
-                            s.display_name.clone()
-                        }
-                    })
-                    .collect();
-                // The partner's key goes into its setting if the destination has one.
-                let change = DestinationChange {
-                    enabled: Some(missing.is_empty()),
-                    connection_mode: Some(ConnectionMode::Cloud),
-                    config: Some(if catalog.takes_api_key() {
-                        vec![ConfigValue {
-                            name: name.api_key_setting(),
-                            value: api_key.expose().into(),
-                        }]
-                    } else {
-                        Vec::new()
-                    }),
-                };
-                let result = match existing {
-                    None => match segment
-                        .create_destination(token, source, name, &change)
-                        .await
-                    {
-                        Ok(created) => Ok((created, true)),
-                        // Created meanwhile (another tab): update it instead.
-                        Err(error) if error.is_already_exists() => segment
-                            .update_destination(token, name, &change)
-                            .await
-                            .map(|updated| (updated, false)),
-                        Err(error) => Err(error),
-                    },
-                    Some(_) => segment
-                        .update_destination(token, name, &change)
-                        .await
-                        .map(|updated| (updated, false)),
-                };
-                result.map(|(destination, created)| (destination, created, missing))
-            },
-        )
-        .await?;
-    if !missing.is_empty() {
-        health.forget(name);
+    let enabled = target
+        .api(&enable)
+        .enable_destination(&partner.destination_slug, Some(api_key.expose()))
+        .await
+        .map_err(WebError::call("enabling the destination"))?;
+    partner.learn_display_name(&enabled.catalog.display_name);
+    health.forget(&target.destination);
+    let destination = &enabled.destination;
+    if !enabled.missing.is_empty() {
+        let missing: Vec<&str> = enabled
+            .missing
+            .iter()
+            .map(|s| {
+                if s.display_name.is_empty() {
+                    s.name.as_str()
+                } else {
+                    s.display_name.as_str()
+                }
+            })
+            .collect();
+        let one = missing.len() == 1;
         session.flash(
             FlashKind::Error,
             format!(
                 "{} needs {} before it can be enabled: {}. Fill {} in here, save, then click \
                  Enable again. Your API key is in place; the destination stays disabled.",
-                label(&destination),
-                if missing.len() == 1 {
-                    "a setting"
-                } else {
-                    "some settings"
-                },
+                label(destination),
+                if one { "a setting" } else { "some settings" },
                 missing.join(", "),
-                if missing.len() == 1 { "it" } else { "them" },
+                if one { "it" } else { "them" },
             ),
         )?;
         return Ok(see_other("/destination/configure"));
     }
-    health.forget(name);
-    let message = if created {
+    let message = if enabled.created {
         format!(
             "{} was created on {} and enabled.",
-            label(&destination),
-            source.slug()
+            label(destination),
+            target.source.slug()
         )
     } else {
         format!(
             "{} already existed: its API key was updated and it is enabled.",
-            label(&destination)
+            label(destination)
         )
     };
     session.flash(FlashKind::Success, message)?;
@@ -334,29 +270,17 @@ pub async fn enable(
 /// `POST /destination/disable`: keeps the destination and its settings, stops sending data.
 pub async fn disable(
     health: web::Data<HealthCache>,
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
+    partner: web::Data<Partner>,
     session: TypedSession,
-    WritableTarget(mut target): WritableTarget,
+    WritableTarget(target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let name = &target.destination;
-    let change = DestinationChange {
-        enabled: Some(false),
-        ..Default::default()
-    };
-    let updated = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "disabling the destination",
-            async |token| {
-                segment
-                    .update_existing_destination(token, name, &change)
-                    .await
-            },
-        )
-        .await?;
-    health.forget(name);
+    let updated = target
+        .api(&enable)
+        .disable_destination(&partner.destination_slug)
+        .await
+        .map_err(WebError::call("disabling the destination"))?;
+    health.forget(&target.destination);
     match updated {
         Some(updated) => session.flash(
             FlashKind::Success,
@@ -386,24 +310,16 @@ pub async fn confirm_remove(
 
 /// `POST /destination/remove`: deletes the destination from the source. The install stays.
 pub async fn remove(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
+    partner: web::Data<Partner>,
     session: TypedSession,
-    WritableTarget(mut target): WritableTarget,
+    WritableTarget(target): WritableTarget,
 ) -> Result<HttpResponse, WebError> {
-    let name = &target.destination;
-    let removed = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "removing the destination",
-            async |token| match segment.delete_destination(token, name).await {
-                Ok(()) => Ok(true),
-                Err(error) if error.is_not_found() => Ok(false),
-                Err(error) => Err(error),
-            },
-        )
-        .await?;
+    let removed = target
+        .api(&enable)
+        .remove_destination(&partner.destination_slug)
+        .await
+        .map_err(WebError::call("removing the destination"))?;
     if removed {
         let message = format!("The destination was removed from {}.", target.source.slug());
         session.flash(FlashKind::Success, message)?;
@@ -514,10 +430,9 @@ fn time_of_day(at: &str, now: chrono::DateTime<Utc>) -> String {
 }
 
 /// `POST /destination/disconnect`: this app stops using the install and drops its token
-/// (Segment keeps the install). The account stays its holder, so connecting the same workspace
-/// again reconnects.
+/// (Segment keeps the install): the flow library's `uninstall`. The account stays its holder,
+/// so connecting the same workspace again offers it back.
 pub async fn disconnect(
-    store: web::Data<Store>,
     enable: web::Data<Enable>,
     site: web::Data<Site>,
     session: TypedSession,
@@ -526,20 +441,15 @@ pub async fn disconnect(
     let Some(account) = account else {
         return not_connected(&session);
     };
-    let Some(install) = installs::current(&store, &session, &account).await? else {
+    let Some(install) = installs::current(enable.store(), &session, &account).await? else {
         return not_connected(&session);
     };
-    // The flow library's uninstall: the store's `delete` (this store keeps the row, marked
-    // disconnected, so the account can use it again).
     enable
-        .uninstall(&account.id(), &install.install_name)
+        .uninstall(&account.id(), install.name())
         .await
-        .map_err(|error| match error {
-            enable_with_segment::TokenError::Store(error) => super::enable::store_error(error),
-            other => WebError::Store(other.to_string()),
-        })?;
+        .map_err(WebError::installs)?;
     session.forget_install();
-    let workspace = install.workspace_slug();
+    let workspace = install.token.workspace_slug();
     let where_to = if site.sandbox {
         "Uninstall it from the sandbox inspector"
     } else {

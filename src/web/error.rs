@@ -10,45 +10,32 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
 
+use enable_with_segment::sql::Error as SqlError;
+use enable_with_segment::{CallError, FlowError};
+
 use crate::segment::{ErrorKind, SegmentError};
+
+/// What the install flow hands the app's failure hook: the flow library's [`FlowError`], with
+/// the app's own errors for its login (sign-up) and the install store's.
+pub type FlowFailure = FlowError<WebError, SqlError>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// Segment (or the sandbox) refused or failed while the app was `doing` something.
-    #[error("Segment failed while {doing}: {error}")]
-    Segment {
+    /// The install flow did not end with a stored install (the flow library's words; the
+    /// page's are chosen in [`WebError::shown`]).
+    #[error(transparent)]
+    Flow(Box<FlowFailure>),
+
+    /// A Config API call for the install failed while the app was `doing` something: Segment
+    /// refused or failed, refused a new token, or another request is renewing it.
+    #[error("while {doing}: {error}")]
+    Call {
         doing: &'static str,
-        error: SegmentError,
+        error: CallError<SqlError>,
     },
-
-    /// Segment sent the browser back with `error=…` instead of a code.
-    #[error("Segment did not authorize the install: {error}")]
-    Provider {
-        error: String,
-        description: Option<String>,
-        hint: Option<String>,
-    },
-
-    #[error("no sign-in flow is in progress in this browser")]
-    NoFlow,
-
-    #[error("the sign-in flow expired")]
-    FlowExpired,
-
-    #[error("the state sent back does not match the one this browser was given")]
-    StateMismatch,
-
-    #[error("Segment sent the browser back without a code")]
-    MissingCode,
 
     #[error("the install token names no source, but the scope {0} needs one")]
     MissingSource(String),
-
-    #[error("Segment would not mint a new token for this install ({0})")]
-    InstallRefused(String),
-
-    #[error("another request is renewing this install's token and has not finished")]
-    RefreshBusy,
 
     #[error("this browser has no account with us")]
     NoAccount,
@@ -113,14 +100,20 @@ impl WebError {
         }
     }
 
-    /// Wraps a Segment error with what the app was doing when it happened.
-    pub fn segment(doing: &'static str) -> impl FnOnce(SegmentError) -> WebError {
-        move |error| WebError::Segment { doing, error }
+    /// Wraps a failed Config API call with what the app was doing when it happened.
+    pub fn call(doing: &'static str) -> impl FnOnce(CallError<SqlError>) -> WebError {
+        move |error| WebError::Call { doing, error }
+    }
+
+    /// A failure of the install store (its details go to the log, not the page).
+    pub fn installs(error: SqlError) -> WebError {
+        WebError::Store(error.to_string())
     }
 
     /// Everything the error page says about this error: its status, title, message, hint and
     /// whether to offer to connect again, decided here, in one exhaustive match (a new variant
-    /// does not compile until it says all of it). Segment's failures are told apart by their
+    /// does not compile until it says all of it; the flow library's errors are read in
+    /// `flow_shown` and `call_shown`). Segment's failures are told apart by their
     /// [`ErrorKind`], never by Segment's words.
     pub fn shown(&self, sandbox: bool) -> Shown {
         use StatusCode as S;
@@ -130,42 +123,11 @@ impl WebError {
             message: self.message(),
             hint: hint.map(str::to_owned),
             offers_restart,
-            passes: self.passes(),
+            passes: matches!(self, WebError::SessionsUnavailable),
         };
         match self {
-            WebError::Segment { error, .. } => {
-                let (status, title, hint, restart) = segment_failure(error.kind(), sandbox);
-                says(status, title, hint, restart)
-            }
-            WebError::Provider { error, hint, .. } => {
-                let kind = self.provider_kind().unwrap_or(ErrorKind::OAuthRefused);
-                let ours = match kind {
-                    // Segment's own hint, when it sent one and there is no better advice.
-                    ErrorKind::OAuthRefused => hint.as_deref(),
-                    other => segment_failure(other, sandbox).2,
-                };
-                let status = if error == "access_denied" {
-                    S::FORBIDDEN
-                } else {
-                    S::BAD_REQUEST
-                };
-                says(status, "Segment did not authorize the install", ours, true)
-            }
-            WebError::NoFlow | WebError::FlowExpired | WebError::StateMismatch => says(
-                S::BAD_REQUEST,
-                "This sign-in link is not valid",
-                Some(
-                    "Start again from the home page: each sign-in gets its own state, and it \
-                     works once, in the browser that started it.",
-                ),
-                true,
-            ),
-            WebError::MissingCode => says(
-                S::BAD_REQUEST,
-                "Segment sent no authorization code",
-                None,
-                true,
-            ),
+            WebError::Flow(error) => flow_shown(error, sandbox),
+            WebError::Call { doing, error } => call_shown(doing, error, sandbox),
             WebError::MissingSource(_) => says(
                 S::BAD_GATEWAY,
                 "The install has no source",
@@ -175,27 +137,6 @@ impl WebError {
                      is the destination scope you configured.",
                 ),
                 true,
-            ),
-            WebError::InstallRefused(_) => says(
-                S::UNAUTHORIZED,
-                "Segment refused this install's token",
-                Some(
-                    "The install is kept, marked as needing attention. Either the App was \
-                     uninstalled from the workspace in Segment (connect with Segment again to \
-                     install it anew), or Segment does not accept this app's CLIENT_ID and \
-                     CLIENT_SECRET (fix them; the next page that works clears the mark).",
-                ),
-                true,
-            ),
-            WebError::RefreshBusy => says(
-                S::SERVICE_UNAVAILABLE,
-                "Segment is slow to renew the connection",
-                Some(
-                    "The install token is being renewed by another request (perhaps on another \
-                     instance of this app), and Segment has not answered it yet. Try again in a \
-                     moment.",
-                ),
-                false,
             ),
             WebError::SessionsUnavailable => says(
                 S::SERVICE_UNAVAILABLE,
@@ -263,7 +204,10 @@ impl WebError {
                 S::FORBIDDEN,
                 "This install sees one destination, not the workspace",
                 Some(
-                    "An App with a destination/<slug> scope reaches only that destination, on                      the source picked at install time: its Monitor page (from the destination                      page) shows how its deliveries go. The workspace view needs an App created                      with the workspace:read or workspace scope.",
+                    "An App with a destination/<slug> scope reaches only that destination, on the \
+                     source picked at install time: its Monitor page (from the destination page) \
+                     shows how its deliveries go. The workspace view needs an App created with \
+                     the workspace:read or workspace scope.",
                 ),
                 false,
             ),
@@ -314,91 +258,14 @@ impl WebError {
         }
     }
 
-    /// What Segment's `error=…` on the redirect back means.
-    fn provider_kind(&self) -> Option<ErrorKind> {
-        match self {
-            WebError::Provider {
-                error, description, ..
-            } => Some(ErrorKind::of_oauth(error, description.as_deref())),
-            _ => None,
-        }
-    }
-
-    /// What the user reads under the title. Segment's own words are kept.
+    /// What the user reads under the title: the error's own sentence, capitalised.
     fn message(&self) -> String {
         match self {
-            WebError::Segment { doing, error } => {
-                // Segment's words may end a sentence already.
-                let error = error.to_string();
-                format!("While {doing}, {}.", error.trim_end_matches('.'))
-            }
-            // Known codes in our own words; Segment's only for a code we do not know.
-            WebError::Provider {
-                error, description, ..
-            } => {
-                let ours = match self.provider_kind() {
-                Some(ErrorKind::AccessDenied) => Some(
-                    "The workspace owner chose Deny on Segment's consent screen, so nothing was \
-                     installed."
-                ),
-                Some(ErrorKind::InvalidScope) => Some(
-                    "Segment refused the scope this app asked for: it is not the scope the App \
-                     was created with."
-                ),
-                Some(ErrorKind::RedirectMismatch) => Some(
-                    "Segment refused the redirect URL this app sent: it is not one the App \
-                     registered."
-                ),
-                Some(ErrorKind::BadCredentials) => Some(
-                    "Segment did not accept this app's credentials."
-                ),
-                Some(ErrorKind::InstallExists) => Some(
-                    "Segment says the App is installed on that workspace already."
-                ),
-                _ => None,
-            };
-                match (ours, description) {
-                    (Some(ours), _) => format!("{ours} (Segment's code: {error}.)"),
-                    (None, Some(d)) => format!("Segment answered {error}: {d}"),
-                    (None, None) => format!("Segment answered {error}."),
-                }
-            }
-            WebError::NoFlow => "This browser has no sign-in in progress: the link was already \
-                                 used, or it was started in another browser."
-                .to_owned(),
-            WebError::FlowExpired => {
-                "The sign-in took longer than 10 minutes and expired.".to_owned()
-            }
-            WebError::StateMismatch => "The state Segment sent back does not match the one \
-                                        given to this browser. The link may have been tampered \
-                                        with, or belong to another sign-in."
-                .to_owned(),
             WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => {
                 "The page could not be prepared. Try again; if it keeps happening, the app's log says why."
                     .to_owned()
             }
-            // The error's own sentence, capitalised.
-            other => {
-                let text = other.to_string();
-                let mut chars = text.chars();
-                match chars.next() {
-                    Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-                    None => text,
-                }
-            }
-        }
-    }
-
-    /// Whether the same request may well work in a moment: Segment was down, slow, unreachable
-    /// or limiting, or another request is renewing the token. The page then offers to try again.
-    fn passes(&self) -> bool {
-        match self {
-            WebError::Segment { error, .. } => matches!(
-                error.kind(),
-                ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unreachable { .. }
-            ),
-            WebError::RefreshBusy | WebError::SessionsUnavailable => true,
-            _ => false,
+            other => sentence(other),
         }
     }
 
@@ -423,6 +290,203 @@ pub struct Shown {
     pub offers_restart: bool,
     /// The failure is Segment's and passing (see `WebError::passes`): offer to try again.
     pub passes: bool,
+}
+
+/// `error`'s words as a sentence: capitalised, with a full stop.
+fn sentence(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => text,
+    }
+}
+
+/// The page for a failure of the install flow (the flow library's [`FlowError`]). The app's
+/// login's own failures (a sign-up refused) are the app's pages.
+fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
+    use StatusCode as S;
+    let says = |status, title, message: String, hint: Option<&str>, offers_restart| Shown {
+        status,
+        title,
+        message,
+        hint: hint.map(str::to_owned),
+        offers_restart,
+        passes: false,
+    };
+    let link_not_valid = |message: &str| {
+        says(
+            S::BAD_REQUEST,
+            "This sign-in link is not valid",
+            message.to_owned(),
+            Some(
+                "Start again from the home page: each sign-in gets its own state, and it works \
+                 once, in the browser that started it.",
+            ),
+            true,
+        )
+    };
+    match error {
+        FlowError::Users(error) => error.shown(sandbox),
+        FlowError::Segment(error) => segment_shown(
+            "exchanging the authorization code for an install token",
+            error,
+            sandbox,
+        ),
+        FlowError::Provider {
+            error,
+            description,
+            hint,
+        } => provider_shown(error, description.as_deref(), hint.as_deref(), sandbox),
+        FlowError::NoFlow => link_not_valid(
+            "This browser has no sign-in in progress: the link was already used, or it was \
+             started in another browser.",
+        ),
+        FlowError::Expired => {
+            link_not_valid("The sign-in took longer than 10 minutes and expired.")
+        }
+        FlowError::StateMismatch => link_not_valid(
+            "The state Segment sent back does not match the one given to this browser. The \
+             link may have been tampered with, or belong to another sign-in.",
+        ),
+        FlowError::MissingCode => says(
+            S::BAD_REQUEST,
+            "Segment sent no authorization code",
+            sentence(error),
+            None,
+            true,
+        ),
+        FlowError::MissingSource(scope) => WebError::MissingSource(scope.clone()).shown(sandbox),
+        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => {
+            WebError::InstalledElsewhere.shown(sandbox)
+        }
+        FlowError::SignInFirst => WebError::SignInFirst.shown(sandbox),
+        FlowError::SignInOnCallbackHost { .. } => Shown {
+            message: sentence(error),
+            ..WebError::SignInFirst.shown(sandbox)
+        },
+        FlowError::Store(_) => WebError::Store(String::new()).shown(sandbox),
+        // The request's own fault (`Aborted`, `BadQuery`, `BadReturnTo`), and anything newer.
+        other => says(
+            S::BAD_REQUEST,
+            "The request is not valid",
+            sentence(other),
+            None,
+            false,
+        ),
+    }
+}
+
+/// The page for a Config API call that failed while the app was `doing` something.
+fn call_shown(doing: &str, error: &CallError<SqlError>, sandbox: bool) -> Shown {
+    use StatusCode as S;
+    match error {
+        CallError::Segment(error) => segment_shown(doing, error, sandbox),
+        CallError::Refused(_) => Shown {
+            status: S::UNAUTHORIZED,
+            title: "Segment refused this install's token",
+            message: sentence(error),
+            hint: Some(
+                "The install is kept, marked as needing attention. Either the App was \
+                 uninstalled from the workspace in Segment (connect with Segment again to \
+                 install it anew), or Segment does not accept this app's CLIENT_ID and \
+                 CLIENT_SECRET (fix them; the next page that works clears the mark)."
+                    .to_owned(),
+            ),
+            offers_restart: true,
+            passes: false,
+        },
+        CallError::RefreshBusy => Shown {
+            status: S::SERVICE_UNAVAILABLE,
+            title: "Segment is slow to renew the connection",
+            message: sentence(error),
+            hint: Some(
+                "The install token is being renewed by another request (perhaps on another \
+                 instance of this app), and Segment has not answered it yet. Try again in a \
+                 moment."
+                    .to_owned(),
+            ),
+            offers_restart: false,
+            passes: true,
+        },
+        CallError::NotConnected => WebError::NotConnected.shown(sandbox),
+        CallError::NoSource => {
+            WebError::BadRequest("pick a source on the destination page first".into())
+                .shown(sandbox)
+        }
+        CallError::Store(_) => WebError::Store(String::new()).shown(sandbox),
+        other => WebError::Store(other.to_string()).shown(sandbox),
+    }
+}
+
+/// The page for Segment's failure while the app was `doing` something.
+fn segment_shown(doing: &str, error: &SegmentError, sandbox: bool) -> Shown {
+    let kind = error.kind();
+    let (status, title, hint, offers_restart) = segment_failure(kind, sandbox);
+    // Segment's words may end a sentence already.
+    let words = error.to_string();
+    Shown {
+        status,
+        title,
+        message: format!("While {doing}, {}.", words.trim_end_matches('.')),
+        hint: hint.map(str::to_owned),
+        offers_restart,
+        // Down, slow, unreachable or limiting: the same request may well work in a moment.
+        passes: matches!(
+            kind,
+            ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unreachable { .. }
+        ),
+    }
+}
+
+/// The page for Segment's `error=…` on the redirect back: known codes in our own words,
+/// Segment's only for a code we do not know.
+fn provider_shown(
+    error: &str,
+    description: Option<&str>,
+    hint: Option<&str>,
+    sandbox: bool,
+) -> Shown {
+    let kind = ErrorKind::of_oauth(error, description);
+    let ours = match kind {
+        ErrorKind::AccessDenied => Some(
+            "The workspace owner chose Deny on Segment's consent screen, so nothing was installed.",
+        ),
+        ErrorKind::InvalidScope => Some(
+            "Segment refused the scope this app asked for: it is not the scope the App was \
+             created with.",
+        ),
+        ErrorKind::RedirectMismatch => Some(
+            "Segment refused the redirect URL this app sent: it is not one the App registered.",
+        ),
+        ErrorKind::BadCredentials => Some("Segment did not accept this app's credentials."),
+        ErrorKind::InstallExists => {
+            Some("Segment says the App is installed on that workspace already.")
+        }
+        _ => None,
+    };
+    let message = match (ours, description) {
+        (Some(ours), _) => format!("{ours} (Segment's code: {error}.)"),
+        (None, Some(d)) => format!("Segment answered {error}: {d}"),
+        (None, None) => format!("Segment answered {error}."),
+    };
+    // Segment's own hint, when it sent one and there is no better advice.
+    let hint = match kind {
+        ErrorKind::OAuthRefused => hint,
+        other => segment_failure(other, sandbox).2,
+    };
+    Shown {
+        status: if error == "access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        title: "Segment did not authorize the install",
+        message,
+        hint: hint.map(str::to_owned),
+        offers_restart: true,
+        passes: false,
+    }
 }
 
 /// Status, title, hint (from Segment's FAQ where it has one) and whether connecting again can
@@ -588,12 +652,24 @@ mod tests {
     use super::*;
 
     fn oauth(error: &str, description: &str) -> WebError {
-        WebError::Segment {
-            doing: "exchanging the code",
-            error: SegmentError::OAuth {
-                error: error.into(),
-                description: Some(description.into()),
-            },
+        WebError::Flow(Box::new(FlowError::Segment(SegmentError::OAuth {
+            error: error.into(),
+            description: Some(description.into()),
+        })))
+    }
+
+    fn provider(error: &str) -> WebError {
+        WebError::Flow(Box::new(FlowError::Provider {
+            error: error.into(),
+            description: None,
+            hint: None,
+        }))
+    }
+
+    fn segment(error: SegmentError) -> WebError {
+        WebError::Call {
+            doing: "reading the destination",
+            error: CallError::Segment(error),
         }
     }
 
@@ -611,62 +687,59 @@ mod tests {
         );
         assert!(redirect.hint(false).unwrap().contains("REDIRECT_URL"));
 
-        let scope = WebError::Provider {
-            error: "invalid_scope".into(),
-            description: None,
-            hint: None,
-        };
+        let scope = provider("invalid_scope");
         assert!(scope.hint(false).unwrap().contains("SEGMENT_SCOPE"));
         assert_eq!(scope.status_code(), StatusCode::BAD_REQUEST);
 
-        let denied = WebError::Provider {
-            error: "access_denied".into(),
-            description: None,
-            hint: None,
-        };
+        let denied = provider("access_denied");
         assert_eq!(denied.status_code(), StatusCode::FORBIDDEN);
         assert!(denied.hint(false).unwrap().contains("Deny"));
 
-        let expired = WebError::Segment {
-            doing: "reading the destination",
-            error: SegmentError::Api {
-                status: 401,
-                message: "malformed token".into(),
-            },
-        };
+        let expired = segment(SegmentError::Api {
+            status: 401,
+            message: "malformed token".into(),
+        });
         assert_eq!(expired.status_code(), StatusCode::UNAUTHORIZED);
         assert!(expired.hint(false).unwrap().contains("expire"));
         assert!(expired.offers_restart());
 
         let missing = WebError::MissingSource("destination/clearbrain".into());
         assert!(missing.hint(false).unwrap().contains("source"));
+
+        let refused = WebError::Call {
+            doing: "reading the destination",
+            error: CallError::Refused("install not found".into()),
+        };
+        assert_eq!(refused.status_code(), StatusCode::UNAUTHORIZED);
+        assert!(refused.hint(false).unwrap().contains("CLIENT_SECRET"));
     }
 
     #[test]
     fn upstream_failures_map_to_gateway_statuses() {
-        let timeout = WebError::Segment {
-            doing: "x",
-            error: SegmentError::Unreachable {
-                timed_out: true,
-                detail: "no answer in time".into(),
-            },
-        };
+        let timeout = segment(SegmentError::Unreachable {
+            timed_out: true,
+            detail: "no answer in time".into(),
+        });
         assert_eq!(timeout.status_code(), StatusCode::GATEWAY_TIMEOUT);
-        let limited = WebError::Segment {
-            doing: "x",
-            error: SegmentError::Api {
-                status: 429,
-                message: "slow down".into(),
-            },
-        };
+        let limited = segment(SegmentError::Api {
+            status: 429,
+            message: "slow down".into(),
+        });
         assert_eq!(limited.status_code(), StatusCode::SERVICE_UNAVAILABLE);
-        let broken = WebError::Segment {
-            doing: "x",
-            error: SegmentError::Api {
-                status: 500,
-                message: "oops".into(),
-            },
-        };
+        assert!(limited.shown(false).passes);
+        let broken = segment(SegmentError::Api {
+            status: 500,
+            message: "oops".into(),
+        });
         assert_eq!(broken.status_code(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn a_refused_sign_up_at_the_callback_is_the_apps_own_page() {
+        let refused = WebError::Flow(Box::new(FlowError::Users(WebError::TooManyAccounts(
+            "from this address",
+        ))));
+        assert_eq!(refused.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.shown(false).title, "Too many new accounts");
     }
 }

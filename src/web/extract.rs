@@ -16,6 +16,7 @@ use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
+use super::enable::{Api, Enable};
 use super::error::WebError;
 use super::installs;
 use super::login::CurrentAccount;
@@ -23,7 +24,7 @@ use super::pages::see_other;
 use super::session::{FlashKind, TypedSession};
 use super::state::Partner;
 use crate::segment::{DestinationName, DestinationSlug, InstallToken, SourceName};
-use crate::store::Store;
+use crate::store::SqlStore;
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
 
@@ -49,6 +50,16 @@ pub struct Target {
     pub destination: DestinationName,
 }
 
+impl Target {
+    /// The Config API for the install, on the source: every Segment call for the target goes
+    /// through it (the flow library's token handling).
+    pub fn api<'a>(&self, enable: &'a Enable) -> Api<'a> {
+        enable
+            .config_api_with(self.account.id(), self.install.clone())
+            .on_source(self.source.clone())
+    }
+}
+
 /// Where a request for a destination page leads.
 pub enum Resolved {
     Target(Box<Target>),
@@ -61,7 +72,7 @@ pub enum Resolved {
 /// The install and source a request is about: the session's install if the account holds it,
 /// else the account's stored one (a returning visitor, an expired session, a restarted app).
 pub async fn resolve(
-    store: &Store,
+    store: &SqlStore,
     slug: &DestinationSlug,
     session: &TypedSession,
     account: Option<CurrentAccount>,
@@ -99,7 +110,7 @@ pub fn not_connected(session: &TypedSession) -> Result<HttpResponse, WebError> {
 
 /// The account and the install in use, whatever source is picked. `None`: not connected.
 pub async fn installed(
-    store: &Store,
+    store: &SqlStore,
     session: &TypedSession,
     account: Option<CurrentAccount>,
 ) -> Result<Option<(CurrentAccount, InstallToken)>, WebError> {
@@ -109,8 +120,7 @@ pub async fn installed(
     let Some(stored) = installs::current(store, session, &account).await? else {
         return Ok(None);
     };
-    let install = store.install_token(&stored).map_err(WebError::store)?;
-    Ok(Some((account, install)))
+    Ok(Some((account, stored.token)))
 }
 
 /// The destination a Monitor page is about: the partner's destination on the source in use
@@ -150,7 +160,7 @@ impl FromRequest for MonitorTarget {
                 .map_err(|reason| WebError::BadRequest(format!("destination: {reason}")))?;
             let parts = parts?;
             let Some((account, install)) =
-                installed(&parts.store, &parts.session, parts.account).await?
+                installed(parts.enable.store(), &parts.session, parts.account).await?
             else {
                 return Err(go_home(&parts.session));
             };
@@ -182,7 +192,7 @@ impl FromRequest for MonitorTarget {
 
 /// What every extractor here needs from the request.
 struct Parts {
-    store: web::Data<Store>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     session: TypedSession,
     account: Option<CurrentAccount>,
@@ -191,7 +201,7 @@ struct Parts {
 fn parts(request: &HttpRequest) -> Result<Parts, actix_web::Error> {
     let missing = || WebError::Session("the app's state is missing".into());
     Ok(Parts {
-        store: request.app_data().cloned().ok_or_else(missing)?,
+        enable: request.app_data().cloned().ok_or_else(missing)?,
         partner: request.app_data().cloned().ok_or_else(missing)?,
         session: TypedSession::from_request(request, &mut Payload::None).into_inner()?,
         account: request.extensions().get::<CurrentAccount>().cloned(),
@@ -214,7 +224,7 @@ impl FromRequest for Connected {
         let parts = parts(request);
         Box::pin(async move {
             let parts = parts?;
-            match installed(&parts.store, &parts.session, parts.account).await? {
+            match installed(parts.enable.store(), &parts.session, parts.account).await? {
                 Some((account, install)) => Ok(Connected { account, install }),
                 None => Err(go_home(&parts.session)),
             }
@@ -228,12 +238,12 @@ async fn target(
     parts: Result<Parts, actix_web::Error>,
 ) -> Result<Option<Target>, actix_web::Error> {
     let Parts {
-        store,
+        enable,
         partner,
         session,
         account,
     } = parts?;
-    match resolve(&store, &partner.destination_slug, &session, account).await? {
+    match resolve(enable.store(), &partner.destination_slug, &session, account).await? {
         Resolved::Target(target) => Ok(Some(*target)),
         Resolved::NotConnected => Err(go_home(&session)),
         Resolved::PickSource(..) => Ok(None),

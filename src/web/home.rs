@@ -2,19 +2,21 @@
 
 use actix_web::{HttpResponse, web};
 
+use enable_with_segment::InstallStore;
+
+use super::enable::Enable;
 use super::error::WebError;
 use super::login::CurrentAccount;
 use super::pages::{AccountView, HomePage, Layout, render};
 use super::session::TypedSession;
 use super::state::{Partner, Site};
 use crate::segment::SegmentClient;
-use crate::store::Store;
 
 /// `GET /`: what this app is, and the button that starts the install. Viewing it makes
 /// nothing: no account, and no session for a visitor without one.
 pub async fn show(
     segment: web::Data<SegmentClient>,
-    store: web::Data<Store>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     session: TypedSession,
@@ -23,16 +25,17 @@ pub async fn show(
     let (account, connected_workspace) = match account {
         None => (None, None),
         Some(account) => {
-            let installs = store
-                .installs(account.id())
+            let installs = enable
+                .store()
+                .installs(&account.id())
                 .await
-                .map_err(WebError::store)?;
-            // The install the session names, if the account holds it (looked up with it).
-            let connected_workspace = account
-                .in_use
-                .as_ref()
-                .filter(|install| install.is_connected())
-                .map(|install| install.workspace_slug().to_owned());
+                .map_err(WebError::installs)?;
+            // The install the session names, if the account holds it.
+            let in_use = session.install_name()?;
+            let connected_workspace = installs
+                .iter()
+                .find(|install| Some(install.name()) == in_use.as_ref() && install.is_connected())
+                .map(|install| install.token.workspace_slug().to_owned());
             let view = AccountView {
                 id: account.id(),
                 key_prefix: account.account.api_key_prefix.clone(),

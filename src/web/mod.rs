@@ -38,7 +38,6 @@ pub mod security;
 pub mod session;
 pub mod settings_form;
 pub mod state;
-pub mod tokens;
 pub mod workspace;
 
 pub use routes::{ROUTES, Route, Unmatched, not_found, route_label, routes};

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::api_key::credential_status;
 use super::chart::{Bucket, Chart, count, percent};
+use super::enable::Enable;
 use super::error::WebError;
 use super::extract::{DestinationTarget, MonitorTarget};
 use super::health::{HealthCache, line};
@@ -21,12 +22,11 @@ use super::pages::{
 };
 use super::session::{FlashKind, TypedSession};
 use super::state::{DemoClock, Partner, Site};
-use super::tokens::Tokens;
 use crate::segment::delivery::{
     DELIVERED, DISCARDED, DeliverySummary, MetricsRange, RETRIED, Series, TIME_TO_SUCCESS_P50,
     TIME_TO_SUCCESS_P95, UNAUTHORIZED_REASON, Window,
 };
-use crate::segment::{ErrorKind, SegmentClient, SegmentError};
+use crate::segment::{ErrorKind, SegmentError};
 
 /// The query of `GET /destination/monitor` (its `destination`, if any, is [`MonitorTarget`]'s).
 #[derive(Debug, Deserialize)]
@@ -49,34 +49,30 @@ pub fn range_of(value: Option<&str>) -> Result<MetricsRange, WebError> {
 // A handler's arguments are what it uses: each dependency is one of them (`web::state`).
 #[allow(clippy::too_many_arguments)]
 pub async fn show(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     partner: web::Data<Partner>,
     site: web::Data<Site>,
     health: web::Data<HealthCache>,
     clock: Option<web::Data<DemoClock>>,
     session: TypedSession,
-    MonitorTarget { mut target, named }: MonitorTarget,
+    MonitorTarget { target, named }: MonitorTarget,
     query: web::Query<MonitorParams>,
 ) -> Result<HttpResponse, WebError> {
     let range = range_of(query.range.as_deref())?;
-    let window = range.window(Utc::now());
+    let window = &range.window(Utc::now());
     let name = &target.destination;
-    let (destination, summary, series) = tokens
-        .with_install(
-            &target.account,
-            &mut target.install,
-            "reading the destination's delivery metrics",
-            async |token| {
-                let (destination, summary, series) = tokio::join!(
-                    segment.get_destination(token, name),
-                    segment.delivery_summary(token, name, &window),
-                    segment.delivery_series(token, name, &[DELIVERED, DISCARDED], &window),
-                );
-                Ok((destination?, summary, series))
-            },
-        )
-        .await?;
+    let (destination, summary, series) = target
+        .api(&enable)
+        .call(|segment, token| async move {
+            let (destination, summary, series) = tokio::join!(
+                segment.get_destination(&token, name),
+                segment.delivery_summary(&token, name, window),
+                segment.delivery_series(&token, name, &[DELIVERED, DISCARDED], window),
+            );
+            Ok((destination?, summary, series))
+        })
+        .await
+        .map_err(WebError::call("reading the destination's delivery metrics"))?;
     if range == super::health::HEALTH_RANGE
         && let Ok(summary) = &summary
     {
@@ -113,7 +109,7 @@ pub async fn show(
                 current: r == range,
             })
             .collect(),
-        window: describe(range, &window),
+        window: describe(range, window),
         panel: None,
         totals: Vec::new(),
         success_rate: None,
@@ -152,7 +148,7 @@ pub async fn show(
         Err(error) => page.panel = Some(panel(&error)),
     }
     match series {
-        Ok(series) if page.panel.is_none() => page.chart = Some(chart(&series, &window)),
+        Ok(series) if page.panel.is_none() => page.chart = Some(chart(&series, window)),
         Ok(_) => {}
         Err(error) => page.chart_problem = Some(panel(&error).text),
     }

@@ -4,14 +4,17 @@
 
 use actix_web::{HttpResponse, web};
 
+use super::enable::Enable;
 use super::error::WebError;
 use super::{
     account, api_key, assets, auth, configure, destination, home, monitor, operations, workspace,
 };
 
-/// Writes the router and [`ROUTES`] from one table, so the two cannot disagree.
+/// Writes the router and [`ROUTES`] from one table, so the two cannot disagree. A `flow` line
+/// is a route the flow library mounts (`Enable::configure`), listed for the metrics and the
+/// README.
 macro_rules! route_table {
-    ($($method:ident $path:literal => $handler:path : $what:literal;)*) => {
+    ($($method:ident $path:literal $(=> $handler:path)? : $what:literal;)*) => {
         /// Every route of the app: method, path and what it is. The router is made from the same
         /// table; the property test fuzzes every route in it, and a test checks that the README's
         /// route table lists exactly these.
@@ -21,8 +24,10 @@ macro_rules! route_table {
             what: $what,
         }),*];
 
-        pub fn routes(cfg: &mut web::ServiceConfig) {
-            $(cfg.route($path, web::$method().to($handler));)*
+        /// Mounts every route: the app's, and the install flow's (the flow library's).
+        pub fn routes(cfg: &mut web::ServiceConfig, enable: &Enable) {
+            enable.configure(cfg);
+            $(route_table!(@route cfg $method $path $($handler)?);)*
             cfg.app_data(web::QueryConfig::default().error_handler(|error, _| {
                 WebError::BadRequest(format!("the query string cannot be read: {error}")).into()
             }))
@@ -39,6 +44,11 @@ macro_rules! route_table {
     };
     (@name get) => { "GET" };
     (@name post) => { "POST" };
+    (@name flow) => { "GET" };
+    (@route $cfg:ident flow $path:literal) => {};
+    (@route $cfg:ident $method:ident $path:literal $handler:path) => {
+        $cfg.route($path, web::$method().to($handler));
+    };
 }
 
 /// One route of [`ROUTES`].
@@ -52,8 +62,8 @@ pub struct Route {
 
 route_table! {
     get "/" => home::show: "what this app is, and Enable with Segment";
-    get "/auth/segment" => auth::start: "starts the install: off to Segment's consent screen";
-    get "/auth/segment/callback" => auth::callback: "Segment's redirect back: the code exchanged, the install kept";
+    flow "/auth/segment": "starts the install: off to Segment's consent screen (the flow library's)";
+    flow "/auth/segment/callback": "Segment's redirect back: the code exchanged, the install kept (the flow library's)";
     post "/installs/use" => auth::use_install: "uses one of the account's installs (after \"already installed\")";
     post "/logout" => auth::logout: "Log out: ends the session (this browser keeps its account)";
     get "/account" => account::show: "offers a demo account";
@@ -115,6 +125,15 @@ pub fn route_label(request: &actix_web::HttpRequest) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::ROUTES;
+
+    /// The flow's lines are where the flow library mounts its routes for the app's redirect URL.
+    #[test]
+    fn the_flow_lines_are_the_flow_librarys_paths() {
+        let callback = crate::config::CALLBACK_PATH;
+        let start = callback.rsplit_once('/').map(|(folder, _)| folder);
+        assert!(ROUTES.iter().any(|r| r.path == callback));
+        assert!(ROUTES.iter().any(|r| Some(r.path) == start));
+    }
 
     /// The README's route table lists exactly the routes of [`ROUTES`], in its order.
     #[test]

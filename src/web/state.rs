@@ -3,9 +3,9 @@
 //!
 //! | `web::Data<…>` | what it is |
 //! |---|---|
-//! | [`SegmentClient`] | calls Segment's OAuth service and Config API |
-//! | [`Tokens`](super::tokens::Tokens) | runs those calls with a fresh install token |
-//! | [`Store`] | accounts and installs |
+//! | [`SegmentClient`] | the App's Segment client (its scope, for the home page) |
+//! | [`Enable`](super::enable::Enable) | the flow library: installs, and the Config API for them with a fresh install token |
+//! | [`Store`] | accounts (and the installs' store, on the same database) |
 //! | [`Sessions`](crate::store::Sessions) | where the sessions are (for `/readyz`) |
 //! | [`Metrics`](crate::metrics::Metrics) | what `/metrics` shows |
 //! | `dyn` [`Login`] | who the partner's user on a request is |
@@ -35,10 +35,6 @@ pub struct Site {
     pub sandbox: bool,
     /// The app is served over https (cookies are `Secure`).
     pub https: bool,
-    /// Where the browser reaches this app: REDIRECT_URL's origin (`http://localhost:8888`)
-    /// and its `Host` (`localhost:8888`).
-    pub public_origin: String,
-    pub public_host: String,
     /// Whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
 }
@@ -48,8 +44,6 @@ impl Site {
         Site {
             sandbox: settings.mode.is_sandbox(),
             https: settings.redirect_url.scheme() == "https",
-            public_origin: settings.public_origin(),
-            public_host: settings.public_host(),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }

@@ -11,83 +11,80 @@ use chrono::Utc;
 use futures_util::future::try_join_all;
 
 use super::chart::count;
+use super::enable::Enable;
 use super::error::WebError;
 use super::extract::Connected;
 use super::monitor::{MonitorParams, panel, range_of};
 use super::pages::{Layout, RangeLink, WorkspaceMonitorPage, WorkspaceRow, render};
 use super::session::TypedSession;
 use super::state::Site;
-use super::tokens::Tokens;
 use crate::segment::delivery::{DeliverySummary, MetricsRange};
-use crate::segment::{Destination, DestinationName, SegmentClient, SourceName};
+use crate::segment::{Destination, DestinationName, SourceName};
 
 /// How many destinations one `batchGetSummary` names.
 const BATCH: usize = 50;
 
 /// `GET /workspace/monitor`
 pub async fn show(
-    segment: web::Data<SegmentClient>,
-    tokens: web::Data<Tokens>,
+    enable: web::Data<Enable>,
     site: web::Data<Site>,
     session: TypedSession,
-    Connected {
-        account,
-        mut install,
-    }: Connected,
+    Connected { account, install }: Connected,
     query: web::Query<MonitorParams>,
 ) -> Result<HttpResponse, WebError> {
     if install.scope.names_a_source() {
         return Err(WebError::OneDestinationOnly(install.scope.to_string()));
     }
-    let workspace = install
+    let workspace = &install
         .workspace()
         .cloned()
         .ok_or_else(|| WebError::BadRequest("the install token names no workspace".into()))?;
+    let scope = install.scope.to_string();
     let range = range_of(query.range.as_deref())?;
-    let window = range.window(Utc::now());
-    let (destinations, summaries) = tokens
-        .with_install(
-            &account,
-            &mut install,
-            "reading the workspace's destinations and their delivery metrics",
-            async |token| {
-                let sources = segment.list_sources(token, &workspace).await?;
-                let names: Vec<SourceName> = sources
+    let window = &range.window(Utc::now());
+    let (destinations, summaries) = enable
+        .config_api_with(account.id(), install)
+        .call(|segment, token| async move {
+            let token = &token;
+            let sources = segment.list_sources(token, workspace).await?;
+            let names: Vec<SourceName> = sources
+                .iter()
+                .filter_map(|s| SourceName::parse(&s.name).ok())
+                .collect();
+            let lists = try_join_all(
+                names
                     .iter()
-                    .filter_map(|s| SourceName::parse(&s.name).ok())
-                    .collect();
-                let lists = try_join_all(
-                    names
-                        .iter()
-                        .map(|source| segment.list_destinations(token, source)),
-                )
-                .await?;
-                let destinations: Vec<Destination> = lists.into_iter().flatten().collect();
-                let named: Vec<DestinationName> = destinations
-                    .iter()
-                    .filter_map(|d| DestinationName::parse(&d.name).ok())
-                    .collect();
-                let mut summaries = Ok(Vec::new());
-                for batch in named.chunks(BATCH) {
-                    match segment
-                        .workspace_delivery_summaries(token, &workspace, batch, &window)
-                        .await
-                    {
-                        Ok(found) => {
-                            if let Ok(all) = &mut summaries {
-                                all.extend(found);
-                            }
-                        }
-                        Err(error) => {
-                            summaries = Err(error);
-                            break;
+                    .map(|source| segment.list_destinations(token, source)),
+            )
+            .await?;
+            let destinations: Vec<Destination> = lists.into_iter().flatten().collect();
+            let named: Vec<DestinationName> = destinations
+                .iter()
+                .filter_map(|d| DestinationName::parse(&d.name).ok())
+                .collect();
+            let mut summaries = Ok(Vec::new());
+            for batch in named.chunks(BATCH) {
+                match segment
+                    .workspace_delivery_summaries(token, workspace, batch, window)
+                    .await
+                {
+                    Ok(found) => {
+                        if let Ok(all) = &mut summaries {
+                            all.extend(found);
                         }
                     }
+                    Err(error) => {
+                        summaries = Err(error);
+                        break;
+                    }
                 }
-                Ok((destinations, summaries))
-            },
-        )
-        .await?;
+            }
+            Ok((destinations, summaries))
+        })
+        .await
+        .map_err(WebError::call(
+            "reading the workspace's destinations and their delivery metrics",
+        ))?;
     let (summaries, problem) = match summaries {
         Ok(summaries) => (summaries, None),
         Err(error) => (Vec::new(), Some(panel(&error))),
@@ -106,7 +103,7 @@ pub async fn show(
     render(&WorkspaceMonitorPage {
         layout: Layout::with_forms(site.sandbox, &session),
         workspace: workspace.to_string(),
-        scope: install.scope.to_string(),
+        scope,
         ranges: MetricsRange::ALL
             .into_iter()
             .map(|r| RangeLink {

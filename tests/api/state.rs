@@ -6,6 +6,7 @@
 use crate::helpers::{
     Browser, Options, TestApp, spawn_app, spawn_app_in_sandbox_mode_with, spawn_app_with,
 };
+use enable_with_segment::InstallStore;
 
 /// A browser holding exactly these cookies (`name=value`), for the app.
 fn browser_with(app: &TestApp, cookies: &[(&str, String)]) -> Browser {
@@ -254,27 +255,26 @@ async fn a_refused_refresh_keeps_the_install_and_a_good_one_clears_the_mark() {
     assert!(text.contains("CLIENT_SECRET"), "{text}");
 
     let store = app.store().await;
-    let (account, _) = store
+    let account = store
         .account_by_login(
             &segment_partnerapp::store::LoginToken::parse(
                 &app.cookie("partnerapp_account").unwrap(),
             )
             .unwrap(),
-            None,
         )
         .await
         .unwrap()
         .unwrap();
-    let installs = store.installs(account.id).await.unwrap();
+    let installs = store.installs().installs(&account.id).await.unwrap();
     assert_eq!(installs.len(), 1, "the install was deleted");
-    assert!(installs[0].attention().is_some());
+    assert!(installs[0].refused.is_some());
 
     // Fixed: the next page mints a token, and the mark is gone.
     let page = app.browser.get(&app.url("/destination")).await;
     assert!(!page.text().contains("needs attention"), "{}", page.text());
     assert!(page.text().contains("Not created"));
-    let installs = store.installs(account.id).await.unwrap();
-    assert_eq!(installs[0].attention(), None);
+    let installs = store.installs().installs(&account.id).await.unwrap();
+    assert_eq!(installs[0].refused, None);
 }
 
 #[tokio::test]

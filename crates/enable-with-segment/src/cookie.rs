@@ -1,8 +1,8 @@
 //! The flow between the start route and the callback: its `state`, its PKCE verifier, when it
-//! began and which user began it, in a cookie of its own: sealed (actix-web's private cookies,
-//! AES-256-GCM with the cookie's name bound in), HttpOnly, `SameSite=Lax` (it must come back on
-//! Segment's redirect, a top-level navigation), `__Host-` and Secure over https, for
-//! [`FLOW_LIFETIME`]. The callback clears it however the flow ends: a `state` works once.
+//! began, which user began it and where it returns to, in a cookie of its own: sealed
+//! (actix-web's private cookies, AES-256-GCM with the cookie's name bound in), HttpOnly,
+//! `SameSite=Lax` (it must come back on Segment's redirect, a top-level navigation), `__Host-`
+//! and Secure over https, for [`FLOW_LIFETIME`]. The callback clears it however the flow ends: a `state` works once.
 //!
 //! Nothing is stored on the server before the visitor comes back, so the flow works behind a
 //! proxy and across instances with no shared state, and a script that opens the start route
@@ -27,6 +27,9 @@ pub(crate) struct PendingFlow<Id> {
     /// The user who started it, whom the install will be for; `None`: a visitor nobody was
     /// signed in as, who gets a user when the flow succeeds (`Users::sign_up`).
     pub user: Option<Id>,
+    /// Where the success hook lands: a path on this site the start route was given.
+    #[serde(default)]
+    pub return_to: Option<String>,
 }
 
 impl<Id> PendingFlow<Id> {
@@ -106,6 +109,7 @@ mod tests {
             pkce_verifier: Some(PkceVerifier::new("the-verifier")),
             started_at: Utc::now(),
             user: Some(7),
+            return_to: Some("/settings".to_owned()),
         }
     }
 
@@ -125,6 +129,7 @@ mod tests {
         let opened = back(sealed.clone(), &seal).expect("the flow opens");
         assert_eq!(opened.state.expose(), "the-state");
         assert_eq!(opened.user, Some(7));
+        assert_eq!(opened.return_to.as_deref(), Some("/settings"));
         let other_key = FlowCookie::new("flow", Key::generate(), true);
         assert!(back(sealed.clone(), &other_key).is_none(), "another key");
         let mut altered = sealed.clone();

@@ -1,6 +1,7 @@
 //! The two routes: start (to Segment's consent screen) and callback (the code exchanged, the
 //! install stored).
 
+use actix_web::cookie::Cookie;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
@@ -11,14 +12,16 @@ use subtle::ConstantTimeEq;
 
 use crate::EnableWithSegment;
 use crate::cookie::PendingFlow;
-use crate::error::{FlowError, StoreError};
-use crate::hooks::{Event, Hooks};
-use crate::store::InstallStore;
-use crate::users::Users;
+use crate::error::{FlowError, FlowErrorOf};
+use crate::hooks::{Event, FlowOutcome, Hooks};
+use crate::store::{InstallStore, Saved};
+use crate::users::{NewUser, Users};
 
-/// The query of the start route. Other parameters are ignored.
+/// The query of the start route. Other parameters are kept (through a host move) and ignored.
 #[derive(Debug, Deserialize)]
 struct StartParams {
+    /// A path on this site to come back to when the install is stored.
+    return_to: Option<String>,
     /// `1`: the browser was already moved to the callback's host (never move it twice).
     moved: Option<String>,
 }
@@ -40,70 +43,106 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// `return_to` if it is a path on this site (`/settings?tab=segment`): never another origin
+/// (`//evil.example`, `https://…`, `/\evil.example`), so the flow cannot be made an open
+/// redirect.
+fn same_origin_path(return_to: &str) -> Option<&str> {
+    let path_only = return_to.starts_with('/')
+        && !return_to.starts_with("//")
+        && !return_to.contains('\\')
+        && !return_to.chars().any(char::is_control);
+    path_only.then_some(return_to)
+}
+
+/// How a callback ended, before its page: the user and install, or why not.
+type Finished<U, S> = Result<(<U as Users>::Id, InstallToken), FlowErrorOf<U, S>>;
+
 impl<S, U, H> EnableWithSegment<S, U, H>
 where
     U: Users,
     S: InstallStore<U::Id>,
-    H: Hooks<U::Id>,
+    H: Hooks<U, S>,
 {
     /// The start route's answer to `request`: a fresh `state` and PKCE verifier in the flow's
-    /// cookie, and a redirect to Segment's consent screen. Mounted by
+    /// cookie, and a redirect to Segment's consent screen. A `return_to` path in the query
+    /// (same site only) is where [`Hooks::installed`] lands. Mounted by
     /// [`EnableWithSegment::configure`]; call it yourself to route it your own way.
     pub async fn start(&self, request: &HttpRequest) -> HttpResponse {
-        let user = match self.signed_in(request).await {
-            Ok(user) => user,
-            Err(failed) => return failed,
+        let hooks = &self.inner.hooks;
+        let params = match web_query::<StartParams, U, S>(request) {
+            Ok(params) => params,
+            Err(error) => return hooks.failed(request, None, error).await,
         };
-        match self.inner.hooks.before_start(request, user.as_ref()).await {
-            Ok(Some(answer)) => return answer,
-            Ok(None) => {}
-            Err(error) => return self.inner.hooks.failed(request, user.as_ref(), error).await,
-        }
-        if user.is_none() && !self.inner.users.signs_up() {
-            return self
-                .inner
-                .hooks
-                .failed(request, None, FlowError::SignInFirst)
-                .await;
-        }
+        let user = match self.inner.users.signed_in(request).await {
+            Ok(user) => user,
+            Err(error) => return hooks.failed(request, None, FlowError::Users(error)).await,
+        };
+        let moved = params.moved.as_deref() == Some("1");
         // The flow's cookie belongs to the host the browser used, and Segment sends the browser
         // back to the redirect URL's host: if they differ (localhost vs 127.0.0.1), the callback
         // would arrive without it. Move the browser there first, once.
-        if let Some(elsewhere) = self.on_another_host(request) {
+        if !moved && let Some(elsewhere) = self.on_another_host(request) {
             return see_other(&elsewhere);
         }
+        match hooks.before_start(request, user.as_ref()).await {
+            Ok(Some(answer)) => return answer,
+            Ok(None) => {}
+            Err(error) => return hooks.failed(request, user.as_ref(), error).await,
+        }
+        if user.is_none() && !self.inner.users.signs_up() {
+            let error = match (moved, &self.inner.callback_origin) {
+                (true, Some(origin)) => FlowError::SignInOnCallbackHost {
+                    origin: origin.clone(),
+                },
+                _ => FlowError::SignInFirst,
+            };
+            return hooks.failed(request, None, error).await;
+        }
+        let return_to = match params.return_to.as_deref().map(same_origin_path) {
+            None => None,
+            Some(Some(path)) => Some(path.to_owned()),
+            Some(None) => {
+                return hooks
+                    .failed(request, user.as_ref(), FlowError::BadReturnTo)
+                    .await;
+            }
+        };
         let authorization = self.inner.segment.authorization_request();
         let pending = PendingFlow {
             state: authorization.state,
             pkce_verifier: authorization.pkce_verifier,
             started_at: Utc::now(),
             user,
+            return_to,
         };
-        self.inner.hooks.event(Event::FlowStarted);
+        hooks.event(Event::FlowStarted);
         let mut response = see_other(authorization.url.as_str());
         // A cookie of ours always has a valid name and value.
         let _ = response.add_cookie(&self.inner.cookie.seal(&pending));
         response
     }
 
-    /// Where to send a browser that reached the start route on another host than the redirect
-    /// URL's, if [`EnableWithSegment::move_to_callback_host`] is on.
+    /// Where to send a browser that reached the start route on another origin than the
+    /// redirect URL's, if [`Builder::move_to_callback_host`](crate::Builder::move_to_callback_host)
+    /// is on: the same path and query there, marked as moved.
     fn on_another_host(&self, request: &HttpRequest) -> Option<String> {
         let callback = self.inner.callback_origin.as_ref()?;
-        let moved =
-            web_query::<StartParams>(request).is_ok_and(|q| q.moved.as_deref() == Some("1"));
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let same = callback
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
-        if same || moved {
+        let browser = self.inner.hooks.browser_origin(request);
+        if browser.eq_ignore_ascii_case(callback) {
             return None;
         }
-        Some(format!("{callback}{}?moved=1", request.path()))
+        tracing::info!(
+            from = %browser,
+            to = %callback,
+            "the browser opened the start route on another origin than the redirect URL's, \
+             where Segment will send it back: moving it there first. A login cookie of {browser} \
+             does not reach {callback}: serve and open the app at {callback}"
+        );
+        let query = match request.query_string() {
+            "" => "moved=1".to_owned(),
+            query => format!("{query}&moved=1"),
+        };
+        Some(format!("{callback}{}?{query}", request.path()))
     }
 
     /// The callback's answer to `request`: the code exchanged for an install token, the install
@@ -111,61 +150,54 @@ where
     /// [`Hooks::failed`]. This browser's flow is used up however it ends (its cookie cleared);
     /// a callback for another `state` leaves it as it was.
     pub async fn callback(&self, request: &HttpRequest) -> HttpResponse {
-        let signed_in = match self.signed_in(request).await {
+        let hooks = &self.inner.hooks;
+        let signed_in = match self.inner.users.signed_in(request).await {
             Ok(user) => user,
-            Err(failed) => return failed,
+            Err(error) => return hooks.failed(request, None, FlowError::Users(error)).await,
         };
         // Only this browser's own flow is answered and used up: a link with another `state`
         // (or none) leaves the pending flow as it was.
-        let flow = web_query::<CallbackParams>(request).and_then(|params| {
+        let flow = web_query::<CallbackParams, U, S>(request).and_then(|params| {
             let flow = self.this_browsers_flow(request, params.state.as_deref())?;
             Ok((flow, params))
         });
-        let (finished, used_up) = match flow {
-            Ok((flow, params)) => (
-                self.finish(request, flow, signed_in.clone(), params).await,
-                true,
-            ),
-            Err(error) => (Err(error), false),
+        let (flow, params) = match flow {
+            Ok(flow) => flow,
+            Err(error) => return hooks.failed(request, signed_in.as_ref(), error).await,
         };
+        let landing = flow.return_to.clone();
+        let mut new_user_cookie = None;
+        let finished = self
+            .finish(
+                request,
+                flow,
+                signed_in.clone(),
+                params,
+                &mut new_user_cookie,
+            )
+            .await;
         let mut response = match finished {
             Ok((user, install)) => {
-                self.inner.hooks.event(Event::FlowEnded("installed"));
-                self.inner
-                    .hooks
-                    .installed(request, &user, &install, &self.inner.landing)
-                    .await
+                hooks.event(Event::FlowEnded(FlowOutcome::Installed));
+                let landing = landing.as_deref().unwrap_or(&self.inner.landing);
+                hooks.installed(request, &user, &install, landing).await
             }
             Err(error) => {
                 let outcome = if error.is_denial() {
-                    "denied"
+                    FlowOutcome::Denied
                 } else {
-                    "failed"
+                    FlowOutcome::Failed
                 };
-                self.inner.hooks.event(Event::FlowEnded(outcome));
-                self.inner
-                    .hooks
-                    .failed(request, signed_in.as_ref(), error)
-                    .await
+                hooks.event(Event::FlowEnded(outcome));
+                hooks.failed(request, signed_in.as_ref(), error).await
             }
         };
-        if used_up {
-            // The flow's `state` works once, however it ended.
-            let _ = response.add_cookie(&self.inner.cookie.removal());
+        // The flow's `state` works once, however it ended.
+        let _ = response.add_cookie(&self.inner.cookie.removal());
+        if let Some(cookie) = new_user_cookie {
+            let _ = response.add_cookie(&cookie);
         }
         response
-    }
-
-    /// Who is signed in on `request`, or the failure page if the partner's login failed.
-    async fn signed_in(&self, request: &HttpRequest) -> Result<Option<U::Id>, HttpResponse> {
-        match self.inner.users.signed_in(request).await {
-            Ok(user) => Ok(user),
-            Err(error) => Err(self
-                .inner
-                .hooks
-                .failed(request, None, FlowError::Users(error))
-                .await),
-        }
     }
 
     /// The flow this browser started, if the callback's `state` is its own. A link with
@@ -175,7 +207,7 @@ where
         &self,
         request: &HttpRequest,
         returned: Option<&str>,
-    ) -> Result<PendingFlow<U::Id>, FlowError> {
+    ) -> Result<PendingFlow<U::Id>, FlowErrorOf<U, S>> {
         let flow: PendingFlow<U::Id> = self.inner.cookie.open(request).ok_or(FlowError::NoFlow)?;
         let matches: bool = returned
             .unwrap_or_default()
@@ -189,14 +221,16 @@ where
         }
     }
 
-    /// The callback's work for this browser's own flow.
+    /// The callback's work for this browser's own flow. A user made by
+    /// [`Users::sign_up`] leaves their cookie in `new_user_cookie`, for the response.
     async fn finish(
         &self,
         request: &HttpRequest,
         flow: PendingFlow<U::Id>,
         signed_in: Option<U::Id>,
         params: CallbackParams,
-    ) -> Result<(U::Id, InstallToken), FlowError> {
+        new_user_cookie: &mut Option<Cookie<'static>>,
+    ) -> Finished<U, S> {
         if let Some(error) = params.error {
             return Err(FlowError::Provider {
                 error,
@@ -243,34 +277,69 @@ where
         // them.
         let user = match user {
             Some(user) => user,
-            None => self
-                .inner
-                .users
-                .sign_up(request)
-                .await
-                .map_err(FlowError::Users)?
-                .ok_or(FlowError::SignInFirst)?,
+            None => {
+                let NewUser { id, cookie } = self
+                    .inner
+                    .users
+                    .sign_up(request)
+                    .await
+                    .map_err(FlowError::Users)?
+                    .ok_or(FlowError::SignInFirst)?;
+                *new_user_cookie = cookie;
+                id
+            }
         };
         self.inner
             .hooks
             .before_save(request, &user, &install)
             .await
             .map_err(FlowError::Aborted)?;
-        self.inner
+        let saved = self
+            .inner
             .store
             .save(&user, &install)
             .await
-            .map_err(|error| match error {
-                StoreError::HeldByAnotherUser => FlowError::InstalledElsewhere,
-                other => FlowError::Store(other),
-            })?;
+            .map_err(FlowError::Store)?;
+        match saved {
+            Saved::HeldByAnotherUser => return Err(FlowError::InstalledElsewhere),
+            Saved::Kept { superseded } => {
+                for old in superseded {
+                    tracing::info!(install = %old, new = %install.install_name, "a stored install was superseded by a new install on its workspace");
+                }
+            }
+        }
         Ok((user, install))
     }
 }
 
 /// The request's query as `T`.
-fn web_query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, FlowError> {
+fn web_query<T: serde::de::DeserializeOwned, U: Users, S: InstallStore<U::Id>>(
+    request: &HttpRequest,
+) -> Result<T, FlowErrorOf<U, S>> {
     actix_web::web::Query::<T>::from_query(request.query_string())
         .map(|q| q.into_inner())
         .map_err(|error| FlowError::BadQuery(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn return_to_is_a_path_on_this_site_only() {
+        for ok in ["/", "/settings", "/settings?tab=segment#top", "/a//b"] {
+            assert_eq!(same_origin_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "settings",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\nLocation: https://evil.example",
+        ] {
+            assert_eq!(same_origin_path(bad), None, "{bad:?}");
+        }
+    }
 }

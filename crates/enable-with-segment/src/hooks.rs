@@ -1,6 +1,8 @@
 //! What your app says when the flow starts, succeeds or fails: the [`Hooks`] trait, and
-//! [`PlainPages`], its defaults (plain pages with no branding of their own).
+//! [`PlainPages`], its defaults (plain pages with no branding of their own). Also what the
+//! library tells your metrics ([`Event`]).
 
+use std::fmt::Display;
 use std::future::Future;
 
 use actix_web::http::header::{self, ContentType};
@@ -8,32 +10,83 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use segment_client::InstallToken;
 
-use crate::error::FlowError;
+use crate::error::{FlowError, FlowErrorOf};
+use crate::store::InstallStore;
+use crate::users::Users;
 
 /// Something the library did, for your metrics or logs ([`Hooks::event`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A browser was sent to Segment's consent screen.
     FlowStarted,
-    /// A flow came back: `installed`, `denied` (the customer said no) or `failed`.
-    FlowEnded(&'static str),
-    /// A token refresh ended: `refreshed`, `used_another` (another request's new token was
-    /// used), `refused` (Segment refused to mint one) or `failed`.
-    Refresh(&'static str),
+    /// A flow came back from Segment, and ended so.
+    FlowEnded(FlowOutcome),
+    /// A token refresh ended so.
+    Refresh(RefreshOutcome),
 }
 
-/// Your app's say in the flow. Every method has a default; implement those you need.
-pub trait Hooks<Id>: 'static {
+/// How a flow that came back ended ([`Event::FlowEnded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlowOutcome {
+    /// The install is stored.
+    Installed,
+    /// The customer said no on Segment's consent screen.
+    Denied,
+    /// Anything else ([`Hooks::failed`] was told why).
+    Failed,
+}
+
+/// How a token refresh ended ([`Event::Refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// Segment minted a new token, now stored.
+    Refreshed,
+    /// Another request (perhaps on another instance) had just stored a new token: that one was
+    /// used.
+    UsedAnother,
+    /// Segment refused to mint one: the install is marked refused.
+    Refused,
+    /// Segment failed for a passing reason.
+    Failed,
+}
+
+impl FlowOutcome {
+    /// `installed`, `denied` or `failed`: a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowOutcome::Installed => "installed",
+            FlowOutcome::Denied => "denied",
+            FlowOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl RefreshOutcome {
+    /// `refreshed`, `used_another`, `refused` or `failed`: a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshOutcome::Refreshed => "refreshed",
+            RefreshOutcome::UsedAnother => "used_another",
+            RefreshOutcome::Refused => "refused",
+            RefreshOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// Your app's say in the flow, for users `U` and store `S`. Every method has a default;
+/// implement those you need: `impl Hooks<MyUsers, SqlStore> for MyPages { … }`.
+pub trait Hooks<U: Users, S: InstallStore<U::Id>>: Send + Sync + 'static {
     /// Before a flow starts, for `user` (or for nobody, when [`Users::signs_up`] allows it): a
     /// response here answers instead (a user already connected is sent to their page, say).
     /// Default: none, the flow starts.
-    ///
-    /// [`Users::signs_up`]: crate::Users::signs_up
     fn before_start(
         &self,
         _request: &HttpRequest,
-        _user: Option<&Id>,
-    ) -> impl Future<Output = Result<Option<HttpResponse>, FlowError>> {
+        _user: Option<&U::Id>,
+    ) -> impl Future<Output = Result<Option<HttpResponse>, FlowErrorOf<U, S>>> {
         async { Ok(None) }
     }
 
@@ -42,18 +95,19 @@ pub trait Hooks<Id>: 'static {
     fn before_save(
         &self,
         _request: &HttpRequest,
-        _user: &Id,
+        _user: &U::Id,
         _install: &InstallToken,
     ) -> impl Future<Output = Result<(), String>> {
         async { Ok(()) }
     }
 
-    /// The install is stored for `user`: the response. Default: a redirect (303) to `landing`
-    /// (see [`EnableWithSegment::landing`](crate::EnableWithSegment::landing)).
+    /// The install is stored for `user`: the response. `landing` is where the flow was asked
+    /// to return (the start route's `return_to`), else the builder's
+    /// [`landing`](crate::Builder::landing). Default: a redirect (303) there.
     fn installed(
         &self,
         _request: &HttpRequest,
-        _user: &Id,
+        _user: &U::Id,
         _install: &InstallToken,
         landing: &str,
     ) -> impl Future<Output = HttpResponse> {
@@ -67,11 +121,21 @@ pub trait Hooks<Id>: 'static {
     fn failed(
         &self,
         _request: &HttpRequest,
-        _user: Option<&Id>,
-        error: FlowError,
+        _user: Option<&U::Id>,
+        error: FlowErrorOf<U, S>,
     ) -> impl Future<Output = HttpResponse> {
         let response = PlainPages::failure(&error);
         async { response }
+    }
+
+    /// The origin (`scheme://host[:port]`) the browser used to reach `request`: the start
+    /// route moves a browser that is not on the redirect URL's origin there first (see
+    /// [`Builder::move_to_callback_host`](crate::Builder::move_to_callback_host)). Default:
+    /// actix-web's `ConnectionInfo`, which believes a proxy's `Forwarded` and `X-Forwarded-*`
+    /// headers; an app that knows which proxies to believe says so here.
+    fn browser_origin(&self, request: &HttpRequest) -> String {
+        let info = request.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
     }
 
     /// Something happened (for metrics). Default: nothing.
@@ -82,9 +146,9 @@ pub trait Hooks<Id>: 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlainPages;
 
-impl<Id> Hooks<Id> for PlainPages {}
+impl<U: Users, S: InstallStore<U::Id>> Hooks<U, S> for PlainPages {}
 
-/// The plain failure page: the error's status, what happened, and a link to start again.
+/// The plain failure page: the error's status, what happened, and what to do.
 #[derive(Template)]
 #[template(
     ext = "html",
@@ -101,7 +165,7 @@ struct FailurePage<'a> {
 
 impl PlainPages {
     /// The page [`Hooks::failed`] shows by default, with [`FlowError::status`].
-    pub fn failure(error: &FlowError) -> HttpResponse {
+    pub fn failure<U: Display, S: Display>(error: &FlowError<U, S>) -> HttpResponse {
         let (title, hint) = match error {
             FlowError::Provider { .. } if error.is_denial() => (
                 "Not connected",
@@ -115,7 +179,9 @@ impl PlainPages {
                 "Already installed",
                 Some("The App is already installed on that workspace."),
             ),
-            FlowError::SignInFirst => ("Sign in first", None),
+            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => {
+                ("Sign in first", None)
+            }
             _ => ("Segment could not be connected", None),
         };
         // Store and login failures are ours: their details stay in the log.

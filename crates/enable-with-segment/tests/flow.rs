@@ -1,214 +1,22 @@
-//! The library as a partner mounts it: under a prefix of their own, for their own users (named
-//! here by an `x-user` header), with hooks that count what happened and can refuse an install,
-//! against the sandbox (in this process, on a free port).
+//! The install flow as a partner mounts the library (`common`): in a scope, landing where asked,
+//! once per browser, for the user who started it, with its failures told apart.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
 
-use actix_web::cookie::Key;
-use actix_web::dev::{Service, ServiceResponse};
-use actix_web::test::{TestRequest, call_service, init_service};
-use actix_web::{App, HttpRequest, HttpResponse};
-use enable_with_segment::segment::{AppSettings, DestinationSlug, InstallToken};
-use enable_with_segment::{
-    EnableWithSegment, Event, FlowError, Hooks, InstallStore, MemoryStore, PlainPages, UserError,
-    Users,
-};
-use scraper::{Html, Selector};
-use segment_sandbox::{Sandbox, Scope, demo_app, serve};
+use std::sync::atomic::Ordering;
 
-const REDIRECT: &str = "http://127.0.0.1:1/integrations/segment/callback";
-
-/// The user the `x-user` header names.
-struct HeaderUser;
-
-impl Users for HeaderUser {
-    type Id = String;
-    async fn signed_in(&self, request: &HttpRequest) -> Result<Option<String>, UserError> {
-        Ok(request
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned))
-    }
-}
-
-/// Counts events and failures; refuses installs while `refuse` is set.
-#[derive(Clone, Default)]
-struct Recorder {
-    events: Arc<Mutex<Vec<Event>>>,
-    failures: Arc<Mutex<Vec<String>>>,
-    refuse: Arc<AtomicBool>,
-}
-
-impl Hooks<String> for Recorder {
-    async fn before_save(
-        &self,
-        _: &HttpRequest,
-        _: &String,
-        _: &InstallToken,
-    ) -> Result<(), String> {
-        if self.refuse.load(Ordering::SeqCst) {
-            Err("this workspace is not on your plan".to_owned())
-        } else {
-            Ok(())
-        }
-    }
-
-    async fn failed(&self, _: &HttpRequest, _: Option<&String>, error: FlowError) -> HttpResponse {
-        self.failures.lock().unwrap().push(format!("{error:?}"));
-        PlainPages::failure(&error)
-    }
-
-    fn event(&self, event: Event) {
-        self.events.lock().unwrap().push(event);
-    }
-}
-
-type Enable = EnableWithSegment<MemoryStore<String>, HeaderUser, Recorder>;
-
-/// The sandbox on a free port, and the flow for its App, mounted under `/integrations/segment`.
-fn setup() -> (Arc<Sandbox>, String, Enable, Recorder) {
-    let scope = Scope::parse("destination/clearbrain").unwrap();
-    let sandbox = Sandbox::new(demo_app(&url::Url::parse(REDIRECT).unwrap(), scope), "");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    actix_web::rt::spawn(serve(sandbox.clone(), listener).unwrap());
-    let vars = [
-        ("CLIENT_ID", segment_sandbox::CLIENT_ID),
-        ("CLIENT_SECRET", segment_sandbox::CLIENT_SECRET),
-        ("REDIRECT_URL", REDIRECT),
-        ("SEGMENT_ID_URL", &base),
-        ("SEGMENT_API_URL", &base),
-    ];
-    let settings = AppSettings::from_lookup(|name| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap();
-    let recorder = Recorder::default();
-    let enable = EnableWithSegment::builder(
-        settings.client().unwrap(),
-        MemoryStore::default(),
-        HeaderUser,
-        Key::generate(),
-    )
-    .start_path("/integrations/segment")
-    .landing("/integrations/done")
-    .hooks(recorder.clone())
-    .build();
-    (sandbox, base, enable, recorder)
-}
-
-/// Whether `user` holds an install in the store.
-async fn holds(enable: &Enable, user: &str) -> bool {
-    enable
-        .store()
-        .fetch(&user.to_owned())
-        .await
-        .unwrap()
-        .is_some()
-}
-
-fn location(response: &ServiceResponse) -> String {
-    response
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Start as `user`, then Segment's consent screen answered with `decision`: the callback URL
-/// Segment sends the browser to, and the flow's cookie.
-async fn consent(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    user: &str,
-    decision: &str,
-) -> (String, String) {
-    let start = call_service(
-        app,
-        TestRequest::get()
-            .uri("/integrations/segment")
-            .insert_header(("x-user", user))
-            .insert_header(("host", "127.0.0.1:1"))
-            .to_request(),
-    )
-    .await;
-    assert_eq!(start.status(), 303);
-    let cookie = start
-        .response()
-        .cookies()
-        .next()
-        .expect("the flow's cookie")
-        .to_string();
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = browser
-        .get(location(&start))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let html = Html::parse_document(&page);
-    let form = Selector::parse("form").unwrap();
-    let action = html
-        .select(&form)
-        .next()
-        .unwrap()
-        .value()
-        .attr("action")
-        .unwrap()
-        .to_owned();
-    let mut fields: Vec<(String, String)> = Html::parse_document(&page)
-        .select(&Selector::parse("input[type=hidden]").unwrap())
-        .map(|i| {
-            let attr = |a| i.value().attr(a).unwrap_or_default().to_owned();
-            (attr("name"), attr("value"))
-        })
-        .collect();
-    fields.push(("source".into(), "javascript".into()));
-    fields.push(("decision".into(), decision.into()));
-    let url = reqwest::Url::parse(&location(&start))
-        .unwrap()
-        .join(&action)
-        .unwrap();
-    let answer = browser.post(url).form(&fields).send().await.unwrap();
-    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
-    (callback, cookie)
-}
-
-/// The callback, as `user`'s browser with `cookie` arrives at it.
-async fn come_back(
-    app: &impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-    callback: &str,
-    user: &str,
-    cookie: &str,
-) -> ServiceResponse {
-    let path = callback.trim_start_matches("http://127.0.0.1:1");
-    let mut request = TestRequest::get().uri(path).insert_header(("x-user", user));
-    let (name, value) = cookie.split(';').next().unwrap().split_once('=').unwrap();
-    request = request.cookie(actix_web::cookie::Cookie::new(
-        name.to_owned(),
-        value.to_owned(),
-    ));
-    call_service(app, request.to_request()).await
-}
+use actix_web::test::{TestRequest, call_service};
+use common::*;
+use enable_with_segment::{Event, FlowOutcome};
 
 #[actix_web::test]
-async fn the_flow_works_under_a_prefix_and_lands_where_asked() {
-    let (_sandbox, _, enable, recorder) = setup();
+async fn the_flow_works_in_a_scope_and_lands_where_asked() {
+    let (_sandbox, enable, recorder) = setup();
+    assert_eq!(enable.start_path(), SCOPE, "the redirect URL's folder");
     assert_eq!(enable.callback_path(), "/integrations/segment/callback");
-    let app = init_service(App::new().configure(|cfg| enable.configure(cfg))).await;
+    let app = app(&enable).await;
     let (callback, cookie) = consent(&app, "ann", "allow").await;
-    let landed = come_back(&app, &callback, "ann", &cookie).await;
+    let landed = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(landed.status(), 303);
     assert_eq!(location(&landed), "/integrations/done");
     let removal = landed
@@ -217,120 +25,159 @@ async fn the_flow_works_under_a_prefix_and_lands_where_asked() {
         .next()
         .expect("the flow's cookie goes");
     assert_eq!(removal.value(), "");
-    let install = enable
-        .store()
-        .fetch(&"ann".to_owned())
-        .await
-        .unwrap()
-        .expect("stored");
-    assert!(install.source().is_some());
+    let ann = "ann".to_owned();
+    let installs = enable.installs(&ann).await.unwrap();
+    assert_eq!(installs.len(), 1);
+    assert!(installs[0].token.source().is_some());
+    assert!(enable.installs(&"bob".to_owned()).await.unwrap().is_empty());
     assert_eq!(
         recorder.events.lock().unwrap()[..2],
-        [Event::FlowStarted, Event::FlowEnded("installed")]
+        [Event::FlowStarted, Event::FlowEnded(FlowOutcome::Installed)]
     );
-    // Uninstalled (the partner's Disconnect): the store forgets it.
-    let name = enable
-        .store()
-        .fetch(&"ann".to_owned())
-        .await
-        .unwrap()
-        .unwrap()
-        .install_name;
-    enable.uninstall(&"ann".to_owned(), &name).await.unwrap();
-    assert!(!holds(&enable, "ann").await);
+    // The partner's own route in the same scope still answers.
+    let settings = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/integrations/segment/settings")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(settings.status(), 200);
+
     // The callback works once: the browser's flow is gone, and a kept copy of its cookie
     // brings a code Segment takes once.
-    let replayed = come_back(&app, &callback, "ann", &cookie).await;
+    let replayed = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(replayed.status(), 400);
     assert!(recorder.failures.lock().unwrap()[0].contains("Segment"));
-    let request = TestRequest::get().uri(callback.trim_start_matches("http://127.0.0.1:1"));
+    let request = TestRequest::get().uri(callback.trim_start_matches(ORIGIN));
     let again = call_service(&app, request.insert_header(("x-user", "ann")).to_request()).await;
     assert_eq!(again.status(), 400);
     assert!(recorder.failures.lock().unwrap()[1].contains("NoFlow"));
 }
 
 #[actix_web::test]
+async fn a_return_to_path_rides_through_the_flow_and_no_other_origin_does() {
+    let (_sandbox, enable, _recorder) = setup();
+    let app = app(&enable).await;
+    let path =
+        "/integrations/segment?return_to=%2Fintegrations%2Fsegment%2Fsettings%3Ftab%3Dsegment";
+    let (callback, cookie) = consent_from(&app, path, Some("ann"), "allow").await;
+    let landed = come_back(&app, &callback, Some("ann"), &cookie).await;
+    assert_eq!(landed.status(), 303);
+    assert_eq!(
+        location(&landed),
+        "/integrations/segment/settings?tab=segment"
+    );
+
+    for elsewhere in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+    ] {
+        let refused = start(
+            &app,
+            &format!("/integrations/segment?return_to={elsewhere}"),
+            Some("ann"),
+        )
+        .await;
+        assert_eq!(refused.status(), 400, "{elsewhere}");
+        assert!(
+            refused.response().cookies().next().is_none(),
+            "a flow started"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn a_denial_reaches_the_failure_hook_and_stores_nothing() {
-    let (_sandbox, _, enable, recorder) = setup();
-    let app = init_service(App::new().configure(|cfg| enable.configure(cfg))).await;
+    let (_sandbox, enable, recorder) = setup();
+    let app = app(&enable).await;
     let (callback, cookie) = consent(&app, "ann", "deny").await;
-    let page = come_back(&app, &callback, "ann", &cookie).await;
+    let page = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(page.status(), 403);
     assert!(recorder.failures.lock().unwrap()[0].contains("access_denied"));
     assert_eq!(
         recorder.events.lock().unwrap()[1],
-        Event::FlowEnded("denied")
+        Event::FlowEnded(FlowOutcome::Denied)
     );
-    assert!(!holds(&enable, "ann").await);
+    assert!(enable.installs(&"ann".to_owned()).await.unwrap().is_empty());
 }
 
 #[actix_web::test]
 async fn the_install_goes_to_the_user_who_started_it_or_to_nobody() {
-    let (_sandbox, _, enable, recorder) = setup();
-    let app = init_service(App::new().configure(|cfg| enable.configure(cfg))).await;
+    let (_sandbox, enable, recorder) = setup();
+    let app = app(&enable).await;
     let (callback, cookie) = consent(&app, "ann", "allow").await;
     // Bob arrives with Ann's flow (her cookie and Segment's link): refused.
-    let page = come_back(&app, &callback, "bob", &cookie).await;
+    let page = come_back(&app, &callback, Some("bob"), &cookie).await;
     assert_eq!(page.status(), 400);
     assert!(recorder.failures.lock().unwrap()[0].contains("NoFlow"));
     for user in ["ann", "bob"] {
-        assert!(!holds(&enable, user).await);
+        assert!(enable.installs(&user.to_owned()).await.unwrap().is_empty());
     }
     // Nobody signed in: "sign in first", before Segment is asked anything.
-    let start = call_service(
+    let page = start(&app, SCOPE, None).await;
+    assert_eq!(page.status(), 401);
+    assert!(body(page).await.contains("Sign in first"));
+}
+
+#[actix_web::test]
+async fn a_visitor_signed_up_at_the_callback_gets_the_install_and_the_cookie() {
+    let (_sandbox, enable, _recorder) = setup_with(HeaderUser { sign_up: true }, "clearbrain");
+    let app = app(&enable).await;
+    let (callback, cookie) = consent_from(&app, SCOPE, None, "allow").await;
+    let landed = come_back(&app, &callback, None, &cookie).await;
+    assert_eq!(landed.status(), 303);
+    let cookies: Vec<String> = landed
+        .response()
+        .cookies()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    assert!(cookies.contains(&"who=newcomer".to_owned()), "{cookies:?}");
+    assert_eq!(
+        enable.installs(&"newcomer".to_owned()).await.unwrap().len(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn a_browser_on_another_host_is_moved_and_told_why_it_is_signed_out_there() {
+    let (_sandbox, enable, _recorder) = setup();
+    let app = app(&enable).await;
+    let moved = call_service(
         &app,
-        TestRequest::get().uri("/integrations/segment").to_request(),
+        TestRequest::get()
+            .uri("/integrations/segment?return_to=%2Fhome")
+            .insert_header(("host", "localhost:1"))
+            .insert_header(("x-user", "ann"))
+            .to_request(),
     )
     .await;
-    assert_eq!(start.status(), 401);
+    assert_eq!(moved.status(), 303);
+    assert_eq!(
+        location(&moved),
+        "http://127.0.0.1:1/integrations/segment?return_to=%2Fhome&moved=1"
+    );
+    // Ann's login cookie stayed on localhost: on 127.0.0.1 she is nobody, and is told why.
+    let page = start(
+        &app,
+        "/integrations/segment?return_to=%2Fhome&moved=1",
+        None,
+    )
+    .await;
+    assert_eq!(page.status(), 401);
+    let text = body(page).await;
+    assert!(text.contains("sign in at http://127.0.0.1:1"), "{text}");
 }
 
 #[actix_web::test]
 async fn before_save_can_refuse_an_install() {
-    let (_sandbox, _, enable, recorder) = setup();
+    let (_sandbox, enable, recorder) = setup();
     recorder.refuse.store(true, Ordering::SeqCst);
-    let app = init_service(App::new().configure(|cfg| enable.configure(cfg))).await;
+    let app = app(&enable).await;
     let (callback, cookie) = consent(&app, "ann", "allow").await;
-    let page = come_back(&app, &callback, "ann", &cookie).await;
+    let page = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(page.status(), 403);
-    let body = actix_web::body::to_bytes(page.into_body()).await.unwrap();
-    assert!(String::from_utf8_lossy(&body).contains("not on your plan"));
-    assert!(!holds(&enable, "ann").await);
-}
-
-/// Twenty calls at once, from no request at all (as a background job), with a token that has
-/// expired: one refresh; every call uses its token.
-#[actix_web::test]
-async fn a_stale_token_is_refreshed_once_however_many_calls_ask() {
-    let (sandbox, _, enable, recorder) = setup();
-    let app = init_service(App::new().configure(|cfg| enable.configure(cfg))).await;
-    let (callback, cookie) = consent(&app, "ann", "allow").await;
-    come_back(&app, &callback, "ann", &cookie).await;
-    let ann = "ann".to_owned();
-    let mut stale = enable.store().fetch(&ann).await.unwrap().unwrap();
-    stale.expires_at = chrono::Utc::now() - chrono::Duration::minutes(1);
-    enable.store().save(&ann, &stale).await.unwrap();
-    let calls = AtomicUsize::new(0);
-    let clearbrain = DestinationSlug::parse("clearbrain").unwrap();
-    let results = futures_util::future::join_all((0..20).map(|_| async {
-        let mut api = enable
-            .config_api(&ann)
-            .await
-            .unwrap()
-            .expect("ann's install");
-        calls.fetch_add(1, Ordering::SeqCst);
-        api.destination(&clearbrain).await
-    }))
-    .await;
-    assert_eq!(calls.load(Ordering::SeqCst), 20);
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-    let refreshes = recorder
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| **e == Event::Refresh("refreshed"))
-        .count();
-    assert_eq!(refreshes, 1);
-    assert_eq!(sandbox.world().snapshot(None).refreshes, 1);
+    assert!(body(page).await.contains("not on your plan"));
+    assert!(enable.installs(&"ann".to_owned()).await.unwrap().is_empty());
 }
