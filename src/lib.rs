@@ -7,7 +7,8 @@
 //! the sandbox, re-exported as `sandbox` (the default `sandbox` feature). The app's own modules:
 //! - [`web`]: routes, handlers, the session and the pages (`templates/`, `static/`), and the
 //!   app's side of the flow library (`web::enable`);
-//! - [`store`]: accounts, installs (with their tokens) and sessions, in the app's database;
+//! - [`store`]: accounts and sessions, in the app's database, and the flow library's install
+//!   store on the same database;
 //! - [`crypto`]: the keys derived from `SESSION_KEY`, and encryption of data at rest;
 //! - [`config`] and [`startup`]: settings from the environment, and the running server.
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::crypto::{KeyError, MasterKey};
 use crate::secret::{ClientSecret, DestinationKey};
-use crate::segment::{DestinationSlug, Limits, SegmentScope};
+use crate::segment::{DEFAULT_API_URL, DEFAULT_ID_URL, DestinationSlug, Limits, SegmentScope};
 
 mod session_limits;
 pub use session_limits::SessionLimits;
@@ -201,8 +201,6 @@ pub const CALLBACK_PATH: &str = "/auth/segment/callback";
 pub fn default_redirect_url(port: u16) -> String {
     format!("http://localhost:{port}{CALLBACK_PATH}")
 }
-pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
-pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/partnerapp.db";
 
 impl Settings {

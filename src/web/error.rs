@@ -11,7 +11,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, ResponseError};
 
 use enable_with_segment::sql::Error as SqlError;
-use enable_with_segment::{CallError, FlowError};
+use enable_with_segment::{Advice, CallError, FlowError};
 
 use crate::segment::{ErrorKind, SegmentError};
 
@@ -48,14 +48,8 @@ pub enum WebError {
     #[error("nobody is signed in")]
     SignInFirst,
 
-    #[error("this browser is not connected to a Segment install")]
-    NotConnected,
-
     #[error("your API key was stored under another SESSION_KEY and cannot be read")]
     KeyUnreadable,
-
-    #[error("this workspace already has the App installed, by another account")]
-    InstalledElsewhere,
 
     #[error("the install's scope {0} is read-only")]
     ReadOnly(String),
@@ -162,12 +156,6 @@ impl WebError {
                 Some("Start from the home page: Enable with Segment makes your account."),
                 false,
             ),
-            WebError::NotConnected => says(
-                S::CONFLICT,
-                "Not connected to Segment",
-                Some("Start from the home page and click Enable with Segment."),
-                true,
-            ),
             WebError::KeyUnreadable => says(
                 S::INTERNAL_SERVER_ERROR,
                 "Your API key cannot be read",
@@ -175,20 +163,6 @@ impl WebError {
                     "The app's SESSION_KEY changed since the key was stored. Click Replace API \
                      key on the home page, then Enable to push the new key into Segment.",
                 ),
-                false,
-            ),
-            WebError::InstalledElsewhere => says(
-                S::CONFLICT,
-                "This workspace is connected to another account",
-                Some(if sandbox {
-                    "Segment allows one install of this App per workspace, and another account of \
-                     ours made it. Ask whoever connected it, or uninstall the App from the \
-                     sandbox inspector (/sandbox) and connect again."
-                } else {
-                    "Segment allows one install of this App per workspace, and another account of \
-                     ours made it. Ask whoever connected it, or uninstall the App in the \
-                     workspace's settings in Segment and connect again."
-                }),
                 false,
             ),
             WebError::ReadOnly(_) => says(
@@ -357,9 +331,21 @@ fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
             true,
         ),
         FlowError::MissingSource(scope) => WebError::MissingSource(scope.clone()).shown(sandbox),
-        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => {
-            WebError::InstalledElsewhere.shown(sandbox)
-        }
+        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => says(
+            S::CONFLICT,
+            "This workspace is connected to another account",
+            "This workspace already has the App installed, by another account.".to_owned(),
+            Some(if sandbox {
+                "Segment allows one install of this App per workspace, and another account of \
+                 ours made it. Ask whoever connected it, or uninstall the App from the sandbox \
+                 inspector (/sandbox) and connect again."
+            } else {
+                "Segment allows one install of this App per workspace, and another account of \
+                 ours made it. Ask whoever connected it, or uninstall the App in the \
+                 workspace's settings in Segment and connect again."
+            }),
+            false,
+        ),
         FlowError::SignInFirst => WebError::SignInFirst.shown(sandbox),
         FlowError::SignInOnCallbackHost { .. } => Shown {
             message: sentence(error),
@@ -377,103 +363,59 @@ fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
     }
 }
 
-/// The page for a Config API call that failed while the app was `doing` something.
+/// The page for a Config API call that failed while the app was `doing` something: the flow
+/// library's advice, with Segment's failures told apart as for the flow.
 fn call_shown(doing: &str, error: &CallError<SqlError>, sandbox: bool) -> Shown {
-    use StatusCode as S;
     match error {
         CallError::Segment(error) => segment_shown(doing, error, sandbox),
-        CallError::Refused(_) => Shown {
-            status: S::UNAUTHORIZED,
-            title: "Segment refused this install's token",
-            message: sentence(error),
-            hint: Some(
-                "The install is kept, marked as needing attention. Either the App was \
-                 uninstalled from the workspace in Segment (connect with Segment again to \
-                 install it anew), or Segment does not accept this app's CLIENT_ID and \
-                 CLIENT_SECRET (fix them; the next page that works clears the mark)."
-                    .to_owned(),
-            ),
-            offers_restart: true,
-            passes: false,
-        },
-        CallError::RefreshBusy => Shown {
-            status: S::SERVICE_UNAVAILABLE,
-            title: "Segment is slow to renew the connection",
-            message: sentence(error),
-            hint: Some(
-                "The install token is being renewed by another request (perhaps on another \
-                 instance of this app), and Segment has not answered it yet. Try again in a \
-                 moment."
-                    .to_owned(),
-            ),
-            offers_restart: false,
-            passes: true,
-        },
-        CallError::NotConnected => WebError::NotConnected.shown(sandbox),
-        CallError::NoSource => {
-            WebError::BadRequest("pick a source on the destination page first".into())
-                .shown(sandbox)
-        }
         CallError::Store(_) => WebError::Store(String::new()).shown(sandbox),
-        other => WebError::Store(other.to_string()).shown(sandbox),
+        other => advised(other.advice(), sentence(other), other.advice().hint),
     }
 }
 
-/// The page for Segment's failure while the app was `doing` something.
+/// The page the library's `advice` describes, with `message` and `hint`.
+fn advised(advice: Advice, message: String, hint: Option<&str>) -> Shown {
+    Shown {
+        status: advice.status,
+        title: advice.title,
+        message,
+        hint: hint.map(str::to_owned),
+        offers_restart: advice.connect_again,
+        passes: advice.passes,
+    }
+}
+
+/// The page for Segment's failure while the app was `doing` something: the flow library's
+/// [`Advice`] for its kind, but in sandbox mode, where "already installed" points at the
+/// inspector.
 fn segment_shown(doing: &str, error: &SegmentError, sandbox: bool) -> Shown {
-    let kind = error.kind();
-    let (status, title, hint, offers_restart) = segment_failure(kind, sandbox);
     // Segment's words may end a sentence already.
     let words = error.to_string();
-    Shown {
-        status,
-        title,
-        message: format!("While {doing}, {}.", words.trim_end_matches('.')),
-        hint: hint.map(str::to_owned),
-        offers_restart,
-        // Down, slow, unreachable or limiting: the same request may well work in a moment.
-        passes: matches!(
-            kind,
-            ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Unreachable { .. }
-        ),
-    }
+    let message = format!("While {doing}, {}.", words.trim_end_matches('.'));
+    advised(
+        Advice::of(error.kind()),
+        message,
+        hint_for(error.kind(), sandbox),
+    )
 }
 
-/// The page for Segment's `error=…` on the redirect back: known codes in our own words,
-/// Segment's only for a code we do not know.
+/// The page for Segment's `error=…` on the redirect back: known codes in the library's words
+/// ([`Advice::meaning`]), Segment's only for a code it does not know.
 fn provider_shown(
     error: &str,
     description: Option<&str>,
     hint: Option<&str>,
     sandbox: bool,
 ) -> Shown {
-    let kind = ErrorKind::of_oauth(error, description);
-    let ours = match kind {
-        ErrorKind::AccessDenied => Some(
-            "The workspace owner chose Deny on Segment's consent screen, so nothing was installed.",
-        ),
-        ErrorKind::InvalidScope => Some(
-            "Segment refused the scope this app asked for: it is not the scope the App was \
-             created with.",
-        ),
-        ErrorKind::RedirectMismatch => Some(
-            "Segment refused the redirect URL this app sent: it is not one the App registered.",
-        ),
-        ErrorKind::BadCredentials => Some("Segment did not accept this app's credentials."),
-        ErrorKind::InstallExists => {
-            Some("Segment says the App is installed on that workspace already.")
-        }
-        _ => None,
-    };
-    let message = match (ours, description) {
+    let message = match (Advice::meaning(error, description), description) {
         (Some(ours), _) => format!("{ours} (Segment's code: {error}.)"),
         (None, Some(d)) => format!("Segment answered {error}: {d}"),
         (None, None) => format!("Segment answered {error}."),
     };
     // Segment's own hint, when it sent one and there is no better advice.
-    let hint = match kind {
+    let hint = match ErrorKind::of_oauth(error, description) {
         ErrorKind::OAuthRefused => hint,
-        other => segment_failure(other, sandbox).2,
+        other => hint_for(other, sandbox),
     };
     Shown {
         status: if error == "access_denied" {
@@ -489,147 +431,17 @@ fn provider_shown(
     }
 }
 
-/// Status, title, hint (from Segment's FAQ where it has one) and whether connecting again can
-/// help, for each kind of Segment failure.
-fn segment_failure(
-    kind: ErrorKind,
-    sandbox: bool,
-) -> (StatusCode, &'static str, Option<&'static str>, bool) {
-    use StatusCode as S;
-    const NO_TOKEN: &str = "Segment did not issue an install token";
-    const REFUSED: &str = "Segment refused the request";
+/// The advice for Segment's failure of `kind` ([`Advice::of`]); in sandbox mode, "already
+/// installed" points at the inspector.
+fn hint_for(kind: ErrorKind, sandbox: bool) -> Option<&'static str> {
     match kind {
-        ErrorKind::InstallExists => (
-            S::CONFLICT,
-            NO_TOKEN,
-            Some(if sandbox {
-                "This App is already installed on that workspace, and Segment allows one install \
-                 per workspace. A partner app stores the install (install name, workspace, source) \
-                 with its user and skips the flow next time. In the sandbox, uninstall it from the \
-                 sandbox inspector (/sandbox) and connect again."
-            } else {
-                "This App is already installed on that workspace, and Segment allows one install \
-                 per workspace. Store the install (install name, workspace, source) with your user \
-                 and skip the flow, or uninstall the App in the workspace's settings in Segment."
-            }),
-            // Connecting again cannot help.
-            false,
+        ErrorKind::InstallExists if sandbox => Some(
+            "This App is already installed on that workspace, and Segment allows one install \
+             per workspace. A partner app stores the install (install name, workspace, source) \
+             with its user and skips the flow next time. In the sandbox, uninstall it from the \
+             sandbox inspector (/sandbox) and connect again.",
         ),
-        ErrorKind::InvalidScope => (
-            S::BAD_GATEWAY,
-            NO_TOKEN,
-            Some(
-                "The scope this app asks for (SEGMENT_SCOPE) must be exactly the scope the App \
-                 was created with in Segment's Developer Center.",
-            ),
-            true,
-        ),
-        ErrorKind::RedirectMismatch => (
-            S::BAD_GATEWAY,
-            NO_TOKEN,
-            Some(
-                "The redirect URL (REDIRECT_URL) must be one of the App's registered redirect \
-                 URLs, and the same in the authorization request and the code exchange.",
-            ),
-            true,
-        ),
-        ErrorKind::BadCredentials => (
-            S::BAD_GATEWAY,
-            NO_TOKEN,
-            Some(
-                "Segment did not accept the App's credentials: check CLIENT_ID and CLIENT_SECRET.",
-            ),
-            true,
-        ),
-        ErrorKind::CodeRejected => (
-            S::BAD_REQUEST,
-            NO_TOKEN,
-            Some("Authorization codes work once and for a few minutes only. Start the flow again."),
-            true,
-        ),
-        ErrorKind::AccessDenied => (
-            S::BAD_GATEWAY,
-            NO_TOKEN,
-            Some(
-                "The workspace owner chose Deny on Segment's consent screen. Click Enable with \
-                 Segment to try again.",
-            ),
-            true,
-        ),
-        ErrorKind::OAuthRefused => (
-            S::BAD_GATEWAY,
-            NO_TOKEN,
-            Some(
-                "Segment's identity service did not issue an install token. Start again; if it \
-                 keeps happening, check CLIENT_ID, CLIENT_SECRET and REDIRECT_URL.",
-            ),
-            true,
-        ),
-        ErrorKind::TokenRejected => (
-            S::UNAUTHORIZED,
-            REFUSED,
-            Some(
-                "Install tokens expire after about an hour, and a refreshed token replaces the \
-                 old one; the install may also have been removed. Connect with Segment again.",
-            ),
-            true,
-        ),
-        ErrorKind::NotAllowed => (
-            S::FORBIDDEN,
-            REFUSED,
-            Some(
-                "The install's scope does not allow this. A destination/<slug> scope reaches \
-                 only that destination, on the source picked at install time; workspace:read \
-                 cannot change anything.",
-            ),
-            false,
-        ),
-        ErrorKind::NotFound => (S::NOT_FOUND, REFUSED, None, false),
-        ErrorKind::DestinationExists => (S::CONFLICT, REFUSED, None, false),
-        ErrorKind::Refused => (S::BAD_GATEWAY, REFUSED, None, false),
-        ErrorKind::RateLimited => (
-            S::SERVICE_UNAVAILABLE,
-            REFUSED,
-            Some("Segment is limiting how fast this app may call it. Wait a moment and try again."),
-            false,
-        ),
-        ErrorKind::Unimplemented => (
-            S::NOT_IMPLEMENTED,
-            REFUSED,
-            Some("Segment does not offer this for this destination."),
-            false,
-        ),
-        ErrorKind::Unavailable => (
-            S::BAD_GATEWAY,
-            "Segment is unavailable",
-            Some(
-                "Segment could not answer just now. Nothing here needs fixing and nothing was \
-                 lost: try again in a moment.",
-            ),
-            false,
-        ),
-        ErrorKind::Unreachable { timed_out } => (
-            if timed_out {
-                S::GATEWAY_TIMEOUT
-            } else {
-                S::BAD_GATEWAY
-            },
-            "Segment could not be reached",
-            Some(
-                "Check that SEGMENT_ID_URL and SEGMENT_API_URL are right and reachable, then try \
-                 again.",
-            ),
-            false,
-        ),
-        ErrorKind::Unreadable => (
-            S::BAD_GATEWAY,
-            "Segment sent an unexpected answer",
-            Some(
-                "Segment's answer could not be read. Try again; if it keeps happening, check \
-                 that SEGMENT_ID_URL and SEGMENT_API_URL point at Segment.",
-            ),
-            false,
-        ),
+        other => Advice::of(other).hint,
     }
 }
 

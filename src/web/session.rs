@@ -1,7 +1,7 @@
 //! What this app keeps in a visitor's session, behind typed methods: which install the visitor
 //! is using (its name; the token stays with the install in the store), the source picked (wider
 //! scopes) and the CSRF token. The one-shot flash message goes through here too, but rides in a
-//! cookie of its own (`web::flash`), as does the install flow in progress (`web::flow`).
+//! cookie of its own (`web::flash`), as does the install flow in progress (the flow library's).
 //!
 //! The session lives on the server (`store::sessions`); the cookie holds only its id. A
 //! session never grants anything by itself: the install it names is used only if the visitor's
@@ -165,13 +165,6 @@ pub async fn require_store(
             .map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())
-}
-
-impl TypedSession {
-    /// The session of a request in a middleware (handlers take `TypedSession` as an argument).
-    pub fn of(request: &actix_web::dev::ServiceRequest) -> TypedSession {
-        TypedSession(request.get_session(), Mailbox::of(request))
-    }
 }
 
 impl TypedSession {

@@ -1,6 +1,6 @@
 //! The rules every [`InstallStore`] keeps, as one test a store runs: [`check`]. The library's
 //! own stores pass it ([`MemoryStore`](crate::MemoryStore), and
-//! [`SqlStore`](crate::sql::SqlStore) on SQLite and Postgres); run it on yours, from your
+//! `sql::SqlStore` on SQLite and Postgres); run it on yours, from your
 //! tests:
 //!
 //! ```

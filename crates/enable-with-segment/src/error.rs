@@ -8,7 +8,9 @@
 //! downcasting.
 
 use actix_web::http::StatusCode;
-use segment_client::{ErrorKind, SegmentError};
+use segment_client::SegmentError;
+
+use crate::advice::Advice;
 
 /// Why the install flow did not end with a stored install. Each is one case a page can explain;
 /// [`FlowError::status`] says the HTTP status that fits. `U` is your
@@ -101,8 +103,8 @@ impl<U, S> FlowError<U, S> {
         matches!(self, FlowError::Provider { error, .. } if error == "access_denied")
     }
 
-    /// The HTTP status that fits: 4xx for what the browser or the customer did, 502/504 for
-    /// Segment, 500 for your store and login.
+    /// The HTTP status that fits: 4xx for what the browser or the customer did, Segment's
+    /// failure's ([`Advice::of`]), 500 for your store and login.
     pub fn status(&self) -> StatusCode {
         match self {
             FlowError::NoFlow
@@ -117,12 +119,7 @@ impl<U, S> FlowError<U, S> {
                 StatusCode::UNAUTHORIZED
             }
             FlowError::MissingSource(_) => StatusCode::BAD_GATEWAY,
-            FlowError::Segment(error) => match error.kind() {
-                // A code used already, or too late: the browser's link is spent.
-                ErrorKind::CodeRejected => StatusCode::BAD_REQUEST,
-                ErrorKind::Unreachable { timed_out: true } => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            },
+            FlowError::Segment(error) => Advice::of(error.kind()).status,
             FlowError::Store(_) | FlowError::Users(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -169,32 +166,84 @@ impl<S> CallError<S> {
 }
 
 impl<S> CallError<S> {
-    /// The HTTP status that fits: 409 (not connected), 401 (refused), 503 (busy), 400 (no
-    /// source), 502/504 for Segment, 500 for your store.
-    pub fn status(&self) -> StatusCode {
+    /// What a page can say about it: for Segment's failures [`Advice::of`] their kind, and the
+    /// same for the library's own cases (an install Segment refused, a refresh that takes too
+    /// long, no install, no source, your store).
+    pub fn advice(&self) -> Advice {
+        use StatusCode as S;
+        let advice = |status, title, hint| Advice {
+            status,
+            title,
+            hint,
+            connect_again: false,
+            passes: false,
+        };
         match self {
-            CallError::NotConnected => StatusCode::CONFLICT,
-            CallError::Refused(_) => StatusCode::UNAUTHORIZED,
-            CallError::RefreshBusy => StatusCode::SERVICE_UNAVAILABLE,
-            CallError::NoSource => StatusCode::BAD_REQUEST,
-            CallError::Segment(error) => match error.kind() {
-                ErrorKind::Unreachable { timed_out: true } => StatusCode::GATEWAY_TIMEOUT,
-                ErrorKind::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_GATEWAY,
+            CallError::Segment(error) => Advice::of(error.kind()),
+            CallError::Refused(_) => Advice {
+                connect_again: true,
+                ..advice(
+                    S::UNAUTHORIZED,
+                    "Segment refused this install's token",
+                    Some(
+                        "The install is kept, marked as needing attention. Either the App was \
+                         uninstalled from the workspace in Segment (connect with Segment again \
+                         to install it anew), or Segment does not accept this app's CLIENT_ID \
+                         and CLIENT_SECRET (fix them; the next page that works clears the \
+                         mark).",
+                    ),
+                )
             },
-            CallError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CallError::RefreshBusy => Advice {
+                passes: true,
+                ..advice(
+                    S::SERVICE_UNAVAILABLE,
+                    "Segment is slow to renew the connection",
+                    Some(
+                        "The install token is being renewed by another request (perhaps on \
+                         another instance of this app), and Segment has not answered it yet. \
+                         Try again in a moment.",
+                    ),
+                )
+            },
+            CallError::NotConnected => Advice {
+                connect_again: true,
+                ..advice(
+                    S::CONFLICT,
+                    "Not connected to Segment",
+                    Some("Connect with Segment first: click Enable with Segment."),
+                )
+            },
+            CallError::NoSource => advice(
+                S::BAD_REQUEST,
+                "No source picked",
+                Some("This install reaches the whole workspace: pick the source to manage first."),
+            ),
+            CallError::Store(_) => advice(
+                S::INTERNAL_SERVER_ERROR,
+                "Something failed on our side",
+                None,
+            ),
         }
+    }
+
+    /// The HTTP status that fits ([`CallError::advice`]): 409 (not connected), 401 (refused),
+    /// 503 (busy), 400 (no source), Segment's failure's, 500 for your store.
+    pub fn status(&self) -> StatusCode {
+        self.advice().status
     }
 }
 
-/// A handler may return a [`CallError`] with `?`: its status, and a plain-text line saying what
-/// failed (a store failure's details go to the log, not the page).
+/// A handler may return a [`CallError`] with `?`: its status, and plain text saying what failed
+/// and what to do ([`CallError::advice`]; a store failure's details go to the log, not the
+/// page).
 impl<S: std::fmt::Debug + std::fmt::Display> actix_web::ResponseError for CallError<S> {
     fn status_code(&self) -> StatusCode {
         self.status()
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
+        let advice = self.advice();
         let said = match self {
             CallError::Store(error) => {
                 tracing::error!(%error, "the install store failed");
@@ -202,8 +251,51 @@ impl<S: std::fmt::Debug + std::fmt::Display> actix_web::ResponseError for CallEr
             }
             other => other.to_string(),
         };
-        actix_web::HttpResponse::build(self.status())
+        let hint = advice
+            .hint
+            .map(|hint| format!("\n\n{hint}"))
+            .unwrap_or_default();
+        actix_web::HttpResponse::build(advice.status)
             .content_type(actix_web::http::header::ContentType::plaintext())
-            .body(said)
+            .body(format!("{}\n\n{said}{hint}", advice.title))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    /// A handler's `?` on a call error answers with its status, what happened and what to do;
+    /// a store's error shows no detail.
+    #[actix_web::test]
+    async fn a_call_error_answers_with_its_advice() {
+        let body = async |error: CallError<std::io::Error>| {
+            let response = error.error_response();
+            let status = response.status().as_u16();
+            let body = actix_web::body::to_bytes(response.into_body())
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+        let (status, text) = body(CallError::RefreshBusy).await;
+        assert_eq!(status, 503);
+        assert!(text.contains("Try again in a moment"), "{text}");
+        let (status, text) = body(CallError::Refused("install not found".into())).await;
+        assert_eq!(status, 401);
+        assert!(
+            text.contains("install not found") && text.contains("CLIENT_SECRET"),
+            "{text}"
+        );
+        let limited = CallError::Segment(SegmentError::Api {
+            status: 429,
+            message: "slow down".into(),
+        });
+        assert!(limited.advice().passes);
+        assert_eq!(body(limited).await.0, 503);
+        let secret = std::io::Error::other("password=hunter2");
+        let (status, text) = body(CallError::Store(secret)).await;
+        assert_eq!(status, 500);
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

@@ -8,8 +8,9 @@ use std::future::Future;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use segment_client::InstallToken;
+use segment_client::{ErrorKind, InstallToken};
 
+use crate::advice::Advice;
 use crate::error::{FlowError, FlowErrorOf};
 use crate::store::InstallStore;
 use crate::users::Users;
@@ -164,13 +165,27 @@ struct FailurePage<'a> {
 }
 
 impl PlainPages {
-    /// The page [`Hooks::failed`] shows by default, with [`FlowError::status`].
+    /// The page [`Hooks::failed`] shows by default, with [`FlowError::status`]: what happened
+    /// and, for Segment's failures, the [`Advice`] for them.
     pub fn failure<U: Display, S: Display>(error: &FlowError<U, S>) -> HttpResponse {
         let (title, hint) = match error {
             FlowError::Provider { .. } if error.is_denial() => (
                 "Not connected",
                 Some("You chose not to connect Segment. Nothing was installed."),
             ),
+            FlowError::Provider {
+                error, description, ..
+            } => {
+                let kind = ErrorKind::of_oauth(error, description.as_deref());
+                (
+                    "Segment did not authorize the install",
+                    Advice::of(kind).hint,
+                )
+            }
+            FlowError::Segment(error) => {
+                let advice = Advice::of(error.kind());
+                (advice.title, advice.hint)
+            }
             FlowError::NoFlow | FlowError::StateMismatch | FlowError::Expired => (
                 "This link is not valid",
                 Some("Start again: the link from Segment works once, in the browser that began."),
@@ -190,6 +205,14 @@ impl PlainPages {
                 tracing::error!(%error, "the install flow failed");
                 "Something failed on our side. Please try again.".to_owned()
             }
+            FlowError::Provider {
+                error: code,
+                description,
+                ..
+            } => match Advice::meaning(code, description.as_deref()) {
+                Some(meaning) => meaning.to_owned(),
+                None => error.to_string(),
+            },
             other => other.to_string(),
         };
         let page = FailurePage {
@@ -200,5 +223,49 @@ impl PlainPages {
         HttpResponse::build(error.status())
             .content_type(ContentType::html())
             .body(page.render().unwrap_or_else(|_| title.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use segment_client::SegmentError;
+    use std::convert::Infallible;
+
+    async fn page(error: FlowError<Infallible, Infallible>) -> (u16, String) {
+        let response = PlainPages::failure(&error);
+        let status = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Segment's failures get the advice for their kind; a denial its own words.
+    #[actix_web::test]
+    async fn the_default_page_advises_on_segments_failures() {
+        let credentials = FlowError::Segment(SegmentError::OAuth {
+            error: "invalid_client".into(),
+            description: None,
+        });
+        let (status, body) = page(credentials).await;
+        assert_eq!(status, 502);
+        assert!(body.contains("CLIENT_ID and CLIENT_SECRET"), "{body}");
+        let scope = FlowError::Provider {
+            error: "invalid_scope".into(),
+            description: None,
+            hint: None,
+        };
+        let (_, body) = page(scope).await;
+        assert!(body.contains("refused the scope"), "{body}");
+        assert!(body.contains("SEGMENT_SCOPE"), "{body}");
+        let denied = FlowError::Provider {
+            error: "access_denied".into(),
+            description: None,
+            hint: None,
+        };
+        let (status, body) = page(denied).await;
+        assert_eq!(status, 403);
+        assert!(body.contains("You chose not to connect Segment"), "{body}");
     }
 }

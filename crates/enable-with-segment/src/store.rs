@@ -1,6 +1,6 @@
 //! Where installs are kept: the [`InstallStore`] trait, what it keeps ([`Install`]), and
 //! [`MemoryStore`], a store in this process's memory (for tests and examples). The durable one,
-//! on SQLite or Postgres, is [`SqlStore`](crate::sql::SqlStore); [`contract`](crate::contract)
+//! on SQLite or Postgres, is `sql::SqlStore`; [`contract`](crate::contract)
 //! checks any store against the rules below.
 
 use std::collections::HashMap;
@@ -105,7 +105,7 @@ pub enum Saved {
 /// implements [`try_refresh_lease`](InstallStore::try_refresh_lease) and
 /// [`end_refresh_lease`](InstallStore::end_refresh_lease) so that a token is refreshed once
 /// across all of them. [`contract::check`](crate::contract::check) tests a store against every
-/// rule here; [`MemoryStore`] and [`SqlStore`](crate::sql::SqlStore) pass it.
+/// rule here; [`MemoryStore`] and `sql::SqlStore` pass it.
 ///
 /// Futures are `Send`, so a background job on `tokio::spawn` can use the store.
 pub trait InstallStore<Id>: Send + Sync + 'static {

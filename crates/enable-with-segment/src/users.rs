@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 /// checks it against who is signed in then.
 pub trait Users: Send + Sync + 'static {
     /// Your user's id: a database key, a tenant and user pair, an email. The library's
-    /// [`SqlStore`](crate::sql::SqlStore) keys installs by its `Display`.
+    /// `sql::SqlStore` keys installs by its `Display`.
     type Id: Clone + PartialEq + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// A failure of your login (a database that did not answer, say): it reaches
