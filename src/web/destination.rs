@@ -152,7 +152,7 @@ impl SourcePicker<'_> {
         let scope = install.scope.to_string();
         let sources = self
             .enable
-            .config_api_with(account.id(), install)
+            .config_api_with(&account.id(), install)
             .call(|segment, token| async move { segment.list_sources(&token, workspace).await })
             .await
             .map_err(WebError::call("listing the workspace's sources"))?;

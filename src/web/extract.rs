@@ -55,7 +55,7 @@ impl Target {
     /// through it (the flow library's token handling).
     pub fn api<'a>(&self, enable: &'a Enable) -> Api<'a> {
         enable
-            .config_api_with(self.account.id(), self.install.clone())
+            .config_api_with(&self.account.id(), self.install.clone())
             .on_source(self.source.clone())
     }
 }

@@ -43,7 +43,7 @@ pub async fn show(
     let range = range_of(query.range.as_deref())?;
     let window = &range.window(Utc::now());
     let (destinations, summaries) = enable
-        .config_api_with(account.id(), install)
+        .config_api_with(&account.id(), install)
         .call(|segment, token| async move {
             let token = &token;
             let sources = segment.list_sources(token, workspace).await?;

@@ -1,6 +1,8 @@
 //! The Config API for a stored install, with a token that works: [`ConfigApi`], from
 //! [`EnableWithSegment::config_api`] (the user's install, for a background job) or
-//! [`EnableWithSegment::config_api_with`] (an install your page already read).
+//! [`EnableWithSegment::config_api_with`] (an install your page already read, with
+//! [`EnableWithSegment::current_install`] say). It borrows the [`EnableWithSegment`]: a job on
+//! `tokio::spawn` owns a clone of it (cheap: clones share everything).
 //!
 //! Install tokens live about an hour, and minting a new one (the install token API) retires the
 //! previous one at once. So:
@@ -155,20 +157,28 @@ where
         Ok(installs
             .into_iter()
             .find(Install::is_usable)
-            .map(|install| self.config_api_with(user.clone(), install.token)))
+            .map(|install| self.config_api_with(user, install.token)))
     }
 
-    /// The Config API for `user`'s `install`, which your page read already (from
-    /// [`EnableWithSegment::installs`], say). A refused install is tried: the first call
-    /// attempts one refresh, and a token Segment mints clears the mark.
-    pub fn config_api_with(&self, user: U::Id, install: InstallToken) -> ConfigApi<'_, S, U, H> {
+    /// The Config API for `user`'s `install`, which your page read already
+    /// ([`EnableWithSegment::current_install`], say). A refused install is tried: the first
+    /// call attempts one refresh, and a token Segment mints clears the mark.
+    pub fn config_api_with(&self, user: &U::Id, install: InstallToken) -> ConfigApi<'_, S, U, H> {
         let source = install.source().cloned();
         ConfigApi {
             enable: self,
-            user,
+            user: user.clone(),
             install,
             source,
         }
+    }
+
+    /// The install a page shows `user`: their most recently used connected one, refused by
+    /// Segment or not (the page then says so, and [`EnableWithSegment::config_api_with`] on it
+    /// tries again). `None`: they hold no connected install.
+    pub async fn current_install(&self, user: &U::Id) -> Result<Option<Install>, S::Error> {
+        let installs = self.inner.store.installs(user).await?;
+        Ok(installs.into_iter().find(Install::is_connected))
     }
 
     /// `user`'s installs, connected or not, refused or not, most recently used first.

@@ -149,13 +149,14 @@ pub struct PlainPages;
 
 impl<U: Users, S: InstallStore<U::Id>> Hooks<U, S> for PlainPages {}
 
-/// The plain failure page: the error's status, what happened, and what to do.
+/// The plain failure page: the error's status, what happened, what to do, and a way back.
 #[derive(Template)]
 #[template(
     ext = "html",
     source = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
-<body><h1>{{ title }}</h1><p>{{ message }}</p>{% if let Some(hint) = hint %}<p>{{ hint }}</p>{% endif %}</body></html>
+<body><h1>{{ title }}</h1><p>{{ message }}</p>{% if let Some(hint) = hint %}<p>{{ hint }}</p>{% endif %}
+<p><a href="/">Back to the site</a></p></body></html>
 "#
 )]
 struct FailurePage<'a> {

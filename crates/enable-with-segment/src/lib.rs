@@ -25,6 +25,7 @@ pub use cookie::FLOW_LIFETIME;
 pub use destination::{DestinationStatus, Enabled};
 pub use error::{CallError, FlowError, FlowErrorOf};
 pub use hooks::{Event, FlowOutcome, Hooks, PlainPages, RefreshOutcome};
+#[doc(inline)]
 pub use segment_client as segment;
 pub use store::{Install, InstallStore, MemoryStore, Refusal, Saved};
 pub use users::{NewUser, Users};

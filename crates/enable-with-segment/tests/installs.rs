@@ -162,13 +162,16 @@ async fn a_refused_install_is_kept_marked_and_skipped_by_jobs() {
     assert!(sandbox.world().uninstall(id));
     expire(&enable, &ann).await;
 
-    let mut api = enable.config_api_with(ann.clone(), install.token.clone());
+    let mut api = enable.config_api_with(&ann, install.token.clone());
     let refused = api.destination(&clearbrain()).await;
     assert!(matches!(refused, Err(CallError::Refused(_))), "{refused:?}");
     assert_eq!(recorder.count(Event::Refresh(RefreshOutcome::Refused)), 1);
     let kept = enable.installs(&ann).await.unwrap();
     assert_eq!(kept.len(), 1, "the install was deleted");
     assert!(kept[0].refused.is_some() && kept[0].is_connected());
+    // A page still shows it (and explains), while a job gets nothing.
+    let shown = enable.current_install(&ann).await.unwrap().expect("shown");
+    assert!(shown.refused.is_some());
 
     // A job every two seconds: nothing to do, and Segment is not called.
     let calls = |s: &Sandbox| {
@@ -197,6 +200,7 @@ async fn uninstall_forgets_the_install_until_it_is_reconnected() {
     let name = enable.installs(&ann).await.unwrap()[0].name().clone();
     assert!(enable.uninstall(&ann, &name).await.unwrap());
     assert!(enable.config_api(&ann).await.unwrap().is_none());
+    assert!(enable.current_install(&ann).await.unwrap().is_none());
     let listed = enable.installs(&ann).await.unwrap();
     assert!(!listed[0].is_connected());
     assert!(listed[0].token.access_token.expose().is_empty());

@@ -96,7 +96,8 @@ impl AppSettings {
         })
     }
 
-    /// A client for this App, with default [`Limits`].
+    /// A client for this App, with default [`Limits`]. It fails only if the HTTP client cannot
+    /// be built (a `reqwest::Error`: no TLS roots on the machine, say).
     pub fn client(&self) -> Result<SegmentClient, reqwest::Error> {
         let limits = Limits::default();
         Ok(SegmentClient::new(
