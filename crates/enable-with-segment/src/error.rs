@@ -163,9 +163,7 @@ impl<S> CallError<S> {
             _ => None,
         }
     }
-}
 
-impl<S> CallError<S> {
     /// What a page can say about it: for Segment's failures [`Advice::of`] their kind, and the
     /// same for the library's own cases (an install Segment refused, a refresh that takes too
     /// long, no install, no source, your store).

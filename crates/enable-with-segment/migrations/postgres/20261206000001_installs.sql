@@ -14,9 +14,9 @@ CREATE TABLE segment_installs (
     -- When it was last saved or given a new token: a user's installs are listed by it.
     used_at             BIGINT  NOT NULL,
     -- The newest token, sealed (AES-256-GCM: nonce, then ciphertext and tag), and its
-    -- SHA-256 (hex), which the refresh lease compares; both NULL while there is none.
+    -- SHA-256, which the refresh lease compares; both NULL while there is none.
     token_sealed        BYTEA,
-    token_sha256        TEXT,
+    token_sha256        BYTEA,
     token_expires_at    BIGINT,
     -- Set when Segment refused to mint a token; cleared by the next token it mints.
     refused_reason      TEXT,

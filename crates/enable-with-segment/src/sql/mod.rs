@@ -333,11 +333,8 @@ fn sealed_for(install: &InstallName) -> String {
     format!("installs/token/{install}")
 }
 
-fn sha256(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn sha256(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
 }
 
 fn time(millis: i64) -> DateTime<Utc> {

@@ -13,7 +13,7 @@ pub(super) struct Written {
     pub user: String,
     pub name: String,
     pub sealed: Option<Vec<u8>>,
-    pub sha256: Option<String>,
+    pub sha256: Option<Vec<u8>>,
     pub expires_at: Option<i64>,
     pub now: i64,
 }
@@ -29,7 +29,7 @@ pub(super) struct Row {
     pub created_at: i64,
     pub used_at: i64,
     pub token_sealed: Option<Vec<u8>>,
-    pub token_sha256: Option<String>,
+    pub token_sha256: Option<Vec<u8>>,
     pub token_expires_at: Option<i64>,
     pub refused_reason: Option<String>,
     pub refused_at: Option<i64>,
@@ -206,7 +206,7 @@ where
         &self,
         user: String,
         name: String,
-        held: Option<String>,
+        held: Option<Vec<u8>>,
         until: i64,
     ) -> Result<bool, Error> {
         let done: Option<(String,)> = sqlx::query_as(
