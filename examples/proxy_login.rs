@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use actix_web::dev::ServiceRequest;
 use segment_partnerapp::config::Settings;
+use segment_partnerapp::segment::InstallName;
 use segment_partnerapp::startup::Application;
 use segment_partnerapp::store::{Store, StoreError};
 use segment_partnerapp::web::login::{Answer, CurrentAccount, Login, Visitor};
@@ -53,13 +54,15 @@ impl Login for ProxyLogin {
         &'a self,
         request: &'a ServiceRequest,
         store: &'a Store,
+        in_use: Option<&'a InstallName>,
     ) -> Answer<'a, Result<Visitor, StoreError>> {
         Box::pin(async move {
             let from_proxy = self.proxies.trusts(request.peer_addr().map(|a| a.ip()));
             let account = match named_user(request).filter(|_| from_proxy) {
-                Some(user) => Some(CurrentAccount {
-                    account: store.account_for_user(user).await?,
-                }),
+                Some(user) => {
+                    let (account, in_use) = store.account_for_user(user, in_use).await?;
+                    Some(CurrentAccount { account, in_use })
+                }
                 None => None,
             };
             Ok(Visitor {

@@ -2,11 +2,17 @@
 //! credential ([`LoginToken`], stored hashed) or by API key (stored hashed for lookup and sealed
 //! so Enable can push it).
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
+use enable_with_segment::Install;
+use enable_with_segment::sql::{INSTALL_COLUMNS, InstallRow};
+use sqlx::{FromRow, Row};
 
 use super::db::on;
 use super::keys::{ApiKey, LoginToken};
 use super::{Store, StoreError};
+use crate::segment::InstallName;
 
 /// A partner account (in a real partner app: the user). The API key is not in it: ask
 /// [`Store::api_key`] where it is needed.
@@ -20,6 +26,53 @@ pub struct Account {
     pub key_verified_at: Option<DateTime<Utc>>,
     api_key_sealed: Option<Vec<u8>>,
 }
+
+/// An account with the install it uses, if any, read from one row of [`Store::account_by`]'s
+/// join: the account's columns prefixed `a_`, then the install's (the flow library's
+/// `InstallRow`; all null without one).
+struct AccountRow(Account, Option<InstallRow>);
+
+impl<'r, R: Row> FromRow<'r, R> for AccountRow
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    InstallRow: FromRow<'r, R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let account = Account {
+            id: row.try_get("a_id")?,
+            created_at: row.try_get("a_created_at")?,
+            api_key_prefix: row.try_get("a_api_key_prefix")?,
+            api_key_hash: row.try_get("a_api_key_hash")?,
+            key_verified_at: row.try_get("a_key_verified_at")?,
+            api_key_sealed: row.try_get("a_api_key_sealed")?,
+        };
+        let install = match row.try_get::<Option<String>, _>("install_name")? {
+            Some(_) => Some(InstallRow::from_row(row)?),
+            None => None,
+        };
+        Ok(AccountRow(account, install))
+    }
+}
+
+/// The query that finds an account by `$2` in `column`, with its install named `$1`: one round
+/// trip for what every page needs to know about the visitor (the install is the flow
+/// library's row, keyed by the account's id as text).
+fn account_by(column: &str) -> String {
+    format!(
+        "SELECT a.id AS a_id, a.created_at AS a_created_at, a.api_key_prefix AS a_api_key_prefix,
+                a.api_key_hash AS a_api_key_hash, a.key_verified_at AS a_key_verified_at,
+                a.api_key_sealed AS a_api_key_sealed, {INSTALL_COLUMNS}
+         FROM segment_accounts a LEFT JOIN segment_installs i
+             ON i.user_id = CAST(a.id AS TEXT) AND i.install_name = $1
+         WHERE a.{column} = $2"
+    )
+}
+static BY_LOGIN: LazyLock<String> = LazyLock::new(|| account_by("login_hash"));
+static BY_USER: LazyLock<String> = LazyLock::new(|| account_by("user_id"));
 
 /// The columns of an [`Account`], a literal for `concat!`.
 macro_rules! account_columns {
@@ -66,42 +119,52 @@ impl Store {
         Ok((account, key, login))
     }
 
-    /// The account this login credential opens (`None` if it is unknown or signed out): what
-    /// every page needs to know about the visitor.
+    /// The account this login credential opens (`None` if it is unknown or signed out), with
+    /// its install named `in_use` if it holds one by that name: what every page needs to know
+    /// about the visitor, in one query.
     pub async fn account_by_login(
         &self,
         login: &LoginToken,
-    ) -> Result<Option<Account>, StoreError> {
-        self.account_by(AccountBy::Login(&login.hash())).await
+        in_use: Option<&InstallName>,
+    ) -> Result<Option<(Account, Option<Install>)>, StoreError> {
+        self.account_by(AccountBy::Login(&login.hash()), in_use)
+            .await
     }
 
-    /// An account, found by `by`.
-    async fn account_by(&self, by: AccountBy<'_>) -> Result<Option<Account>, StoreError> {
-        macro_rules! by {
-            ($column:literal) => {
-                concat!(
-                    "SELECT ",
-                    account_columns!(),
-                    " FROM segment_accounts WHERE ",
-                    $column,
-                    " = $1"
-                )
-            };
-        }
+    /// An account, found by `by`, with its install named `in_use`, in one query.
+    async fn account_by(
+        &self,
+        by: AccountBy<'_>,
+        in_use: Option<&InstallName>,
+    ) -> Result<Option<(Account, Option<Install>)>, StoreError> {
         let (sql, value) = match by {
-            AccountBy::Login(hash) => (by!("login_hash"), hash),
-            AccountBy::User(id) => (by!("user_id"), id),
+            AccountBy::Login(hash) => (BY_LOGIN.as_str(), hash),
+            AccountBy::User(id) => (BY_USER.as_str(), id),
         };
-        Ok(on!(self.db, read, |conn| {
-            query_as(sql).bind(value).fetch_optional(conn).await?
-        }))
+        // The statements are this file's own, and their values bound.
+        let row: Option<AccountRow> = on!(self.db, read, |conn| {
+            query_as(sqlx::AssertSqlSafe(sql))
+                .bind(in_use.map(InstallName::as_str))
+                .bind(value)
+                .fetch_optional(conn)
+                .await?
+        });
+        let Some(AccountRow(account, install)) = row else {
+            return Ok(None);
+        };
+        let install = install.map(|row| self.installs.open_row(row)).transpose()?;
+        Ok(Some((account, install)))
     }
 
     /// The account of the partner's user `user_id` (their own id for the user, from their
-    /// login), made with a new API key on first use. Two requests making it at once end on the
-    /// same account.
-    pub async fn account_for_user(&self, user_id: &str) -> Result<Account, StoreError> {
-        if let Some(found) = self.account_by(AccountBy::User(user_id)).await? {
+    /// login), made with a new API key on first use, with its install named `in_use` if it holds
+    /// one by that name. Two requests making it at once end on the same account.
+    pub async fn account_for_user(
+        &self,
+        user_id: &str,
+        in_use: Option<&InstallName>,
+    ) -> Result<(Account, Option<Install>), StoreError> {
+        if let Some(found) = self.account_by(AccountBy::User(user_id), in_use).await? {
             return Ok(found);
         }
         let key = ApiKey::generate();
@@ -121,7 +184,7 @@ impl Store {
             .await?
             .rows_affected()
         });
-        self.account_by(AccountBy::User(user_id))
+        self.account_by(AccountBy::User(user_id), in_use)
             .await?
             .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
@@ -271,7 +334,7 @@ mod tests {
 
             // Opened again with another SESSION_KEY, the key cannot be read (and says so).
             let other = Store::open(&dir.1, &MasterKey::generate()).await.unwrap();
-            let again = other.account_by_login(&login).await.unwrap().unwrap();
+            let (again, _) = other.account_by_login(&login, None).await.unwrap().unwrap();
             assert!(matches!(
                 other.api_key(&again),
                 Err(StoreError::Unreadable(_))
@@ -280,15 +343,38 @@ mod tests {
     );
 
     store_test!(a_partner_user_has_one_account, |store, _dir| {
-        let alice = store.account_for_user("alice@example.com").await.unwrap();
-        let again = store.account_for_user("alice@example.com").await.unwrap();
+        let (alice, none) = store
+            .account_for_user("alice@example.com", None)
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        let (again, _) = store
+            .account_for_user("alice@example.com", None)
+            .await
+            .unwrap();
         assert_eq!(again.id, alice.id);
-        let bob = store.account_for_user("bob@example.com").await.unwrap();
+        let (bob, _) = store
+            .account_for_user("bob@example.com", None)
+            .await
+            .unwrap();
         assert_ne!(bob.id, alice.id);
         assert!(
             store.api_key(&alice).is_ok(),
             "the account has a key to push"
         );
+        // The install the session names comes with the account, and only with its holder's.
+        let token = crate::store::test_support::token("installs/7", "acme");
+        store.installs().save(&alice.id, &token).await.unwrap();
+        let (_, install) = store
+            .account_for_user("alice@example.com", Some(&token.install_name))
+            .await
+            .unwrap();
+        assert_eq!(install.unwrap().token.access_token, token.access_token);
+        let (_, none) = store
+            .account_for_user("bob@example.com", Some(&token.install_name))
+            .await
+            .unwrap();
+        assert!(none.is_none(), "bob got alice's install");
     });
 
     store_test!(rotation_and_revoked_login, |store, _dir| {
@@ -302,14 +388,26 @@ mod tests {
         assert_eq!(found.id, account.id);
         assert_eq!(store.api_key(&found).unwrap(), new_key);
 
-        assert!(store.account_by_login(&login).await.unwrap().is_some());
+        assert!(
+            store
+                .account_by_login(&login, None)
+                .await
+                .unwrap()
+                .is_some()
+        );
         store.revoke_login(account.id).await.unwrap();
-        assert!(store.account_by_login(&login).await.unwrap().is_none());
+        assert!(
+            store
+                .account_by_login(&login, None)
+                .await
+                .unwrap()
+                .is_none()
+        );
         // An account that holds an install stays (its installs are keyed by its id).
         store.revoke_login(holder.id).await.unwrap();
         assert!(
             store
-                .account_by_login(&holders_login)
+                .account_by_login(&holders_login, None)
                 .await
                 .unwrap()
                 .is_none()

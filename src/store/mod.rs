@@ -677,7 +677,7 @@ mod written_before_sqlx {
             .await
             .unwrap();
         let login = LoginToken::parse(LOGIN).unwrap();
-        let account = store.account_by_login(&login).await.unwrap().unwrap();
+        let (account, _) = store.account_by_login(&login, None).await.unwrap().unwrap();
         let api_key = store.api_key(&account).unwrap();
         assert!(api_key.expose().starts_with(&account.api_key_prefix));
         assert_eq!(hash_key(api_key.expose()), account.api_key_hash);

@@ -17,6 +17,7 @@ use super::cookies;
 use super::error::WebError;
 use super::login::{Answer, CurrentAccount, Login, SignedUp, Visitor};
 use super::session::TypedSession;
+use crate::segment::InstallName;
 use crate::store::{LoginToken, Store, StoreError};
 
 const COOKIE: &str = "partnerapp_account";
@@ -113,7 +114,10 @@ impl Login for DemoAccounts {
             tracing::info!(account = account.id, "new partner account");
             session.show_new_api_key_once(&key)?;
             Ok(SignedUp {
-                account: CurrentAccount { account },
+                account: CurrentAccount {
+                    account,
+                    in_use: None,
+                },
                 cookie: Some(account_cookie(self.https, Some(&login))),
             })
         })
@@ -123,6 +127,7 @@ impl Login for DemoAccounts {
         &'a self,
         request: &'a ServiceRequest,
         store: &'a Store,
+        in_use: Option<&'a InstallName>,
     ) -> Answer<'a, Result<Visitor, StoreError>> {
         Box::pin(async move {
             let Some(cookie) = request.cookie(&cookie_name(self.https)) else {
@@ -132,12 +137,12 @@ impl Login for DemoAccounts {
                 });
             };
             let found = match LoginToken::parse(cookie.value()) {
-                Some(login) => store.account_by_login(&login).await?,
+                Some(login) => store.account_by_login(&login, in_use).await?,
                 None => None,
             };
             Ok(match found {
-                Some(account) => Visitor {
-                    account: Some(CurrentAccount { account }),
+                Some((account, in_use)) => Visitor {
+                    account: Some(CurrentAccount { account, in_use }),
                     cookie: None,
                 },
                 // Signed out, or cleaned up: the cookie opens nothing, and goes.

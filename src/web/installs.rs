@@ -24,10 +24,14 @@ pub async fn current(
     let Some(name) = session.install_name()? else {
         return resume(installs, session, account).await;
     };
-    let stored = installs
-        .install(&account.id(), &name)
-        .await
-        .map_err(WebError::installs)?;
+    // Usually looked up with the account already; else (the session changed since) now.
+    let stored = match account.in_use.as_ref().filter(|i| i.name() == &name) {
+        Some(stored) => Some(stored.clone()),
+        None => installs
+            .install(&account.id(), &name)
+            .await
+            .map_err(WebError::installs)?,
+    };
     match stored {
         Some(stored) if stored.is_connected() => Ok(Some(stored)),
         Some(_) => {

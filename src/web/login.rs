@@ -20,6 +20,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
+use actix_session::SessionExt;
 use actix_web::body::MessageBody;
 use actix_web::cookie::Cookie;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -29,11 +30,14 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use super::error::WebError;
 use super::session::TypedSession;
 use crate::secret::DestinationKey;
+use crate::segment::InstallName;
 use crate::store::{Account, Store, StoreError};
+use enable_with_segment::Install;
 
 /// What a login says about one request.
 pub struct Visitor {
-    /// The signed-in user's account, if anyone is signed in.
+    /// The signed-in user's account (with the install `in_use` if it holds it), if anyone is
+    /// signed in.
     pub account: Option<CurrentAccount>,
     /// A cookie the response must set (the demo removes a cookie that opens nothing).
     pub cookie: Option<Cookie<'static>>,
@@ -50,12 +54,14 @@ pub type Answer<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Who the partner's user on a request is, and which key Enable pushes for them.
 pub trait Login: Send + Sync + 'static {
-    /// The visitor of `request`, found through `store` ([`Store::account_by_login`],
-    /// [`Store::account_for_user`]).
+    /// The visitor of `request`, found through `store`. `in_use` is the install the session
+    /// names: look it up with the account ([`Store::account_by_login`] and
+    /// [`Store::account_for_user`] do both in one query), or leave it `None`.
     fn visitor<'a>(
         &'a self,
         request: &'a ServiceRequest,
         store: &'a Store,
+        in_use: Option<&'a InstallName>,
     ) -> Answer<'a, Result<Visitor, StoreError>>;
 
     /// Whether [`Login::sign_up`] makes accounts (the demo's does). Then a visitor without one
@@ -98,6 +104,9 @@ pub trait Login: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct CurrentAccount {
     pub account: Account,
+    /// The install the session names, if this account holds it: looked up with the account, so
+    /// a page costs one query for both (see `web::installs::current`).
+    pub in_use: Option<Install>,
 }
 
 impl CurrentAccount {
@@ -145,7 +154,12 @@ pub async fn middleware(
     if not_for_pages {
         return Ok(next.call(request).await?.map_into_boxed_body());
     }
-    let visitor = match login.visitor(&request, &store).await {
+    let in_use = request
+        .get_session()
+        .get::<InstallName>(super::session::INSTALL)
+        .ok()
+        .flatten();
+    let visitor = match login.visitor(&request, &store, in_use.as_ref()).await {
         Ok(visitor) => visitor,
         Err(error) => {
             return Ok(request

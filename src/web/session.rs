@@ -22,7 +22,8 @@ pub use super::flash::{Flash, FlashKind};
 use crate::secret::Secret;
 use crate::segment::{InstallName, SourceName};
 
-const INSTALL: &str = "install";
+/// The session's entry that names the install in use (read by the login middleware too).
+pub(super) const INSTALL: &str = "install";
 const SOURCE: &str = "source";
 const CSRF: &str = "csrf";
 const NEW_API_KEY: &str = "new_api_key";

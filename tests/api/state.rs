@@ -255,12 +255,13 @@ async fn a_refused_refresh_keeps_the_install_and_a_good_one_clears_the_mark() {
     assert!(text.contains("CLIENT_SECRET"), "{text}");
 
     let store = app.store().await;
-    let account = store
+    let (account, _) = store
         .account_by_login(
             &segment_partnerapp::store::LoginToken::parse(
                 &app.cookie("partnerapp_account").unwrap(),
             )
             .unwrap(),
+            None,
         )
         .await
         .unwrap()

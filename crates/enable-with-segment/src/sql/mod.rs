@@ -31,7 +31,8 @@ use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use crate::store::{Install, InstallStore, Refusal, Saved};
 
 mod queries;
-use queries::{Queries, Row, Written};
+pub use queries::{INSTALL_COLUMNS, InstallRow};
+use queries::{Queries, Written};
 
 /// Where the store records its migrations.
 pub const MIGRATIONS_TABLE: &str = "segment_installs_migrations";
@@ -224,7 +225,7 @@ impl SqlStore {
             #[cfg(feature = "postgres")]
             SqlPool::Postgres(pool) => Queries(pool).any_good(now).await?,
         };
-        row.map(|row| self.install(row).map(|install| install.token))
+        row.map(|row| self.open_row(row).map(|install| install.token))
             .transpose()
     }
 
@@ -265,8 +266,9 @@ impl SqlStore {
         String::from_utf8(plain).ok()
     }
 
-    /// A row as an [`Install`].
-    fn install(&self, row: Row) -> Result<Install, Error> {
+    /// A row your own query read ([`INSTALL_COLUMNS`] into an [`InstallRow`]), as an
+    /// [`Install`]: its names checked, its token unsealed (or, if it does not open, expired).
+    pub fn open_row(&self, row: InstallRow) -> Result<Install, Error> {
         let bad = |what: &str, reason: &str| {
             Error::Unreadable(format!("{what} of {}: {reason}", row.install_name))
         };
@@ -415,12 +417,12 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
 
     async fn installs(&self, user: &Id) -> Result<Vec<Install>, Error> {
         let rows = queries!(self, |q| q.installs(user.to_string()))?;
-        rows.into_iter().map(|row| self.install(row)).collect()
+        rows.into_iter().map(|row| self.open_row(row)).collect()
     }
 
     async fn install(&self, user: &Id, name: &InstallName) -> Result<Option<Install>, Error> {
         let row = queries!(self, |q| q.install(user.to_string(), name.to_string()))?;
-        row.map(|row| self.install(row)).transpose()
+        row.map(|row| self.open_row(row)).transpose()
     }
 
     async fn disconnect(&self, user: &Id, name: &InstallName) -> Result<bool, Error> {
@@ -458,7 +460,7 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
             return Ok(false);
         };
         let held = row.token_sha256.clone();
-        let now = self.install(row)?;
+        let now = self.open_row(row)?;
         if now.token.access_token != seen.access_token {
             return Ok(false);
         }

@@ -18,28 +18,42 @@ pub(super) struct Written {
     pub now: i64,
 }
 
-/// One row of `segment_installs`.
+/// One row of `segment_installs`, as a query selecting [`INSTALL_COLUMNS`] reads it
+/// (`sqlx::FromRow`): your own query can read it beside your columns, and
+/// [`SqlStore::open_row`](super::SqlStore::open_row) makes it an
+/// [`Install`](crate::Install).
 #[derive(Debug, FromRow)]
-pub(super) struct Row {
-    pub install_name: String,
-    pub app_name: String,
-    pub workspace: String,
-    pub source: Option<String>,
-    pub scope: String,
-    pub created_at: i64,
-    pub used_at: i64,
-    pub token_sealed: Option<Vec<u8>>,
-    pub token_sha256: Option<Vec<u8>>,
-    pub token_expires_at: Option<i64>,
-    pub refused_reason: Option<String>,
-    pub refused_at: Option<i64>,
-    pub disconnected_at: Option<i64>,
+pub struct InstallRow {
+    pub(super) install_name: String,
+    pub(super) app_name: String,
+    pub(super) workspace: String,
+    pub(super) source: Option<String>,
+    pub(super) scope: String,
+    pub(super) created_at: i64,
+    pub(super) used_at: i64,
+    pub(super) token_sealed: Option<Vec<u8>>,
+    pub(super) token_sha256: Option<Vec<u8>>,
+    pub(super) token_expires_at: Option<i64>,
+    pub(super) refused_reason: Option<String>,
+    pub(super) refused_at: Option<i64>,
+    pub(super) disconnected_at: Option<i64>,
 }
 
-/// The columns of a [`Row`].
-const COLUMNS: &str = "install_name, app_name, workspace, source, scope, created_at, used_at, \
-                       token_sealed, token_sha256, token_expires_at, refused_reason, refused_at, \
-                       disconnected_at";
+/// The columns of an [`InstallRow`], of `segment_installs` aliased `i`: a literal, so that a
+/// query naming them is one `&'static str` (`concat!`).
+macro_rules! install_columns {
+    () => {
+        "i.install_name, i.app_name, i.workspace, i.source, i.scope, i.created_at, i.used_at, \
+         i.token_sealed, i.token_sha256, i.token_expires_at, i.refused_reason, i.refused_at, \
+         i.disconnected_at"
+    };
+}
+
+/// The columns an [`InstallRow`] reads, for a query in which `segment_installs` is aliased
+/// `i`: `SELECT u.name, {INSTALL_COLUMNS} FROM users u LEFT JOIN segment_installs i ON
+/// i.user_id = CAST(u.id AS TEXT) AND i.install_name = $1 WHERE u.id = $2` reads your user and their
+/// install in one round trip.
+pub const INSTALL_COLUMNS: &str = install_columns!();
 
 /// The store's queries, written once for both databases (the same SQL: both read `$1, $2, …`).
 pub(super) struct Queries<'a, DB: Database>(pub &'a Pool<DB>);
@@ -56,7 +70,7 @@ where
     for<'q> Option<i64>: Encode<'q, DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB>,
     for<'r> String: Decode<'r, DB>,
-    for<'r> Row: FromRow<'r, DB::Row>,
+    for<'r> InstallRow: FromRow<'r, DB::Row>,
     (String,): for<'r> FromRow<'r, DB::Row>,
 {
     /// Keeps the user's install (or finds another user holds it), and removes those of the same
@@ -115,37 +129,37 @@ where
         Ok(Saved::Kept { superseded })
     }
 
-    pub async fn installs(&self, user: String) -> Result<Vec<Row>, Error> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM segment_installs WHERE user_id = $1 ORDER BY used_at DESC"
+    pub async fn installs(&self, user: String) -> Result<Vec<InstallRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i WHERE i.user_id = $1 ORDER BY i.used_at DESC"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(user)
-            .fetch_all(self.0)
-            .await?)
+        Ok(sqlx::query_as(sql).bind(user).fetch_all(self.0).await?)
     }
 
-    pub async fn install(&self, user: String, name: String) -> Result<Option<Row>, Error> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM segment_installs WHERE user_id = $1 AND install_name = $2"
+    pub async fn install(&self, user: String, name: String) -> Result<Option<InstallRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i WHERE i.user_id = $1 AND i.install_name = $2"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sql)
             .bind(user)
             .bind(name)
             .fetch_optional(self.0)
             .await?)
     }
 
-    pub async fn any_good(&self, now: i64) -> Result<Option<Row>, Error> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM segment_installs
-             WHERE token_expires_at > $1 AND disconnected_at IS NULL AND refused_at IS NULL
-             ORDER BY token_expires_at DESC LIMIT 1"
+    pub async fn any_good(&self, now: i64) -> Result<Option<InstallRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            install_columns!(),
+            " FROM segment_installs i
+             WHERE i.token_expires_at > $1 AND i.disconnected_at IS NULL AND i.refused_at IS NULL
+             ORDER BY i.token_expires_at DESC LIMIT 1"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .fetch_optional(self.0)
-            .await?)
+        Ok(sqlx::query_as(sql).bind(now).fetch_optional(self.0).await?)
     }
 
     pub async fn disconnect(&self, user: String, name: String, now: i64) -> Result<bool, Error> {
