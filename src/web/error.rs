@@ -34,19 +34,12 @@ pub enum WebError {
         error: CallError<SqlError>,
     },
 
-    #[error("the install token names no source, but the scope {0} needs one")]
-    MissingSource(String),
-
     #[error("this browser has no account with us")]
     NoAccount,
 
     /// The session store (Redis, or the database) failed or did not answer in time.
     #[error("the session store is unavailable")]
     SessionsUnavailable,
-
-    /// The partner's login names nobody on this request, and only its sign-in makes accounts.
-    #[error("nobody is signed in")]
-    SignInFirst,
 
     #[error("your API key was stored under another SESSION_KEY and cannot be read")]
     KeyUnreadable,
@@ -99,6 +92,12 @@ impl WebError {
         move |error| WebError::Call { doing, error }
     }
 
+    /// A failure the flow library names (nobody signed in, an install with no source, …),
+    /// where the app meets it outside the flow.
+    pub fn flow(error: FlowFailure) -> WebError {
+        WebError::Flow(Box::new(error))
+    }
+
     /// A failure of the install store (its details go to the log, not the page).
     pub fn installs(error: SqlError) -> WebError {
         WebError::Store(error.to_string())
@@ -122,31 +121,12 @@ impl WebError {
         match self {
             WebError::Flow(error) => flow_shown(error, sandbox),
             WebError::Call { doing, error } => call_shown(doing, error, sandbox),
-            WebError::MissingSource(_) => says(
-                S::BAD_GATEWAY,
-                "The install has no source",
-                Some(
-                    "With a destination/<slug> scope Segment's consent screen asks the user to \
-                     pick a source and returns it in source_names. Check that the App's scope \
-                     is the destination scope you configured.",
-                ),
-                true,
-            ),
             WebError::SessionsUnavailable => says(
                 S::SERVICE_UNAVAILABLE,
                 "Sign-in is unavailable",
                 Some(
                     "This app keeps sign-ins in a service that is not answering just now. Nothing \
                      was lost: try again shortly.",
-                ),
-                false,
-            ),
-            WebError::SignInFirst => says(
-                S::UNAUTHORIZED,
-                "Sign in first",
-                Some(
-                    "This app connects Segment for the users who are signed in to it. Sign in, \
-                     then click Enable with Segment again.",
                 ),
                 false,
             ),
@@ -276,32 +256,13 @@ fn sentence(error: &impl std::fmt::Display) -> String {
     }
 }
 
-/// The page for a failure of the install flow (the flow library's [`FlowError`]). The app's
-/// login's own failures (a sign-up refused) are the app's pages.
+/// The page for a failure of the install flow: the flow library's advice for it, but for the
+/// app's own words on its login's failures (a sign-up refused), Segment's failures and errors
+/// told apart as for a Config API call, and the sandbox's pointer to the inspector.
 fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
-    use StatusCode as S;
-    let says = |status, title, message: String, hint: Option<&str>, offers_restart| Shown {
-        status,
-        title,
-        message,
-        hint: hint.map(str::to_owned),
-        offers_restart,
-        passes: false,
-    };
-    let link_not_valid = |message: &str| {
-        says(
-            S::BAD_REQUEST,
-            "This sign-in link is not valid",
-            message.to_owned(),
-            Some(
-                "Start again from the home page: each sign-in gets its own state, and it works \
-                 once, in the browser that started it.",
-            ),
-            true,
-        )
-    };
     match error {
         FlowError::Users(error) => error.shown(sandbox),
+        FlowError::Store(_) => WebError::Store(String::new()).shown(sandbox),
         FlowError::Segment(error) => segment_shown(
             "exchanging the authorization code for an install token",
             error,
@@ -312,54 +273,17 @@ fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
             description,
             hint,
         } => provider_shown(error, description.as_deref(), hint.as_deref(), sandbox),
-        FlowError::NoFlow => link_not_valid(
-            "This browser has no sign-in in progress: the link was already used, or it was \
-             started in another browser.",
-        ),
-        FlowError::Expired => {
-            link_not_valid("The sign-in took longer than 10 minutes and expired.")
-        }
-        FlowError::StateMismatch => link_not_valid(
-            "The state Segment sent back does not match the one given to this browser. The \
-             link may have been tampered with, or belong to another sign-in.",
-        ),
-        FlowError::MissingCode => says(
-            S::BAD_REQUEST,
-            "Segment sent no authorization code",
-            sentence(error),
-            None,
-            true,
-        ),
-        FlowError::MissingSource(scope) => WebError::MissingSource(scope.clone()).shown(sandbox),
-        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => says(
-            S::CONFLICT,
-            "This workspace is connected to another account",
-            "This workspace already has the App installed, by another account.".to_owned(),
-            Some(if sandbox {
+        // "Already installed" without an install of this account's: someone else's.
+        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => {
+            let elsewhere: FlowFailure = FlowError::InstalledElsewhere;
+            let hint = elsewhere.advice().hint.filter(|_| !sandbox).or(Some(
                 "Segment allows one install of this App per workspace, and another account of \
                  ours made it. Ask whoever connected it, or uninstall the App from the sandbox \
-                 inspector (/sandbox) and connect again."
-            } else {
-                "Segment allows one install of this App per workspace, and another account of \
-                 ours made it. Ask whoever connected it, or uninstall the App in the \
-                 workspace's settings in Segment and connect again."
-            }),
-            false,
-        ),
-        FlowError::SignInFirst => WebError::SignInFirst.shown(sandbox),
-        FlowError::SignInOnCallbackHost { .. } => Shown {
-            message: sentence(error),
-            ..WebError::SignInFirst.shown(sandbox)
-        },
-        FlowError::Store(_) => WebError::Store(String::new()).shown(sandbox),
-        // The request's own fault (`Aborted`, `BadQuery`, `BadReturnTo`), and anything newer.
-        other => says(
-            S::BAD_REQUEST,
-            "The request is not valid",
-            sentence(other),
-            None,
-            false,
-        ),
+                 inspector (/sandbox) and connect again.",
+            ));
+            advised(elsewhere.advice(), sentence(&elsewhere), hint)
+        }
+        other => advised(other.advice(), sentence(other), other.advice().hint),
     }
 }
 
@@ -400,7 +324,8 @@ fn segment_shown(doing: &str, error: &SegmentError, sandbox: bool) -> Shown {
 }
 
 /// The page for Segment's `error=…` on the redirect back: known codes in the library's words
-/// ([`Advice::meaning`]), Segment's only for a code it does not know.
+/// ([`Advice::meaning`]), Segment's only for a code it does not know, and Segment's own hint
+/// where there is no better advice.
 fn provider_shown(
     error: &str,
     description: Option<&str>,
@@ -412,23 +337,16 @@ fn provider_shown(
         (None, Some(d)) => format!("Segment answered {error}: {d}"),
         (None, None) => format!("Segment answered {error}."),
     };
-    // Segment's own hint, when it sent one and there is no better advice.
     let hint = match ErrorKind::of_oauth(error, description) {
         ErrorKind::OAuthRefused => hint,
         other => hint_for(other, sandbox),
     };
-    Shown {
-        status: if error == "access_denied" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        title: "Segment did not authorize the install",
-        message,
-        hint: hint.map(str::to_owned),
-        offers_restart: true,
-        passes: false,
-    }
+    let provider: FlowFailure = FlowError::Provider {
+        error: error.to_owned(),
+        description: None,
+        hint: None,
+    };
+    advised(provider.advice(), message, hint)
 }
 
 /// The advice for Segment's failure of `kind` ([`Advice::of`]); in sandbox mode, "already
@@ -515,7 +433,7 @@ mod tests {
         assert!(expired.hint(false).unwrap().contains("expire"));
         assert!(expired.offers_restart());
 
-        let missing = WebError::MissingSource("destination/clearbrain".into());
+        let missing = WebError::flow(FlowError::MissingSource("destination/clearbrain".into()));
         assert!(missing.hint(false).unwrap().contains("source"));
 
         let refused = WebError::Call {

@@ -16,6 +16,8 @@ use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 
+use enable_with_segment::FlowError;
+
 use super::enable::{Api, Enable};
 use super::error::WebError;
 use super::installs;
@@ -83,7 +85,8 @@ pub async fn resolve(
     let source = match install.source().cloned() {
         Some(source) => source,
         None if install.scope.names_a_source() => {
-            return Err(WebError::MissingSource(install.scope.to_string()));
+            let scope = install.scope.to_string();
+            return Err(WebError::flow(FlowError::MissingSource(scope)));
         }
         None => match session.picked_source()? {
             Some(source) => source,

@@ -32,7 +32,7 @@ use super::session::TypedSession;
 use crate::secret::DestinationKey;
 use crate::segment::InstallName;
 use crate::store::{Account, Store, StoreError};
-use enable_with_segment::Install;
+use enable_with_segment::{FlowError, Install};
 
 /// What a login says about one request.
 pub struct Visitor {
@@ -83,7 +83,7 @@ pub trait Login: Send + Sync + 'static {
         _session: &'a TypedSession,
         _client: Option<IpAddr>,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
-        Box::pin(async { Err(WebError::SignInFirst) })
+        Box::pin(async { Err(WebError::flow(FlowError::SignInFirst)) })
     }
 
     /// The API key Enable pushes into the destination for `account`: by default the key the

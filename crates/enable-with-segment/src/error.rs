@@ -8,7 +8,7 @@
 //! downcasting.
 
 use actix_web::http::StatusCode;
-use segment_client::SegmentError;
+use segment_client::{ErrorKind, SegmentError};
 
 use crate::advice::Advice;
 
@@ -22,13 +22,17 @@ use crate::advice::Advice;
 pub enum FlowError<U, S> {
     /// The callback came to a browser that has no flow in progress (never started, finished
     /// already, or its cookie was altered), or the flow was started by another user.
-    #[error("no install flow is in progress in this browser")]
+    #[error(
+        "this browser has no sign-in in progress: the link was already used, or it was started in another browser"
+    )]
     NoFlow,
     /// The `state` Segment sent back is not the one this browser's flow was given.
-    #[error("the state sent back does not match the one this browser was given")]
+    #[error(
+        "the state Segment sent back does not match the one given to this browser. The link may have been tampered with, or belong to another sign-in"
+    )]
     StateMismatch,
     /// The visitor took longer than [`FLOW_LIFETIME`](crate::FLOW_LIFETIME) to come back.
-    #[error("the install flow expired")]
+    #[error("the sign-in took longer than 10 minutes and expired")]
     Expired,
     /// Segment sent the browser back with `error=…` instead of a code: `access_denied` when the
     /// customer said no ([`FlowError::is_denial`]).
@@ -61,7 +65,7 @@ pub enum FlowError<U, S> {
     #[error("the App is already installed on that workspace")]
     AlreadyInstalled,
     /// The install is held by another of your users ([`Saved::HeldByAnotherUser`](crate::Saved::HeldByAnotherUser)).
-    #[error("this workspace already has the App installed, by another user")]
+    #[error("this workspace already has the App installed, by another account")]
     InstalledElsewhere,
     /// Nobody is signed in, and your [`Users`](crate::Users) makes no users.
     #[error("nobody is signed in")]
@@ -103,25 +107,106 @@ impl<U, S> FlowError<U, S> {
         matches!(self, FlowError::Provider { error, .. } if error == "access_denied")
     }
 
-    /// The HTTP status that fits: 4xx for what the browser or the customer did, Segment's
-    /// failure's ([`Advice::of`]), 500 for your store and login.
-    pub fn status(&self) -> StatusCode {
+    /// What a page can say about it: the status, a title, what to do, and whether starting
+    /// again can help ([`Advice`]; for Segment's failures, [`Advice::of`] their kind).
+    pub fn advice(&self) -> Advice {
+        use StatusCode as S;
+        let advice = |status, title, hint, connect_again| Advice {
+            status,
+            title,
+            hint,
+            connect_again,
+            passes: false,
+        };
         match self {
-            FlowError::NoFlow
-            | FlowError::StateMismatch
-            | FlowError::Expired
-            | FlowError::MissingCode
-            | FlowError::BadQuery(_)
-            | FlowError::BadReturnTo => StatusCode::BAD_REQUEST,
-            FlowError::Provider { .. } | FlowError::Aborted(_) => StatusCode::FORBIDDEN,
-            FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => StatusCode::CONFLICT,
-            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => {
-                StatusCode::UNAUTHORIZED
+            FlowError::Segment(error) => Advice::of(error.kind()),
+            FlowError::Provider {
+                error, description, ..
+            } => {
+                // Segment's own hint is the caller's to add where there is no better advice.
+                let hint = match ErrorKind::of_oauth(error, description.as_deref()) {
+                    ErrorKind::OAuthRefused => None,
+                    kind => Advice::of(kind).hint,
+                };
+                let status = if self.is_denial() {
+                    S::FORBIDDEN
+                } else {
+                    S::BAD_REQUEST
+                };
+                advice(status, "Segment did not authorize the install", hint, true)
             }
-            FlowError::MissingSource(_) => StatusCode::BAD_GATEWAY,
-            FlowError::Segment(error) => Advice::of(error.kind()).status,
-            FlowError::Store(_) | FlowError::Users(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            FlowError::NoFlow | FlowError::StateMismatch | FlowError::Expired => advice(
+                S::BAD_REQUEST,
+                "This sign-in link is not valid",
+                Some(
+                    "Start again from the home page: each sign-in gets its own state, and it \
+                     works once, in the browser that started it.",
+                ),
+                true,
+            ),
+            FlowError::MissingCode => advice(
+                S::BAD_REQUEST,
+                "Segment sent no authorization code",
+                None,
+                true,
+            ),
+            FlowError::MissingSource(_) => advice(
+                S::BAD_GATEWAY,
+                "The install has no source",
+                Some(
+                    "With a destination/<slug> scope Segment's consent screen asks the user to \
+                     pick a source and returns it in source_names. Check that the App's scope \
+                     is the destination scope you configured.",
+                ),
+                true,
+            ),
+            FlowError::AlreadyInstalled => advice(
+                S::CONFLICT,
+                "This workspace has the App already",
+                Some(
+                    "Segment allows one install of this App per workspace. If you connected it \
+                     before, it is still yours here; otherwise whoever connected it can \
+                     uninstall the App in the workspace's settings in Segment, and you connect \
+                     again.",
+                ),
+                false,
+            ),
+            FlowError::InstalledElsewhere => advice(
+                S::CONFLICT,
+                "This workspace is connected to another account",
+                Some(
+                    "Segment allows one install of this App per workspace, and another account \
+                     of ours made it. Ask whoever connected it, or uninstall the App in the \
+                     workspace's settings in Segment and connect again.",
+                ),
+                false,
+            ),
+            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => advice(
+                S::UNAUTHORIZED,
+                "Sign in first",
+                Some(
+                    "This app connects Segment for the users who are signed in to it. Sign in, \
+                     then click Enable with Segment again.",
+                ),
+                false,
+            ),
+            FlowError::Aborted(_) => advice(S::FORBIDDEN, "The install was refused", None, false),
+            FlowError::BadQuery(_) | FlowError::BadReturnTo => {
+                advice(S::BAD_REQUEST, "The request is not valid", None, false)
+            }
+            FlowError::Store(_) | FlowError::Users(_) => advice(
+                S::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side",
+                None,
+                false,
+            ),
         }
+    }
+
+    /// The HTTP status that fits ([`FlowError::advice`]): 4xx for what the browser or the
+    /// customer did, Segment's failure's, 500 for your store and login.
+    pub fn status(&self) -> StatusCode {
+        self.advice().status
     }
 }
 

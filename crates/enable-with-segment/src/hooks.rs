@@ -8,7 +8,7 @@ use std::future::Future;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use segment_client::{ErrorKind, InstallToken};
+use segment_client::InstallToken;
 
 use crate::advice::Advice;
 use crate::error::{FlowError, FlowErrorOf};
@@ -169,36 +169,13 @@ impl PlainPages {
     /// The page [`Hooks::failed`] shows by default, with [`FlowError::status`]: what happened
     /// and, for Segment's failures, the [`Advice`] for them.
     pub fn failure<U: Display, S: Display>(error: &FlowError<U, S>) -> HttpResponse {
+        let advice = error.advice();
         let (title, hint) = match error {
             FlowError::Provider { .. } if error.is_denial() => (
                 "Not connected",
                 Some("You chose not to connect Segment. Nothing was installed."),
             ),
-            FlowError::Provider {
-                error, description, ..
-            } => {
-                let kind = ErrorKind::of_oauth(error, description.as_deref());
-                (
-                    "Segment did not authorize the install",
-                    Advice::of(kind).hint,
-                )
-            }
-            FlowError::Segment(error) => {
-                let advice = Advice::of(error.kind());
-                (advice.title, advice.hint)
-            }
-            FlowError::NoFlow | FlowError::StateMismatch | FlowError::Expired => (
-                "This link is not valid",
-                Some("Start again: the link from Segment works once, in the browser that began."),
-            ),
-            FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => (
-                "Already installed",
-                Some("The App is already installed on that workspace."),
-            ),
-            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => {
-                ("Sign in first", None)
-            }
-            _ => ("Segment could not be connected", None),
+            _ => (advice.title, advice.hint),
         };
         // Store and login failures are ours: their details stay in the log.
         let message = match error {
@@ -221,7 +198,7 @@ impl PlainPages {
             message,
             hint,
         };
-        HttpResponse::build(error.status())
+        HttpResponse::build(advice.status)
             .content_type(ContentType::html())
             .body(page.render().unwrap_or_else(|_| title.to_owned()))
     }
