@@ -51,7 +51,7 @@ where
     a_new_install_on_a_workspace_supersedes_the_old_one(store, &run, &ann, &bob).await;
     lists_the_most_recently_used_first(store, &run, &ann).await;
     disconnect_keeps_the_install_without_its_token(store, &run, &ann, &bob).await;
-    refusal_is_a_mark_that_a_new_token_clears(store, &run, &ann, &bob).await;
+    refusal_is_a_mark_that_a_new_token_clears(store, &run, &ann).await;
 }
 
 /// Names of this run's own, so that runs never meet each other's installs.
@@ -427,7 +427,6 @@ async fn refusal_is_a_mark_that_a_new_token_clears<Id: Debug + Sync, S: InstallS
     store: &S,
     run: &Run,
     ann: &Id,
-    bob: &Id,
 ) {
     let token = run.install("apps/1", &run.workspace("refused"));
     save(store, ann, &token).await;
@@ -474,7 +473,6 @@ async fn refusal_is_a_mark_that_a_new_token_clears<Id: Debug + Sync, S: InstallS
     save(store, ann, &run.new_token(&token)).await;
     let healed = one(store, ann, &token.install_name).await.expect("kept");
     assert!(healed.refused.is_none(), "save clears the refusal");
-    let _ = bob;
 }
 
 async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &Id, bob: &Id) {
