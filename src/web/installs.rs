@@ -57,13 +57,8 @@ pub async fn resume(
     session: &TypedSession,
     account: &CurrentAccount,
 ) -> Result<Option<Install>, WebError> {
-    let latest = installs
-        .installs(&account.id())
-        .await
-        .map_err(WebError::installs)?
-        .into_iter()
-        .find(Install::is_connected);
-    let Some(stored) = latest else {
+    let latest = installs.current_install(&account.id()).await;
+    let Some(stored) = latest.map_err(WebError::installs)? else {
         return Ok(None);
     };
     session.log_in(stored.name())?;

@@ -177,8 +177,7 @@ where
     /// Segment or not (the page then says so, and [`EnableWithSegment::config_api_with`] on it
     /// tries again). `None`: they hold no connected install.
     pub async fn current_install(&self, user: &U::Id) -> Result<Option<Install>, S::Error> {
-        let installs = self.inner.store.installs(user).await?;
-        Ok(installs.into_iter().find(Install::is_connected))
+        self.inner.store.current_install(user).await
     }
 
     /// `user`'s installs, connected or not, refused or not, most recently used first.

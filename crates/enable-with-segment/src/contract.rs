@@ -362,6 +362,12 @@ async fn lists_the_most_recently_used_first<Id: Debug + Sync, S: InstallStore<Id
         kept.token.source_names, first.source_names,
         "save_token keeps the source (the install token API does not repeat it)"
     );
+    let current = store.current_install(ann).await.expect("current_install");
+    assert_eq!(
+        current.map(|i| i.name().clone()),
+        Some(first.install_name.clone()),
+        "current_install: the most recently used connected install"
+    );
 }
 
 async fn disconnect_keeps_the_install_without_its_token<Id: Debug + Sync, S: InstallStore<Id>>(
@@ -385,6 +391,11 @@ async fn disconnect_keeps_the_install_without_its_token<Id: Debug + Sync, S: Ins
     assert!(
         !kept.is_connected(),
         "a disconnected install is not connected"
+    );
+    let current = store.current_install(ann).await.expect("current_install");
+    assert!(
+        current.is_none_or(|i| i.name() != &token.install_name),
+        "current_install: never a disconnected install"
     );
     assert!(kept.disconnected_at.is_some(), "disconnected_at is set");
     assert!(

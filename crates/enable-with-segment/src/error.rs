@@ -241,14 +241,6 @@ pub enum CallError<S> {
 }
 
 impl<S> CallError<S> {
-    /// The Segment failure behind this error, if it is one.
-    pub fn segment(&self) -> Option<&SegmentError> {
-        match self {
-            CallError::Segment(error) => Some(error),
-            _ => None,
-        }
-    }
-
     /// What a page can say about it: for Segment's failures [`Advice::of`] their kind, and the
     /// same for the library's own cases (an install Segment refused, a refresh that takes too
     /// long, no install, no source, your store).

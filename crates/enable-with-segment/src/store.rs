@@ -145,6 +145,16 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
         }
     }
 
+    /// The install a page shows `user`: their most recently used connected one, refused by
+    /// Segment or not. Default: the first connected one of [`InstallStore::installs`].
+    fn current_install(
+        &self,
+        user: &Id,
+    ) -> impl Future<Output = Result<Option<Install>, Self::Error>> + Send {
+        let installs = self.installs(user);
+        async move { Ok(installs.await?.into_iter().find(Install::is_connected)) }
+    }
+
     /// The user disconnected the install: it is no longer used and its token is dropped, but it
     /// stays listed as theirs (`disconnected_at`), so that after Segment's "already installed"
     /// they can take it back. `false` if the user holds no install of that name.
