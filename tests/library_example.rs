@@ -252,3 +252,47 @@ async fn two_users_connect_their_own_installs_and_keep_them_across_a_restart() {
     assert_eq!(shown(&bob.home().await, "Workspace"), bobs_workspace);
     server.stop(true).await;
 }
+
+/// The conformance kit against the template, in process, signing each browser in as a user of
+/// its own: every scenario PASSED.
+#[actix_web::test]
+async fn the_template_passes_the_conformance_kit() {
+    use segment_sandbox::conform::{Kit, Status, Target};
+    use segment_sandbox::{Sandbox, Scope, demo_app, serve};
+    use url::Url;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let redirect = Url::parse(&format!("{app}/auth/segment/callback")).unwrap();
+    let sandbox_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let segment = format!("http://{}", sandbox_listener.local_addr().unwrap());
+    let sandbox = Sandbox::new(
+        demo_app(&redirect, Scope::parse("destination/clearbrain").unwrap()),
+        "",
+    );
+    let sandbox_server = serve(sandbox.clone(), sandbox_listener).unwrap();
+    let sandbox_handle = sandbox_server.handle();
+    actix_web::rt::spawn(sandbox_server);
+    let data = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", data.path().join("example.db").display());
+    let server = start_app(listener, &segment, redirect.as_str(), &database_url).await;
+
+    let at = |path: &str| Url::parse(&format!("{app}{path}")).unwrap();
+    let target = Target {
+        start: at("/auth/segment"),
+        redirect_url: redirect.clone(),
+        login: Some((at("/"), vec![("user".to_owned(), "{user}".to_owned())])),
+        probe: Some(at("/")),
+        timeout: Duration::from_secs(10),
+    };
+    let report = Kit::new(sandbox, Url::parse(&segment).unwrap(), target)
+        .run(&[])
+        .await;
+    assert!(
+        report.results.iter().all(|r| r.status == Status::Passed),
+        "{}",
+        report.table()
+    );
+    server.stop(true).await;
+    sandbox_handle.stop(true).await;
+}

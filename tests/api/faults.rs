@@ -236,6 +236,54 @@ async fn reads_are_retried_and_writes_are_not() {
     );
 }
 
+/// Segment's 429 says when to come back (`Retry-After: 1`): the call waits that long and is
+/// tried again, a write too (a 429 was not applied); a wait past the call's own deadline is not
+/// waited for.
+#[tokio::test]
+async fn a_rate_limited_call_waits_as_asked_within_its_deadline() {
+    // The default timeout (15 s) has room for the one-second wait.
+    let app = spawn_app_with(Options::default()).await;
+    app.install_on("javascript").await;
+    for (method, action) in [("GET", Action::ShowDestination), ("POST", Action::Enable)] {
+        app.arm_fault(
+            json!({"endpoint": "destinations", "method": method, "kind": {"status": 429}}),
+        )
+        .await;
+        let mark = app.sandbox.journal_mark();
+        let page = perform(&app, action).await;
+        assert_eq!(page.status, 200, "{method}: {}", page.text());
+        let calls: Vec<_> = app
+            .sandbox
+            .calls_since(mark)
+            .into_iter()
+            .filter(|call| call.method == method && call.path.contains("/destinations"))
+            .collect();
+        assert_eq!(
+            calls.len(),
+            2,
+            "{method}: one 429, then once more: {calls:?}"
+        );
+        // Taken the second time (a GET of a destination not made yet is a 404).
+        assert_eq!(calls[0].status, 429);
+        assert!([200, 404].contains(&calls[1].status), "{calls:?}");
+        let waited = calls[1].at.duration_since(calls[0].at);
+        assert!(
+            waited >= std::time::Duration::from_secs(1),
+            "{method} waited {waited:?}"
+        );
+    }
+
+    // With a 300 ms deadline, the one-second wait does not fit: one call, and the page says so.
+    let app = app_with(Options::default()).await;
+    app.install_on("javascript").await;
+    app.arm_fault(json!({"endpoint": "destinations", "method": "GET", "kind": {"status": 429}}))
+        .await;
+    let mark = app.sandbox.journal_mark();
+    let page = perform(&app, Action::ShowDestination).await;
+    assert_eq!(page.status, 503, "{}", page.text());
+    assert_eq!(app.sandbox.calls_since(mark).len(), 1);
+}
+
 /// Segment answering 503 is said as it is (unavailable, passing), and the page offers the way
 /// back: the same page again for a read, the destination for both.
 #[tokio::test]

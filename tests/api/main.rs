@@ -4,6 +4,7 @@
 
 mod client;
 mod configure;
+mod conform;
 mod errors;
 mod faults;
 mod flow;

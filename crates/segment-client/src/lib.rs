@@ -40,6 +40,7 @@
 
 pub mod delivery;
 mod error;
+mod http;
 pub mod machine;
 mod oauth;
 pub mod secret;
@@ -49,7 +50,7 @@ mod types;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Semaphore;
 
 use reqwest::Method;
 use serde::Serialize;
@@ -57,6 +58,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 pub use error::{ErrorKind, SegmentError};
+pub use http::{Limits, http_client};
 pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use settings::{AppSettings, DEFAULT_API_URL, DEFAULT_ID_URL, SettingError};
 pub use types::*;
@@ -98,52 +100,8 @@ pub struct AppCredentials {
     pub pkce: bool,
 }
 
-/// Bounds on every upstream call.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// How long to wait for a connection.
-    pub connect: Duration,
-    /// How long a call may take in all, waiting for a free slot included.
-    pub total: Duration,
-    /// How many calls may be in flight at once. More wait for a slot: this bounds the
-    /// connections (and their memory) a burst of visitors opens to Segment, and spares Segment
-    /// the burst.
-    pub max_in_flight: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            connect: Duration::from_secs(5),
-            total: Duration::from_secs(15),
-            max_in_flight: 32,
-        }
-    }
-}
-
-/// The HTTP client for upstream calls, one for the whole app (a `reqwest::Client` is a handle to
-/// one connection pool, shared by every worker): no redirects (a token endpoint that redirects
-/// is an SSRF risk, and Segment's API never needs them), and bounded waits.
-pub fn http_client(limits: &Limits) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(limits.connect)
-        .timeout(limits.total)
-        .pool_max_idle_per_host(limits.max_in_flight)
-        .user_agent(concat!(
-            "segment-partnerapp-rust/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-}
-
 /// How many pages of a list the client follows before it stops.
 const MAX_PAGES: usize = 20;
-/// How many times a GET is tried again after a connection error, a timeout or a 5xx.
-const MAX_RETRIES: u32 = 2;
-/// The wait before each retry.
-const BACKOFF: [Duration; MAX_RETRIES as usize] =
-    [Duration::from_millis(100), Duration::from_millis(300)];
 
 /// Talks to Segment on behalf of one partner App.
 #[derive(Debug, Clone)]
@@ -193,12 +151,9 @@ impl SegmentClient {
     }
 
     /// Records how a call to `endpoint` that began at `started` ended.
-    fn count<T>(&self, endpoint: &'static str, started: Instant, result: &Result<T, SegmentError>) {
+    fn count(&self, endpoint: &'static str, started: Instant, error: Option<&SegmentError>) {
         if let Some(observer) = &self.observer {
-            let outcome = match result {
-                Ok(_) => "ok",
-                Err(error) => error.outcome(),
-            };
+            let outcome = error.map_or("ok", SegmentError::outcome);
             observer.segment_call(endpoint, outcome, started.elapsed().as_secs_f64());
         }
     }
@@ -229,7 +184,7 @@ impl SegmentClient {
         let _permit = self.permit().await?;
         let started = Instant::now();
         let result = oauth::exchange_code(&self.oauth, &self.http, code, pkce_verifier).await;
-        self.count("exchange_code", started, &result);
+        self.count("exchange_code", started, result.as_ref().err());
         result
     }
 
@@ -477,76 +432,6 @@ impl SegmentClient {
             }
         };
         self.send_json(endpoint, method.clone(), request).await
-    }
-
-    /// Sends the request `build` makes. A GET is idempotent, so it is tried again (at most
-    /// [`MAX_RETRIES`] times, after a short wait) when Segment could not be reached, was too
-    /// slow or failed with a 5xx. Anything else is sent once: retrying a write blindly could
-    /// apply it twice.
-    async fn send_json<T: DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        method: Method,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<T, SegmentError> {
-        let retries = if method == Method::GET {
-            MAX_RETRIES
-        } else {
-            0
-        };
-        let mut attempt = 0;
-        loop {
-            let started = Instant::now();
-            let result = self.send_once(build()).await;
-            self.count(endpoint, started, &result);
-            match result {
-                Err(error) if attempt < retries && error.is_transient() => {
-                    tracing::warn!(%method, %error, retry = attempt + 1, "Segment call failed; trying again");
-                    tokio::time::sleep(BACKOFF[attempt as usize]).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// A slot for one call, waited for at most the total timeout.
-    async fn permit(&self) -> Result<SemaphorePermit<'_>, SegmentError> {
-        match tokio::time::timeout(self.wait, self.in_flight.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(SegmentError::Unreachable {
-                timed_out: true,
-                detail: "too many calls to Segment were already in flight".to_owned(),
-            }),
-        }
-    }
-
-    async fn send_once<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, SegmentError> {
-        let _permit = self.permit().await?;
-        let response = request
-            .send()
-            .await
-            .map_err(|e| SegmentError::from_transport(&e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| SegmentError::from_transport(&e))?;
-        if !status.is_success() {
-            return Err(SegmentError::from_api_response(status.as_u16(), &body));
-        }
-        // An empty success body (e.g. a DELETE) reads as JSON `null`.
-        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-            b"null"
-        } else {
-            &body
-        };
-        serde_json::from_slice(body).map_err(|e| {
-            SegmentError::BadResponse(format!("the answer is not what was expected: {e}"))
-        })
     }
 }
 

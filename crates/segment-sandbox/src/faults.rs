@@ -4,18 +4,21 @@
 //! `POST {sandbox}/faults` with a JSON [`Fault`], e.g.
 //! `{"endpoint": "destinations", "method": "GET", "kind": {"status": 503}, "count": 3}`;
 //! `GET {sandbox}/faults` lists the pending ones; `DELETE {sandbox}/faults` clears them.
-//! Kinds: `{"status": N}` (Segment's error body with that status), `{"delay_ms": N}` (answer
+//! Kinds: `{"status": N}` (Segment's error body with that status; a 429 says `Retry-After: 1`), `{"delay_ms": N}` (answer
 //! normally, N ms late), `"malformed"` (a 200 whose body is not JSON), `"drop"` (the
 //! connection is cut mid-answer).
 
 use std::time::Duration;
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Sandbox;
+
+/// The `Retry-After` (seconds) of a 429 fault.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// The endpoints a fault can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +44,7 @@ pub enum Endpoint {
 impl Endpoint {
     /// The endpoint a request (path inside the sandbox) is for; `None` for the sandbox's own
     /// pages, which are never faulted.
-    fn of(path: &str) -> Option<Endpoint> {
+    pub(crate) fn of(path: &str) -> Option<Endpoint> {
         if path == "/oauth2/token" {
             return Some(Endpoint::Token);
         }
@@ -147,7 +150,12 @@ pub fn response(kind: FaultKind) -> HttpResponse {
     match kind {
         FaultKind::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            HttpResponse::build(status).json(json!({
+            let mut response = HttpResponse::build(status);
+            // Segment's 429s say when to come back.
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+            }
+            response.json(json!({
                 "error": format!("injected fault: HTTP {}", status.as_u16()),
                 "code": 14,
             }))

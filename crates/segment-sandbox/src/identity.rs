@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
+use super::journal::{ClientAuth, Exchange};
 use super::scope::Scope;
-use super::world::{CodeExchange, Visitor, World};
+use super::world::{AutoConsent, CodeExchange, Visitor, World};
 use super::{Sandbox, forms};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -173,9 +174,18 @@ async fn authorize(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRes
         Ok(query) => query.into_inner(),
         Err(error) => return error_page(&sandbox, &format!("The request cannot be read: {error}")),
     };
-    let world = sandbox.world();
-    match check(&world, &params) {
-        Ok(_) => consent_page(
+    let mut world = sandbox.world();
+    let checked = match check(&world, &params) {
+        Ok(checked) => checked,
+        Err(refusal) => return refuse(&sandbox, refusal),
+    };
+    // The conformance kit's consent, made without a browser (`World::auto_consent`).
+    match world.auto_consent.clone() {
+        Some(AutoConsent::Deny) => refuse(&sandbox, denied(&mut world, checked)),
+        Some(AutoConsent::Allow { workspace, source }) => {
+            consented(&mut world, checked, &workspace, source, None)
+        }
+        None => consent_page(
             &sandbox,
             &world,
             &params,
@@ -183,8 +193,48 @@ async fn authorize(sandbox: web::Data<Sandbox>, request: HttpRequest) -> HttpRes
             StatusCode::OK,
             &forms::token(&request),
         ),
-        Err(refusal) => refuse(&sandbox, refusal),
     }
+}
+
+/// The owner chose Deny: back to the App with `access_denied`.
+fn denied(world: &mut World, checked: Checked) -> Refusal {
+    world.log("consent denied by the workspace owner", 302);
+    Refusal::Redirect {
+        redirect_uri: checked.redirect_uri,
+        state: checked.state,
+        error: "access_denied",
+        description: "The resource owner denied the request.".to_owned(),
+        hint: "The workspace owner chose Deny on the consent screen.".to_owned(),
+    }
+}
+
+/// The owner chose Allow for `workspace` (and `source`): back to the App with a code (and
+/// the request's `state`). The install it makes is `visitor`'s, when a browser consented.
+fn consented(
+    world: &mut World,
+    checked: Checked,
+    workspace: &str,
+    source: Option<String>,
+    visitor: Option<Visitor>,
+) -> HttpResponse {
+    let code = world.grant(
+        checked.redirect_uri.as_str(),
+        workspace,
+        source,
+        checked.code_challenge,
+    );
+    if let Some(visitor) = visitor {
+        world.consented_by(&code, visitor);
+    }
+    let mut target = checked.redirect_uri;
+    {
+        let mut query = target.query_pairs_mut();
+        query.append_pair("code", code.expose());
+        if let Some(state) = &checked.state {
+            query.append_pair("state", state);
+        }
+    }
+    redirect(&target)
 }
 
 async fn decide(
@@ -203,19 +253,7 @@ async fn decide(
     };
     match decision.decision.as_deref() {
         Some("allow") => {}
-        Some("deny") => {
-            world.log("consent denied by the workspace owner", 302);
-            return refuse(
-                &sandbox,
-                Refusal::Redirect {
-                    redirect_uri: checked.redirect_uri,
-                    state: checked.state,
-                    error: "access_denied",
-                    description: "The resource owner denied the request.".to_owned(),
-                    hint: "The workspace owner chose Deny on the consent screen.".to_owned(),
-                },
-            );
-        }
+        Some("deny") => return refuse(&sandbox, denied(&mut world, checked)),
         _ => return error_page(&sandbox, "Choose Allow or Deny."),
     }
     let pick_again = |world: &World, problem: &str| {
@@ -266,23 +304,8 @@ async fn decide(
             None => return pick_again(&world, "Pick the workspace to install the App on."),
         },
     };
-    let code = world.grant(
-        checked.redirect_uri.as_str(),
-        &workspace,
-        source,
-        checked.code_challenge,
-    );
     // The install this consent makes belongs to this browser (`forms` checked its token).
-    world.consented_by(&code, Visitor::of_token(&forms::token(&request)));
-    let mut target = checked.redirect_uri;
-    {
-        let mut query = target.query_pairs_mut();
-        query.append_pair("code", code.expose());
-        if let Some(state) = &checked.state {
-            query.append_pair("state", state);
-        }
-    }
-    redirect(&target)
+    consented(&mut world, checked, &workspace, source, Some(viewer))
 }
 
 fn consent_page(
@@ -447,46 +470,101 @@ async fn token(
     form: web::Bytes,
 ) -> HttpResponse {
     let mut world = sandbox.world();
-    let client_ok = basic_credentials(&request).is_some_and(|(id, secret)| {
-        id == world.app.client_id && secret == world.app.client_secret.expose()
-    });
-    if !client_ok {
-        world.log("token request refused: unknown client or wrong secret", 401);
-        return oauth_error(
-            401,
-            "invalid_client",
-            "Client authentication failed (HTTP Basic with the App's client id and secret).",
-        );
+    let basic = basic_credentials(&request);
+    let mut seen = Exchange {
+        client_auth: ClientAuth::Missing,
+        redirect_uri: None,
+        code_verifier: false,
+        code_hash: None,
+    };
+    let (answer, made) = match read_exchange(&form, &mut seen) {
+        Err(answer) => (answer, None),
+        Ok(_) if basic.is_none() => {
+            world.log(
+                "token request refused: no HTTP Basic client authentication",
+                401,
+            );
+            let answer = oauth_error(
+                401,
+                "invalid_client",
+                "Client authentication failed: Segment takes the App's client id and secret \
+                 in an HTTP Basic Authorization header.",
+            );
+            (answer, None)
+        }
+        Ok(_)
+            if basic.as_ref().is_some_and(|(id, secret)| {
+                *id != world.app.client_id || secret != world.app.client_secret.expose()
+            }) =>
+        {
+            world.log("token request refused: unknown client or wrong secret", 401);
+            let answer = oauth_error(
+                401,
+                "invalid_client",
+                "Client authentication failed (HTTP Basic with the App's client id and secret).",
+            );
+            (answer, None)
+        }
+        Ok(exchange) => match world.exchange_code(&exchange) {
+            Ok(body) => {
+                let made: Option<u64> = body["install_name"]
+                    .as_str()
+                    .and_then(|name| name.strip_prefix("installs/"))
+                    .and_then(|id| id.parse().ok());
+                let answer = HttpResponse::Ok()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .json(body);
+                (answer, made)
+            }
+            Err(error) => (
+                oauth_error(error.status, error.error, &error.description),
+                None,
+            ),
+        },
+    };
+    if basic.is_some() {
+        seen.client_auth = ClientAuth::Basic;
     }
+    let mut answer = answer;
+    answer.extensions_mut().insert((seen, made));
+    answer
+}
+
+/// The form of a code exchange, and what the journal keeps of it (`seen`). A parameter given
+/// twice is refused (RFC 6749 §3.2).
+fn read_exchange(form: &[u8], seen: &mut Exchange) -> Result<CodeExchange, HttpResponse> {
     let mut exchange = CodeExchange::default();
-    let mut seen = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(&form) {
-        if seen.contains(&key) {
-            return oauth_error(
+    let mut names = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(form) {
+        if names.contains(&key) {
+            return Err(oauth_error(
                 400,
                 "invalid_request",
                 &format!("The parameter {key} is given more than once."),
-            );
+            ));
         }
         let slot = match key.as_ref() {
             "grant_type" => &mut exchange.grant_type,
             "code" => &mut exchange.code,
             "redirect_uri" => &mut exchange.redirect_uri,
             "code_verifier" => &mut exchange.code_verifier,
+            "client_secret" => {
+                seen.client_auth = ClientAuth::Form;
+                names.push(key);
+                continue;
+            }
             _ => {
-                seen.push(key);
+                names.push(key);
                 continue;
             }
         };
         *slot = Some(value.to_string());
-        seen.push(key);
+        names.push(key);
     }
-    match world.exchange_code(&exchange) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(body),
-        Err(error) => oauth_error(error.status, error.error, &error.description),
-    }
+    seen.redirect_uri = exchange.redirect_uri.clone();
+    seen.code_verifier = exchange.code_verifier.is_some();
+    seen.code_hash = exchange.code.as_deref().map(crate::pkce_s256);
+    Ok(exchange)
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> HttpResponse {

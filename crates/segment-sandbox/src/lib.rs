@@ -49,10 +49,12 @@
 
 mod catalog;
 mod config_api;
+pub mod conform;
 pub mod faults;
 mod forms;
 mod identity;
 mod inspector;
+pub mod journal;
 mod machine;
 pub mod process;
 mod redact;
@@ -71,7 +73,7 @@ use url::Url;
 pub use catalog::Catalog;
 pub use redact::Secret;
 pub use scope::Scope;
-pub use world::{Access, App, Snapshot, World, pkce_s256};
+pub use world::{Access, App, AutoConsent, Snapshot, World, pkce_s256};
 
 /// The sandbox App's credentials; the app uses them in sandbox mode.
 pub const CLIENT_ID: &str = "sandbox-partner-app";
@@ -253,27 +255,37 @@ pub fn scope(sandbox: Arc<Sandbox>) -> impl actix_web::dev::HttpServiceFactory +
         .wrap(actix_web::middleware::from_fn(move |request, next| {
             forms::guard(request, next, base.clone())
         }))
-        // Plays armed faults (see `faults`) before the endpoint runs.
+        // Plays armed faults (see `faults`) before the endpoint runs, and records every call
+        // to Segment's endpoints with its answer (see `journal`).
         .wrap_fn(move |request, service| {
-            let outcome = match armed.take_fault(request.method(), request.match_info().as_str()) {
+            let arrival = journal::Arrival::of(&armed, &request);
+            let fault = armed.take_fault(request.method(), request.match_info().as_str());
+            let outcome = match fault {
                 Some(kind) if kind.delay().is_none() => {
                     Err(request.into_response(faults::response(kind)))
                 }
-                fault => Ok((
-                    fault.and_then(faults::FaultKind::delay),
-                    service.call(request),
-                )),
+                _ => Ok(service.call(request)),
             };
+            let sandbox = armed.clone();
             async move {
-                match outcome {
-                    Err(answer) => Ok(answer),
-                    Ok((delay, call)) => {
-                        if let Some(delay) = delay {
+                let response = match outcome {
+                    Err(answer) => answer,
+                    Ok(call) => {
+                        if let Some(delay) = fault.and_then(faults::FaultKind::delay) {
                             tokio::time::sleep(delay).await;
                         }
-                        call.await
+                        call.await?
                     }
+                };
+                if let Some(arrival) = arrival {
+                    let exchange = response.response().extensions().get().cloned();
+                    let status = response.status().as_u16();
+                    sandbox
+                        .world()
+                        .journal
+                        .record(arrival, status, fault, exchange);
                 }
+                Ok(response)
             }
         })
         .configure(identity::routes)

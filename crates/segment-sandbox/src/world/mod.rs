@@ -331,6 +331,25 @@ pub struct World {
     /// How many workspaces it keeps at most: a shared demo server runs for days, and anyone
     /// who reaches it may add some (`DEFAULT_MAX_WORKSPACES`).
     pub max_workspaces: usize,
+    /// Every call to Segment's endpoints, with its answer (`journal`).
+    pub journal: crate::journal::Journal,
+    /// When set, `GET /oauth2/auth` answers as if the owner had made this choice on the consent
+    /// screen, without showing it (the conformance kit's browserless consent).
+    pub auto_consent: Option<AutoConsent>,
+}
+
+/// A choice on the consent screen, made without showing it ([`World::auto_consent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AutoConsent {
+    /// Allow, installing on this workspace (and source, for `destination/<slug>` scopes).
+    Allow {
+        /// The workspace's slug.
+        workspace: String,
+        /// The source's slug.
+        source: Option<String>,
+    },
+    /// Deny.
+    Deny,
 }
 
 /// How many workspaces a sandbox keeps, unless told otherwise (`Sandbox::set_max_workspaces`).
@@ -381,6 +400,8 @@ impl World {
             metrics_sent: VecDeque::new(),
             key_retest_after: Duration::seconds(2),
             max_workspaces: DEFAULT_MAX_WORKSPACES,
+            journal: Default::default(),
+            auto_consent: None,
         }
     }
 

@@ -150,21 +150,48 @@ impl World {
                 "install already exists",
             ));
         }
+        let id = self.add_install(workspace, grant.source.clone(), grant.owner.clone());
+        Ok(self.mint_token(id, true))
+    }
+
+    fn add_install(
+        &mut self,
+        workspace: String,
+        source: Option<String>,
+        owner: Option<Visitor>,
+    ) -> u64 {
         let id = self.next_install;
         self.next_install += 1;
         let install = Install {
             id,
-            client_id: grant.client_id.clone(),
+            client_id: self.app.client_id.clone(),
             app_name: self.app.name.clone(),
             scope: self.app.scope.clone(),
             workspace,
-            source: grant.source.clone(),
+            source,
             create_time: Utc::now(),
             tokens_minted: 0,
-            owner: grant.owner.clone(),
+            owner,
         };
         self.installs.insert(id, install);
-        Ok(self.mint_token(id, true))
+        id
+    }
+
+    /// Installs the App on `workspace` as if someone had done it earlier (another user of the
+    /// partner's app, or a connection the app has lost): the next code exchange for it meets
+    /// "install already exists". Returns the install's id.
+    pub fn install_earlier(&mut self, workspace: &str, source: Option<String>) -> u64 {
+        let id = self.add_install(workspace.to_owned(), source, None);
+        self.log(
+            &format!("installs/{id} made on workspaces/{workspace}"),
+            200,
+        );
+        id
+    }
+
+    /// The install a token (live or expired) belongs to.
+    pub fn install_of(&self, token: &str) -> Option<u64> {
+        self.tokens.get(token).map(|record| record.install_id)
     }
 
     /// A new token for the install: Segment's token shape. Earlier tokens stop working.
