@@ -275,6 +275,40 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         "more than one refresh"
     );
 
+    // Segment failing for one customer is that customer's error page, not an outage: eight
+    // destination pages answered 502 (Segment's 503) and 503 (its 429) leave both instances in
+    // nginx's rotation, so everyone else (and /healthz) is still served by the app.
+    for kind in [serde_json::json!({"status": 503}), serde_json::json!({"status": 429})] {
+        let fault = serde_json::json!({"endpoint": "destinations", "kind": kind, "count": 40});
+        let armed = browser
+            .client
+            .post(format!("{}/faults", topology.segment))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(armed.status(), 201);
+        for _ in 0..8 {
+            let page = browser.get(&topology.url("/destination")).await;
+            assert!([502, 503].contains(&page.status), "{kind}: {}", page.status);
+            assert!(page.text().contains("Segment"), "the app's page, not nginx's: {}", page.text());
+        }
+        let cleared = browser
+            .client
+            .delete(format!("{}/faults", topology.segment))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cleared.status(), 204);
+        let someone_else = Browser::new();
+        for _ in 0..4 {
+            let health = someone_else.get(&topology.url("/healthz")).await;
+            assert_eq!(health.status, 200, "{kind}: an instance was taken out");
+            let home = someone_else.get(&topology.url("/")).await;
+            assert_eq!(home.status, 200, "{kind}: {}", home.text());
+        }
+    }
+
     // Both instances restart: the visitor is still connected (sessions in Redis, the install
     // and its token in Postgres).
     // (Each waits for nginx's idle connections to it to close: both at once.)
