@@ -278,7 +278,10 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
     // Segment failing for one customer is that customer's error page, not an outage: eight
     // destination pages answered 502 (Segment's 503) and 503 (its 429) leave both instances in
     // nginx's rotation, so everyone else (and /healthz) is still served by the app.
-    for kind in [serde_json::json!({"status": 503}), serde_json::json!({"status": 429})] {
+    for kind in [
+        serde_json::json!({"status": 503}),
+        serde_json::json!({"status": 429}),
+    ] {
         let fault = serde_json::json!({"endpoint": "destinations", "kind": kind, "count": 40});
         let armed = browser
             .client
@@ -291,7 +294,11 @@ async fn two_instances_behind_nginx_serve_one_visitor_as_one_app() {
         for _ in 0..8 {
             let page = browser.get(&topology.url("/destination")).await;
             assert!([502, 503].contains(&page.status), "{kind}: {}", page.status);
-            assert!(page.text().contains("Segment"), "the app's page, not nginx's: {}", page.text());
+            assert!(
+                page.text().contains("Segment"),
+                "the app's page, not nginx's: {}",
+                page.text()
+            );
         }
         let cleared = browser
             .client

@@ -458,3 +458,39 @@ async fn a_new_visitor_asks_for_an_account_from_this_site_only() {
         .unwrap();
     assert_eq!(response.status(), 403);
 }
+
+/// The sandbox mounted in the app (`cargo run`, or a public demo server) keeps the binary's
+/// limits: a control body over 16 KB is a 413 (the app's 64 KB form limit does not reach it),
+/// and its pages answer only the app's own names, so a DNS-rebinding page gets nothing.
+#[tokio::test]
+async fn the_mounted_sandbox_caps_its_bodies_and_answers_only_its_names() {
+    let app = crate::helpers::spawn_app_in_sandbox_mode().await;
+    let client = &app.browser.client;
+    let huge =
+        serde_json::json!({"endpoint": "token", "method": "G".repeat(20_000), "kind": "drop"});
+    let refused = client
+        .post(format!("{}/faults", app.sandbox_url))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(app.sandbox.world().faults.is_empty());
+
+    let port = app.address.rsplit(':').next().unwrap();
+    let inspector = |host: String| {
+        client
+            .get(format!("{}/", app.sandbox_url))
+            .header("host", host)
+            .send()
+    };
+    assert_eq!(
+        inspector(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let rebound = inspector(format!("attacker.example:{port}")).await.unwrap();
+    assert_eq!(rebound.status(), 403);
+}

@@ -174,10 +174,14 @@ pub fn response(kind: FaultKind) -> HttpResponse {
     }
 }
 
+/// How many faults may be armed at once (a shared demo server must not grow without end).
+pub const MAX_FAULTS: usize = 100;
+
 /// `GET`, `POST` and `DELETE /faults`: what is armed, arm one, disarm all.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/faults")
+            .app_data(super::forms::control_json())
             .route(web::get().to(list))
             .route(web::post().to(arm))
             .route(web::delete().to(clear)),
@@ -191,6 +195,21 @@ async fn list(sandbox: web::Data<Sandbox>) -> HttpResponse {
 /// Arms the fault, and says what it will do (for whoever armed it with `curl`).
 async fn arm(sandbox: web::Data<Sandbox>, fault: web::Json<Fault>) -> HttpResponse {
     let fault = fault.into_inner();
+    if let Some(method) = &fault.method
+        && Method::from_bytes(method.as_bytes()).is_err()
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({ "error": "method is not an HTTP method (GET, POST, …)", "code": 3 }));
+    }
+    if sandbox.world().faults.len() >= MAX_FAULTS {
+        return HttpResponse::TooManyRequests().json(json!({
+            "error": format!(
+                "{MAX_FAULTS} faults are armed already, the most this sandbox keeps: let them \
+                 fire, or DELETE /faults"
+            ),
+            "code": 8,
+        }));
+    }
     let calls = if fault.count == 1 {
         "call".to_owned()
     } else {

@@ -2,7 +2,11 @@
 //! - its forms (consent, Uninstall, Expire tokens, the history buttons) carry a token that must
 //!   match the `sandbox_csrf` cookie (double submit: the sandbox keeps no sessions);
 //! - its JSON control endpoints (faults, workspaces, machine keys) refuse requests a browser
-//!   marks as cross-site (`Sec-Fetch-Site`, `Origin`); scripts and `curl` send neither.
+//!   marks as cross-site (`Sec-Fetch-Site`, `Origin`); scripts and `curl` send neither; their
+//!   bodies are small ([`control_json`]) and what they keep is capped;
+//! - its pages and control endpoints answer only the host names it serves ([`host_allowed`]):
+//!   loopback names, its App's redirect URLs' hosts, and those added with `--allow-host`. A
+//!   page on another name that resolves to this machine (DNS rebinding) gets nothing.
 //!
 //! Segment's own endpoints (the token endpoint, the Config API) are called by servers, with
 //! credentials, and are not touched here.
@@ -32,6 +36,55 @@ fn is_form(path: &str) -> bool {
 /// The JSON endpoints that control the sandbox (paths inside the sandbox).
 fn is_control(path: &str) -> bool {
     matches!(path, "/faults" | "/workspaces" | "/machine-keys" | "/reset")
+}
+
+/// The largest body a control endpoint takes: a fault, a workspace or a public key is far less.
+pub const MAX_CONTROL_BODY: usize = 16 * 1024;
+
+/// The JSON extractor's settings for the control endpoints: [`MAX_CONTROL_BODY`] at most (413
+/// beyond), and a clear 400 for a body that does not read.
+pub fn control_json() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_CONTROL_BODY)
+        .error_handler(|error, _| {
+            let (status, message) = match &error {
+                actix_web::error::JsonPayloadError::Overflow { .. }
+                | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => (
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is larger than {MAX_CONTROL_BODY} bytes"),
+                ),
+                other => (
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    format!("the body cannot be read: {other}"),
+                ),
+            };
+            let answer = HttpResponse::build(status)
+                .json(serde_json::json!({ "error": message, "code": 3 }));
+            actix_web::error::InternalError::from_response(error, answer).into()
+        })
+}
+
+/// Whether `host` (a `Host` header: a name or address, and perhaps a port) is one this sandbox
+/// answers: a loopback name or address, or one of `allowed`.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [::1]:8890
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
 }
 
 /// Whether the request carries a form token cookie (a browser that has seen a sandbox page).
@@ -105,6 +158,29 @@ pub async fn guard(
         .strip_prefix(base.as_str())
         .unwrap_or(routed)
         .to_owned();
+    // Segment's server-to-server endpoints are called by name from anywhere the app runs; the
+    // pages, forms and control endpoints only on the names the sandbox serves.
+    let for_browsers = crate::faults::Endpoint::of(&path).is_none() && path != "/token";
+    if for_browsers {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let allowed = request
+            .app_data::<web::Data<Sandbox>>()
+            .map(|sandbox| sandbox.world().allowed_hosts.clone())
+            .unwrap_or_default();
+        if !host_allowed(host, &allowed) {
+            return Ok(request.into_response(
+                HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body(
+                    "This sandbox does not answer on this host name. Open it on the name it was \
+                     started for (a loopback name, or its App's redirect URL's host), or add \
+                     this name with --allow-host.",
+                ),
+            ));
+        }
+    }
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
     if writes && is_control(&path) && cross_site(&request) {
         return Ok(request.into_response(refused(
@@ -129,4 +205,36 @@ pub async fn guard(
         request.set_payload(body.into());
     }
     next.call(request).await.map(|r| r.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_loopback_and_named_hosts_are_answered() {
+        let allowed = ["demo.example.com".to_owned()];
+        for host in [
+            "localhost",
+            "localhost:8890",
+            "127.0.0.1:8890",
+            "127.9.9.9",
+            "[::1]:8890",
+            "app.localhost:3000",
+            "Demo.Example.com:443",
+            "demo.example.com.",
+        ] {
+            assert!(host_allowed(host, &allowed), "{host}");
+        }
+        for host in [
+            "attacker.example",
+            "attacker.example:8890",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.5:8890",
+            "",
+        ] {
+            assert!(!host_allowed(host, &allowed), "{host}");
+        }
+    }
 }

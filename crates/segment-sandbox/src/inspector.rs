@@ -19,7 +19,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["", "/"]).route(web::get().to(inspect)))
         .service(web::resource("/assets/sandbox.css").route(web::get().to(stylesheet)))
         .service(web::resource("/installs/{id}/uninstall").route(web::post().to(uninstall)))
-        .service(web::resource("/workspaces").route(web::post().to(add_workspace)))
+        .service(
+            web::resource("/workspaces")
+                .app_data(forms::control_json())
+                .route(web::post().to(add_workspace)),
+        )
         .service(web::resource("/reset").route(web::post().to(reset)))
         .service(web::resource("/destinations/age").route(web::post().to(age_destination)))
         .service(

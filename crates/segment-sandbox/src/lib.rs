@@ -108,10 +108,18 @@ impl Sandbox {
                 .redirect_uris
                 .iter()
                 .all(|uri| uri.starts_with("https://"));
+        let mut world = World::new(app, catalog);
+        // Mounted in an app, the sandbox is reached on the app's host name.
+        world.allowed_hosts = world
+            .app
+            .redirect_uris
+            .iter()
+            .filter_map(|uri| Url::parse(uri).ok()?.host_str().map(str::to_owned))
+            .collect();
         Arc::new(Sandbox {
             base_path,
             https,
-            world: Mutex::new(World::new(app, catalog)),
+            world: Mutex::new(world),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -149,8 +157,19 @@ impl Sandbox {
         let mut fresh = World::new(world.app.clone(), world.catalog.clone());
         fresh.credential_test_url = world.credential_test_url.take();
         fresh.max_workspaces = world.max_workspaces;
+        fresh.allowed_hosts = std::mem::take(&mut world.allowed_hosts);
         *world = fresh;
         world.log("the sandbox was reset", 200);
+    }
+
+    /// Lets the sandbox's pages and control endpoints answer on the host name `host` too
+    /// (besides loopback names and its App's redirect URLs' hosts).
+    pub fn allow_host(&self, host: &str) {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let mut world = self.world();
+        if !world.allowed_hosts.contains(&host) {
+            world.allowed_hosts.push(host);
+        }
     }
 
     /// How many workspaces it keeps at most (`DEFAULT_MAX_WORKSPACES`, 500, unless set here:

@@ -76,7 +76,12 @@ impl Machine {
 pub enum KeyRefused {
     /// Another key is registered under that id; replacing it must be asked for.
     Taken,
+    /// [`MAX_MACHINE_KEYS`] are registered already.
+    Full,
 }
+
+/// How many public keys the sandbox keeps (a shared demo server must not grow without end).
+pub const MAX_MACHINE_KEYS: usize = 100;
 
 impl Sandbox {
     /// Registers (or, with `replace`, replaces) the public key `key_id` of `app_id`. The same
@@ -92,6 +97,7 @@ impl Sandbox {
         let id = (app_id.to_owned(), key_id.to_owned());
         match world.machine.keys.get(&id) {
             Some(registered) if registered != public_key_pem && !replace => Err(KeyRefused::Taken),
+            None if world.machine.keys.len() >= MAX_MACHINE_KEYS => Err(KeyRefused::Full),
             _ => {
                 world.machine.keys.insert(id, public_key_pem.to_owned());
                 Ok(())
@@ -117,7 +123,11 @@ impl Sandbox {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/token").route(web::post().to(token)))
-        .service(web::resource("/machine-keys").route(web::post().to(register)));
+        .service(
+            web::resource("/machine-keys")
+                .app_data(super::forms::control_json())
+                .route(web::post().to(register)),
+        );
 }
 
 #[derive(Deserialize)]
@@ -144,6 +154,13 @@ async fn register(sandbox: web::Data<Sandbox>, body: web::Json<NewKey>) -> HttpR
                 body.key_id, body.app_id
             ),
             "code": 6
+        })),
+        Err(KeyRefused::Full) => HttpResponse::TooManyRequests().json(json!({
+            "error": format!(
+                "{MAX_MACHINE_KEYS} keys are registered already, the most this sandbox keeps: \
+                 replace one, or POST /reset"
+            ),
+            "code": 8
         })),
     }
 }

@@ -29,6 +29,11 @@ pub struct Options {
     /// Where Segment's credential test calls the partner's API (the app's /api/v1/me).
     #[arg(long)]
     pub credential_test_url: Option<String>,
+    /// Another host name its pages and control endpoints answer on (repeat for more). Loopback
+    /// names, --host and the redirect URL's host always are; any other is refused (DNS
+    /// rebinding).
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 /// Serves the sandbox at the root of its own listener until stopped. Bad options are one line
@@ -71,6 +76,9 @@ pub async fn run(options: Options) -> ExitCode {
     if let Some(url) = &options.credential_test_url {
         world.set_credential_test_url(url);
     }
+    for host in options.allow_host.iter().chain([&options.host]) {
+        world.allow_host(host.trim_start_matches('[').trim_end_matches(']'));
+    }
     let server = match serve(world, listener) {
         Ok(server) => server,
         Err(e) => {
@@ -79,7 +87,7 @@ pub async fn run(options: Options) -> ExitCode {
         }
     };
     // The first line is the base URL (a test reads it to find the port), then the App.
-    let base = format!("http://{}:{port}", options.host);
+    let base = base_url(&options.host, port);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{base}");
     let _ = writeln!(out, "client_id={CLIENT_ID} client_secret={CLIENT_SECRET}");
@@ -92,6 +100,14 @@ pub async fn run(options: Options) -> ExitCode {
             eprintln!("error: the sandbox stopped: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The base URL of a sandbox listening on `host` and `port` (an IPv6 address in brackets).
+fn base_url(host: &str, port: u16) -> String {
+    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("http://[{ip}]:{port}"),
+        _ => format!("http://{host}:{port}"),
     }
 }
 
@@ -110,4 +126,17 @@ fn is_yes(value: &str) -> bool {
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "true" | "yes" | "on"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_announced_url_brackets_ipv6() {
+        assert_eq!(base_url("::1", 8890), "http://[::1]:8890");
+        assert_eq!(base_url("[::1]", 8890), "http://[::1]:8890");
+        assert_eq!(base_url("127.0.0.1", 8890), "http://127.0.0.1:8890");
+        assert_eq!(base_url("localhost", 1), "http://localhost:1");
+    }
 }

@@ -333,6 +333,9 @@ pub struct World {
     pub max_workspaces: usize,
     /// Every call to Segment's endpoints, with its answer (`journal`).
     pub journal: crate::journal::Journal,
+    /// Host names the sandbox's pages and control endpoints answer, besides loopback ones
+    /// (`forms::host_allowed`): its App's redirect URLs' hosts, and `--allow-host`.
+    pub allowed_hosts: Vec<String>,
     /// When set, `GET /oauth2/auth` answers as if the owner had made this choice on the consent
     /// screen, without showing it (the conformance kit's browserless consent).
     pub auto_consent: Option<AutoConsent>,
@@ -401,6 +404,7 @@ impl World {
             key_retest_after: Duration::seconds(2),
             max_workspaces: DEFAULT_MAX_WORKSPACES,
             journal: Default::default(),
+            allowed_hosts: Vec::new(),
             auto_consent: None,
         }
     }
