@@ -135,6 +135,7 @@ fn each_usual_mistake_turns_its_scenario() {
         ("one-state", "state-reused", "FAILED", 1),
         ("no-pkce", "pkce", "WARNING", 0),
         ("double-exchange", "callback-replay", "FAILED", 1),
+        ("secret-in-form", "install", "FAILED", 1),
     ] {
         let (exit, report) = against_python(mistake, &[]);
         let statuses = statuses(&report);
@@ -145,12 +146,22 @@ fn each_usual_mistake_turns_its_scenario() {
             "{mistake}: {report:#}"
         );
         assert_eq!(exit, Some(code), "{mistake}: {report:#}");
-        // The install itself still works: the mistake is caught where it is.
-        assert_eq!(
-            statuses.iter().find(|(id, _)| id == "install").unwrap().1,
-            "PASSED",
-            "{mistake}"
-        );
+        // The mistake is caught where it is: the install itself works, unless it is the
+        // mistake, and then the detail names it.
+        let install = &report["scenarios"][0];
+        if scenario == "install" {
+            assert!(
+                install["detail"].as_str().unwrap().contains("HTTP Basic"),
+                "{report:#}"
+            );
+            let pkce = &report["scenarios"][1]["detail"];
+            assert!(
+                pkce.as_str().unwrap().contains("client authentication"),
+                "{report:#}"
+            );
+        } else {
+            assert_eq!(install["status"], "PASSED", "{mistake}");
+        }
     }
 }
 
@@ -158,7 +169,7 @@ fn each_usual_mistake_turns_its_scenario() {
 #[cfg_attr(not(python_tests), ignore = "needs python3: set PYTHON_TESTS=1")]
 fn a_misbehaving_app_gets_a_report_not_a_crash() {
     for (mistake, says) in [
-        ("hang", "got no answer in time"),
+        ("hang", "got no answer in 1 s (--timeout)"),
         ("error-500", "answered 500"),
         ("redirect-loop", "a redirect loop"),
         ("no-cookies", "without exchanging the code"),

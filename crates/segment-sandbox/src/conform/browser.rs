@@ -18,6 +18,7 @@ const MAX_BODY: usize = 1 << 20;
 /// One browser: its own cookies.
 pub struct Browser {
     http: reqwest::Client,
+    timeout: Duration,
 }
 
 /// A page the browser landed on.
@@ -69,7 +70,7 @@ impl Browser {
             ))
             .build()
             .unwrap_or_default();
-        Browser { http }
+        Browser { http, timeout }
     }
 
     /// Opens `url` and follows its redirects, stopping before any whose target `stop` picks.
@@ -124,7 +125,7 @@ impl Browser {
             let response = request
                 .send()
                 .await
-                .map_err(|e| describe(&method, &url, e))?;
+                .map_err(|e| describe(&method, &url, e, self.timeout))?;
             let status = response.status();
             if status.is_redirection()
                 && let Some(location) = response.headers().get(header::LOCATION)
@@ -152,7 +153,7 @@ impl Browser {
             }
             let body = read_body(response)
                 .await
-                .map_err(|e| describe(&method, &url, e))?;
+                .map_err(|e| describe(&method, &url, e, self.timeout))?;
             return Ok(Landing::Page(Page {
                 url,
                 status,
@@ -182,9 +183,9 @@ async fn read_body(mut response: reqwest::Response) -> Result<String, reqwest::E
 }
 
 /// A request that got no answer, in one line (its path only: a query may hold a code).
-fn describe(method: &Method, url: &Url, error: reqwest::Error) -> String {
+fn describe(method: &Method, url: &Url, error: reqwest::Error, timeout: Duration) -> String {
     let what = if error.is_timeout() {
-        "got no answer in time".to_owned()
+        format!("got no answer in {} s (--timeout)", timeout.as_secs())
     } else if error.is_connect() {
         "could not connect".to_owned()
     } else {

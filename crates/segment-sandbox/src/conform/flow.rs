@@ -135,8 +135,12 @@ impl Kit {
             Some(call) if !call.exchange.as_ref().is_some_and(|e| e.code_verifier) => Ok(
                 Verdict::failed("the token call sent no code_verifier for the S256 challenge"),
             ),
+            Some(call) if call.status == 401 => Ok(Verdict::failed(
+                "the token call's client authentication was refused (401), so the verifier was \
+                 never checked: see install",
+            )),
             Some(call) if call.status != 200 => Ok(Verdict::failed(format!(
-                "the code_verifier does not match the challenge (the token call got {})",
+                "the token call got {}: the code_verifier does not match the S256 challenge",
                 call.status
             ))),
             Some(_) => Ok(Verdict::passed(

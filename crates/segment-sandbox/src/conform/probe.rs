@@ -112,7 +112,8 @@ impl Kit {
         let status = page.status.as_u16();
         if calls.len() > 2 {
             return Ok(Verdict::failed(format!(
-                "{} calls to Segment after the token was refused (one more is enough)",
+                "{} calls to Segment after the App was removed: the refused call and at most one \
+                 more (a refresh) are enough",
                 calls.len()
             )));
         }

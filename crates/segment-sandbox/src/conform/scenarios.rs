@@ -49,12 +49,13 @@ pub const SCENARIOS: [Scenario; 12] = [
     },
     Scenario {
         id: "consent-denied",
-        criterion: "the owner chose Deny: no token call, no Config API call, a page that says \
-                    so",
+        criterion: "the owner chose Deny: no token call, no Config API call, no 5xx, a page \
+                    that says so (else a WARNING)",
     },
     Scenario {
         id: "install-exists",
-        criterion: "Segment answers \"install already exists\": no 5xx, a page that explains",
+        criterion: "Segment answers \"install already exists\": no 5xx, a page that explains \
+                    (else a WARNING)",
     },
     Scenario {
         id: "token-expired",
@@ -63,8 +64,9 @@ pub const SCENARIOS: [Scenario; 12] = [
     },
     Scenario {
         id: "token-revoked",
-        criterion: "probe after the App was uninstalled: the page asks the user to connect \
-                    again, at most one more call to Segment, no 5xx",
+        criterion: "probe after the App was uninstalled: the refused call and at most one \
+                    more (a refresh), no 5xx, a page that asks the user to connect again (else \
+                    a WARNING)",
     },
     Scenario {
         id: "rate-limited",
@@ -73,8 +75,8 @@ pub const SCENARIOS: [Scenario; 12] = [
     },
     Scenario {
         id: "unavailable",
-        criterion: "probe meets a 503, then a dropped connection: each answered within 10 s \
-                    with a page that explains",
+        criterion: "probe meets a 503, then a dropped connection: each answered within 10 s, \
+                    with a page that says Segment (else a WARNING)",
     },
 ];
 

@@ -8,6 +8,7 @@ MISTAKE switches on one usual mistake (or misbehaviour) at a time:
   one-state        one state for every flow, made at start (as Segment's Node example does)
   no-pkce          no code_challenge
   double-exchange  a reloaded callback exchanges its code again
+  secret-in-form   the client secret in the token call's form, not HTTP Basic
   hang             the start page never answers
   error-500        every page is a 500
   redirect-loop    the start page redirects to itself
@@ -30,7 +31,8 @@ SESSIONS = {}  # session id -> {"state", "verifier", "token", "install", "destin
 def segment(method, url, body=None, bearer=None):
     """One call to Segment: (status, JSON body, Retry-After); status 0 when it could not answer."""
     request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("Authorization", f"Bearer {bearer}" if bearer else BASIC)
+    if bearer or MISTAKE != "secret-in-form":
+        request.add_header("Authorization", f"Bearer {bearer}" if bearer else BASIC)
     if body:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
@@ -97,6 +99,8 @@ class App(BaseHTTPRequestHandler):
         form = {"grant_type": "authorization_code", "code": query.get("code", ""), "redirect_uri": REDIRECT_URL}
         if MISTAKE != "no-pkce":
             form["code_verifier"] = session.get("verifier", "")
+        if MISTAKE == "secret-in-form":
+            form.update(client_id=ENV["CLIENT_ID"], client_secret=ENV["CLIENT_SECRET"])
         status, body, _ = segment("POST", f"{ID_URL}/oauth2/token", urllib.parse.urlencode(form).encode())
         if status != 200:
             said = (body or {}).get("error_description", "")
