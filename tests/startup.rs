@@ -166,6 +166,40 @@ fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
     }
 }
 
+/// A Postgres URL that does not parse (a port that is not a number) is still a Postgres URL:
+/// `serve`, `migrate` and `DATABASE_URL_FILE` say so, and never print it (it holds the
+/// password).
+#[test]
+fn a_mistyped_postgres_url_is_never_printed() {
+    let mistyped = "postgres://app:hunter2-secret@db.example:notaport/partner";
+    let folder = scratch("startup-mistyped");
+    let file = folder.path().join("database-url");
+    std::fs::write(&file, mistyped).unwrap();
+    let file = file.display().to_string();
+    let runs: [(&[&str], &str, &str); 3] = [
+        (&[], "DATABASE_URL", mistyped),
+        (&["migrate"], "DATABASE_URL", mistyped),
+        (&[], "DATABASE_URL_FILE", &file),
+    ];
+    for (args, name, value) in runs {
+        let output = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"))
+            .args(args)
+            .current_dir(folder.path())
+            .env_clear()
+            .env("RUST_LOG", "off")
+            .env("PORT", "0")
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env(name, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?} {name}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a password was printed: {stderr}");
+        assert!(!stderr.contains("SQLite"), "{stderr}");
+        assert!(stderr.contains("Postgres"), "{stderr}");
+    }
+}
+
 /// One HTTP/1.1 GET over loopback: the status line and headers of the answer.
 #[cfg(feature = "sandbox")]
 fn get_head(port: u16, path: &str) -> Option<String> {

@@ -49,14 +49,20 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// What to say about a database in a message: its kind, host and name, never a password.
+/// What to say about a database in a message: its kind, host and name, never a password. A
+/// Postgres URL that does not parse is not shown at all.
 pub fn describe(url: &str) -> String {
+    let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
     match url::Url::parse(url) {
-        Ok(url) if url.scheme().starts_with("postgres") => format!(
+        Ok(url) if postgres => format!(
             "Postgres database {:?} on {}:{}",
             url.path().trim_start_matches('/'),
             url.host_str().unwrap_or("localhost"),
             url.port().unwrap_or(5432)
+        ),
+        Err(error) if postgres => format!(
+            "Postgres database (DATABASE_URL does not read as a URL: {error}; it is not shown, \
+             as it holds a password)"
         ),
         _ => format!(
             "SQLite database {}",
@@ -360,5 +366,8 @@ mod tests {
             describe("sqlite://data/partnerapp.db"),
             "SQLite database data/partnerapp.db"
         );
+        let said = describe("postgres://app:hunter2@db.example:notaport/partner");
+        assert!(said.starts_with("Postgres database (DATABASE_URL does not read"), "{said}");
+        assert!(!said.contains("hunter2"), "{said}");
     }
 }
