@@ -194,7 +194,10 @@ fn a_mistyped_postgres_url_is_never_printed() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{args:?} {name}: {stderr}");
-        assert!(!stderr.contains("hunter2"), "a password was printed: {stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password was printed: {stderr}"
+        );
         assert!(!stderr.contains("SQLite"), "{stderr}");
         assert!(stderr.contains("Postgres"), "{stderr}");
     }

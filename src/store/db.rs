@@ -367,7 +367,10 @@ mod tests {
             "SQLite database data/partnerapp.db"
         );
         let said = describe("postgres://app:hunter2@db.example:notaport/partner");
-        assert!(said.starts_with("Postgres database (DATABASE_URL does not read"), "{said}");
+        assert!(
+            said.starts_with("Postgres database (DATABASE_URL does not read"),
+            "{said}"
+        );
         assert!(!said.contains("hunter2"), "{said}");
     }
 }

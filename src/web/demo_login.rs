@@ -100,16 +100,18 @@ impl Login for DemoAccounts {
         true
     }
 
-    /// A new account, its cookie, and its key kept in the session to be shown once, within
-    /// the [`SignUpLimits`].
+    /// One account from the [`SignUpLimits`].
+    fn admit(&self, client: Option<IpAddr>) -> Result<(), WebError> {
+        self.limits.admit(client)
+    }
+
+    /// A new account, its cookie, and its key kept in the session to be shown once.
     fn sign_up<'a>(
         &'a self,
         store: &'a Store,
         session: &'a TypedSession,
-        client: Option<IpAddr>,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
         Box::pin(async move {
-            self.limits.admit(client)?;
             let (account, key, login) = store.create_account().await.map_err(WebError::store)?;
             tracing::info!(account = account.id, "new partner account");
             session.show_new_api_key_once(&key)?;

@@ -52,11 +52,13 @@ impl Users for Accounts {
         self.login.signs_up()
     }
 
+    async fn may_sign_up(&self, request: &HttpRequest) -> Result<(), WebError> {
+        self.login.admit(self.site.client_of(request))
+    }
+
     async fn sign_up(&self, request: &HttpRequest) -> Result<Option<NewUser<i64>>, WebError> {
         let session = TypedSession::of_request(request);
-        let client = self.site.client_of(request);
-        let SignedUp { account, cookie } =
-            self.login.sign_up(&self.store, &session, client).await?;
+        let SignedUp { account, cookie } = self.login.sign_up(&self.store, &session).await?;
         Ok(Some(match cookie {
             Some(cookie) => NewUser::with_cookie(account.id(), cookie),
             None => NewUser::new(account.id()),
@@ -119,7 +121,8 @@ impl AppPages {
     }
 
     /// Segment said "already installed" without saying where: the visitor's own installs to
-    /// pick from, or (an account without any) that someone else installed it.
+    /// pick from, or (an account without any) the "already installed" page: another account
+    /// here has it, or a connection this app did not keep.
     async fn already_installed(
         &self,
         request: &HttpRequest,
@@ -134,7 +137,7 @@ impl AppPages {
             None => Vec::new(),
         };
         if installs.is_empty() {
-            return Err(WebError::Flow(Box::new(FlowError::InstalledElsewhere)));
+            return Err(WebError::Flow(Box::new(FlowError::AlreadyInstalled)));
         }
         let session = TypedSession::of_request(request);
         let page = AlreadyInstalledPage {

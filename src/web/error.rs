@@ -273,15 +273,45 @@ fn flow_shown(error: &FlowFailure, sandbox: bool) -> Shown {
             description,
             hint,
         } => provider_shown(error, description.as_deref(), hint.as_deref(), sandbox),
-        // "Already installed" without an install of this account's: someone else's.
-        FlowError::AlreadyInstalled | FlowError::InstalledElsewhere => {
-            let elsewhere: FlowFailure = FlowError::InstalledElsewhere;
-            let hint = elsewhere.advice().hint.filter(|_| !sandbox).or(Some(
+        // "Already installed" without an install of this account's: another account's, or one
+        // this app did not keep (a refusal after Segment installed it).
+        FlowError::AlreadyInstalled => {
+            let hint = if sandbox {
+                "Segment allows one install of this App per workspace, and this workspace has \
+                 one: another account here made it, or a connection this app did not keep. \
+                 Uninstall the App from the sandbox inspector (/sandbox) and connect again."
+            } else {
+                "Segment allows one install of this App per workspace, and this workspace has \
+                 one: another account here made it, or a connection this app did not keep. Ask \
+                 whoever connected it, or have a workspace owner uninstall the App in the \
+                 workspace's settings in Segment, and connect again."
+            };
+            advised(error.advice(), sentence(error), Some(hint))
+        }
+        FlowError::InstalledElsewhere => {
+            let hint = error.advice().hint.filter(|_| !sandbox).or(Some(
                 "Segment allows one install of this App per workspace, and another account of \
                  ours made it. Ask whoever connected it, or uninstall the App from the sandbox \
                  inspector (/sandbox) and connect again.",
             ));
-            advised(elsewhere.advice(), sentence(&elsewhere), hint)
+            advised(error.advice(), sentence(error), hint)
+        }
+        // Segment installed the App and this app did not keep it: why (the cause's page), and
+        // what the workspace owner does about the install left in Segment.
+        FlowError::NotKept { cause, .. } => {
+            let hint = if sandbox {
+                "Segment has installed the App on the workspace, and it stays installed there \
+                 until it is uninstalled: uninstall it from the sandbox inspector (/sandbox) \
+                 before connecting the workspace again."
+            } else {
+                error.advice().hint.unwrap_or_default()
+            };
+            Shown {
+                message: sentence(error),
+                hint: Some(hint.to_owned()),
+                offers_restart: false,
+                ..flow_shown(cause, sandbox)
+            }
         }
         other => advised(other.advice(), sentence(other), other.advice().hint),
     }
@@ -462,6 +492,27 @@ mod tests {
             message: "oops".into(),
         });
         assert_eq!(broken.status_code(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn an_install_not_kept_says_what_the_workspace_owner_does() {
+        let not_kept = WebError::Flow(Box::new(FlowError::NotKept {
+            workspace: "workspaces/acme".into(),
+            cause: Box::new(FlowError::Store(SqlError::NotMigrated(1))),
+        }));
+        for sandbox in [false, true] {
+            let shown = not_kept.shown(sandbox);
+            assert_eq!(shown.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(
+                shown.message.contains("workspaces/acme"),
+                "{}",
+                shown.message
+            );
+            let hint = shown.hint.unwrap();
+            assert!(hint.contains("uninstall"), "{hint}");
+            assert_eq!(hint.contains("/sandbox"), sandbox, "{hint}");
+            assert!(!shown.offers_restart);
+        }
     }
 
     #[test]

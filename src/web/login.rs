@@ -71,17 +71,22 @@ pub trait Login: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`Login::sign_up`] may make an account for the visitor at `client` (their
+    /// address, as `TRUSTED_PROXIES` allow), asked first: at the install flow's callback, before
+    /// Segment installs anything. A login that bounds how many accounts one address makes (the
+    /// demo's does) spends one here. Default: yes.
+    fn admit(&self, _client: Option<IpAddr>) -> Result<(), WebError> {
+        Ok(())
+    }
+
     /// A visitor with no account finished something that needs one (Enable with Segment, asking
-    /// for an API key). Only the demo's login makes an account then, and the cookie that holds
-    /// it; any other login leaves accounts to the partner's sign-in, and the visitor gets the
-    /// "sign in first" page (the default).
-    /// `client` is the visitor's address (as `TRUSTED_PROXIES` allow), for a login that bounds
-    /// how many accounts one address makes (the demo's does).
+    /// for an API key), and [`Login::admit`] let them. Only the demo's login makes an account
+    /// then, and the cookie that holds it; any other login leaves accounts to the partner's
+    /// sign-in, and the visitor gets the "sign in first" page (the default).
     fn sign_up<'a>(
         &'a self,
         _store: &'a Store,
         _session: &'a TypedSession,
-        _client: Option<IpAddr>,
     ) -> Answer<'a, Result<SignedUp, WebError>> {
         Box::pin(async { Err(WebError::flow(FlowError::SignInFirst)) })
     }
@@ -189,7 +194,8 @@ pub async fn account_or_sign_up(
     match current {
         Some(current) => Ok((current, None)),
         None => {
-            let SignedUp { account, cookie } = login.sign_up(store, session, client).await?;
+            login.admit(client)?;
+            let SignedUp { account, cookie } = login.sign_up(store, session).await?;
             Ok((account, cookie))
         }
     }

@@ -102,7 +102,11 @@ async fn a_workspace_installed_by_another_account_is_explained() {
         .await;
     assert_eq!(page.status, 409, "{}", page.body);
     let text = page.text();
-    assert!(text.contains("connected to another account"), "{text}");
+    assert!(
+        text.contains("This workspace has the App already"),
+        "{text}"
+    );
+    assert!(text.contains("another account here made it"), "{text}");
     assert!(
         text.contains("one install of this App per workspace"),
         "no hint: {text}"

@@ -567,3 +567,34 @@ async fn anonymous_visitors_make_a_bounded_number_of_accounts() {
     assert!(refused.text().await.unwrap().contains("on this server"));
     assert_eq!(store.account_count().await.unwrap(), 200);
 }
+
+/// A visitor past the sign-up limit is refused at the callback before the code is exchanged:
+/// Segment installs nothing, so the workspace is not left with an install nobody here holds.
+#[tokio::test]
+async fn a_refused_sign_up_leaves_nothing_installed_in_segment() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        extra: vec![("SIGNUPS_TOTAL", "1".into())],
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    app.install_on("javascript").await;
+    let other = app.another_visitor();
+    let callback = other.callback_after_allow("ios").await;
+    let mark = app.sandbox.journal_mark();
+    let page = other.browser.get(callback.as_str()).await;
+    assert_eq!(page.status, 429, "{}", page.text());
+    assert!(
+        page.text().contains("Too many new accounts"),
+        "{}",
+        page.text()
+    );
+    assert!(
+        app.sandbox.calls_since(mark).is_empty(),
+        "the code was exchanged for a visitor who could not get an account"
+    );
+    assert_eq!(
+        app.install_count().await,
+        1,
+        "Segment holds only the first install"
+    );
+}

@@ -83,6 +83,20 @@ pub enum FlowError<U, S> {
     /// [`Hooks::before_save`](crate::Hooks::before_save) refused the install, for this reason.
     #[error("the install was refused: {0}")]
     Aborted(String),
+    /// Segment installed the App (the code was exchanged), then the install could not be kept
+    /// here: the sign-up, [`Hooks::before_save`](crate::Hooks::before_save) or the store
+    /// refused or failed (`cause`). The install stays in Segment until a workspace owner
+    /// removes it; the page says so ([`FlowError::advice`]).
+    #[error(
+        "{}. Segment installed the App on {workspace} all the same, and this app did not keep it",
+        .cause.as_ref()
+    )]
+    NotKept {
+        /// The workspace Segment installed the App on (`workspaces/acme`).
+        workspace: String,
+        /// Why it was not kept.
+        cause: Box<FlowError<U, S>>,
+    },
     /// Segment failed while exchanging the code.
     #[error("Segment failed while exchanging the authorization code: {0}")]
     Segment(SegmentError),
@@ -93,6 +107,11 @@ pub enum FlowError<U, S> {
     #[error("the signed-in user could not be found: {0}")]
     Users(U),
 }
+
+/// What a workspace owner does about an install Segment made and this app did not keep.
+const NOT_KEPT: &str = "Segment has installed the App on the workspace, and it stays installed \
+                        there until a workspace owner uninstalls it in the workspace's settings \
+                        in Segment; do that before connecting the workspace again.";
 
 /// The [`FlowError`] of a flow with users `U` and store `S`:
 /// `FlowErrorOf<MyUsers, SqlStore>`.
@@ -191,6 +210,11 @@ impl<U, S> FlowError<U, S> {
                 false,
             ),
             FlowError::Aborted(_) => advice(S::FORBIDDEN, "The install was refused", None, false),
+            FlowError::NotKept { cause, .. } => Advice {
+                hint: Some(NOT_KEPT),
+                connect_again: false,
+                ..cause.advice()
+            },
             FlowError::BadQuery(_) | FlowError::BadReturnTo => {
                 advice(S::BAD_REQUEST, "The request is not valid", None, false)
             }

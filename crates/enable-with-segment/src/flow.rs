@@ -253,6 +253,18 @@ where
                 .filter(|c| !c.is_empty())
                 .ok_or(FlowError::MissingCode)?,
         );
+        // Whatever can refuse a visitor is asked before the exchange: once Segment has
+        // installed the App, a refusal leaves the install behind in Segment.
+        if user.is_none() {
+            if !self.inner.users.signs_up() {
+                return Err(FlowError::SignInFirst);
+            }
+            self.inner
+                .users
+                .may_sign_up(request)
+                .await
+                .map_err(FlowError::Users)?;
+        }
         let install = match self
             .inner
             .segment
@@ -273,8 +285,35 @@ where
             scope = %install.scope,
             "install token received"
         );
-        // Segment said yes: now a visitor nobody is signed in as is worth a user, if you make
-        // them.
+        let user = self
+            .keep(request, user, &install, new_user_cookie)
+            .await
+            .map_err(|cause| {
+                let workspace = install
+                    .workspace()
+                    .map_or_else(|| "its workspace".to_owned(), |w| w.as_str().to_owned());
+                tracing::warn!(
+                    install = %install.install_name,
+                    %workspace,
+                    "Segment installed the App and this app did not keep the install: it stays in Segment until a workspace owner uninstalls it"
+                );
+                FlowError::NotKept {
+                    workspace,
+                    cause: Box::new(cause),
+                }
+            })?;
+        Ok((user, install))
+    }
+
+    /// Segment said yes: the install is kept for `user`, or for the user
+    /// [`Users::sign_up`] makes now, unless [`Hooks::before_save`] or the store refuses.
+    async fn keep(
+        &self,
+        request: &HttpRequest,
+        user: Option<U::Id>,
+        install: &InstallToken,
+        new_user_cookie: &mut Option<Cookie<'static>>,
+    ) -> Result<U::Id, FlowErrorOf<U, S>> {
         let user = match user {
             Some(user) => user,
             None => {
@@ -291,24 +330,24 @@ where
         };
         self.inner
             .hooks
-            .before_save(request, &user, &install)
+            .before_save(request, &user, install)
             .await
             .map_err(FlowError::Aborted)?;
         let saved = self
             .inner
             .store
-            .save(&user, &install)
+            .save(&user, install)
             .await
             .map_err(FlowError::Store)?;
         match saved {
-            Saved::HeldByAnotherUser => return Err(FlowError::InstalledElsewhere),
+            Saved::HeldByAnotherUser => Err(FlowError::InstalledElsewhere),
             Saved::Kept { superseded } => {
                 for old in superseded {
                     tracing::info!(install = %old, new = %install.install_name, "a stored install was superseded by a new install on its workspace");
                 }
+                Ok(user)
             }
         }
-        Ok((user, install))
     }
 }
 

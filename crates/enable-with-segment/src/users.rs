@@ -37,6 +37,15 @@ pub trait Users: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`Users::sign_up`] may make a user for this visitor: asked at the callback
+    /// before the code is exchanged, so that a refusal (a limit on new users, say) leaves
+    /// nothing installed in Segment. An `Err` ends the flow with
+    /// [`FlowError::Users`](crate::FlowError::Users). Called only when [`Users::signs_up`] is
+    /// true. Default: yes.
+    fn may_sign_up(&self, _request: &HttpRequest) -> impl Future<Output = Result<(), Self::Error>> {
+        async { Ok(()) }
+    }
+
     /// Segment said yes to a visitor nobody is signed in as: the user who holds the install,
     /// if you make one now (with a cookie for the response, if your login needs one). Called
     /// only when [`Users::signs_up`] is true. Default: nobody.

@@ -123,7 +123,11 @@ async fn the_install_goes_to_the_user_who_started_it_or_to_nobody() {
 
 #[actix_web::test]
 async fn a_visitor_signed_up_at_the_callback_gets_the_install_and_the_cookie() {
-    let (_sandbox, enable, _recorder) = setup_with(HeaderUser { sign_up: true }, "clearbrain");
+    let users = HeaderUser {
+        sign_up: true,
+        ..HeaderUser::default()
+    };
+    let (_sandbox, enable, _recorder) = setup_with(users, "clearbrain");
     let app = app(&enable).await;
     let (callback, cookie) = consent_from(&app, SCOPE, None, "allow").await;
     let landed = come_back(&app, &callback, None, &cookie).await;
@@ -178,6 +182,36 @@ async fn before_save_can_refuse_an_install() {
     let (callback, cookie) = consent(&app, "ann", "allow").await;
     let page = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(page.status(), 403);
-    assert!(body(page).await.contains("not on your plan"));
+    // The refusal can only come after the exchange: the page says what the workspace owner
+    // does about the install Segment made.
+    let text = body(page).await;
+    assert!(text.contains("not on your plan"), "{text}");
+    assert!(
+        text.contains("Segment installed the App on workspaces/"),
+        "{text}"
+    );
+    assert!(
+        text.contains("until a workspace owner uninstalls it"),
+        "{text}"
+    );
     assert!(enable.installs(&"ann".to_owned()).await.unwrap().is_empty());
+}
+
+#[actix_web::test]
+async fn a_refused_sign_up_is_decided_before_segment_installs_anything() {
+    let users = HeaderUser {
+        sign_up: true,
+        full: true,
+    };
+    let (sandbox, enable, _recorder) = setup_with(users, "clearbrain");
+    let app = app(&enable).await;
+    let (callback, cookie) = consent_from(&app, SCOPE, None, "allow").await;
+    let mark = sandbox.journal_mark();
+    let page = come_back(&app, &callback, None, &cookie).await;
+    assert_eq!(page.status(), 500);
+    assert!(
+        sandbox.calls_since(mark).is_empty(),
+        "the code was exchanged for a visitor who could not be signed up"
+    );
+    assert_eq!(sandbox.world().snapshot(None).installs.len(), 0);
 }

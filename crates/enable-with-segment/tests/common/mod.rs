@@ -29,11 +29,13 @@ pub const SCOPE: &str = "/integrations/segment";
 #[derive(Default)]
 pub struct HeaderUser {
     pub sign_up: bool,
+    /// Sign-ups are refused (a limit reached), before the code is exchanged.
+    pub full: bool,
 }
 
 impl Users for HeaderUser {
     type Id = String;
-    type Error = std::convert::Infallible;
+    type Error = std::io::Error;
 
     async fn signed_in(&self, request: &HttpRequest) -> Result<Option<String>, Self::Error> {
         Ok(request
@@ -45,6 +47,14 @@ impl Users for HeaderUser {
 
     fn signs_up(&self) -> bool {
         self.sign_up
+    }
+
+    async fn may_sign_up(&self, _: &HttpRequest) -> Result<(), Self::Error> {
+        if self.full {
+            Err(std::io::Error::other("no more sign-ups this hour"))
+        } else {
+            Ok(())
+        }
     }
 
     async fn sign_up(&self, _: &HttpRequest) -> Result<Option<NewUser<String>>, Self::Error> {
