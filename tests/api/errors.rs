@@ -369,8 +369,9 @@ fn flow_cookie(app: &crate::helpers::TestApp) -> String {
     format!("partnerapp_flow={value}")
 }
 
-/// A copy of the flow's cookie taken before the callback, played back with the same callback
-/// after it: the app believes the cookie, Segment does not take its code twice.
+/// A copy of the flow's cookie taken before the callback, played back after it, with the same
+/// callback or with a fresh code Segment issued for the same state: the state works once on the
+/// server's side (the store remembers it, across instances), so neither reaches Segment.
 #[tokio::test]
 async fn a_replayed_flow_cookie_is_refused() {
     let app = spawn_app().await;
@@ -387,19 +388,41 @@ async fn a_replayed_flow_cookie_is_refused() {
         "the callback clears the flow's cookie"
     );
 
-    let replay = app.another_visitor();
-    replay.browser.set_cookie(&app.url("/"), &captured);
-    let page = replay.browser.get(callback.as_str()).await;
-    assert_eq!(page.status, 400, "{}", page.text());
-    assert!(
-        page.text().contains("code has already been used"),
-        "{}",
-        page.text()
-    );
-    assert!(
-        replay.cookie("partnerapp_flow").is_none(),
-        "a used flow's cookie goes"
-    );
+    // A fresh code for the same state, on a workspace of its own (so Segment would take it).
+    app.sandbox.add_workspace("globex", "Globex").unwrap();
+    let redirect = app.url("/auth/segment/callback");
+    let fresh = app
+        .sandbox
+        .world()
+        .grant(&redirect, "globex", Some("javascript".into()), None);
+    let state = callback
+        .query_pairs()
+        .find(|(name, _)| name == "state")
+        .map(|(_, state)| state.into_owned())
+        .unwrap();
+    let mut fresh_callback = callback.clone();
+    fresh_callback
+        .query_pairs_mut()
+        .clear()
+        .append_pair("code", fresh.expose())
+        .append_pair("state", &state);
+
+    for replayed in [callback, fresh_callback] {
+        let replay = app.another_visitor();
+        replay.browser.set_cookie(&app.url("/"), &captured);
+        let mark = app.sandbox.journal_mark();
+        let page = replay.browser.get(replayed.as_str()).await;
+        assert_eq!(page.status, 400, "{}", page.text());
+        assert!(page.text().contains("already used"), "{}", page.text());
+        assert!(
+            app.sandbox.calls_since(mark).is_empty(),
+            "a used state reached Segment"
+        );
+        assert!(
+            replay.cookie("partnerapp_flow").is_none(),
+            "a used flow's cookie goes"
+        );
+    }
     assert_eq!(app.store().await.account_count().await.unwrap(), 1);
     assert_eq!(app.install_count().await, 1);
 }

@@ -52,6 +52,7 @@ where
     lists_the_most_recently_used_first(store, &run, &ann).await;
     disconnect_keeps_the_install_without_its_token(store, &run, &ann, &bob).await;
     refusal_is_a_mark_that_a_new_token_clears(store, &run, &ann).await;
+    a_flow_state_works_once(store, &run).await;
 }
 
 /// Names of this run's own, so that runs never meet each other's installs.
@@ -548,4 +549,28 @@ async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &
         .await
         .expect("refused");
     assert!(lease(ann, &read().await).await, "refused ends the lease");
+}
+
+/// A flow's state is used once, and a state whose flow has ended is forgotten (a state is new
+/// to the store the first time only).
+async fn a_flow_state_works_once<Id, S: InstallStore<Id>>(store: &S, run: &Run) {
+    let until = Utc::now() + chrono::Duration::minutes(10);
+    let state = format!(
+        "state-{}-{}",
+        run.id,
+        run.next.fetch_add(1, Ordering::Relaxed)
+    );
+    let other = format!("{state}-other");
+    let used = async |state: &str, until| store.use_state(state, until).await.expect("use_state");
+    assert!(used(&state, until).await, "a new state was refused");
+    assert!(!used(&state, until).await, "a used state was taken again");
+    assert!(used(&other, until).await, "another state was refused");
+    // A state kept until a moment ago is forgotten: the store does not grow with every flow.
+    let lapsed = format!("{state}-lapsed");
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    assert!(used(&lapsed, past).await);
+    assert!(
+        used(&lapsed, until).await,
+        "a state whose flow has ended was kept"
+    );
 }

@@ -165,6 +165,19 @@ where
             Ok(flow) => flow,
             Err(error) => return hooks.failed(request, signed_in.as_ref(), error).await,
         };
+        // The state works once on the server's side too, across instances: a saved copy of
+        // the flow's cookie finishes nothing.
+        let until = flow.started_at + crate::FLOW_LIFETIME;
+        let first_use = match self.inner.store.use_state(flow.state.expose(), until).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FlowError::NoFlow),
+            Err(error) => Err(FlowError::Store(error)),
+        };
+        if let Err(error) = first_use {
+            let mut response = hooks.failed(request, signed_in.as_ref(), error).await;
+            let _ = response.add_cookie(&self.inner.cookie.removal());
+            return response;
+        }
         let landing = flow.return_to.clone();
         let mut new_user_cookie = None;
         let finished = self

@@ -184,6 +184,17 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
         reason: &str,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Marks the flow `state` as used: `true` the first time, `false` ever after, for every
+    /// instance that shares the store (one atomic insert, never a read and a write). The
+    /// callback asks before anything else, so a saved copy of a browser's flow cookie never
+    /// finishes a second flow. Remember it until `until` (the flow's end: no callback comes
+    /// later); forget it after. Nothing is kept for a visitor who never reaches the callback.
+    fn use_state(
+        &self,
+        state: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
     /// Takes the right to refresh the token of the install `seen` for `lease`, unless another
     /// holder has it or the stored token is no longer `seen`'s (another refresh just finished:
     /// its token is the one to use). Check both in one step (one `UPDATE … WHERE`), so that no
@@ -215,6 +226,8 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct MemoryStore<Id> {
     installs: Mutex<HashMap<InstallName, Held<Id>>>,
+    /// Flow states used, until when they are remembered.
+    used_states: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 /// An install, whose it is, and its refresh lease.
@@ -229,6 +242,7 @@ impl<Id> Default for MemoryStore<Id> {
     fn default() -> Self {
         MemoryStore {
             installs: Mutex::new(HashMap::new()),
+            used_states: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -347,6 +361,13 @@ impl<Id: Eq + Hash + Clone + Send + Sync + 'static> InstallStore<Id> for MemoryS
             }
         });
         Ok(())
+    }
+
+    async fn use_state(&self, state: &str, until: DateTime<Utc>) -> Result<bool, Self::Error> {
+        let mut used = self.used_states.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now();
+        used.retain(|_, kept_until| *kept_until > now);
+        Ok(used.insert(state.to_owned(), until).is_none())
     }
 
     async fn try_refresh_lease(

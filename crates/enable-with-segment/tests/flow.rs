@@ -11,7 +11,7 @@ use enable_with_segment::{Event, FlowOutcome};
 
 #[actix_web::test]
 async fn the_flow_works_in_a_scope_and_lands_where_asked() {
-    let (_sandbox, enable, recorder) = setup();
+    let (sandbox, enable, recorder) = setup();
     assert_eq!(enable.start_path(), SCOPE, "the redirect URL's folder");
     assert_eq!(enable.callback_path(), "/integrations/segment/callback");
     let app = app(&enable).await;
@@ -44,11 +44,16 @@ async fn the_flow_works_in_a_scope_and_lands_where_asked() {
     .await;
     assert_eq!(settings.status(), 200);
 
-    // The callback works once: the browser's flow is gone, and a kept copy of its cookie
-    // brings a code Segment takes once.
+    // The callback works once: the browser's flow is gone, and a kept copy of its cookie is
+    // refused by the used state the store remembers, before Segment is called.
+    let mark = sandbox.journal_mark();
     let replayed = come_back(&app, &callback, Some("ann"), &cookie).await;
     assert_eq!(replayed.status(), 400);
-    assert!(recorder.failures.lock().unwrap()[0].contains("Segment"));
+    assert!(recorder.failures.lock().unwrap()[0].contains("NoFlow"));
+    assert!(
+        sandbox.calls_since(mark).is_empty(),
+        "the code went to Segment again"
+    );
     let request = TestRequest::get().uri(callback.trim_start_matches(ORIGIN));
     let again = call_service(&app, request.insert_header(("x-user", "ann")).to_request()).await;
     assert_eq!(again.status(), 400);

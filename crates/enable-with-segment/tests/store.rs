@@ -103,6 +103,13 @@ async fn the_contract_fails_a_store_that_breaks_a_rule() {
         ) -> Result<(), Self::Error> {
             self.0.refused(user, name, reason).await
         }
+        async fn use_state(
+            &self,
+            state: &str,
+            until: chrono::DateTime<chrono::Utc>,
+        ) -> Result<bool, Self::Error> {
+            self.0.use_state(state, until).await
+        }
     }
     contract::check_without_lease(
         &Forgetful(MemoryStore::default()),
@@ -221,7 +228,7 @@ async fn a_partner_database_hosts_the_store_beside_its_own_migrations() {
         .unwrap();
     partners().run(&pool).await.unwrap();
     let store = SqlStore::new(pool.clone(), &key());
-    assert_eq!(store.pending_migrations().await.unwrap(), 1);
+    assert_eq!(store.pending_migrations().await.unwrap(), 2);
     store.migrate().await.unwrap();
     assert_eq!(store.pending_migrations().await.unwrap(), 0);
     store
@@ -249,6 +256,7 @@ async fn a_partner_database_hosts_the_store_beside_its_own_migrations() {
         [
             "_sqlx_migrations",
             "accounts",
+            "segment_flow_states",
             "segment_installs",
             "segment_installs_migrations"
         ]

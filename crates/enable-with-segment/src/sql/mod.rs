@@ -447,6 +447,13 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
         ))
     }
 
+    async fn use_state(&self, state: &str, until: DateTime<Utc>) -> Result<bool, Error> {
+        // Its hash: a used state is worth nothing, but the table need not hold it.
+        let sha256 = Sha256::digest(state.as_bytes()).to_vec();
+        queries!(self, |q| q
+            .use_state(sha256.clone(), until.timestamp_millis()))
+    }
+
     async fn try_refresh_lease(
         &self,
         user: &Id,

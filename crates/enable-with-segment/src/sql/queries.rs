@@ -240,6 +240,26 @@ where
         Ok(done.is_some())
     }
 
+    /// Forgets the states whose flows have ended, then records this one: one row inserted if
+    /// it was new, none if another callback (on any instance) used it first.
+    pub async fn use_state(&self, sha256: Vec<u8>, until: i64) -> Result<bool, Error> {
+        let now = Utc::now().timestamp_millis();
+        sqlx::query("DELETE FROM segment_flow_states WHERE kept_until < $1")
+            .bind(now)
+            .execute(self.0)
+            .await?;
+        let inserted: Option<(String,)> = sqlx::query_as(
+            "INSERT INTO segment_flow_states (state_sha256, kept_until) VALUES ($1, $2)
+             ON CONFLICT (state_sha256) DO NOTHING
+             RETURNING CAST(kept_until AS TEXT)",
+        )
+        .bind(sha256)
+        .bind(until)
+        .fetch_optional(self.0)
+        .await?;
+        Ok(inserted.is_some())
+    }
+
     pub async fn end_lease(&self, user: String, name: String) -> Result<(), Error> {
         sqlx::query(
             "UPDATE segment_installs SET refresh_lease_until = NULL

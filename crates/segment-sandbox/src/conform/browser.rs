@@ -18,6 +18,7 @@ const MAX_BODY: usize = 1 << 20;
 /// One browser: its own cookies.
 pub struct Browser {
     http: reqwest::Client,
+    jar: Arc<Jar>,
     timeout: Duration,
 }
 
@@ -59,8 +60,9 @@ pub enum Landing {
 impl Browser {
     /// A browser with an empty cookie jar, whose requests each wait at most `timeout`.
     pub fn new(timeout: Duration) -> Browser {
+        let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_provider(Arc::new(Jar::default()))
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .timeout(timeout)
@@ -70,7 +72,26 @@ impl Browser {
             ))
             .build()
             .unwrap_or_default();
-        Browser { http, timeout }
+        Browser { http, jar, timeout }
+    }
+
+    /// The cookies it would send to `url` (`a=1; b=2`), to copy into another browser.
+    pub fn cookies_for(&self, url: &Url) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let cookies = self.jar.cookies(url)?;
+        cookies.to_str().ok().map(str::to_owned)
+    }
+
+    /// A new browser holding a copy of `cookies` (as [`Browser::cookies_for`] gave them) for
+    /// `url`: a saved copy of another browser's cookies.
+    pub fn with_cookies(timeout: Duration, url: &Url, cookies: &str) -> Browser {
+        let browser = Browser::new(timeout);
+        for cookie in cookies.split("; ") {
+            browser
+                .jar
+                .add_cookie_str(&format!("{cookie}; Path=/"), url);
+        }
+        browser
     }
 
     /// Opens `url` and follows its redirects, stopping before any whose target `stop` picks.

@@ -4,7 +4,7 @@
 use url::Url;
 
 use super::Kit;
-use super::browser::{Landing, Page};
+use super::browser::{Browser, Landing, Page};
 use super::report::Status;
 use super::scenarios::{
     ALREADY, DENIAL, Step, Verdict, after_hops, deliver, refused_by_segment, refused_on_redirect,
@@ -246,6 +246,9 @@ impl Kit {
             .query_pairs()
             .find(|(name, _)| name == "code")
             .map(|(_, code)| pkce_s256(&code));
+        // What an attacker could keep: a copy of the browser's cookies as the callback found
+        // them.
+        let saved = browser.cookies_for(&callback);
         let mark = self.sandbox.journal_mark();
         let first = deliver(&browser, &callback).await?;
         if first.status.as_u16() >= 400 {
@@ -255,6 +258,12 @@ impl Kit {
             )));
         }
         let again = deliver(&browser, &callback).await?;
+        // And with the saved copy of the cookies, in another browser.
+        let copy = match &saved {
+            Some(cookies) => Browser::with_cookies(self.target.timeout, &callback, cookies),
+            None => Browser::new(self.target.timeout),
+        };
+        let replayed = deliver(&copy, &callback).await?;
         let exchanges = self.token_calls(mark);
         let of_this_code = exchanges
             .iter()
@@ -263,23 +272,26 @@ impl Kit {
         let status = again.status.as_u16();
         if of_this_code > 1 {
             return Ok(Verdict::failed(format!(
-                "the reload exchanged the same code again ({of_this_code} token calls; Segment \
-                 refuses a used code, and the app answered {status})"
+                "the callback, reloaded or replayed with a saved copy of its cookies, exchanged \
+                 the same code again ({of_this_code} token calls; Segment refuses a used code): \
+                 make each state work once on the server's side"
             )));
         }
         if exchanges.len() > 1 {
             return Ok(Verdict::failed(format!(
-                "{} token calls for one callback and its reload",
+                "{} token calls for one callback, its reload and its replay",
                 exchanges.len()
             )));
         }
-        if status >= 500 {
+        let copied = replayed.status.as_u16();
+        if status >= 500 || copied >= 500 {
             return Ok(Verdict::failed(format!(
-                "one token call, but the reload answered {status}"
+                "one token call, but the reload answered {status} and the saved copy {copied}"
             )));
         }
         Ok(Verdict::passed(format!(
-            "one token call; the reload answered {status}{} without calling Segment",
+            "one token call; the reload answered {status}{} and a saved copy of the cookies \
+             {copied}, without calling Segment",
             after_hops(&again)
         )))
     }

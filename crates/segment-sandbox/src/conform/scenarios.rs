@@ -45,7 +45,8 @@ pub const SCENARIOS: [Scenario; 12] = [
     },
     Scenario {
         id: "callback-replay",
-        criterion: "the same callback twice (a reload): one token exchange, no 5xx",
+        criterion: "the same callback again, reloaded and with a saved copy of the browser's \
+                    cookies: one token exchange in all, no 5xx",
     },
     Scenario {
         id: "consent-denied",
