@@ -603,7 +603,7 @@ mod installs_move_to_the_library {
         assert!(disconnected.disconnected_at.is_some() && disconnected.refused.is_none());
         assert!(disconnected.token.source().is_none());
         // Refreshing the moved token takes the lease (the row has no hash of it yet), once.
-        let hold = std::time::Duration::from_secs(30);
+        let hold = chrono::Utc::now() + chrono::Duration::seconds(30);
         let installs = store.installs();
         assert!(
             installs

@@ -12,8 +12,10 @@
 //!   uses the token another request stored meanwhile. In a process the turns are a lock per
 //!   install; across instances, the store's refresh lease
 //!   ([`InstallStore::try_refresh_lease`]), taken by one and waited for by the others, lapsing
-//!   after [`REFRESH_LEASE`]. Two refreshes racing would leave one request holding a token the
-//!   other had already retired;
+//!   after [`refresh_lease`] (at least [`REFRESH_LEASE`], and longer than a call to Segment may
+//!   take). The refresh is cut off before its lease lapses, and its token is stored only while
+//!   the lease is still its own ([`InstallStore::save_refreshed`]). Two refreshes racing would
+//!   leave one request holding a token the other had already retired;
 //! - a refresh Segment refuses (401, 403, 404) marks the install refused
 //!   ([`InstallStore::refused`]) and never deletes it (the crate's "Refused installs" says what
 //!   happens next).
@@ -39,9 +41,19 @@ use crate::users::Users;
 
 /// How long before its expiry a token is replaced.
 pub const REFRESH_MARGIN: Duration = Duration::seconds(60);
-/// How long a refresh may hold the install's lease (longer than a call to Segment may take,
-/// 15 s by default); a lease nobody ended (an instance that stopped mid-refresh) lapses then.
+/// The shortest a refresh holds the install's lease; a lease nobody ended (an instance that
+/// stopped mid-refresh) lapses then. See [`refresh_lease`].
 pub const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long before its lease lapses a refresh is cut off, so that it ends (and stores its
+/// token) while the lease is still its own.
+const LEASE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a refresh holds the install's lease, given the longest a call to Segment may take
+/// (`SEGMENT_TIMEOUT_MS`): [`REFRESH_LEASE`], or that call and a margin if it is longer, so
+/// that a slow refresh is never still running when another instance may take the lease.
+pub fn refresh_lease(call_timeout: std::time::Duration) -> std::time::Duration {
+    REFRESH_LEASE.max(call_timeout + LEASE_MARGIN + LEASE_MARGIN)
+}
 /// How often a request waiting for another instance's refresh looks for its token.
 const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -233,7 +245,8 @@ where
         let name = &stale.install_name;
         let turn = self.inner.turns.turn(name);
         let _turn = turn.lock().await;
-        let waited_enough = Instant::now() + REFRESH_LEASE;
+        let lease = refresh_lease(self.inner.segment.call_timeout());
+        let waited_enough = Instant::now() + lease;
         let newest = loop {
             let newest = store
                 .install(user, name)
@@ -248,27 +261,53 @@ where
                     .event(Event::Refresh(RefreshOutcome::UsedAnother));
                 return Ok(newest);
             }
+            let until = Utc::now() + lease;
             let ours = store
-                .try_refresh_lease(user, &newest, REFRESH_LEASE)
+                .try_refresh_lease(user, &newest, until)
                 .await
                 .map_err(CallError::Store)?;
             if ours {
-                break newest;
+                break (newest, until);
             }
             if Instant::now() >= waited_enough {
                 return Err(CallError::RefreshBusy);
             }
             tokio::time::sleep(LEASE_POLL).await;
         };
-        match self.inner.segment.refresh_install_token(&newest).await {
+        let (newest, until) = newest;
+        // The refresh ends before its lease lapses: no other instance refreshes meanwhile.
+        let cut_off = lease.saturating_sub(LEASE_MARGIN);
+        let refreshed =
+            tokio::time::timeout(cut_off, self.inner.segment.refresh_install_token(&newest))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SegmentError::Unreachable {
+                        timed_out: true,
+                        detail: format!(
+                            "the token refresh took longer than {} s, its share of the lease",
+                            cut_off.as_secs()
+                        ),
+                    })
+                });
+        match refreshed {
             Ok(fresh) => {
-                // Storing the token ends the lease.
+                // Storing the token ends the lease; a refresh that lost its lease stores
+                // nothing (another refresh's token follows).
                 if !store
-                    .save_token(user, &fresh)
+                    .save_refreshed(user, &fresh, until)
                     .await
                     .map_err(CallError::Store)?
                 {
-                    return Err(CallError::NotConnected);
+                    let connected = store
+                        .install(user, name)
+                        .await
+                        .map_err(CallError::Store)?
+                        .is_some_and(|install| install.is_connected());
+                    if !connected {
+                        return Err(CallError::NotConnected);
+                    }
+                    tracing::warn!(install = %name, "a token refresh outlived its lease; its token is not stored");
+                    return Err(CallError::RefreshBusy);
                 }
                 tracing::info!(install = %fresh.install_name, "install token refreshed");
                 self.inner
@@ -298,6 +337,26 @@ where
                     .event(Event::Refresh(RefreshOutcome::Failed));
                 Err(CallError::Segment(error))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Span;
+
+    /// The lease outlasts the longest call to Segment with room to store its token: a
+    /// 60 s SEGMENT_TIMEOUT_MS gets a 70 s lease (the refresh is cut off at 65 s), never the
+    /// 30 s that let a second instance refresh while the first was still waiting.
+    #[test]
+    fn the_lease_is_tied_to_the_call_timeout() {
+        assert_eq!(refresh_lease(Span::from_secs(15)), REFRESH_LEASE);
+        assert_eq!(refresh_lease(Span::from_millis(250)), REFRESH_LEASE);
+        assert_eq!(refresh_lease(Span::from_secs(60)), Span::from_secs(70));
+        for timeout in [1, 15, 25, 60, 600] {
+            let lease = refresh_lease(Span::from_secs(timeout));
+            assert!(lease.saturating_sub(LEASE_MARGIN) > Span::from_secs(timeout));
         }
     }
 }

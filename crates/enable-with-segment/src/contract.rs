@@ -493,8 +493,9 @@ async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &
     save(store, ann, &token).await;
     let hold = Duration::from_millis(300);
     let lease = async |user: &Id, seen: &InstallToken| {
+        let until = Utc::now() + hold;
         store
-            .try_refresh_lease(user, seen, hold)
+            .try_refresh_lease(user, seen, until)
             .await
             .expect("try_refresh_lease")
     };
@@ -549,6 +550,45 @@ async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &
         .await
         .expect("refused");
     assert!(lease(ann, &read().await).await, "refused ends the lease");
+    store
+        .end_refresh_lease(ann, &token.install_name)
+        .await
+        .expect("end");
+
+    // A refresh stores its token only while its lease is its own: not with another mark, not
+    // once it lapsed and another refresh took the lease; the one holding it does.
+    let seen = read().await;
+    let first = Utc::now() + hold;
+    let taken = store.try_refresh_lease(ann, &seen, first).await;
+    assert!(taken.expect("try_refresh_lease"), "the lease is free");
+    let minted = run.new_token(&token);
+    let other_mark = first + chrono::Duration::milliseconds(1);
+    let saved = store.save_refreshed(ann, &minted, other_mark).await;
+    assert!(
+        !saved.expect("save_refreshed"),
+        "saved under another lease's mark"
+    );
+    tokio::time::sleep(hold + Duration::from_millis(100)).await;
+    let second = Utc::now() + hold;
+    let taken = store.try_refresh_lease(ann, &seen, second).await;
+    assert!(taken.expect("try_refresh_lease"), "a lapsed lease is taken");
+    let late = store.save_refreshed(ann, &minted, first).await;
+    assert!(
+        !late.expect("save_refreshed"),
+        "a refresh that outlived its lease stored its token"
+    );
+    assert_eq!(read().await.access_token, seen.access_token);
+    let newer = run.new_token(&token);
+    let saved = store.save_refreshed(ann, &newer, second).await;
+    assert!(
+        saved.expect("save_refreshed"),
+        "the lease's holder stores its token"
+    );
+    assert_eq!(read().await.access_token, newer.access_token);
+    assert!(
+        lease(ann, &read().await).await,
+        "save_refreshed ends the lease"
+    );
 }
 
 /// A flow's state is used once, and a state whose flow has ended is forgotten (a state is new

@@ -20,7 +20,7 @@ use actix_web::cookie::Key;
 use actix_web::{HttpRequest, web};
 
 pub use advice::Advice;
-pub use api::{ConfigApi, REFRESH_LEASE, REFRESH_MARGIN};
+pub use api::{ConfigApi, REFRESH_LEASE, REFRESH_MARGIN, refresh_lease};
 pub use cookie::FLOW_LIFETIME;
 pub use destination::{DestinationStatus, Enabled};
 pub use error::{CallError, FlowError, FlowErrorOf};

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use segment_client::secret::InstallAccessToken;
@@ -100,9 +99,10 @@ pub enum Saved {
 /// [`EnableWithSegment::uninstall`](crate::EnableWithSegment::uninstall), and the others around
 /// a token refresh. Every call names the user: a user only ever reaches their own installs.
 ///
-/// Five methods are required. The refresh lease's defaults suit a store that one process owns
+/// Six methods are required. The refresh lease's defaults suit a store that one process owns
 /// (refreshes then take turns on a lock in the process); a store shared by several instances
-/// implements [`try_refresh_lease`](InstallStore::try_refresh_lease) and
+/// implements [`try_refresh_lease`](InstallStore::try_refresh_lease),
+/// [`save_refreshed`](InstallStore::save_refreshed) and
 /// [`end_refresh_lease`](InstallStore::end_refresh_lease) so that a token is refreshed once
 /// across all of them. [`contract::check`](crate::contract::check) tests a store against every
 /// rule here; [`MemoryStore`] and `sql::SqlStore` pass it.
@@ -195,18 +195,34 @@ pub trait InstallStore<Id>: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Takes the right to refresh the token of the install `seen` for `lease`, unless another
-    /// holder has it or the stored token is no longer `seen`'s (another refresh just finished:
-    /// its token is the one to use). Check both in one step (one `UPDATE … WHERE`), so that no
-    /// refresh can slip between them; a lease nobody ended lapses after `lease`. Default:
-    /// always `true` (one process: the library's lock already takes turns).
+    /// Takes the right to refresh the token of the install `seen` until `until`, unless
+    /// another holder has it or the stored token is no longer `seen`'s (another refresh just
+    /// finished: its token is the one to use). Check both in one step (one `UPDATE … WHERE`),
+    /// so that no refresh can slip between them; a lease nobody ended lapses at `until`, which
+    /// is also the lease's mark: its holder saves with it
+    /// ([`save_refreshed`](InstallStore::save_refreshed)). Default: always `true` (one process:
+    /// the library's lock already takes turns).
     fn try_refresh_lease(
         &self,
         _user: &Id,
         _seen: &InstallToken,
-        _lease: Duration,
+        _until: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
         async { Ok(true) }
+    }
+
+    /// Keeps the token a refresh minted, as [`save_token`](InstallStore::save_token) does, but
+    /// only while that refresh still holds the lease it took until `lease`: not lapsed, and not
+    /// taken since by another (one `UPDATE … WHERE`). `false`, and nothing changed, otherwise:
+    /// a refresh that outlived its lease must not overwrite the one that followed it. Default:
+    /// [`save_token`](InstallStore::save_token) (one process: no lease to lose).
+    fn save_refreshed(
+        &self,
+        user: &Id,
+        token: &InstallToken,
+        _lease: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.save_token(user, token)
     }
 
     /// A refresh failed for a passing reason: end the lease so that the next request tries.
@@ -235,7 +251,7 @@ pub struct MemoryStore<Id> {
 struct Held<Id> {
     user: Id,
     install: Install,
-    lease_until: Option<Instant>,
+    lease_until: Option<DateTime<Utc>>,
 }
 
 impl<Id> Default for MemoryStore<Id> {
@@ -374,20 +390,36 @@ impl<Id: Eq + Hash + Clone + Send + Sync + 'static> InstallStore<Id> for MemoryS
         &self,
         user: &Id,
         seen: &InstallToken,
-        lease: Duration,
+        until: DateTime<Utc>,
     ) -> Result<bool, Self::Error> {
-        let now = Instant::now();
+        let now = Utc::now();
         Ok(self.with(|all| {
             let Some(held) = Self::users(all, user, &seen.install_name) else {
                 return false;
             };
-            let free = held.lease_until.is_none_or(|until| until < now);
+            let free = held.lease_until.is_none_or(|lapses| lapses < now);
             if !free || held.install.token.access_token != seen.access_token {
                 return false;
             }
-            held.lease_until = Some(now + lease);
+            held.lease_until = Some(until);
             true
         }))
+    }
+
+    async fn save_refreshed(
+        &self,
+        user: &Id,
+        token: &InstallToken,
+        lease: DateTime<Utc>,
+    ) -> Result<bool, Self::Error> {
+        let held = self.with(|all| {
+            Self::users(all, user, &token.install_name)
+                .is_some_and(|held| held.lease_until == Some(lease) && lease >= Utc::now())
+        });
+        if !held {
+            return Ok(false);
+        }
+        self.save_token(user, token).await
     }
 
     async fn end_refresh_lease(&self, user: &Id, name: &InstallName) -> Result<(), Self::Error> {

@@ -154,7 +154,7 @@ async fn tokens_are_sealed_at_rest_and_installs_outlive_a_lost_key() {
     assert_eq!(kept.token.source(), ann.source());
     // Its refresh can take the lease (once), and the token it stores opens.
     let user = "ann".to_owned();
-    let hold = std::time::Duration::from_secs(30);
+    let hold = Utc::now() + chrono::Duration::seconds(30);
     assert!(
         other
             .try_refresh_lease(&user, &kept.token, hold)

@@ -158,6 +158,12 @@ impl SegmentClient {
         }
     }
 
+    /// How long one call may take (its time-out, waiting for a free slot included): what a
+    /// caller that must finish within a deadline of its own allows for.
+    pub fn call_timeout(&self) -> Duration {
+        self.wait
+    }
+
     /// The App the client acts for.
     pub fn app(&self) -> &AppCredentials {
         &self.app

@@ -458,7 +458,7 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
         &self,
         user: &Id,
         seen: &InstallToken,
-        lease: std::time::Duration,
+        until: DateTime<Utc>,
     ) -> Result<bool, Error> {
         // The token held now, as `seen` would read it (empty if there is none, or if it does
         // not open): if it is not `seen`'s, another refresh just finished.
@@ -471,9 +471,23 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
         if now.token.access_token != seen.access_token {
             return Ok(false);
         }
-        let hold = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let until = Utc::now().timestamp_millis().saturating_add(hold);
-        queries!(self, |q| q.try_lease(user, name, held, until))
+        queries!(self, |q| q.try_lease(
+            user,
+            name,
+            held,
+            until.timestamp_millis()
+        ))
+    }
+
+    async fn save_refreshed(
+        &self,
+        user: &Id,
+        token: &InstallToken,
+        lease: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let written = self.written(user, token);
+        queries!(self, |q| q
+            .save_refreshed(written, lease.timestamp_millis()))
     }
 
     async fn end_refresh_lease(&self, user: &Id, name: &InstallName) -> Result<(), Error> {
