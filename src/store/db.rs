@@ -108,6 +108,9 @@ struct Schema {
 impl Schema {
     fn new(mut current: sqlx::migrate::Migrator, legacy: sqlx::migrate::Migrator) -> Schema {
         current.dangerous_set_table_name(MIGRATIONS_TABLE);
+        // A rolling upgrade runs old and new binaries side by side: an older one starts on the
+        // schema a newer one migrated (later migrations only add), rather than refusing it.
+        current.set_ignore_missing(true);
         Schema { current, legacy }
     }
 

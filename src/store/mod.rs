@@ -321,6 +321,35 @@ pub(crate) mod test_support {
     }
     pub(crate) use store_test;
 
+    store_test!(an_older_binary_starts_on_a_newer_schema, |store, db| {
+        // A newer version recorded a migration this binary does not have, in the app's history
+        // and the install store's (a rolling upgrade: old and new instances side by side).
+        for table in [
+            crate::store::db::MIGRATIONS_TABLE,
+            enable_with_segment::sql::MIGRATIONS_TABLE,
+        ] {
+            let insert = format!(
+                "INSERT INTO {table} (version, description, success, checksum, execution_time) \
+                 VALUES (99991231000001, 'from a newer version', TRUE, $1, 0)"
+            );
+            let done: Result<(), sqlx::Error> = async {
+                on!(store.db, write, |conn| {
+                    query(sqlx::AssertSqlSafe(insert.clone()))
+                        .bind(vec![0_u8])
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            }
+            .await;
+            done.unwrap();
+        }
+        for migrations in [Migrations::Apply, Migrations::Require] {
+            let again = Store::open_with(&db.1, &MasterKey::generate(), migrations).await;
+            assert!(again.is_ok(), "{migrations:?}: {again:?}");
+        }
+    });
+
     /// One value from the store's database (for tests that look at what is stored).
     pub async fn stored<T>(store: &Store, sql: &'static str, key: &str) -> T
     where

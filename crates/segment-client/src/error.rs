@@ -225,30 +225,35 @@ impl SegmentError {
     }
 
     pub(crate) fn from_transport(error: &reqwest::Error) -> SegmentError {
+        let detail = describe_transport(error);
+        // Where it went is for the logs; the error (and any page that shows it) says what.
+        if let Some(url) = error.url() {
+            tracing::warn!(
+                url = %format!("{}{}", url.origin().ascii_serialization(), url.path()),
+                error = %detail,
+                "no answer from Segment"
+            );
+        }
         SegmentError::Unreachable {
             timed_out: error.is_timeout(),
-            detail: describe_transport(error),
+            detail,
         }
     }
 }
 
-/// A one-line description of a transport error, with its cause (reqwest's own `Display` stops at
-/// "error sending request").
+/// A one-line description of a transport error, with its causes, and without its URL (reqwest's
+/// own `Display` names the URL, and stops at "error sending request").
 fn describe_transport(error: &reqwest::Error) -> String {
     let mut detail = if error.is_timeout() {
-        "no answer in time".to_owned()
+        "no answer in time"
     } else if error.is_connect() {
-        "connection failed".to_owned()
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off"
     } else {
-        error.to_string()
-    };
-    if let Some(url) = error.url() {
-        detail.push_str(&format!(
-            " ({}{})",
-            url.origin().ascii_serialization(),
-            url.path()
-        ));
+        "the request failed"
     }
+    .to_owned();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         detail.push_str(&format!(": {cause}"));
@@ -271,6 +276,18 @@ fn excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call that found nobody says so, and names no address: pages show it.
+    #[tokio::test]
+    async fn a_transport_error_names_no_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
+        drop(listener);
+        let error = reqwest::get(&url).await.unwrap_err();
+        let said = SegmentError::from_transport(&error).to_string();
+        assert!(said.starts_with("could not reach Segment: connection failed"), "{said}");
+        assert!(!said.contains("127.0.0.1") && !said.contains("oauth2"), "{said}");
+    }
 
     #[test]
     fn reads_segments_error_body() {

@@ -347,6 +347,8 @@ fn time(millis: i64) -> DateTime<Utc> {
 fn sqlite_migrations() -> Migrator {
     let mut migrator = sqlx::migrate!("./migrations/sqlite");
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    // An older binary starts on the schema a newer one migrated (a rolling upgrade).
+    migrator.set_ignore_missing(true);
     migrator
 }
 
@@ -354,6 +356,8 @@ fn sqlite_migrations() -> Migrator {
 fn postgres_migrations() -> Migrator {
     let mut migrator = sqlx::migrate!("./migrations/postgres");
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    // An older binary starts on the schema a newer one migrated (a rolling upgrade).
+    migrator.set_ignore_missing(true);
     migrator
 }
 
