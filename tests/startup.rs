@@ -536,3 +536,75 @@ fn a_metrics_port_in_use_is_one_clear_line() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("METRICS_ADDR"), "{stderr}");
 }
+
+/// What an operator is warned of, or stopped by, at start: a secret's file any user may read
+/// (a warning), a `*_FILE` that is a pipe (refused at once, never waited on), and metrics served
+/// beyond loopback (a warning).
+#[cfg(unix)]
+#[test]
+fn risky_secret_files_and_metrics_addresses_are_called_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = scratch("risky");
+    let dir = scratch.path();
+    // Within `limit`, or killed: a start that waits on a pipe must fail this test, not hang it.
+    let run = |args: &[&str], vars: &[(&str, String)], limit: Duration| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_segment-partnerapp"));
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("PORT", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the binary runs");
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code(), text)
+    };
+
+    let url_file = dir.join("database_url");
+    std::fs::write(&url_file, format!("sqlite://{}/app.db\n", dir.display())).unwrap();
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let file = url_file.display().to_string();
+    let (code, text) = run(&["migrate"], &[("DATABASE_URL_FILE", file.clone())], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("readable by every user"), "{text}");
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, text) = run(&["migrate"], &[("DATABASE_URL_FILE", file)], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("readable by every user"), "{text}");
+
+    let pipe = dir.join("session_key");
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+    assert!(made.success());
+    let (code, text) = run(
+        &[],
+        &[
+            ("SESSION_KEY_FILE", pipe.display().to_string()),
+            ("DATABASE_URL", format!("sqlite://{}/app.db", dir.display())),
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(2), "waited on the pipe? {text}");
+    assert!(text.contains("not a regular file"), "{text}");
+
+    let (_, text) = run(
+        &[],
+        &[
+            ("METRICS_ADDR", "0.0.0.0:0".to_owned()),
+            ("DATABASE_URL", format!("sqlite://{}/app.db", dir.display())),
+        ],
+        Duration::from_secs(3),
+    );
+    assert!(text.contains("METRICS_ADDR serves /metrics beyond this machine"), "{text}");
+}

@@ -157,10 +157,33 @@ pub const FILE_SETTINGS: [&str; 4] = ["SESSION_KEY", "CLIENT_SECRET", "DATABASE_
 
 /// The process environment, with the [`FILE_SETTINGS`] read from their files.
 pub fn environment() -> Result<impl Fn(&str) -> Option<String>, ConfigError> {
-    with_files(
-        |name| std::env::var(name).ok(),
-        |path| std::fs::read_to_string(path),
-    )
+    with_files(|name| std::env::var(name).ok(), read_secret_file)
+}
+
+/// A secret's file, as a `*_FILE` setting names it: a regular file only (a pipe or a device
+/// would be waited on, or read without end, so it is refused before it is opened), with a
+/// warning when every user of the machine may read it.
+fn read_secret_file(path: &str) -> std::io::Result<String> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(
+            "it is not a regular file (a pipe or a device is refused rather than waited on)",
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            tracing::warn!(
+                path,
+                mode = %format!("{mode:o}"),
+                "a secret's file is readable by every user of this machine: chmod o-r it \
+                 (600, or 640 for a group the app runs in)"
+            );
+        }
+    }
+    std::fs::read_to_string(path)
 }
 
 /// `lookup`, with each of the [`FILE_SETTINGS`] whose `_FILE` is set read by `read`.
@@ -303,8 +326,15 @@ impl Settings {
                 |value| match value.trim() {
                     "off" => Ok(None),
                     address => address
-                        .parse()
+                        .parse::<std::net::SocketAddr>()
                         .map(|address| {
+                            if !address.ip().is_loopback() {
+                                tracing::warn!(
+                                    %address,
+                                    "METRICS_ADDR serves /metrics beyond this machine, to anyone \
+                                     who reaches it: prefer a loopback address, or firewall it"
+                                );
+                            }
                             Some(MetricsAddr {
                                 address,
                                 chosen: true,
