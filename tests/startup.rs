@@ -576,16 +576,27 @@ fn risky_secret_files_and_metrics_addresses_are_called_out() {
     std::fs::write(&url_file, format!("sqlite://{}/app.db\n", dir.display())).unwrap();
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let file = url_file.display().to_string();
-    let (code, text) = run(&["migrate"], &[("DATABASE_URL_FILE", file.clone())], Duration::from_secs(30));
+    let (code, text) = run(
+        &["migrate"],
+        &[("DATABASE_URL_FILE", file.clone())],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("readable by every user"), "{text}");
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (code, text) = run(&["migrate"], &[("DATABASE_URL_FILE", file)], Duration::from_secs(30));
+    let (code, text) = run(
+        &["migrate"],
+        &[("DATABASE_URL_FILE", file)],
+        Duration::from_secs(30),
+    );
     assert_eq!(code, Some(0), "{text}");
     assert!(!text.contains("readable by every user"), "{text}");
 
     let pipe = dir.join("session_key");
-    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo runs");
+    let made = Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo runs");
     assert!(made.success());
     let (code, text) = run(
         &[],
@@ -606,5 +617,8 @@ fn risky_secret_files_and_metrics_addresses_are_called_out() {
         ],
         Duration::from_secs(3),
     );
-    assert!(text.contains("METRICS_ADDR serves /metrics beyond this machine"), "{text}");
+    assert!(
+        text.contains("METRICS_ADDR serves /metrics beyond this machine"),
+        "{text}"
+    );
 }

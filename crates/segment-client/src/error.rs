@@ -285,8 +285,14 @@ mod tests {
         drop(listener);
         let error = reqwest::get(&url).await.unwrap_err();
         let said = SegmentError::from_transport(&error).to_string();
-        assert!(said.starts_with("could not reach Segment: connection failed"), "{said}");
-        assert!(!said.contains("127.0.0.1") && !said.contains("oauth2"), "{said}");
+        assert!(
+            said.starts_with("could not reach Segment: connection failed"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("127.0.0.1") && !said.contains("oauth2"),
+            "{said}"
+        );
     }
 
     #[test]
