@@ -166,6 +166,9 @@ fn an_unreachable_postgres_or_redis_is_one_line_without_the_password() {
     }
 }
 
+/// A valid `SESSION_KEY`, for runs in real mode.
+const KEY: &str = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
 /// A Postgres URL that does not parse (a port that is not a number) is still a Postgres URL:
 /// `serve`, `migrate` and `DATABASE_URL_FILE` say so, and never print it (it holds the
 /// password).
@@ -189,6 +192,9 @@ fn a_mistyped_postgres_url_is_never_printed() {
             .env("RUST_LOG", "off")
             .env("PORT", "0")
             .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("CLIENT_ID", "a")
+            .env("CLIENT_SECRET", "b")
+            .env("SESSION_KEY", KEY)
             .env(name, value)
             .output()
             .unwrap();
@@ -555,6 +561,10 @@ fn risky_secret_files_and_metrics_addresses_are_called_out() {
             .env_clear()
             .env("RUST_LOG", "warn")
             .env("PORT", "0")
+            // Real mode (a build without the sandbox has no other).
+            .env("CLIENT_ID", "a")
+            .env("CLIENT_SECRET", "b")
+            .env("SESSION_KEY", KEY)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         for (name, value) in vars {
@@ -592,7 +602,7 @@ fn risky_secret_files_and_metrics_addresses_are_called_out() {
     assert_eq!(code, Some(0), "{text}");
     assert!(!text.contains("readable by every user"), "{text}");
 
-    let pipe = dir.join("session_key");
+    let pipe = dir.join("database_url_pipe");
     let made = Command::new("mkfifo")
         .arg(&pipe)
         .status()
@@ -600,10 +610,7 @@ fn risky_secret_files_and_metrics_addresses_are_called_out() {
     assert!(made.success());
     let (code, text) = run(
         &[],
-        &[
-            ("SESSION_KEY_FILE", pipe.display().to_string()),
-            ("DATABASE_URL", format!("sqlite://{}/app.db", dir.display())),
-        ],
+        &[("DATABASE_URL_FILE", pipe.display().to_string())],
         Duration::from_secs(10),
     );
     assert_eq!(code, Some(2), "waited on the pipe? {text}");
