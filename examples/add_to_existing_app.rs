@@ -4,7 +4,7 @@
 //! The library brings the flow (`/auth/segment`, and the callback at REDIRECT_URL), the installs
 //! in SQLite (`DATABASE_URL`), and the destination's actions.
 //!
-//! Run it against the sandbox binary (README: "Add Enable with Segment to your own app"):
+//! Run it against the sandbox binary (docs/library.md):
 //! `cargo run -p segment-sandbox -- --port 8890 --redirect-url
 //! http://localhost:8080/auth/segment/callback`, then `CLIENT_ID=sandbox-partner-app
 //! CLIENT_SECRET=sandbox-client-secret REDIRECT_URL=http://localhost:8080/auth/segment/callback

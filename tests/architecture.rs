@@ -1,5 +1,5 @@
 //! The shape of the code, which partners read before they run it: crates that depend on each
-//! other as the README draws them, modules that depend on each other in one direction, a
+//! other as docs/architecture.md draws them, modules that depend on each other in one direction, a
 //! sandbox that knows nothing of the client it plays against, Segment's wording only in the
 //! Segment client, and files short enough to read.
 //!

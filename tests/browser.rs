@@ -1,7 +1,7 @@
 //! The demo in a real browser: headless Chromium driven through WebDriver (chromedriver), against
 //! the app in sandbox mode on a loopback port. It checks what a person sees, that the pages
 //! work under the Content-Security-Policy (no console errors), and, with `SCREENSHOTS=1`,
-//! saves a screenshot of each step to `docs/screenshots/` for the README.
+//! saves a screenshot of each step to `docs/screenshots/` for the README and the guide.
 //!
 //! It also runs axe-core (Deque's accessibility engine, from npm) on seven pages at 1280 and
 //! 375 px: no critical or serious violation is allowed.

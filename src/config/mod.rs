@@ -719,6 +719,50 @@ mod tests {
     const KEY: &str = "3f1c9a0e5b7d2468ace13579bdf02468a1b2c3d4e5f60718293a4b5c6d7e8f90";
 
     /// Settings with credentials, for checks that hold in either mode.
+    /// `docs/settings.md` lists exactly the variables the app reads: every name
+    /// `Settings::from_lookup` asks for (in sandbox mode, and with credentials and Redis), each
+    /// `*_FILE` of [`FILE_SETTINGS`], and the two read before the settings (`LOG_FORMAT`, by
+    /// `main`, and `RUST_LOG`, by the log filter).
+    #[test]
+    fn the_settings_page_lists_exactly_what_is_read() {
+        use std::collections::BTreeSet;
+        let read = std::cell::RefCell::new(BTreeSet::new());
+        let real = [
+            ("CLIENT_ID", "id"),
+            ("CLIENT_SECRET", "secret"),
+            ("SESSION_KEY", KEY),
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ];
+        for vars in [&[][..], &real[..]] {
+            let _ = Settings::from_lookup(|name| {
+                read.borrow_mut().insert(name.to_owned());
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            });
+        }
+        let mut read = read.into_inner();
+        read.extend(FILE_SETTINGS.iter().map(|name| format!("{name}_FILE")));
+        read.extend(["LOG_FORMAT".to_owned(), "RUST_LOG".to_owned()]);
+
+        let page = include_str!("../../docs/settings.md");
+        let listed: BTreeSet<String> = page
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .filter_map(|line| line.split('|').nth(1))
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect();
+        let missing: Vec<&String> = read.difference(&listed).collect();
+        let unread: Vec<&String> = listed.difference(&read).collect();
+        assert!(missing.is_empty(), "read, but not on docs/settings.md: {missing:?}");
+        assert!(unread.is_empty(), "on docs/settings.md, but never read: {unread:?}");
+    }
+
     fn with_credentials(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut all = vec![
             ("CLIENT_ID", "id"),

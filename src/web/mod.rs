@@ -3,7 +3,7 @@
 //! JSON body itself.
 //!
 //! Every route, with its handler and what it is for, is in one table: [`ROUTES`]
-//! (`web/routes.rs`), which the router, the property test and the README follow. What handlers
+//! (`web/routes.rs`), which the router, the property test and the guide follow. What handlers
 //! are given is in `web/state.rs`.
 //!
 //! The modules depend on each other in one direction only (a test in `tests/architecture.rs`

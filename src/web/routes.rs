@@ -1,5 +1,5 @@
 //! Every route, with its handler and what it is for, in one table: [`ROUTES`] (the
-//! `route_table!` below), which the router, the property test and the README follow. Also what
+//! `route_table!` below), which the router, the property test and the guide follow. Also what
 //! the metrics call a route.
 
 use actix_web::{HttpResponse, web};
@@ -12,11 +12,11 @@ use super::{
 
 /// Writes the router and [`ROUTES`] from one table, so the two cannot disagree. A `flow` line
 /// is a route the flow library mounts (`Enable::configure`), listed for the metrics and the
-/// README.
+/// guide.
 macro_rules! route_table {
     ($($method:ident $path:literal $(=> $handler:path)? : $what:literal;)*) => {
         /// Every route of the app: method, path and what it is. The router is made from the same
-        /// table; the property test fuzzes every route in it, and a test checks that the README's
+        /// table; the property test fuzzes every route in it, and a test checks that the guide's
         /// route table lists exactly these.
         pub const ROUTES: &[Route] = &[$(Route {
             method: route_table!(@name $method),
@@ -135,14 +135,15 @@ mod tests {
         assert!(ROUTES.iter().any(|r| Some(r.path) == start));
     }
 
-    /// The README's route table lists exactly the routes of [`ROUTES`], in its order.
+    /// The guide's route table (`docs/architecture.md`) lists exactly the routes of
+    /// [`ROUTES`], in its order.
     #[test]
-    fn the_readme_lists_every_route() {
-        let readme = include_str!("../../README.md");
-        let table = readme
-            .split("### Routes")
+    fn the_guide_lists_every_route() {
+        let guide = include_str!("../../docs/architecture.md");
+        let table = guide
+            .split("## Routes")
             .nth(1)
-            .expect("the README has a Routes section");
+            .expect("the guide has a Routes section");
         let listed: Vec<(String, String)> = table
             .lines()
             .skip_while(|line| !line.starts_with("| method"))
@@ -157,6 +158,6 @@ mod tests {
             .iter()
             .map(|r| (r.method.to_owned(), r.path.to_owned()))
             .collect();
-        assert_eq!(listed, routes, "the README's route table is not the app's");
+        assert_eq!(listed, routes, "the guide's route table is not the app's");
     }
 }

@@ -1,6 +1,6 @@
 //! The `segment-sandbox` binary as a Rust test runs it: started with `--port 0`, its base URL
 //! read from the first line of its standard output, stopped when dropped. (Tests in other
-//! languages do the same with their own process tools; the README shows how.)
+//! languages do the same with their own process tools; docs/sandbox.md shows how.)
 
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
