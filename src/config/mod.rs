@@ -759,8 +759,14 @@ mod tests {
             .collect();
         let missing: Vec<&String> = read.difference(&listed).collect();
         let unread: Vec<&String> = listed.difference(&read).collect();
-        assert!(missing.is_empty(), "read, but not on docs/settings.md: {missing:?}");
-        assert!(unread.is_empty(), "on docs/settings.md, but never read: {unread:?}");
+        assert!(
+            missing.is_empty(),
+            "read, but not on docs/settings.md: {missing:?}"
+        );
+        assert!(
+            unread.is_empty(),
+            "on docs/settings.md, but never read: {unread:?}"
+        );
     }
 
     fn with_credentials(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {

@@ -59,6 +59,17 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Turn = Arc<tokio::sync::Mutex<()>>;
 
+/// What waiting for an install's refresh lease came to.
+enum Leased {
+    /// Another refresh stored this token meanwhile: use it.
+    Another(InstallToken),
+    /// The lease is ours until `until`, for the token `newest`.
+    Ours {
+        newest: InstallToken,
+        until: chrono::DateTime<Utc>,
+    },
+}
+
 /// One lock per install, which its refreshes in this process take turns on.
 #[derive(Default)]
 pub(crate) struct Turns {
@@ -241,13 +252,27 @@ where
         user: &U::Id,
         stale: &InstallToken,
     ) -> Result<InstallToken, ErrorOf<S, U>> {
-        let store = &self.inner.store;
-        let name = &stale.install_name;
-        let turn = self.inner.turns.turn(name);
+        let turn = self.inner.turns.turn(&stale.install_name);
         let _turn = turn.lock().await;
         let lease = refresh_lease(self.inner.segment.call_timeout());
+        match self.take_lease(user, stale, lease).await? {
+            Leased::Another(token) => Ok(token),
+            Leased::Ours { newest, until } => self.refresh(user, &newest, until, lease).await,
+        }
+    }
+
+    /// The install's refresh lease for `lease` (waiting while another holds it, at most that
+    /// long), or the token another refresh stored meanwhile.
+    async fn take_lease(
+        &self,
+        user: &U::Id,
+        stale: &InstallToken,
+        lease: std::time::Duration,
+    ) -> Result<Leased, ErrorOf<S, U>> {
+        let store = &self.inner.store;
+        let name = &stale.install_name;
         let waited_enough = Instant::now() + lease;
-        let newest = loop {
+        loop {
             let newest = store
                 .install(user, name)
                 .await
@@ -259,7 +284,7 @@ where
                 self.inner
                     .hooks
                     .event(Event::Refresh(RefreshOutcome::UsedAnother));
-                return Ok(newest);
+                return Ok(Leased::Another(newest));
             }
             let until = Utc::now() + lease;
             let ours = store
@@ -267,28 +292,44 @@ where
                 .await
                 .map_err(CallError::Store)?;
             if ours {
-                break (newest, until);
+                return Ok(Leased::Ours { newest, until });
             }
             if Instant::now() >= waited_enough {
                 return Err(CallError::RefreshBusy);
             }
             tokio::time::sleep(LEASE_POLL).await;
-        };
-        let (newest, until) = newest;
+        }
+    }
+
+    /// A new token for `newest` from Segment, while holding its lease (taken until `until`):
+    /// stored for everyone, or the install marked refused.
+    async fn refresh(
+        &self,
+        user: &U::Id,
+        newest: &InstallToken,
+        until: chrono::DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<InstallToken, ErrorOf<S, U>> {
+        let store = &self.inner.store;
+        let name = &newest.install_name;
         // The refresh ends before its lease lapses: no other instance refreshes meanwhile.
         let cut_off = lease.saturating_sub(LEASE_MARGIN);
-        let refreshed =
-            tokio::time::timeout(cut_off, self.inner.segment.refresh_install_token(&newest))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(SegmentError::Unreachable {
-                        timed_out: true,
-                        detail: format!(
-                            "the token refresh took longer than {} s, its share of the lease",
-                            cut_off.as_secs()
-                        ),
-                    })
-                });
+        let Ok(refreshed) =
+            tokio::time::timeout(cut_off, self.inner.segment.refresh_install_token(newest)).await
+        else {
+            // Cut off: Segment may still mint a token for it, so the lease is left to lapse
+            // rather than ended, and no other refresh starts before then.
+            self.inner
+                .hooks
+                .event(Event::Refresh(RefreshOutcome::Failed));
+            return Err(CallError::Segment(SegmentError::Unreachable {
+                timed_out: true,
+                detail: format!(
+                    "the token refresh took longer than {} s, its share of the lease",
+                    cut_off.as_secs()
+                ),
+            }));
+        };
         match refreshed {
             Ok(fresh) => {
                 // Storing the token ends the lease; a refresh that lost its lease stores

@@ -37,6 +37,7 @@ where
 {
     check_without_lease(store, ann.clone(), bob.clone()).await;
     leases(store, &ann, &bob).await;
+    a_refresh_saves_only_while_it_holds_the_lease(store, &ann).await;
 }
 
 /// [`check`], but the refresh lease.
@@ -550,13 +551,25 @@ async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &
         .await
         .expect("refused");
     assert!(lease(ann, &read().await).await, "refused ends the lease");
-    store
-        .end_refresh_lease(ann, &token.install_name)
-        .await
-        .expect("end");
+}
 
-    // A refresh stores its token only while its lease is its own: not with another mark, not
-    // once it lapsed and another refresh took the lease; the one holding it does.
+/// A refresh stores its token only while its lease is its own: not under another mark, not
+/// once it lapsed and another refresh took the lease; the one holding it does.
+async fn a_refresh_saves_only_while_it_holds_the_lease<Id, S>(store: &S, ann: &Id)
+where
+    Id: Clone + Debug + Sync,
+    S: InstallStore<Id>,
+{
+    let run = Run::new();
+    let token = run.install("apps/1", &run.workspace("held"));
+    save(store, ann, &token).await;
+    let hold = Duration::from_millis(300);
+    let read = async || {
+        one(store, ann, &token.install_name)
+            .await
+            .expect("the install")
+            .token
+    };
     let seen = read().await;
     let first = Utc::now() + hold;
     let taken = store.try_refresh_lease(ann, &seen, first).await;
@@ -585,8 +598,11 @@ async fn leases<Id: Clone + Debug + Sync, S: InstallStore<Id>>(store: &S, ann: &
         "the lease's holder stores its token"
     );
     assert_eq!(read().await.access_token, newer.access_token);
+    let free = store
+        .try_refresh_lease(ann, &read().await, Utc::now() + hold)
+        .await;
     assert!(
-        lease(ann, &read().await).await,
+        free.expect("try_refresh_lease"),
         "save_refreshed ends the lease"
     );
 }

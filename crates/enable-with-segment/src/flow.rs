@@ -266,17 +266,8 @@ where
                 .filter(|c| !c.is_empty())
                 .ok_or(FlowError::MissingCode)?,
         );
-        // Whatever can refuse a visitor is asked before the exchange: once Segment has
-        // installed the App, a refusal leaves the install behind in Segment.
         if user.is_none() {
-            if !self.inner.users.signs_up() {
-                return Err(FlowError::SignInFirst);
-            }
-            self.inner
-                .users
-                .may_sign_up(request)
-                .await
-                .map_err(FlowError::Users)?;
+            self.may_sign_up(request).await?;
         }
         let install = match self
             .inner
@@ -316,6 +307,19 @@ where
                 }
             })?;
         Ok((user, install))
+    }
+
+    /// Whether a visitor nobody is signed in as may get a user. Asked before the exchange:
+    /// once Segment has installed the App, a refusal leaves the install behind in Segment.
+    async fn may_sign_up(&self, request: &HttpRequest) -> Result<(), FlowErrorOf<U, S>> {
+        if !self.inner.users.signs_up() {
+            return Err(FlowError::SignInFirst);
+        }
+        self.inner
+            .users
+            .may_sign_up(request)
+            .await
+            .map_err(FlowError::Users)
     }
 
     /// Segment said yes: the install is kept for `user`, or for the user

@@ -17,33 +17,9 @@ impl Kit {
     pub(super) async fn install(&self) -> Step<Verdict> {
         let (browser, user) = self.browser();
         let authorize = self.begin(&browser, user).await?;
-        // The real consent screen, as a browser gets it.
-        let landing = browser
-            .open(&authorize.url, |url| self.is_callback(url))
-            .await
-            .map_err(|e| Verdict::failed(format!("Segment's consent screen: {e}")))?;
-        let consent = match landing {
-            Landing::Page(page) if page.status.is_success() => page,
-            Landing::Page(page) => return Err(refused_by_segment(&page)),
-            Landing::Stopped(callback) => return Err(refused_on_redirect(&callback)),
-        };
-        let (workspace, source) = self.workspace();
-        let mut choice = vec![
-            ("workspace".to_owned(), workspace),
-            ("decision".to_owned(), "allow".to_owned()),
-        ];
-        choice.extend(source.map(|source| ("source".to_owned(), source)));
-        let form = consent
-            .form(&choice)
-            .ok_or_else(|| Verdict::failed("the consent screen has no form"))?;
-        let callback = match browser
-            .submit(&form, |url| self.is_callback(url))
-            .await
-            .map_err(|e| Verdict::failed(format!("Allow on the consent screen: {e}")))?
-        {
-            Landing::Stopped(callback) => callback,
-            Landing::Page(page) => return Err(refused_by_segment(&page)),
-        };
+        let callback = self
+            .allow_on_the_consent_screen(&browser, &authorize)
+            .await?;
         let mark = self.sandbox.journal_mark();
         let page = deliver(&browser, &callback).await?;
         let exchanges = self.token_calls(mark);
@@ -97,6 +73,42 @@ impl Kit {
             page.status.as_u16(),
             after_hops(&page)
         )))
+    }
+
+    /// The real consent screen, as a browser gets it: Allow, on a new workspace (and source).
+    /// The callback Segment sends the browser to.
+    async fn allow_on_the_consent_screen(
+        &self,
+        browser: &Browser,
+        authorize: &super::scenarios::Authorize,
+    ) -> Step<Url> {
+        // The real consent screen, as a browser gets it.
+        let landing = browser
+            .open(&authorize.url, |url| self.is_callback(url))
+            .await
+            .map_err(|e| Verdict::failed(format!("Segment's consent screen: {e}")))?;
+        let consent = match landing {
+            Landing::Page(page) if page.status.is_success() => page,
+            Landing::Page(page) => return Err(refused_by_segment(&page)),
+            Landing::Stopped(callback) => return Err(refused_on_redirect(&callback)),
+        };
+        let (workspace, source) = self.workspace();
+        let mut choice = vec![
+            ("workspace".to_owned(), workspace),
+            ("decision".to_owned(), "allow".to_owned()),
+        ];
+        choice.extend(source.map(|source| ("source".to_owned(), source)));
+        let form = consent
+            .form(&choice)
+            .ok_or_else(|| Verdict::failed("the consent screen has no form"))?;
+        match browser
+            .submit(&form, |url| self.is_callback(url))
+            .await
+            .map_err(|e| Verdict::failed(format!("Allow on the consent screen: {e}")))?
+        {
+            Landing::Stopped(callback) => Ok(callback),
+            Landing::Page(page) => Err(refused_by_segment(&page)),
+        }
     }
 
     pub(super) async fn pkce(&self) -> Step<Verdict> {

@@ -166,91 +166,88 @@ impl Kit {
 /// if `--exec` says how, runs the scenarios, prints the table, writes the reports, stops both.
 /// Exit status 0 when nothing FAILED, 1 when something did, 2 when the kit could not run.
 pub async fn run(options: Options) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("error: {message}");
-        ExitCode::from(2)
+    match run_or_say_why(&options).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// [`run`], with whatever stops the kit from running as its one-line reason.
+async fn run_or_say_why(options: &Options) -> Result<ExitCode, String> {
+    let (target, scope) = target(options)?;
+    let (sandbox, base, server) = start_sandbox(options.sandbox_port, &target.redirect_url, scope)?;
+    let app = match &options.exec {
+        Some(command) => Some(start_app(command, options, &base, &target.redirect_url).await?),
+        None => None,
     };
+    let kit = Kit::new(sandbox, base, target);
+    let report = tokio::select! {
+        report = kit.run(&options.only) => report,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("conform: interrupted; stopping the app");
+            drop(app);
+            return Ok(ExitCode::from(130));
+        }
+    };
+    drop(app);
+    server.stop(false).await;
+
+    print!("{}", report.table());
+    for (file, text) in [
+        (&options.json, report.json()),
+        (&options.junit, report.junit()),
+    ] {
+        if let Some(file) = file {
+            std::fs::write(file, text)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        }
+    }
+    Ok(if report.counts().failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The app as the options describe it, and the App's scope; or why they do not.
+fn target(options: &Options) -> Result<(Target, Scope), String> {
     let known: Vec<&str> = SCENARIOS.iter().map(|s| s.id).collect();
     if let Some(unknown) = options.only.iter().find(|id| !known.contains(&id.as_str())) {
-        return usage(format!(
+        return Err(format!(
             "--only {unknown}: no such scenario (there are {})",
             known.join(", ")
         ));
     }
     if options.exec.is_none() && options.sandbox_port.is_none() {
-        return usage(
-            "say how the app reaches the sandbox: --exec \"COMMAND\" (the kit starts the app \
-             with the sandbox's settings) or --sandbox-port N (an app you started with \
-             SEGMENT_ID_URL and SEGMENT_API_URL at http://127.0.0.1:N)"
+        return Err(
+            "say how the app reaches the sandbox: --exec \"COMMAND\" (the kit starts the \
+                    app with the sandbox's settings) or --sandbox-port N (an app you started \
+                    with SEGMENT_ID_URL and SEGMENT_API_URL at http://127.0.0.1:N)"
                 .to_owned(),
         );
     }
-    let scope = match Scope::parse(&options.scope) {
-        Ok(scope) => scope,
-        Err(e) => return usage(format!("--scope {:?}: {e}", options.scope)),
-    };
+    let scope =
+        Scope::parse(&options.scope).map_err(|e| format!("--scope {:?}: {e}", options.scope))?;
     let redirect_url = match &options.redirect_url {
         Some(url) => url.clone(),
-        None => match options.start.join("/auth/segment/callback") {
-            Ok(url) => url,
-            Err(e) => return usage(format!("--start {}: {e}", options.start)),
-        },
+        None => options
+            .start
+            .join("/auth/segment/callback")
+            .map_err(|e| format!("--start {}: {e}", options.start))?,
     };
-    let mut login_form = Vec::new();
-    for field in &options.login_form {
-        match field.split_once('=') {
-            Some((name, value)) => login_form.push((name.to_owned(), value.to_owned())),
-            None => return usage(format!("--login-form {field:?}: write it as NAME=VALUE")),
-        }
-    }
-    let listener =
-        match std::net::TcpListener::bind(("127.0.0.1", options.sandbox_port.unwrap_or(0))) {
-            Ok(listener) => listener,
-            Err(e) => return usage(format!("the sandbox cannot listen: {e}")),
-        };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    let base = format!("http://127.0.0.1:{port}");
-    let sandbox = Sandbox::new(demo_app(&redirect_url, scope), "");
-    // Ctrl-C is the kit's to handle (it stops the partner's app too), not the server's.
-    let served = sandbox.clone();
-    let server =
-        HttpServer::new(move || actix_web::App::new().service(crate::scope(served.clone())))
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .map(|server| server.run());
-    let server = match server {
-        Ok(server) => server,
-        Err(e) => return usage(format!("the sandbox cannot start: {e}")),
-    };
-    let handle = server.handle();
-    tokio::spawn(server);
-    eprintln!("conform: the sandbox plays Segment on {base} (client id {CLIENT_ID})");
-
-    let mut app = None;
-    if let Some(command) = &options.exec {
-        let vars = [
-            ("CLIENT_ID", CLIENT_ID.to_owned()),
-            ("CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("SEGMENT_ID_URL", base.clone()),
-            ("SEGMENT_API_URL", base.clone()),
-            ("REDIRECT_URL", redirect_url.to_string()),
-        ];
-        let mut started = match exec::PartnerApp::start(command, &vars) {
-            Ok(started) => started,
-            Err(e) => return usage(format!("--exec {command:?} cannot start: {e}")),
-        };
-        eprintln!(
-            "conform: started the app ({command}); waiting for {}",
-            options.start
-        );
-        let wait = Duration::from_secs(options.exec_wait);
-        if let Err(e) = started.wait_for(&options.start, wait).await {
-            return usage(e);
-        }
-        app = Some(started);
-    }
-
+    let login_form = options
+        .login_form
+        .iter()
+        .map(|field| {
+            field
+                .split_once('=')
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .ok_or_else(|| format!("--login-form {field:?}: write it as NAME=VALUE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let target = Target {
         start: options.start.clone(),
         redirect_url,
@@ -258,34 +255,58 @@ pub async fn run(options: Options) -> ExitCode {
         probe: options.probe.clone(),
         timeout: Duration::from_secs(options.timeout.max(1)),
     };
-    let base = Url::parse(&base).expect("a loopback URL parses");
-    let kit = Kit::new(sandbox, base, target);
-    let report = tokio::select! {
-        report = kit.run(&options.only) => report,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("conform: interrupted; stopping the app");
-            drop(app);
-            return ExitCode::from(130);
-        }
-    };
-    drop(app);
-    handle.stop(false).await;
+    Ok((target, scope))
+}
 
-    print!("{}", report.table());
-    for (file, text) in [
-        (&options.json, report.json()),
-        (&options.junit, report.junit()),
-    ] {
-        if let Some(file) = file
-            && let Err(e) = std::fs::write(file, text)
-        {
-            eprintln!("error: cannot write {}: {e}", file.display());
-            return ExitCode::from(2);
-        }
-    }
-    if report.counts().failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+/// The sandbox, serving on loopback at `port` (0: a free one), its base URL, and the handle
+/// that stops it. Ctrl-C is the kit's to handle (it stops the partner's app too), not the
+/// server's.
+fn start_sandbox(
+    port: Option<u16>,
+    redirect_url: &Url,
+    scope: Scope,
+) -> Result<(Arc<Sandbox>, Url, actix_web::dev::ServerHandle), String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
+        .map_err(|e| format!("the sandbox cannot listen: {e}"))?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let base = Url::parse(&format!("http://127.0.0.1:{port}")).expect("a loopback URL parses");
+    let sandbox = Sandbox::new(demo_app(redirect_url, scope), "");
+    let served = sandbox.clone();
+    let server =
+        HttpServer::new(move || actix_web::App::new().service(crate::scope(served.clone())))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .map_err(|e| format!("the sandbox cannot start: {e}"))?
+            .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    eprintln!("conform: the sandbox plays Segment on {base} (client id {CLIENT_ID})");
+    Ok((sandbox, base, handle))
+}
+
+/// `--exec`'s app, started with the sandbox's settings and listening where `--start` points.
+async fn start_app(
+    command: &str,
+    options: &Options,
+    base: &Url,
+    redirect_url: &Url,
+) -> Result<exec::PartnerApp, String> {
+    let base = base.as_str().trim_end_matches('/');
+    let vars = [
+        ("CLIENT_ID", CLIENT_ID.to_owned()),
+        ("CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        ("SEGMENT_ID_URL", base.to_owned()),
+        ("SEGMENT_API_URL", base.to_owned()),
+        ("REDIRECT_URL", redirect_url.to_string()),
+    ];
+    let mut app = exec::PartnerApp::start(command, &vars)
+        .map_err(|e| format!("--exec {command:?} cannot start: {e}"))?;
+    eprintln!(
+        "conform: started the app ({command}); waiting for {}",
+        options.start
+    );
+    app.wait_for(&options.start, Duration::from_secs(options.exec_wait))
+        .await?;
+    Ok(app)
 }
