@@ -56,8 +56,13 @@ impl Advice {
 
     /// The advice for Segment's failure of this kind.
     pub fn of(kind: ErrorKind) -> Advice {
+        Advice::of_identity_service(kind).unwrap_or_else(|| Advice::of_config_api(kind))
+    }
+
+    /// The advice for a failure of the identity service (the flow's), if `kind` is one.
+    fn of_identity_service(kind: ErrorKind) -> Option<Advice> {
         use StatusCode as S;
-        match kind {
+        let advice = match kind {
             ErrorKind::InstallExists => Advice::new(
                 S::CONFLICT,
                 NO_TOKEN,
@@ -123,6 +128,15 @@ impl Advice {
                 ),
             )
             .connect_again(),
+            _ => return None,
+        };
+        Some(advice)
+    }
+
+    /// The advice for a failure of a Config API call (or of reaching Segment at all).
+    fn of_config_api(kind: ErrorKind) -> Advice {
+        use StatusCode as S;
+        match kind {
             ErrorKind::TokenRejected => Advice::new(
                 S::UNAUTHORIZED,
                 REFUSED,
@@ -189,6 +203,15 @@ impl Advice {
                      that SEGMENT_ID_URL and SEGMENT_API_URL point at Segment.",
                 ),
             ),
+            // The identity service's, answered by `of_identity_service` (named here so that a
+            // new kind must be placed).
+            ErrorKind::InstallExists
+            | ErrorKind::InvalidScope
+            | ErrorKind::RedirectMismatch
+            | ErrorKind::BadCredentials
+            | ErrorKind::CodeRejected
+            | ErrorKind::AccessDenied
+            | ErrorKind::OAuthRefused => Advice::new(S::BAD_GATEWAY, NO_TOKEN, None),
         }
     }
 

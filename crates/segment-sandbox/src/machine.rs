@@ -219,79 +219,21 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
             "No public key with that key id is registered for that app.",
         );
     };
-    let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) else {
-        return refuse(500, "server_error", "The registered key cannot be read.");
-    };
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[world.machine.audience.clone()]);
-    validation.set_required_spec_claims(&["exp", "iat", "aud", "sub", "iss"]);
-    validation.leeway = 0;
-    let claims = match jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
-        Ok(data) => data.claims,
-        Err(error) => {
-            let (status, code, why) = match error.kind() {
-                ErrorKind::ExpiredSignature => (400, "invalid_grant", "The assertion has expired."),
-                ErrorKind::InvalidSignature => (
-                    401,
-                    "invalid_client",
-                    "The assertion's signature does not match the registered key.",
-                ),
-                ErrorKind::InvalidAudience => (
-                    400,
-                    "invalid_grant",
-                    "The assertion's aud is not this authorization server.",
-                ),
-                _ => (400, "invalid_grant", "The assertion is not valid."),
-            };
+    let audience = world.machine.audience.clone();
+    let now = Utc::now().timestamp();
+    let checked = decode_claims(assertion, &pem, &audience).and_then(|claims| {
+        match claims_problem(&claims, now, &mut world.machine, field("scope")) {
+            Some(refused) => Err(refused),
+            None => Ok(claims),
+        }
+    });
+    let claims = match checked {
+        Ok(claims) => claims,
+        Err((status, code, why)) => {
             world.log(&format!("machine token refused: {why}"), status);
             return refuse(status, code, why);
         }
     };
-    let now = Utc::now().timestamp();
-    let problem = if claims.iss != claims.sub {
-        Some((
-            401,
-            "invalid_client",
-            "The assertion's iss must be the app id, like sub.",
-        ))
-    } else if claims.iat > now + 5 {
-        Some((
-            400,
-            "invalid_grant",
-            "The assertion is issued in the future.",
-        ))
-    } else if claims.iat < now.saturating_sub(60) {
-        Some((
-            400,
-            "invalid_grant",
-            "The assertion was issued more than a minute ago.",
-        ))
-    } else if claims.exp > now.saturating_add(60)
-        || claims
-            .exp
-            .checked_sub(claims.iat)
-            .is_none_or(|lifetime| lifetime > 60)
-    {
-        Some((
-            400,
-            "invalid_grant",
-            "The assertion must expire within a minute of being issued.",
-        ))
-    } else if world.machine.replayed(&claims.jti, claims.exp, now) {
-        Some((400, "invalid_grant", "The assertion's jti was used before."))
-    } else if !SCOPES.contains(&field("scope")) {
-        Some((
-            400,
-            "invalid_scope",
-            "The scope must be tracking_api:write, functions:write or public_api:read_write.",
-        ))
-    } else {
-        None
-    };
-    if let Some((status, code, why)) = problem {
-        world.log(&format!("machine token refused: {why}"), status);
-        return refuse(status, code, why);
-    }
     let token = format!("{}.{}", uuidish(), uuidish());
     world.saw_secret(token.clone());
     world.machine.tokens_issued += 1;
@@ -309,6 +251,81 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
         "expires_in": world.machine.token_lifetime_secs,
         "scope": field("scope"),
     }))
+}
+
+/// Why an assertion is refused: the status, the OAuth error and the description.
+type Refused = (u16, &'static str, &'static str);
+
+/// The assertion's claims, once its signature (by `pem`), audience and expiry hold.
+fn decode_claims(assertion: &str, pem: &str, audience: &str) -> Result<Claims, Refused> {
+    let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) else {
+        return Err((500, "server_error", "The registered key cannot be read."));
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "sub", "iss"]);
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Claims>(assertion, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|error| match error.kind() {
+            ErrorKind::ExpiredSignature => (400, "invalid_grant", "The assertion has expired."),
+            ErrorKind::InvalidSignature => (
+                401,
+                "invalid_client",
+                "The assertion's signature does not match the registered key.",
+            ),
+            ErrorKind::InvalidAudience => (
+                400,
+                "invalid_grant",
+                "The assertion's aud is not this authorization server.",
+            ),
+            _ => (400, "invalid_grant", "The assertion is not valid."),
+        })
+}
+
+/// What Segment's rules refuse in verified claims (issuer, times, replay, scope), if anything.
+fn claims_problem(
+    claims: &Claims,
+    now: i64,
+    machine: &mut Machine,
+    scope: &str,
+) -> Option<Refused> {
+    if claims.iss != claims.sub {
+        Some((
+            401,
+            "invalid_client",
+            "The assertion's iss must be the app id, like sub.",
+        ))
+    } else if claims.iat > now + 5 {
+        Some((400, "invalid_grant", "The assertion is issued in the future."))
+    } else if claims.iat < now.saturating_sub(60) {
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion was issued more than a minute ago.",
+        ))
+    } else if claims.exp > now.saturating_add(60)
+        || claims
+            .exp
+            .checked_sub(claims.iat)
+            .is_none_or(|lifetime| lifetime > 60)
+    {
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion must expire within a minute of being issued.",
+        ))
+    } else if machine.replayed(&claims.jti, claims.exp, now) {
+        Some((400, "invalid_grant", "The assertion's jti was used before."))
+    } else if !SCOPES.contains(&scope) {
+        Some((
+            400,
+            "invalid_scope",
+            "The scope must be tracking_api:write, functions:write or public_api:read_write.",
+        ))
+    } else {
+        None
+    }
 }
 
 fn uuidish() -> String {

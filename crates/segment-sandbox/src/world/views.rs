@@ -125,106 +125,6 @@ impl World {
     /// names, settings or actions.
     pub fn snapshot(&self, viewer: Option<&Visitor>) -> Snapshot {
         let now = Utc::now();
-        let installs = self
-            .installs
-            .values()
-            .map(|i| (i, i.is_for(viewer)))
-            .map(|(i, mine)| {
-                if !mine {
-                    InstallView {
-                        id: i.id,
-                        name: "another visitor's install".to_owned(),
-                        app_name: i.app_name.clone(),
-                        scope: i.scope.to_string(),
-                        workspace: String::new(),
-                        source: None,
-                        create_time: timestamp(i.create_time),
-                        tokens_minted: i.tokens_minted,
-                        tokens: Vec::new(),
-                        mine,
-                    }
-                } else {
-                    InstallView {
-                        mine,
-                        id: i.id,
-                        name: i.name(),
-                        app_name: i.app_name.clone(),
-                        scope: i.scope.to_string(),
-                        workspace: format!("workspaces/{}", i.workspace),
-                        source: i
-                            .source
-                            .as_ref()
-                            .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
-                        create_time: timestamp(i.create_time),
-                        tokens_minted: i.tokens_minted,
-                        tokens: self
-                            .tokens
-                            .iter()
-                            .filter(|(_, t)| t.install_id == i.id)
-                            .map(|(token, t)| TokenView {
-                                token: mask(token),
-                                expires_at: timestamp(t.expires_at),
-                                expired: t.expires_at <= Utc::now(),
-                            })
-                            .collect(),
-                    }
-                }
-            })
-            .collect();
-        let destinations = self
-            .destinations
-            .values()
-            .map(|d| {
-                let mine = self.destination_is_for(&d.name(), viewer);
-                let entry = self.catalog.get(&d.slug);
-                let config = d
-                    .config
-                    .iter()
-                    .map(|(setting, value)| {
-                        let secret = entry
-                            .and_then(|e| e.setting(setting))
-                            .is_some_and(|s| s.is_secret());
-                        let value = match value {
-                            Value::String(s) if secret => mask(s),
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        };
-                        SettingView {
-                            setting: setting.clone(),
-                            value,
-                        }
-                    })
-                    .collect();
-                DestinationView {
-                    mine,
-                    name: if mine {
-                        d.name()
-                    } else {
-                        "another visitor's destination".to_owned()
-                    },
-                    display_name: d.display_name.clone(),
-                    enabled: d.enabled,
-                    connection_mode: d.connection_mode.clone(),
-                    config: if mine { config } else { Vec::new() },
-                    update_time: timestamp(d.update_time),
-                    credential_test: d.credential_test.clone(),
-                    last_day: {
-                        let totals = self.last_day(d, now);
-                        DeliveryTotalsView {
-                            delivered: totals.delivered,
-                            retried: totals.retried,
-                            discarded: totals.discarded(),
-                            discarded_unauthorized: totals.discarded_unauthorized,
-                        }
-                    },
-                    delivery: match delivery_state(d) {
-                        DeliveryState::Off => "off",
-                        DeliveryState::Delivering => "delivering",
-                        DeliveryState::Rejected => "rejected",
-                    },
-                }
-            })
-            .collect();
         Snapshot {
             app: AppView {
                 display_name: self.app.display_name.clone(),
@@ -237,36 +137,18 @@ impl World {
             workspaces: self
                 .workspaces
                 .iter()
-                .map(|w| {
-                    // Another visitor's: made for another browser, or holding an install that
-                    // is not the viewer's.
-                    let made_for_another = viewer.is_some_and(|viewer| {
-                        w.visitor.as_ref().is_some_and(|visitor| visitor != viewer)
-                    });
-                    let theirs = made_for_another
-                        || self
-                            .installs
-                            .values()
-                            .any(|i| i.workspace == w.slug && !i.is_for(viewer));
-                    if theirs {
-                        WorkspaceView {
-                            name: String::new(),
-                            display_name: "another visitor's workspace".to_owned(),
-                            owner: String::new(),
-                            sources: Vec::new(),
-                        }
-                    } else {
-                        WorkspaceView {
-                            name: w.name(),
-                            display_name: w.display_name.clone(),
-                            owner: w.owner_email.clone(),
-                            sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
-                        }
-                    }
-                })
+                .map(|w| self.workspace_view(w, viewer))
                 .collect(),
-            installs,
-            destinations,
+            installs: self
+                .installs
+                .values()
+                .map(|i| self.install_view(i, viewer))
+                .collect(),
+            destinations: self
+                .destinations
+                .values()
+                .map(|d| self.destination_view(d, viewer, now))
+                .collect(),
             refreshes: self.refreshes,
             api_calls: self.api_calls,
             machine_tokens: self.machine.tokens_issued,
@@ -286,6 +168,131 @@ impl World {
                 })
                 .cloned()
                 .collect(),
+        }
+    }
+
+    /// An install as `viewer` sees it: in full if it is theirs, else its kind only.
+    fn install_view(&self, i: &Install, viewer: Option<&Visitor>) -> InstallView {
+        let mine = i.is_for(viewer);
+        if !mine {
+            return InstallView {
+                id: i.id,
+                name: "another visitor's install".to_owned(),
+                app_name: i.app_name.clone(),
+                scope: i.scope.to_string(),
+                workspace: String::new(),
+                source: None,
+                create_time: timestamp(i.create_time),
+                tokens_minted: i.tokens_minted,
+                tokens: Vec::new(),
+                mine,
+            };
+        }
+        InstallView {
+            mine,
+            id: i.id,
+            name: i.name(),
+            app_name: i.app_name.clone(),
+            scope: i.scope.to_string(),
+            workspace: format!("workspaces/{}", i.workspace),
+            source: i
+                .source
+                .as_ref()
+                .map(|s| format!("workspaces/{}/sources/{}", i.workspace, s)),
+            create_time: timestamp(i.create_time),
+            tokens_minted: i.tokens_minted,
+            tokens: self
+                .tokens
+                .iter()
+                .filter(|(_, t)| t.install_id == i.id)
+                .map(|(token, t)| TokenView {
+                    token: mask(token),
+                    expires_at: timestamp(t.expires_at),
+                    expired: t.expires_at <= Utc::now(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A destination as `viewer` sees it: secret settings masked, and another visitor's
+    /// without its name or settings.
+    fn destination_view(
+        &self,
+        d: &StoredDestination,
+        viewer: Option<&Visitor>,
+        now: DateTime<Utc>,
+    ) -> DestinationView {
+        let mine = self.destination_is_for(&d.name(), viewer);
+        let entry = self.catalog.get(&d.slug);
+        let config = d
+            .config
+            .iter()
+            .map(|(setting, value)| {
+                let secret = entry
+                    .and_then(|e| e.setting(setting))
+                    .is_some_and(|s| s.is_secret());
+                let value = match value {
+                    Value::String(s) if secret => mask(s),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                SettingView {
+                    setting: setting.clone(),
+                    value,
+                }
+            })
+            .collect();
+        let totals = self.last_day(d, now);
+        DestinationView {
+            mine,
+            name: if mine {
+                d.name()
+            } else {
+                "another visitor's destination".to_owned()
+            },
+            display_name: d.display_name.clone(),
+            enabled: d.enabled,
+            connection_mode: d.connection_mode.clone(),
+            config: if mine { config } else { Vec::new() },
+            update_time: timestamp(d.update_time),
+            credential_test: d.credential_test.clone(),
+            last_day: DeliveryTotalsView {
+                delivered: totals.delivered,
+                retried: totals.retried,
+                discarded: totals.discarded(),
+                discarded_unauthorized: totals.discarded_unauthorized,
+            },
+            delivery: match delivery_state(d) {
+                DeliveryState::Off => "off",
+                DeliveryState::Delivering => "delivering",
+                DeliveryState::Rejected => "rejected",
+            },
+        }
+    }
+
+    /// A workspace as `viewer` sees it: another visitor's (made for another browser, or
+    /// holding an install that is not the viewer's) without its name, owner or sources.
+    fn workspace_view(&self, w: &Workspace, viewer: Option<&Visitor>) -> WorkspaceView {
+        let made_for_another = viewer
+            .is_some_and(|viewer| w.visitor.as_ref().is_some_and(|visitor| visitor != viewer));
+        let theirs = made_for_another
+            || self
+                .installs
+                .values()
+                .any(|i| i.workspace == w.slug && !i.is_for(viewer));
+        if theirs {
+            return WorkspaceView {
+                name: String::new(),
+                display_name: "another visitor's workspace".to_owned(),
+                owner: String::new(),
+                sources: Vec::new(),
+            };
+        }
+        WorkspaceView {
+            name: w.name(),
+            display_name: w.display_name.clone(),
+            owner: w.owner_email.clone(),
+            sources: w.sources.iter().map(|s| w.source_name(&s.slug)).collect(),
         }
     }
 }
