@@ -106,23 +106,23 @@ impl Application {
         #[cfg(feature = "sandbox")]
         let sandbox = mounted_sandbox(&settings, port)?;
         let sessions = session_store(&settings, &store, &key).await?;
-        let cookie_key = key.cookie_key();
         spawn_clean_up(store.clone(), sessions.clone());
         let https = settings.redirect_url.scheme() == "https";
-        let seal = CookieSeal {
-            key: cookie_key.clone(),
-            https,
-        };
-        // What handlers are given, one `web::Data` per dependency (see `web::state`).
-        let partner = Data::new(Partner::new(&settings, login.clone(), store.clone()));
+        let cookie_key = key.cookie_key();
         let site = Data::new(Site::new(&settings));
+        let login = Data::from(login);
         let enable = Data::new(enable_flow(
             &segment,
             &store,
-            Data::from(login.clone()),
+            login.clone(),
             site.clone(),
             &metrics,
             cookie_key.clone(),
+        ));
+        let partner = Data::new(Partner::new(
+            &settings,
+            login.clone().into_inner(),
+            store.clone(),
         ));
         #[cfg(feature = "sandbox")]
         if let Some(name) = sandbox
@@ -132,74 +132,31 @@ impl Application {
             partner.learn_display_name(&name);
         }
         spawn_display_name_read(segment.clone(), store.clone(), partner.clone());
-        let health = Data::new(HealthCache::default());
-        let seal_data = Data::new(seal.clone());
-        let (segment, store, metrics) = (Data::new(segment), Data::new(store), Data::new(metrics));
-        let (login, sessions_data) = (Data::from(login), Data::new(sessions.clone()));
-
-        #[cfg(feature = "sandbox")]
-        let mounted = sandbox.clone();
-        #[cfg(feature = "sandbox")]
-        let demo_clock = sandbox.clone().map(|sandbox| {
-            Data::new(DemoClock(Arc::new(move |name: &str, by| {
-                sandbox.age_destination(name, by)
-            })))
-        });
-        let metrics_server = metrics_server(&settings, metrics.clone())?;
-        let session_limits = settings.sessions;
-        let body_timeout = settings.body_timeout;
-        let server = HttpServer::new(move || {
-            let session = session_middleware(&sessions, &cookie_key, session_limits, https);
-            let app = App::new()
-                .app_data(segment.clone())
-                .app_data(enable.clone())
-                .app_data(store.clone())
-                .app_data(sessions_data.clone())
-                .app_data(metrics.clone())
-                .app_data(login.clone())
-                .app_data(site.clone())
-                .app_data(partner.clone())
-                .app_data(health.clone())
-                .app_data(seal_data.clone())
-                .app_data(security::payload_config())
-                .wrap(from_fn(error_pages))
-                .wrap(security::headers(https))
-                .wrap(from_fn(move |request, next| {
-                    security::body_deadline(request, next, body_timeout)
-                }))
-                .wrap(from_fn(request_log::echo_id))
-                .wrap(TracingLogger::<RequestLog>::new());
-            // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
-            // app's routes, outside their CSRF guard, and before them so its paths match first.
+        let metrics_server = metrics_server(&settings, Data::new(metrics.clone()))?;
+        let handed = Handed {
+            segment: Data::new(segment),
+            enable,
+            store: Data::new(store),
+            sessions: Data::new(sessions),
+            metrics: Data::new(metrics),
+            login,
+            site,
+            partner,
+            health: Data::new(HealthCache::default()),
+            seal: Data::new(CookieSeal {
+                key: cookie_key.clone(),
+                https,
+            }),
+        };
+        let served = Served {
+            cookie_key,
+            https,
+            session_limits: settings.sessions,
+            body_timeout: settings.body_timeout,
             #[cfg(feature = "sandbox")]
-            let app = match (&mounted, &demo_clock) {
-                (Some(sandbox), Some(clock)) => app
-                    .app_data(clock.clone())
-                    .service(sandbox::scope(sandbox.clone())),
-                _ => app,
-            };
-            // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
-            let (flash, flow) = (seal.clone(), enable.clone());
-            app.service(
-                web::scope("")
-                    .wrap(from_fn(login::middleware))
-                    .wrap(from_fn(security::guard))
-                    .wrap(from_fn(session::require_store))
-                    .wrap(session)
-                    .wrap(from_fn(move |request, next| {
-                        flash::carry(flash.clone(), request, next)
-                    }))
-                    .configure(|cfg| routes::routes(cfg, &flow)),
-            )
-            .default_service(web::to(routes::not_found))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Listen {
-            address: format!("port {port}"),
-            source,
-        })?
-        .run();
-
+            sandbox: sandbox.clone(),
+        };
+        let server = http_server(handed, served, listener, port)?;
         Ok(Application {
             port,
             server,
@@ -233,6 +190,108 @@ impl Application {
         };
         tokio::try_join!(self.server, metrics).map(|_| ())
     }
+}
+
+/// What handlers are given, one `web::Data` per dependency (see `web::state`).
+#[derive(Clone)]
+struct Handed {
+    segment: Data<SegmentClient>,
+    enable: Data<Enable>,
+    store: Data<Store>,
+    sessions: Data<Sessions>,
+    metrics: Data<crate::metrics::Metrics>,
+    login: Data<dyn Login>,
+    site: Data<Site>,
+    partner: Data<Partner>,
+    health: Data<HealthCache>,
+    seal: Data<CookieSeal>,
+}
+
+/// How requests are served: the session cookie's key and limits, https, the body deadline, and
+/// the sandbox mounted beside the app, if any.
+#[derive(Clone)]
+struct Served {
+    cookie_key: actix_web::cookie::Key,
+    https: bool,
+    session_limits: crate::config::SessionLimits,
+    body_timeout: std::time::Duration,
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<Arc<Sandbox>>,
+}
+
+/// The HTTP server: the app's routes behind its middleware, the mounted sandbox beside them.
+fn http_server(
+    handed: Handed,
+    served: Served,
+    listener: TcpListener,
+    port: u16,
+) -> Result<Server, StartupError> {
+    #[cfg(feature = "sandbox")]
+    let demo_clock = served.sandbox.clone().map(|sandbox| {
+        Data::new(DemoClock(Arc::new(move |name: &str, by| {
+            sandbox.age_destination(name, by)
+        })))
+    });
+    let server = HttpServer::new(move || {
+        let Served {
+            cookie_key,
+            https,
+            session_limits,
+            body_timeout,
+            ..
+        } = &served;
+        let (https, body_timeout) = (*https, *body_timeout);
+        let session = session_middleware(&handed.sessions, cookie_key, *session_limits, https);
+        let app = App::new()
+            .app_data(handed.segment.clone())
+            .app_data(handed.enable.clone())
+            .app_data(handed.store.clone())
+            .app_data(handed.sessions.clone())
+            .app_data(handed.metrics.clone())
+            .app_data(handed.login.clone())
+            .app_data(handed.site.clone())
+            .app_data(handed.partner.clone())
+            .app_data(handed.health.clone())
+            .app_data(handed.seal.clone())
+            .app_data(security::payload_config())
+            .wrap(from_fn(error_pages))
+            .wrap(security::headers(https))
+            .wrap(from_fn(move |request, next| {
+                security::body_deadline(request, next, body_timeout)
+            }))
+            .wrap(from_fn(request_log::echo_id))
+            .wrap(TracingLogger::<RequestLog>::new());
+        // The sandbox plays Segment, with its own pages and forms: it is mounted beside the
+        // app's routes, outside their CSRF guard, and before them so its paths match first.
+        #[cfg(feature = "sandbox")]
+        let app = match (&served.sandbox, &demo_clock) {
+            (Some(sandbox), Some(clock)) => app
+                .app_data(clock.clone())
+                .service(sandbox::scope(sandbox.clone())),
+            _ => app,
+        };
+        // Sessions are the app's own: the sandbox (Segment) never sees or loads them.
+        let (flash, flow) = ((**handed.seal).clone(), handed.enable.clone());
+        app.service(
+            web::scope("")
+                .wrap(from_fn(login::middleware))
+                .wrap(from_fn(security::guard))
+                .wrap(from_fn(session::require_store))
+                .wrap(session)
+                .wrap(from_fn(move |request, next| {
+                    flash::carry(flash.clone(), request, next)
+                }))
+                .configure(|cfg| routes::routes(cfg, &flow)),
+        )
+        .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)
+    .map_err(|source| StartupError::Listen {
+        address: format!("port {port}"),
+        source,
+    })?
+    .run();
+    Ok(server)
 }
 
 /// The flow library, as the app mounts it (`web::enable`): installs in its store on the app's

@@ -301,18 +301,7 @@ impl Settings {
                 |value| parse_bool(value).ok_or("expected true or false"),
                 || true,
             )?,
-            limits: Limits {
-                connect: vars.millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
-                total: vars.millis("SEGMENT_TIMEOUT_MS", 15_000)?,
-                max_in_flight: vars.parsed(
-                    "SEGMENT_MAX_IN_FLIGHT",
-                    |value| match value.parse::<usize>() {
-                        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-                        _ => Err("expected a whole number from 1 to 10000"),
-                    },
-                    || Limits::default().max_in_flight,
-                )?,
-            },
+            limits: limits(&vars)?,
             body_timeout: vars.millis("REQUEST_BODY_TIMEOUT_MS", 10_000)?,
             migrate_on_start: vars.parsed(
                 "MIGRATE_ON_START",
@@ -321,37 +310,7 @@ impl Settings {
             )?,
             signups_per_address: vars.count("SIGNUPS_PER_ADDRESS", 30)?,
             signups_total: vars.count("SIGNUPS_TOTAL", 600)?,
-            metrics: vars.parsed(
-                "METRICS_ADDR",
-                |value| match value.trim() {
-                    "off" => Ok(None),
-                    address => address
-                        .parse::<std::net::SocketAddr>()
-                        .map(|address| {
-                            if !address.ip().is_loopback() {
-                                tracing::warn!(
-                                    %address,
-                                    "METRICS_ADDR serves /metrics beyond this machine, to anyone \
-                                     who reaches it: prefer a loopback address, or firewall it"
-                                );
-                            }
-                            Some(MetricsAddr {
-                                address,
-                                chosen: true,
-                            })
-                        })
-                        .map_err(|_| "expected host:port (an IP address and a port) or off"),
-                },
-                || {
-                    DEFAULT_METRICS_ADDR
-                        .parse()
-                        .ok()
-                        .map(|address| MetricsAddr {
-                            address,
-                            chosen: false,
-                        })
-                },
-            )?,
+            metrics: metrics_addr(&vars)?,
             trusted_proxies: vars.parsed(
                 "TRUSTED_PROXIES",
                 |value| {
@@ -369,6 +328,60 @@ impl Settings {
     pub fn public_origin(&self) -> String {
         self.redirect_url.origin().ascii_serialization()
     }
+}
+
+/// The bounds on calls to Segment: `SEGMENT_CONNECT_TIMEOUT_MS`, `SEGMENT_TIMEOUT_MS`,
+/// `SEGMENT_MAX_IN_FLIGHT`.
+fn limits<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Limits, ConfigError> {
+    Ok(Limits {
+        connect: vars.millis("SEGMENT_CONNECT_TIMEOUT_MS", 5_000)?,
+        total: vars.millis("SEGMENT_TIMEOUT_MS", 15_000)?,
+        max_in_flight: vars.parsed(
+            "SEGMENT_MAX_IN_FLIGHT",
+            |value| match value.parse::<usize>() {
+                Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+                _ => Err("expected a whole number from 1 to 10000"),
+            },
+            || Limits::default().max_in_flight,
+        )?,
+    })
+}
+
+/// `METRICS_ADDR`: an address (a warning beyond loopback), `off`, or the default's.
+fn metrics_addr<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<Option<MetricsAddr>, ConfigError> {
+    vars.parsed(
+        "METRICS_ADDR",
+        |value| match value.trim() {
+            "off" => Ok(None),
+            address => address
+                .parse::<std::net::SocketAddr>()
+                .map(|address| {
+                    if !address.ip().is_loopback() {
+                        tracing::warn!(
+                            %address,
+                            "METRICS_ADDR serves /metrics beyond this machine, to anyone who \
+                             reaches it: prefer a loopback address, or firewall it"
+                        );
+                    }
+                    Some(MetricsAddr {
+                        address,
+                        chosen: true,
+                    })
+                })
+                .map_err(|_| "expected host:port (an IP address and a port) or off"),
+        },
+        || {
+            DEFAULT_METRICS_ADDR
+                .parse()
+                .ok()
+                .map(|address| MetricsAddr {
+                    address,
+                    chosen: false,
+                })
+        },
+    )
 }
 
 /// The variables, read through a lookup. Empty values count as unset.

@@ -221,12 +221,13 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
     };
     let audience = world.machine.audience.clone();
     let now = Utc::now().timestamp();
-    let checked = decode_claims(assertion, &pem, &audience).and_then(|claims| {
-        match claims_problem(&claims, now, &mut world.machine, field("scope")) {
-            Some(refused) => Err(refused),
-            None => Ok(claims),
-        }
-    });
+    let checked =
+        decode_claims(assertion, &pem, &audience).and_then(|claims| {
+            match claims_problem(&claims, now, &mut world.machine, field("scope")) {
+                Some(refused) => Err(refused),
+                None => Ok(claims),
+            }
+        });
     let claims = match checked {
         Ok(claims) => claims,
         Err((status, code, why)) => {
@@ -297,7 +298,11 @@ fn claims_problem(
             "The assertion's iss must be the app id, like sub.",
         ))
     } else if claims.iat > now + 5 {
-        Some((400, "invalid_grant", "The assertion is issued in the future."))
+        Some((
+            400,
+            "invalid_grant",
+            "The assertion is issued in the future.",
+        ))
     } else if claims.iat < now.saturating_sub(60) {
         Some((
             400,
