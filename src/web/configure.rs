@@ -106,6 +106,50 @@ pub async fn save(
             .body(page.render()?));
     }
 
+    let sent = send(&mut api, &target, destination.is_some(), &answers, &current).await?;
+    let message = match sent {
+        None => {
+            session.flash(
+                FlashKind::Info,
+                "Nothing changed, so nothing was sent to Segment.",
+            )?;
+            return Ok(see_other("/destination/configure"));
+        }
+        Some(Sent::Updated { count, replaced_key }) => format!(
+            "Saved {count} setting{}.{}",
+            if count == 1 { "" } else { "s" },
+            if replaced_key && managed.is_some() {
+                " Segment now delivers with the key you typed, not the one this app manages: \
+                 Push my API key again puts it back."
+            } else {
+                ""
+            }
+        ),
+        Some(Sent::Created) => "The destination was created with these settings, disabled: \
+                                Enable it on the destination page when you are ready."
+            .to_owned(),
+    };
+    session.flash(FlashKind::Success, message)?;
+    Ok(see_other("/destination/configure"))
+}
+
+/// What saving sent to Segment.
+enum Sent {
+    /// The destination's settings were updated: how many, and whether the API key was one.
+    Updated { count: usize, replaced_key: bool },
+    /// The destination was made with the settings, disabled.
+    Created,
+}
+
+/// Sends the form's settings: the changed ones to the destination, or all of them in a new
+/// (disabled) destination when `exists` is false. `None`: nothing changed, nothing was sent.
+async fn send(
+    api: &mut Api<'_>,
+    target: &Target,
+    exists: bool,
+    answers: &settings_form::Answers,
+    current: &BTreeMap<String, Value>,
+) -> Result<Option<Sent>, WebError> {
     let (source, name) = (&target.source, &target.destination);
     let config = |values: BTreeMap<String, Value>| -> Vec<ConfigValue> {
         values
@@ -116,58 +160,41 @@ pub async fn save(
             })
             .collect()
     };
-    let message = match destination {
-        Some(_) => {
-            let changes = answers.changes(&current);
-            if changes.is_empty() {
-                session.flash(
-                    FlashKind::Info,
-                    "Nothing changed, so nothing was sent to Segment.",
-                )?;
-                return Ok(see_other("/destination/configure"));
-            }
-            let count = changes.len();
-            let replaced_key = changes.contains_key(API_KEY_SETTING);
-            let change = &DestinationChange {
-                config: Some(config(changes)),
-                ..Default::default()
-            };
-            api.call(|segment, token| async move {
-                segment.update_destination(&token, name, change).await
-            })
-            .await
-            .map_err(WebError::call("saving the destination's settings"))?;
-            format!(
-                "Saved {count} setting{}.{}",
-                if count == 1 { "" } else { "s" },
-                if replaced_key && managed.is_some() {
-                    " Segment now delivers with the key you typed, not the one this app manages: \
-                     Push my API key again puts it back."
-                } else {
-                    ""
-                }
-            )
-        }
-        None => {
-            let fields = &DestinationChange {
-                enabled: Some(false),
-                connection_mode: Some(ConnectionMode::Cloud),
-                config: Some(config(answers.merged(&current))),
-            };
-            api.call(|segment, token| async move {
-                segment
-                    .create_destination(&token, source, name, fields)
-                    .await
-            })
-            .await
-            .map_err(WebError::call(
-                "creating the destination with these settings",
-            ))?;
-            "The destination was created with these settings, disabled: Enable it on the destination page when you are ready.".to_owned()
-        }
+    if !exists {
+        let fields = &DestinationChange {
+            enabled: Some(false),
+            connection_mode: Some(ConnectionMode::Cloud),
+            config: Some(config(answers.merged(current))),
+        };
+        api.call(|segment, token| async move {
+            segment
+                .create_destination(&token, source, name, fields)
+                .await
+        })
+        .await
+        .map_err(WebError::call(
+            "creating the destination with these settings",
+        ))?;
+        return Ok(Some(Sent::Created));
+    }
+    let changes = answers.changes(current);
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let (count, replaced_key) = (changes.len(), changes.contains_key(API_KEY_SETTING));
+    let change = &DestinationChange {
+        config: Some(config(changes)),
+        ..Default::default()
     };
-    session.flash(FlashKind::Success, message)?;
-    Ok(see_other("/destination/configure"))
+    api.call(|segment, token| async move {
+        segment.update_destination(&token, name, change).await
+    })
+    .await
+    .map_err(WebError::call("saving the destination's settings"))?;
+    Ok(Some(Sent::Updated {
+        count,
+        replaced_key,
+    }))
 }
 
 /// The catalog entry and the destination `name`, fetched together.
