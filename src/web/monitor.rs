@@ -15,7 +15,7 @@ use super::api_key::credential_status;
 use super::chart::{Bucket, Chart, count, percent};
 use super::enable::Enable;
 use super::error::WebError;
-use super::extract::{DestinationTarget, MonitorTarget};
+use super::extract::{DestinationTarget, MonitorTarget, Target};
 use super::health::{HealthCache, line};
 use super::pages::{
     Layout, MonitorPage, PanelView, RangeLink, ReasonView, TotalView, label, render, see_other,
@@ -81,47 +81,15 @@ pub async fn show(
     // Enable and the key check are about the partner's destination on the source in use.
     let ours = !named;
     let can_write = target.install.scope.can_write() && ours;
-    let also = if named {
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("destination", target.destination.as_str())
-            .finish();
-        format!("&{query}")
+    // The destination's own name once it is read (below); until then the partner's.
+    let display_name = if named {
+        target.destination.slug().to_owned()
     } else {
-        String::new()
+        partner.display_name()
     };
-    let mut page = MonitorPage {
-        layout: Layout::with_forms(site.sandbox, &session),
-        // The destination's own name once it is read (below); until then the partner's.
-        display_name: if named {
-            target.destination.slug().to_owned()
-        } else {
-            partner.display_name()
-        },
-        status: "Not created",
-        status_class: "absent",
-        source: target.source.to_string(),
-        named,
-        ranges: MetricsRange::ALL
-            .into_iter()
-            .map(|r| RangeLink {
-                href: format!("/destination/monitor?range={}{also}", r.as_str()),
-                label: r.label(),
-                current: r == range,
-            })
-            .collect(),
-        window: describe(range, window),
-        panel: None,
-        totals: Vec::new(),
-        success_rate: None,
-        timings: Vec::new(),
-        chart: None,
-        chart_problem: None,
-        reasons: Vec::new(),
-        credential: None,
-        can_write,
-        range: range.as_str(),
-        demo_clock: false,
-    };
+    let layout = Layout::with_forms(site.sandbox, &session);
+    let mut page = blank_page(layout, display_name, &target, named, range, window);
+    page.can_write = can_write;
     let Some(destination) = destination else {
         page.panel = Some(PanelView {
             title: "No destination yet",
@@ -153,6 +121,54 @@ pub async fn show(
         Err(error) => page.chart_problem = Some(panel(&error).text),
     }
     render(&page)
+}
+
+/// The Monitor page before anything is read: its ranges (with the named destination kept in
+/// their links), the window, and "Not created".
+fn blank_page(
+    layout: Layout,
+    display_name: String,
+    target: &Target,
+    named: bool,
+    range: MetricsRange,
+    window: &Window,
+) -> MonitorPage {
+    let also = if named {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("destination", target.destination.as_str())
+            .finish();
+        format!("&{query}")
+    } else {
+        String::new()
+    };
+    MonitorPage {
+        layout,
+        display_name,
+        status: "Not created",
+        status_class: "absent",
+        source: target.source.to_string(),
+        named,
+        ranges: MetricsRange::ALL
+            .into_iter()
+            .map(|r| RangeLink {
+                href: format!("/destination/monitor?range={}{also}", r.as_str()),
+                label: r.label(),
+                current: r == range,
+            })
+            .collect(),
+        window: describe(range, window),
+        panel: None,
+        totals: Vec::new(),
+        success_rate: None,
+        timings: Vec::new(),
+        chart: None,
+        chart_problem: None,
+        reasons: Vec::new(),
+        credential: None,
+        can_write: false,
+        range: range.as_str(),
+        demo_clock: false,
+    }
 }
 
 /// The form of `POST /destination/monitor/later`.
