@@ -115,7 +115,10 @@ pub async fn save(
             )?;
             return Ok(see_other("/destination/configure"));
         }
-        Some(Sent::Updated { count, replaced_key }) => format!(
+        Some(Sent::Updated {
+            count,
+            replaced_key,
+        }) => format!(
             "Saved {count} setting{}.{}",
             if count == 1 { "" } else { "s" },
             if replaced_key && managed.is_some() {
@@ -186,9 +189,9 @@ async fn send(
         config: Some(config(changes)),
         ..Default::default()
     };
-    api.call(|segment, token| async move {
-        segment.update_destination(&token, name, change).await
-    })
+    api.call(
+        |segment, token| async move { segment.update_destination(&token, name, change).await },
+    )
     .await
     .map_err(WebError::call("saving the destination's settings"))?;
     Ok(Some(Sent::Updated {

@@ -78,6 +78,22 @@ pub enum WebError {
     Render(#[from] askama::Error),
 }
 
+// What to do, in the error page's longer cases (`WebError::shown`).
+const HINT_SESSIONS_UNAVAILABLE: &str = "This app keeps sign-ins in a service that is not \
+    answering just now. Nothing was lost: try again shortly.";
+const HINT_KEY_UNREADABLE: &str = "The app's SESSION_KEY changed since the key was stored. Click \
+    Replace API key on the home page, then Enable to push the new key into Segment.";
+const HINT_READ_ONLY: &str = "An App created with the workspace:read scope can read but not \
+    change. Create an App with the workspace scope to change destinations.";
+const HINT_ONE_DESTINATION: &str = "An App with a destination/<slug> scope reaches only that \
+    destination, on the source picked at install time: its Monitor page (from the destination \
+    page) shows how its deliveries go. The workspace view needs an App created with the \
+    workspace:read or workspace scope.";
+const HINT_CSRF: &str = "Nothing was changed. Go back, reload the page, and submit the form \
+    again; forms work only in the browser session that showed them.";
+const HINT_TOO_MANY_ACCOUNTS: &str = "Nothing was made. This demo makes a limited number of \
+    accounts per address and per hour; try again in a few minutes.";
+
 impl WebError {
     /// A database failure (its details go to the log, not the page).
     pub fn store(error: crate::store::StoreError) -> WebError {
@@ -124,10 +140,7 @@ impl WebError {
             WebError::SessionsUnavailable => says(
                 S::SERVICE_UNAVAILABLE,
                 "Sign-in is unavailable",
-                Some(
-                    "This app keeps sign-ins in a service that is not answering just now. Nothing \
-                     was lost: try again shortly.",
-                ),
+                Some(HINT_SESSIONS_UNAVAILABLE),
                 false,
             ),
             WebError::NoAccount => says(
@@ -139,30 +152,19 @@ impl WebError {
             WebError::KeyUnreadable => says(
                 S::INTERNAL_SERVER_ERROR,
                 "Your API key cannot be read",
-                Some(
-                    "The app's SESSION_KEY changed since the key was stored. Click Replace API \
-                     key on the home page, then Enable to push the new key into Segment.",
-                ),
+                Some(HINT_KEY_UNREADABLE),
                 false,
             ),
             WebError::ReadOnly(_) => says(
                 S::FORBIDDEN,
                 "This install is read-only",
-                Some(
-                    "An App created with the workspace:read scope can read but not change. \
-                     Create an App with the workspace scope to change destinations.",
-                ),
+                Some(HINT_READ_ONLY),
                 false,
             ),
             WebError::OneDestinationOnly(_) => says(
                 S::FORBIDDEN,
                 "This install sees one destination, not the workspace",
-                Some(
-                    "An App with a destination/<slug> scope reaches only that destination, on the \
-                     source picked at install time: its Monitor page (from the destination page) \
-                     shows how its deliveries go. The workspace view needs an App created with \
-                     the workspace:read or workspace scope.",
-                ),
+                Some(HINT_ONE_DESTINATION),
                 false,
             ),
             WebError::BadRequest(_) => {
@@ -172,10 +174,7 @@ impl WebError {
             WebError::Csrf => says(
                 S::FORBIDDEN,
                 "This form has expired",
-                Some(
-                    "Nothing was changed. Go back, reload the page, and submit the form again; \
-                     forms work only in the browser session that showed them.",
-                ),
+                Some(HINT_CSRF),
                 false,
             ),
             WebError::TooSlow => says(
@@ -187,10 +186,7 @@ impl WebError {
             WebError::TooManyAccounts(_) => says(
                 S::TOO_MANY_REQUESTS,
                 "Too many new accounts",
-                Some(
-                    "Nothing was made. This demo makes a limited number of accounts per address \
-                     and per hour; try again in a few minutes.",
-                ),
+                Some(HINT_TOO_MANY_ACCOUNTS),
                 false,
             ),
             WebError::TooLarge(what) => says(
