@@ -126,12 +126,12 @@ impl WebError {
     /// [`ErrorKind`], never by Segment's words.
     pub fn shown(&self, sandbox: bool) -> Shown {
         use StatusCode as S;
-        let says = |status, title, hint: Option<&str>, offers_restart| Shown {
+        let says = |status, title, hint: Option<&str>| Shown {
             status,
             title,
             message: self.message(),
             hint: hint.map(str::to_owned),
-            offers_restart,
+            offers_restart: false,
             passes: matches!(self, WebError::SessionsUnavailable),
         };
         match self {
@@ -141,53 +141,39 @@ impl WebError {
                 S::SERVICE_UNAVAILABLE,
                 "Sign-in is unavailable",
                 Some(HINT_SESSIONS_UNAVAILABLE),
-                false,
             ),
             WebError::NoAccount => says(
                 S::UNAUTHORIZED,
                 "You have no account with us yet",
                 Some("Start from the home page: Enable with Segment makes your account."),
-                false,
             ),
             WebError::KeyUnreadable => says(
                 S::INTERNAL_SERVER_ERROR,
                 "Your API key cannot be read",
                 Some(HINT_KEY_UNREADABLE),
-                false,
             ),
             WebError::ReadOnly(_) => says(
                 S::FORBIDDEN,
                 "This install is read-only",
                 Some(HINT_READ_ONLY),
-                false,
             ),
             WebError::OneDestinationOnly(_) => says(
                 S::FORBIDDEN,
                 "This install sees one destination, not the workspace",
                 Some(HINT_ONE_DESTINATION),
-                false,
             ),
-            WebError::BadRequest(_) => {
-                says(S::BAD_REQUEST, "The request is not valid", None, false)
-            }
-            WebError::NotFound => says(S::NOT_FOUND, "Page not found", None, false),
-            WebError::Csrf => says(
-                S::FORBIDDEN,
-                "This form has expired",
-                Some(HINT_CSRF),
-                false,
-            ),
+            WebError::BadRequest(_) => says(S::BAD_REQUEST, "The request is not valid", None),
+            WebError::NotFound => says(S::NOT_FOUND, "Page not found", None),
+            WebError::Csrf => says(S::FORBIDDEN, "This form has expired", Some(HINT_CSRF)),
             WebError::TooSlow => says(
                 S::REQUEST_TIMEOUT,
                 "The request took too long to arrive",
                 Some("Nothing was changed. Check your connection, and send the form again."),
-                false,
             ),
             WebError::TooManyAccounts(_) => says(
                 S::TOO_MANY_REQUESTS,
                 "Too many new accounts",
                 Some(HINT_TOO_MANY_ACCOUNTS),
-                false,
             ),
             WebError::TooLarge(what) => says(
                 if *what == "query string" {
@@ -197,13 +183,11 @@ impl WebError {
                 },
                 "The request is too large",
                 None,
-                false,
             ),
             WebError::Session(_) | WebError::Render(_) | WebError::Store(_) => says(
                 S::INTERNAL_SERVER_ERROR,
                 "Something went wrong on our side",
                 None,
-                false,
             ),
         }
     }

@@ -108,6 +108,21 @@ pub enum FlowError<U, S> {
     Users(U),
 }
 
+// What to do, in the flow's failures' longer cases (`FlowError::advice`).
+const START_AGAIN: &str = "Start again from the home page: each sign-in gets its own state, and \
+    it works once, in the browser that started it.";
+const NO_SOURCE: &str = "With a destination/<slug> scope Segment's consent screen asks the user \
+    to pick a source and returns it in source_names. Check that the App's scope is the \
+    destination scope you configured.";
+const ALREADY_INSTALLED: &str = "Segment allows one install of this App per workspace. If you \
+    connected it before, it is still yours here; otherwise whoever connected it can uninstall \
+    the App in the workspace's settings in Segment, and you connect again.";
+const INSTALLED_ELSEWHERE: &str = "Segment allows one install of this App per workspace, and \
+    another account of ours made it. Ask whoever connected it, or uninstall the App in the \
+    workspace's settings in Segment and connect again.";
+const SIGN_IN_FIRST: &str = "This app connects Segment for the users who are signed in to it. \
+    Sign in, then click Enable with Segment again.";
+
 /// What a workspace owner does about an install Segment made and this app did not keep.
 const NOT_KEPT: &str = "Segment has installed the App on the workspace, and it stays installed \
                         there until a workspace owner uninstalls it in the workspace's settings \
@@ -157,10 +172,7 @@ impl<U, S> FlowError<U, S> {
             FlowError::NoFlow | FlowError::StateMismatch | FlowError::Expired => advice(
                 S::BAD_REQUEST,
                 "This sign-in link is not valid",
-                Some(
-                    "Start again from the home page: each sign-in gets its own state, and it \
-                     works once, in the browser that started it.",
-                ),
+                Some(START_AGAIN),
                 true,
             ),
             FlowError::MissingCode => advice(
@@ -172,43 +184,24 @@ impl<U, S> FlowError<U, S> {
             FlowError::MissingSource(_) => advice(
                 S::BAD_GATEWAY,
                 "The install has no source",
-                Some(
-                    "With a destination/<slug> scope Segment's consent screen asks the user to \
-                     pick a source and returns it in source_names. Check that the App's scope \
-                     is the destination scope you configured.",
-                ),
+                Some(NO_SOURCE),
                 true,
             ),
             FlowError::AlreadyInstalled => advice(
                 S::CONFLICT,
                 "This workspace has the App already",
-                Some(
-                    "Segment allows one install of this App per workspace. If you connected it \
-                     before, it is still yours here; otherwise whoever connected it can \
-                     uninstall the App in the workspace's settings in Segment, and you connect \
-                     again.",
-                ),
+                Some(ALREADY_INSTALLED),
                 false,
             ),
             FlowError::InstalledElsewhere => advice(
                 S::CONFLICT,
                 "This workspace is connected to another account",
-                Some(
-                    "Segment allows one install of this App per workspace, and another account \
-                     of ours made it. Ask whoever connected it, or uninstall the App in the \
-                     workspace's settings in Segment and connect again.",
-                ),
+                Some(INSTALLED_ELSEWHERE),
                 false,
             ),
-            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => advice(
-                S::UNAUTHORIZED,
-                "Sign in first",
-                Some(
-                    "This app connects Segment for the users who are signed in to it. Sign in, \
-                     then click Enable with Segment again.",
-                ),
-                false,
-            ),
+            FlowError::SignInFirst | FlowError::SignInOnCallbackHost { .. } => {
+                advice(S::UNAUTHORIZED, "Sign in first", Some(SIGN_IN_FIRST), false)
+            }
             FlowError::Aborted(_) => advice(S::FORBIDDEN, "The install was refused", None, false),
             FlowError::NotKept { cause, .. } => Advice {
                 hint: Some(NOT_KEPT),
