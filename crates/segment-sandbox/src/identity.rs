@@ -317,22 +317,7 @@ fn consent_page(
     token: &str,
 ) -> HttpResponse {
     let app = &world.app;
-    let scope_explained = match &app.scope {
-        Scope::Destination(slug) => {
-            let name = world
-                .catalog
-                .get(slug.as_str())
-                .map(|e| e.display_name.clone())
-                .unwrap_or_else(|| slug.to_string());
-            format!(
-                "create, change and remove the {name} destination on the one source you pick below"
-            )
-        }
-        Scope::WorkspaceRead => {
-            "read every setting of this workspace, and change nothing".to_owned()
-        }
-        Scope::Workspace => "read and change every setting of this workspace".to_owned(),
-    };
+    let scope_explained = scope_explained(world);
     // Every workspace has the same demo sources; the first one's stand for all.
     let sources = match world.workspaces.first() {
         Some(workspace) if app.scope.names_a_source() => workspace
@@ -342,41 +327,7 @@ fn consent_page(
             .collect(),
         _ => Vec::new(),
     };
-    // Everyone on a shared demo server gets a workspace of their own (one install of an App per
-    // workspace): offered first once every existing workspace has the App.
-    // Everyone's workspaces and this browser's own; other visitors' are not listed.
-    let viewer = Visitor::of_token(token);
-    let all_taken = world
-        .workspaces_for(&viewer)
-        .all(|w| world.is_installed_on(&w.slug));
-    let mut workspaces: Vec<(String, String, bool)> = world
-        .workspaces_for(&viewer)
-        .map(|w| {
-            let taken = if world.is_installed_on(&w.slug) {
-                " (the App is installed here)"
-            } else {
-                ""
-            };
-            (
-                w.slug.clone(),
-                format!("{} ({}){taken}", w.display_name, w.slug),
-                false,
-            )
-        })
-        .collect();
-    if world.has_room() {
-        workspaces.insert(
-            0,
-            (
-                NEW_WORKSPACE.to_owned(),
-                "A new workspace of my own".to_owned(),
-                all_taken,
-            ),
-        );
-        if !all_taken && let Some(first) = workspaces.get_mut(1) {
-            first.2 = true;
-        }
-    }
+    let workspaces = workspace_choices(world, &Visitor::of_token(token));
     let user = world
         .workspaces
         .first()
@@ -409,6 +360,64 @@ fn consent_page(
         hidden,
     };
     forms::with_token(html(status, page.render()), token, sandbox)
+}
+
+/// What the App's scope lets it do, in the consent screen's words.
+fn scope_explained(world: &World) -> String {
+    match &world.app.scope {
+        Scope::Destination(slug) => {
+            let name = world
+                .catalog
+                .get(slug.as_str())
+                .map(|e| e.display_name.clone())
+                .unwrap_or_else(|| slug.to_string());
+            format!(
+                "create, change and remove the {name} destination on the one source you pick below"
+            )
+        }
+        Scope::WorkspaceRead => {
+            "read every setting of this workspace, and change nothing".to_owned()
+        }
+        Scope::Workspace => "read and change every setting of this workspace".to_owned(),
+    }
+}
+
+/// The workspaces `viewer` may pick, as (slug, label, selected): everyone's and this browser's
+/// own (other visitors' are not listed), and, on a shared demo server, a new one of its own
+/// (one install of an App per workspace), chosen once every other has the App.
+fn workspace_choices(world: &World, viewer: &Visitor) -> Vec<(String, String, bool)> {
+    let all_taken = world
+        .workspaces_for(viewer)
+        .all(|w| world.is_installed_on(&w.slug));
+    let mut workspaces: Vec<(String, String, bool)> = world
+        .workspaces_for(viewer)
+        .map(|w| {
+            let taken = if world.is_installed_on(&w.slug) {
+                " (the App is installed here)"
+            } else {
+                ""
+            };
+            (
+                w.slug.clone(),
+                format!("{} ({}){taken}", w.display_name, w.slug),
+                false,
+            )
+        })
+        .collect();
+    if world.has_room() {
+        workspaces.insert(
+            0,
+            (
+                NEW_WORKSPACE.to_owned(),
+                "A new workspace of my own".to_owned(),
+                all_taken,
+            ),
+        );
+        if !all_taken && let Some(first) = workspaces.get_mut(1) {
+            first.2 = true;
+        }
+    }
+    workspaces
 }
 
 fn refuse(sandbox: &Sandbox, refusal: Refusal) -> HttpResponse {
