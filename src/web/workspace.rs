@@ -18,8 +18,11 @@ use super::monitor::{MonitorParams, panel, range_of};
 use super::pages::{Layout, RangeLink, WorkspaceMonitorPage, WorkspaceRow, render};
 use super::session::TypedSession;
 use super::state::Site;
-use crate::segment::delivery::{DeliverySummary, MetricsRange};
-use crate::segment::{Destination, DestinationName, SourceName};
+use crate::segment::delivery::{DeliverySummary, MetricsRange, Window};
+use crate::segment::secret::InstallAccessToken;
+use crate::segment::{
+    Destination, DestinationName, SegmentClient, SegmentError, SourceName, WorkspaceName,
+};
 
 /// How many destinations one `batchGetSummary` names.
 const BATCH: usize = 50;
@@ -42,49 +45,16 @@ pub async fn show(
     let scope = install.scope.to_string();
     let range = range_of(query.range.as_deref())?;
     let window = &range.window(Utc::now());
-    let (destinations, summaries) = enable
-        .config_api_with(&account.id(), install)
-        .call(|segment, token| async move {
-            let token = &token;
-            let sources = segment.list_sources(token, workspace).await?;
-            let names: Vec<SourceName> = sources
-                .iter()
-                .filter_map(|s| SourceName::parse(&s.name).ok())
-                .collect();
-            let lists = try_join_all(
-                names
-                    .iter()
-                    .map(|source| segment.list_destinations(token, source)),
-            )
-            .await?;
-            let destinations: Vec<Destination> = lists.into_iter().flatten().collect();
-            let named: Vec<DestinationName> = destinations
-                .iter()
-                .filter_map(|d| DestinationName::parse(&d.name).ok())
-                .collect();
-            let mut summaries = Ok(Vec::new());
-            for batch in named.chunks(BATCH) {
-                match segment
-                    .workspace_delivery_summaries(token, workspace, batch, window)
-                    .await
-                {
-                    Ok(found) => {
-                        if let Ok(all) = &mut summaries {
-                            all.extend(found);
-                        }
-                    }
-                    Err(error) => {
-                        summaries = Err(error);
-                        break;
-                    }
-                }
-            }
-            Ok((destinations, summaries))
-        })
-        .await
-        .map_err(WebError::call(
-            "reading the workspace's destinations and their delivery metrics",
-        ))?;
+    let (destinations, summaries) =
+        enable
+            .config_api_with(&account.id(), install)
+            .call(|segment, token| async move {
+                read_workspace(segment, &token, workspace, window).await
+            })
+            .await
+            .map_err(WebError::call(
+                "reading the workspace's destinations and their delivery metrics",
+            ))?;
     let (summaries, problem) = match summaries {
         Ok(summaries) => (summaries, None),
         Err(error) => (Vec::new(), Some(panel(&error))),
@@ -116,6 +86,44 @@ pub async fn show(
         rows,
         problem,
     })
+}
+
+/// Every destination of the workspace (its sources listed, then each source's destinations),
+/// and their delivery summaries, asked for in batches of [`BATCH`]: the summaries' failure is
+/// the page's to show beside the destinations.
+async fn read_workspace(
+    segment: &SegmentClient,
+    token: &InstallAccessToken,
+    workspace: &WorkspaceName,
+    window: &Window,
+) -> Result<(Vec<Destination>, Result<Vec<DeliverySummary>, SegmentError>), SegmentError> {
+    let sources = segment.list_sources(token, workspace).await?;
+    let names: Vec<SourceName> = sources
+        .iter()
+        .filter_map(|s| SourceName::parse(&s.name).ok())
+        .collect();
+    let lists = try_join_all(
+        names
+            .iter()
+            .map(|source| segment.list_destinations(token, source)),
+    )
+    .await?;
+    let destinations: Vec<Destination> = lists.into_iter().flatten().collect();
+    let named: Vec<DestinationName> = destinations
+        .iter()
+        .filter_map(|d| DestinationName::parse(&d.name).ok())
+        .collect();
+    let mut summaries = Vec::new();
+    for batch in named.chunks(BATCH) {
+        match segment
+            .workspace_delivery_summaries(token, workspace, batch, window)
+            .await
+        {
+            Ok(found) => summaries.extend(found),
+            Err(error) => return Ok((destinations, Err(error))),
+        }
+    }
+    Ok((destinations, Ok(summaries)))
 }
 
 /// One destination's line.
