@@ -205,6 +205,76 @@ fn segments_wording_stays_in_the_segment_client() {
     }
 }
 
+/// The functions of `text` (before its tests) that run over `limit` lines, as `name (lines)`:
+/// from the line that names the function to the brace that closes it at the same indent.
+fn long_functions(text: &str, limit: usize) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .collect();
+    let mut long = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "fn");
+        let is_fn = at.is_some_and(|at| {
+            words[..at]
+                .iter()
+                .all(|w| w.starts_with("pub") || ["async", "const", "unsafe"].contains(w))
+        });
+        let body = (i..lines.len()).find(|&j| {
+            let end = lines[j].trim_end();
+            end.ends_with('{') || end.ends_with(';')
+        });
+        match (is_fn, body) {
+            (true, Some(open)) if lines[open].trim_end().ends_with('{') => {
+                let close = (open + 1..lines.len())
+                    .find(|&k| lines[k] == format!("{indent}}}"))
+                    .unwrap_or(lines.len() - 1);
+                let length = close - i + 1;
+                if length > limit {
+                    let name = words[at.unwrap_or(0) + 1].split(['(', '<']).next();
+                    long.push(format!("{} ({length} lines)", name.unwrap_or_default()));
+                }
+                i = close + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    long
+}
+
+/// No function outside the tests runs over 80 lines: a reader sees each whole.
+#[test]
+fn functions_are_short_enough_to_read() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let files = rust_files(&src()).into_iter().chain(rust_files(&crates));
+    let mut long = Vec::new();
+    let outside_tests = |f: &PathBuf| {
+        f.components()
+            .all(|c| c.as_os_str() != "target" && c.as_os_str() != "tests")
+    };
+    for file in files.filter(outside_tests) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for function in long_functions(&text, 80) {
+            long.push(format!("{}: {function}", file.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over 80 lines:\n{}",
+        long.join("\n")
+    );
+    // The check finds one: a function of 81 lines.
+    let long_one = format!("fn long() {{\n{}}}\n", "    step();\n".repeat(79));
+    assert_eq!(long_functions(&long_one, 80), ["long (81 lines)"]);
+}
+
 /// No source file holds more than about 600 lines before its tests.
 #[test]
 fn files_are_short_enough_to_read() {

@@ -243,26 +243,8 @@ impl Settings {
             SegmentScope::Destination(destination_slug.clone())
         })?;
         let (database_url, redis_url) = stores(&vars)?;
-        // In the order they were always checked: the first bad one is the one reported. The
-        // default follows PORT (a bad PORT is reported below, as before).
-        let default_port = vars
-            .get("PORT")
-            .and_then(|port| port.parse::<u16>().ok())
-            .unwrap_or(8888);
-        let redirect_url = parse_url(
-            "REDIRECT_URL",
-            vars.get("REDIRECT_URL"),
-            &default_redirect_url(default_port),
-        )?;
-        if redirect_url.path() != CALLBACK_PATH {
-            return Err(ConfigError::BadUrl {
-                name: "REDIRECT_URL",
-                value: redirect_url.to_string(),
-                reason: format!(
-                    "its path must be {CALLBACK_PATH}, the route Segment sends the browser back to"
-                ),
-            });
-        }
+        // In the order they were always checked: the first bad one is the one reported.
+        let redirect_url = redirect_url(&vars)?;
         let mode = mode(&vars)?;
         let host = vars.get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
         // The sandbox is a fake Segment anyone who reaches it can drive: it stays on this
@@ -328,6 +310,30 @@ impl Settings {
     pub fn public_origin(&self) -> String {
         self.redirect_url.origin().ascii_serialization()
     }
+}
+
+/// `REDIRECT_URL`, whose path must be the callback's; its default follows `PORT` (a bad
+/// `PORT` is reported where `PORT` is read, as it always was).
+fn redirect_url<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Url, ConfigError> {
+    let default_port = vars
+        .get("PORT")
+        .and_then(|port| port.parse::<u16>().ok())
+        .unwrap_or(8888);
+    let redirect_url = parse_url(
+        "REDIRECT_URL",
+        vars.get("REDIRECT_URL"),
+        &default_redirect_url(default_port),
+    )?;
+    if redirect_url.path() != CALLBACK_PATH {
+        return Err(ConfigError::BadUrl {
+            name: "REDIRECT_URL",
+            value: redirect_url.to_string(),
+            reason: format!(
+                "its path must be {CALLBACK_PATH}, the route Segment sends the browser back to"
+            ),
+        });
+    }
+    Ok(redirect_url)
 }
 
 /// The bounds on calls to Segment: `SEGMENT_CONNECT_TIMEOUT_MS`, `SEGMENT_TIMEOUT_MS`,

@@ -12,7 +12,7 @@ use enable_with_segment::CallError;
 use super::api_key::credential_status;
 use super::enable::Enable;
 use super::error::WebError;
-use super::extract::{Connected, Resolved, WritableTarget, not_connected, resolve};
+use super::extract::{Connected, Resolved, Target, WritableTarget, not_connected, resolve};
 use super::health::{HEALTH_RANGE, HealthCache, line};
 use super::installs;
 use super::login::CurrentAccount;
@@ -83,14 +83,7 @@ pub async fn show(
             if destination.is_none() {
                 health_line = None;
             }
-            let mut view = destination_view(&target.destination, destination.as_ref());
-            view.credential = destination
-                .as_ref()
-                .and_then(|d| credential_status(&partner, &target.account, d));
-            view.key_replaced = view
-                .credential
-                .as_ref()
-                .is_some_and(|(class, _)| *class == "error");
+            let view = with_credential(&partner, &target, destination.as_ref());
             (Some(view), None)
         }
         Err(CallError::Refused(reason)) => (None, Some(reason)),
@@ -109,6 +102,21 @@ pub async fn show(
         display_name: partner.display_name(),
         health: health_line,
     })
+}
+
+/// The destination as the page shows it, with what Segment's credential test said of the key.
+fn with_credential(
+    partner: &Partner,
+    target: &Target,
+    destination: Option<&Destination>,
+) -> DestinationView {
+    let mut view = destination_view(&target.destination, destination);
+    view.credential = destination.and_then(|d| credential_status(partner, &target.account, d));
+    view.key_replaced = view
+        .credential
+        .as_ref()
+        .is_some_and(|(class, _)| *class == "error");
+    view
 }
 
 /// `GET /destination/sources`: the source picker again, to manage another source (wider

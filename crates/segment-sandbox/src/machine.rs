@@ -194,13 +194,7 @@ async fn token(sandbox: web::Data<Sandbox>, form: web::Bytes) -> HttpResponse {
     };
     // The key is chosen by the (not yet verified) subject and key id; the signature then
     // proves the assertion came from that key's owner.
-    let subject = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
-        .and_then(|payload| serde_json::from_slice::<serde_json::Value>(&payload).ok())
-        .and_then(|claims| claims["sub"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let subject = unverified_subject(assertion);
     let key_id = header.kid.unwrap_or_default();
     let mut world = sandbox.world();
     let Some(pem) = world
@@ -331,6 +325,17 @@ fn claims_problem(
     } else {
         None
     }
+}
+
+/// The `sub` of an assertion, read before its signature is checked (to find its key).
+fn unverified_subject(assertion: &str) -> String {
+    assertion
+        .split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|payload| serde_json::from_slice::<serde_json::Value>(&payload).ok())
+        .and_then(|claims| claims["sub"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn uuidish() -> String {

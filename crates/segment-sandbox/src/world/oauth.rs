@@ -127,17 +127,11 @@ impl World {
                 "The redirect_uri does not match the one used in the authorization request.",
             ));
         }
-        if let Some(challenge) = &grant.code_challenge {
-            let verifier = request
-                .code_verifier
-                .as_deref()
-                .ok_or_else(|| invalid_grant("The PKCE code_verifier is missing."))?;
-            if pkce_s256(verifier) != *challenge {
-                return Err(invalid_grant(
-                    "The PKCE code_verifier does not match the challenge.",
-                ));
-            }
-        }
+        check_pkce(
+            grant.code_challenge.as_deref(),
+            request.code_verifier.as_deref(),
+        )
+        .map_err(invalid_grant)?;
         let workspace = grant.workspace.clone();
         if self
             .installs
@@ -271,6 +265,18 @@ impl World {
             token.expires_at = past;
         }
     }
+}
+
+/// A code issued for a PKCE challenge is exchanged only with its verifier (RFC 7636 §4.6).
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'static str> {
+    let Some(challenge) = challenge else {
+        return Ok(());
+    };
+    let verifier = verifier.ok_or("The PKCE code_verifier is missing.")?;
+    if pkce_s256(verifier) != challenge {
+        return Err("The PKCE code_verifier does not match the challenge.");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
