@@ -22,7 +22,6 @@ use crate::crypto::MasterKey;
 use crate::sandbox::{self, Sandbox};
 use crate::segment::{self, AppCredentials, SegmentClient, SegmentUrls};
 use crate::store::{Migrations, RedisSessions, Sessions, Store, StoreError};
-use crate::web::cookies::{self, CookieSeal};
 use crate::web::demo_login::{DemoAccounts, SignUpLimits};
 use crate::web::enable::{Accounts, AppPages, Enable};
 use crate::web::health::HealthCache;
@@ -33,6 +32,7 @@ use crate::web::state::DemoClock;
 use crate::web::state::{Partner, Site};
 use crate::web::{self as routes, error_page::error_pages, flash, security, session};
 use enable_with_segment::EnableWithSegment;
+use enable_with_segment::{SealedCookies, cookie_name};
 
 /// Why the app could not start. Its `Display` is the one line printed before exiting.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ impl Application {
             site,
             partner,
             health: Data::new(HealthCache::default()),
-            seal: Data::new(CookieSeal {
+            seal: Data::new(SealedCookies {
                 key: cookie_key.clone(),
                 https,
             }),
@@ -204,7 +204,7 @@ struct Handed {
     site: Data<Site>,
     partner: Data<Partner>,
     health: Data<HealthCache>,
-    seal: Data<CookieSeal>,
+    seal: Data<SealedCookies>,
 }
 
 /// How requests are served: the session cookie's key and limits, https, the body deadline, and
@@ -510,7 +510,7 @@ fn session_middleware(
         .session_lifecycle(BrowserSession::default().state_ttl(CookieDuration::seconds(
             i64::try_from(limits.absolute.as_secs()).unwrap_or(i64::MAX),
         )))
-        .cookie_name(cookies::name("partnerapp_session", https))
+        .cookie_name(cookie_name("partnerapp_session", https))
         .cookie_secure(https)
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)

@@ -13,12 +13,12 @@ use actix_web::cookie::{Cookie, time::Duration as CookieDuration};
 use actix_web::dev::ServiceRequest;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::cookies;
 use super::error::WebError;
 use super::login::{Answer, CurrentAccount, Login, SignedUp, Visitor};
 use super::session::TypedSession;
 use crate::segment::InstallName;
 use crate::store::{LoginToken, Store, StoreError};
+use enable_with_segment::site_cookie;
 
 const COOKIE: &str = "partnerapp_account";
 /// How long the account cookie lives (it stands in for a partner's login). Signing out revokes
@@ -27,12 +27,12 @@ const COOKIE_DAYS: i64 = 30;
 
 /// The demo's account cookie: `__Host-` over https.
 pub fn cookie_name(https: bool) -> String {
-    cookies::name(COOKIE, https)
+    enable_with_segment::cookie_name(COOKIE, https)
 }
 
 /// The account cookie holding `login`; `None` for the cookie that removes it.
 pub fn account_cookie(https: bool, login: Option<&LoginToken>) -> Cookie<'static> {
-    let mut cookie = cookies::build(
+    let mut cookie = site_cookie(
         cookie_name(https),
         login.map(|l| l.expose().to_owned()).unwrap_or_default(),
         https,

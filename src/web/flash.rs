@@ -25,7 +25,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use serde::{Deserialize, Serialize};
 
-use super::cookies::{self, CookieSeal};
+use enable_with_segment::{SealedCookies, cookie_name, site_cookie};
 
 const COOKIE: &str = "partnerapp_flash";
 /// A longer message is cut here (with "…"): the cookie stays well under a browser's 4 KiB.
@@ -90,11 +90,11 @@ impl Mailbox {
 
 /// The middleware: the request's [`Mailbox`] in, the cookie out.
 pub async fn carry(
-    config: CookieSeal,
+    config: SealedCookies,
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let name = cookies::name(COOKIE, config.https);
+    let name = cookie_name(COOKIE, config.https);
     let cookie = request.cookie(&name);
     let incoming = cookie.as_ref().and_then(|c| open(&config, c));
     let unreadable = cookie.is_some() && incoming.is_none();
@@ -122,13 +122,13 @@ pub async fn carry(
 }
 
 /// The flash cookie holding `flash`, sealed, with the attributes of the app's other cookies.
-fn seal(config: &CookieSeal, name: &str, flash: &Flash) -> Cookie<'static> {
+fn seal(config: &SealedCookies, name: &str, flash: &Flash) -> Cookie<'static> {
     // A struct of a string and an enum always serializes.
     let json = serde_json::to_string(flash).unwrap_or_default();
-    config.seal(cookies::build(name.to_owned(), json, config.https).finish())
+    config.seal(site_cookie(name.to_owned(), json, config.https).finish())
 }
 
-fn open(config: &CookieSeal, cookie: &Cookie<'_>) -> Option<Flash> {
+fn open(config: &SealedCookies, cookie: &Cookie<'_>) -> Option<Flash> {
     serde_json::from_str(&config.open(cookie)?).ok()
 }
 
@@ -137,8 +137,8 @@ mod tests {
     use super::*;
     use actix_web::cookie::Key;
 
-    fn config() -> CookieSeal {
-        CookieSeal {
+    fn config() -> SealedCookies {
+        SealedCookies {
             key: Key::generate(),
             https: false,
         }

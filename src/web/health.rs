@@ -4,7 +4,9 @@
 //!
 //! The cache is per process and only saves calls: an entry lives [`HEALTH_TTL`], so several
 //! instances disagree for at most that long, and a restart loses nothing. It holds at most
-//! [`HEALTH_ENTRIES`] lines.
+//! [`HEALTH_ENTRIES`] lines. It is a map behind a lock, on purpose: an age checked when read and
+//! a bound that starts over are all it needs, where a cache crate (moka, mini-moka) would bring
+//! a dependency tree, eviction threads and policies nothing here uses.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -15,7 +15,6 @@ pub mod assets;
 pub mod auth;
 pub mod chart;
 pub mod configure;
-pub mod cookies;
 pub mod demo_login;
 pub mod description;
 pub mod destination;

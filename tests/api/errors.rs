@@ -485,8 +485,8 @@ async fn an_expired_flow_cookie_is_refused() {
 /// A flow cookie for `callback`'s state, sealed with the cookie key of `session_key`, begun
 /// `minutes_ago`.
 fn forged_flow(callback: &reqwest::Url, session_key: &str, minutes_ago: i64) -> String {
+    use enable_with_segment::SealedCookies;
     use segment_partnerapp::crypto::MasterKey;
-    use segment_partnerapp::web::cookies::CookieSeal;
     let key = MasterKey::parse(session_key)
         .or_else(|_| MasterKey::from_bytes(session_key.as_bytes().to_vec()))
         .unwrap();
@@ -495,7 +495,7 @@ fn forged_flow(callback: &reqwest::Url, session_key: &str, minutes_ago: i64) -> 
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .unwrap();
-    let seal = CookieSeal {
+    let seal = SealedCookies {
         key: key.cookie_key(),
         https: false,
     };

@@ -9,7 +9,9 @@
 //! 5,000 times leaves nothing behind.
 
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, CookieJar, Key, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::{
+    Cookie, CookieBuilder, CookieJar, Key, SameSite, time::Duration as CookieDuration,
+};
 use chrono::{DateTime, Duration, Utc};
 use segment_client::secret::{OAuthState, PkceVerifier};
 use serde::de::DeserializeOwned;
@@ -38,32 +40,85 @@ impl<Id> PendingFlow<Id> {
     }
 }
 
-/// The flow cookie's name and key.
+/// `base`, or over https `__Host-base`: the browser then refuses the cookie unless it is Secure,
+/// host-only and for `/`, so neither a subdomain nor plain http can plant it.
+pub fn cookie_name(base: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// A cookie `name` holding `value`, with a site's attributes: for the whole site, HttpOnly,
+/// `SameSite=Lax` (so that it comes back on Segment's redirect to the callback, a top-level
+/// navigation), Secure over https.
+pub fn site_cookie(name: String, value: String, https: bool) -> CookieBuilder<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+}
+
+/// A site's sealed cookies: values encrypted and signed with one key (actix-web's private
+/// cookies, AES-256-GCM, the cookie's name bound in, so one cookie's value never opens as
+/// another's), named and set as [`cookie_name`] and [`site_cookie`] say. The flow's cookie is
+/// one; your own (a flash message, say) can be others, sealed the same way.
+#[derive(Clone)]
+pub struct SealedCookies {
+    /// The key every instance seals and opens with.
+    pub key: Key,
+    /// Whether the site is served over https (`__Host-` names and Secure then).
+    pub https: bool,
+}
+
+impl SealedCookies {
+    /// `cookie` with its value sealed.
+    pub fn seal(&self, cookie: Cookie<'static>) -> Cookie<'static> {
+        let name = cookie.name().to_owned();
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(cookie);
+        // The jar holds what was just added.
+        jar.get(&name)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(name, ""))
+    }
+
+    /// The value `cookie` was sealed with; `None` if it does not open (altered, sealed with
+    /// another key, or under another name).
+    pub fn open(&self, cookie: &Cookie<'_>) -> Option<String> {
+        let mut jar = CookieJar::new();
+        jar.add_original(cookie.clone().into_owned());
+        let opened = jar.private(&self.key).get(cookie.name())?;
+        Some(opened.value().to_owned())
+    }
+
+    /// The cookie `base` (`__Host-base` over https), with the site's attributes, removed.
+    pub fn removal(&self, base: &str) -> Cookie<'static> {
+        let name = cookie_name(base, self.https);
+        let mut cookie = site_cookie(name, String::new(), self.https).finish();
+        cookie.make_removal();
+        cookie
+    }
+}
+
+/// The flow cookie: its base name, sealed as the site's cookies are.
 #[derive(Clone)]
 pub(crate) struct FlowCookie {
+    base: String,
     /// The full name (`__Host-` included over https).
     pub name: String,
-    pub key: Key,
-    pub https: bool,
+    pub sealed: SealedCookies,
 }
 
 impl FlowCookie {
     pub fn new(base: &str, key: Key, https: bool) -> FlowCookie {
-        let name = if https {
-            format!("__Host-{base}")
-        } else {
-            base.to_owned()
-        };
-        FlowCookie { name, key, https }
-    }
-
-    fn build(&self, value: String) -> Cookie<'static> {
-        Cookie::build(self.name.clone(), value)
-            .path("/")
-            .http_only(true)
-            .secure(self.https)
-            .same_site(SameSite::Lax)
-            .finish()
+        FlowCookie {
+            base: base.to_owned(),
+            name: cookie_name(base, https),
+            sealed: SealedCookies { key, https },
+        }
     }
 
     /// The cookie that carries `flow`, replacing any flow this browser started before.
@@ -71,30 +126,22 @@ impl FlowCookie {
         // Strings, an id that serializes and a time: an id whose Serialize fails gets an empty
         // cookie, which opens as no flow.
         let json = serde_json::to_string(flow).unwrap_or_default();
-        let mut cookie = self.build(json);
-        cookie.set_max_age(CookieDuration::seconds(FLOW_LIFETIME.num_seconds()));
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(cookie);
-        jar.get(&self.name)
-            .cloned()
-            .unwrap_or_else(|| self.build(String::new()))
+        let cookie = site_cookie(self.name.clone(), json, self.sealed.https)
+            .max_age(CookieDuration::seconds(FLOW_LIFETIME.num_seconds()))
+            .finish();
+        self.sealed.seal(cookie)
     }
 
     /// The flow this browser started, if its cookie came and opens (`None` if it was altered,
     /// sealed with another key or under another name).
     pub fn open<Id: DeserializeOwned>(&self, request: &HttpRequest) -> Option<PendingFlow<Id>> {
         let cookie = request.cookie(&self.name)?;
-        let mut jar = CookieJar::new();
-        jar.add_original(cookie);
-        let opened = jar.private(&self.key).get(&self.name)?;
-        serde_json::from_str(opened.value()).ok()
+        serde_json::from_str(&self.sealed.open(&cookie)?).ok()
     }
 
     /// The cookie that removes the flow's.
     pub fn removal(&self) -> Cookie<'static> {
-        let mut cookie = self.build(String::new());
-        cookie.make_removal();
-        cookie
+        self.sealed.removal(&self.base)
     }
 }
 
@@ -136,7 +183,7 @@ mod tests {
         altered.set_value(format!("A{}", sealed.value()));
         assert!(back(altered, &seal).is_none(), "altered");
         // A value sealed under another name does not open under the flow's.
-        let other_name = FlowCookie::new("other", seal.key.clone(), true);
+        let other_name = FlowCookie::new("other", seal.sealed.key.clone(), true);
         let mut renamed = other_name.seal(&flow());
         renamed.set_name("__Host-flow");
         assert!(back(renamed, &seal).is_none(), "another cookie's value");

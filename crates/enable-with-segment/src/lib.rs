@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, web};
 
 pub use advice::Advice;
 pub use api::{ConfigApi, REFRESH_LEASE, REFRESH_MARGIN, refresh_lease};
-pub use cookie::FLOW_LIFETIME;
+pub use cookie::{FLOW_LIFETIME, SealedCookies, cookie_name, site_cookie};
 pub use destination::{DestinationStatus, Enabled};
 pub use error::{CallError, FlowError, FlowErrorOf};
 pub use hooks::{Event, FlowOutcome, Hooks, PlainPages, RefreshOutcome};
@@ -164,7 +164,7 @@ impl<S, U, H> Builder<S, U, H> {
     /// https).
     pub fn cookie_name(mut self, name: &str) -> Self {
         let cookie = &self.0.cookie;
-        self.0.cookie = FlowCookie::new(name, cookie.key.clone(), cookie.https);
+        self.0.cookie = FlowCookie::new(name, cookie.sealed.key.clone(), cookie.sealed.https);
         self
     }
 
