@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::crypto::{KeyError, MasterKey};
 use crate::secret::{ClientSecret, DestinationKey};
-use crate::segment::{DEFAULT_API_URL, DEFAULT_ID_URL, DestinationSlug, Limits, SegmentScope};
+use crate::segment::settings::{self as shared, SettingError};
+use crate::segment::{DestinationSlug, Limits, SegmentScope};
 
 mod session_limits;
 pub use session_limits::SessionLimits;
@@ -114,6 +115,9 @@ pub enum ConfigError {
         error("{0} is set but {1} is not: set both, to the App's credentials from Segment")
     )]
     HalfCredentials(&'static str, &'static str),
+    /// A setting shared with the Segment client's own (`segment::settings`).
+    #[error(transparent)]
+    Shared(#[from] SettingError),
     #[error("{name} is not a valid URL ({value:?}): {reason}")]
     BadUrl {
         name: &'static str,
@@ -236,12 +240,7 @@ impl Settings {
     /// process environment. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
         let vars = Vars(lookup);
-        let destination_slug = vars.parsed("DESTINATION_SLUG", DestinationSlug::parse, || {
-            DestinationSlug::parse("clearbrain").expect("the default slug is valid")
-        })?;
-        let scope = vars.parsed("SEGMENT_SCOPE", SegmentScope::parse, || {
-            SegmentScope::Destination(destination_slug.clone())
-        })?;
+        let (destination_slug, scope) = shared::destination_and_scope(&|name| vars.get(name))?;
         let (database_url, redis_url) = stores(&vars)?;
         // In the order they were always checked: the first bad one is the one reported.
         let redirect_url = redirect_url(&vars)?;
@@ -319,11 +318,10 @@ fn redirect_url<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Url, Co
         .get("PORT")
         .and_then(|port| port.parse::<u16>().ok())
         .unwrap_or(8888);
-    let redirect_url = parse_url(
-        "REDIRECT_URL",
-        vars.get("REDIRECT_URL"),
-        &default_redirect_url(default_port),
-    )?;
+    let redirect_url = vars
+        .get("REDIRECT_URL")
+        .unwrap_or_else(|| default_redirect_url(default_port));
+    let redirect_url = shared::http_url("REDIRECT_URL", &redirect_url)?;
     if redirect_url.path() != CALLBACK_PATH {
         return Err(ConfigError::BadUrl {
             name: "REDIRECT_URL",
@@ -490,12 +488,8 @@ fn stores<F: Fn(&str) -> Option<String>>(
 
 /// Real Segment with both `CLIENT_ID` and `CLIENT_SECRET`, the sandbox with neither.
 fn mode<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Mode, ConfigError> {
-    let id_url = parse_url("SEGMENT_ID_URL", vars.get("SEGMENT_ID_URL"), DEFAULT_ID_URL)?;
-    let api_url = parse_url(
-        "SEGMENT_API_URL",
-        vars.get("SEGMENT_API_URL"),
-        DEFAULT_API_URL,
-    )?;
+    let urls = shared::segment_urls(&|name| vars.get(name))?;
+    let (id_url, api_url) = (urls.authorize_base, urls.api_base);
     match (vars.get("CLIENT_ID"), vars.get("CLIENT_SECRET")) {
         (Some(client_id), Some(secret)) => Ok(Mode::Segment {
             client_id,
@@ -538,23 +532,6 @@ fn sandbox_mode() -> Result<Mode, ConfigError> {
 #[cfg(not(feature = "sandbox"))]
 fn sandbox_mode() -> Result<Mode, ConfigError> {
     Err(ConfigError::NoCredentials)
-}
-
-fn parse_url(name: &'static str, value: Option<String>, default: &str) -> Result<Url, ConfigError> {
-    let value = value.unwrap_or_else(|| default.to_owned());
-    let url = Url::parse(&value).map_err(|e| ConfigError::BadUrl {
-        name,
-        value: value.clone(),
-        reason: e.to_string(),
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError::BadUrl {
-            name,
-            value,
-            reason: "expected an http:// or https:// URL with a host".to_owned(),
-        });
-    }
-    Ok(url)
 }
 
 /// A URL fit to print: its password masked (`postgres://app:********@db/partner`). Text that

@@ -44,7 +44,7 @@ mod http;
 pub mod machine;
 mod oauth;
 pub mod secret;
-mod settings;
+pub mod settings;
 mod types;
 
 use std::sync::Arc;

@@ -1,7 +1,9 @@
-//! An App's settings from the environment, under the names the partner app reads:
-//! `CLIENT_ID`, `CLIENT_SECRET`, `REDIRECT_URL`, `SEGMENT_ID_URL`, `SEGMENT_API_URL`,
-//! `DESTINATION_SLUG` and `SEGMENT_SCOPE`. For a program that wants no settings code of its own
-//! (the library's example); the partner app reads the same names with more checks.
+//! The settings a partner app shares with Segment, read in one place: `SEGMENT_ID_URL`,
+//! `SEGMENT_API_URL`, `DESTINATION_SLUG`, `SEGMENT_SCOPE`, and what every URL setting must be.
+//! [`AppSettings`] reads them with `CLIENT_ID`, `CLIENT_SECRET` and `REDIRECT_URL`, for a
+//! program that wants no settings code of its own (the library's template); the partner app's
+//! own settings read these same ones through [`segment_urls`], [`destination_and_scope`] and
+//! [`http_url`], and add its own.
 
 use url::Url;
 
@@ -12,15 +14,72 @@ use crate::{AppCredentials, DestinationSlug, Limits, SegmentClient, SegmentScope
 pub const DEFAULT_ID_URL: &str = "https://id.segmentapis.com";
 /// Where Segment's Config API is, unless `SEGMENT_API_URL` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://platform.segmentapis.com";
+/// The partner's destination, unless `DESTINATION_SLUG` says otherwise.
+pub const DEFAULT_DESTINATION: &str = "clearbrain";
 
-/// A setting that is missing or cannot be read: its name, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {reason}")]
+/// A setting that is missing or cannot be read: its name, the value (when there is one) and
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}{}: {reason}", value.as_ref().map(|v| format!(" is not valid ({v:?})")).unwrap_or_default())]
 pub struct SettingError {
     /// The variable's name.
     pub name: &'static str,
+    /// Its value, if it has one (never a secret's: those are not parsed here).
+    pub value: Option<String>,
     /// What is wrong with it.
     pub reason: String,
+}
+
+/// `value` as the URL setting `name`: an http:// or https:// URL with a host.
+pub fn http_url(name: &'static str, value: &str) -> Result<Url, SettingError> {
+    let bad = |reason: String| SettingError {
+        name,
+        value: Some(value.to_owned()),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(
+            "expected an http:// or https:// URL with a host".to_owned()
+        ));
+    }
+    Ok(url)
+}
+
+/// Segment's base URLs: `SEGMENT_ID_URL` (the identity service) and `SEGMENT_API_URL` (the
+/// Config API), Segment's own unless set.
+pub fn segment_urls(lookup: &impl Fn(&str) -> Option<String>) -> Result<SegmentUrls, SettingError> {
+    let id = lookup("SEGMENT_ID_URL").unwrap_or_else(|| DEFAULT_ID_URL.to_owned());
+    let id = http_url("SEGMENT_ID_URL", &id)?;
+    let api = lookup("SEGMENT_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+    let api = http_url("SEGMENT_API_URL", &api)?;
+    Ok(SegmentUrls {
+        authorize_base: id.clone(),
+        token_base: id,
+        api_base: api,
+    })
+}
+
+/// The partner's destination (`DESTINATION_SLUG`, [`DEFAULT_DESTINATION`] unless set) and the
+/// App's scope (`SEGMENT_SCOPE`, `destination/<DESTINATION_SLUG>` unless set).
+pub fn destination_and_scope(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(DestinationSlug, SegmentScope), SettingError> {
+    let invalid = |name: &'static str, value: &str| {
+        let value = value.to_owned();
+        move |reason: &str| SettingError {
+            name,
+            value: Some(value),
+            reason: reason.to_owned(),
+        }
+    };
+    let slug = lookup("DESTINATION_SLUG").unwrap_or_else(|| DEFAULT_DESTINATION.to_owned());
+    let destination = DestinationSlug::parse(&slug).map_err(invalid("DESTINATION_SLUG", &slug))?;
+    let scope = match lookup("SEGMENT_SCOPE") {
+        Some(scope) => SegmentScope::parse(&scope).map_err(invalid("SEGMENT_SCOPE", &scope))?,
+        None => SegmentScope::Destination(destination.clone()),
+    };
+    Ok((destination, scope))
 }
 
 /// The App, Segment's URLs and the partner's destination, as the environment gives them.
@@ -48,47 +107,18 @@ impl AppSettings {
         let required = |name: &'static str| {
             lookup(name).ok_or(SettingError {
                 name,
+                value: None,
                 reason: "is not set".to_owned(),
             })
         };
-        let url = |name: &'static str, value: String| {
-            Url::parse(&value).map_err(|e| SettingError {
-                name,
-                reason: format!("{e}"),
-            })
-        };
-        let id = url(
-            "SEGMENT_ID_URL",
-            lookup("SEGMENT_ID_URL").unwrap_or(DEFAULT_ID_URL.into()),
-        )?;
-        let api = url(
-            "SEGMENT_API_URL",
-            lookup("SEGMENT_API_URL").unwrap_or(DEFAULT_API_URL.into()),
-        )?;
-        let bad = |name: &'static str| {
-            move |reason: &str| SettingError {
-                name,
-                reason: reason.to_owned(),
-            }
-        };
-        let destination = DestinationSlug::parse(
-            &lookup("DESTINATION_SLUG").unwrap_or_else(|| "clearbrain".to_owned()),
-        )
-        .map_err(bad("DESTINATION_SLUG"))?;
-        let scope = match lookup("SEGMENT_SCOPE") {
-            Some(scope) => SegmentScope::parse(&scope).map_err(bad("SEGMENT_SCOPE"))?,
-            None => SegmentScope::Destination(destination.clone()),
-        };
+        let urls = segment_urls(&lookup)?;
+        let (destination, scope) = destination_and_scope(&lookup)?;
         Ok(AppSettings {
-            urls: SegmentUrls {
-                authorize_base: id.clone(),
-                token_base: id,
-                api_base: api,
-            },
+            urls,
             app: AppCredentials {
                 client_id: required("CLIENT_ID")?,
                 client_secret: ClientSecret::new(required("CLIENT_SECRET")?),
-                redirect_url: url("REDIRECT_URL", required("REDIRECT_URL")?)?,
+                redirect_url: http_url("REDIRECT_URL", &required("REDIRECT_URL")?)?,
                 scope,
                 pkce: true,
             },
