@@ -144,7 +144,7 @@ impl TypedSession {
 
 /// 32 random bytes, as a URL-safe string.
 fn new_csrf_token() -> Secret {
-    Secret::new(oauth2::CsrfToken::new_random_len(32).secret().clone())
+    Secret::random(32)
 }
 
 /// Middleware, just inside the session middleware: a session its store could not read (Redis or

@@ -30,6 +30,12 @@ impl Secret {
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
+
+    /// `bytes` random bytes, as a URL-safe string (oauth2's generator, as the flow's `state`
+    /// is made): a form token, say.
+    pub fn random(bytes: u32) -> Secret {
+        Secret(oauth2::CsrfToken::new_random_len(bytes).into_secret())
+    }
 }
 
 impl fmt::Debug for Secret {
