@@ -131,14 +131,7 @@ impl Kit {
                 method.unwrap_or("(none, meaning plain)")
             )));
         }
-        let (workspace, source) = self.workspace();
-        let callback = self
-            .consent(
-                &browser,
-                &authorize,
-                AutoConsent::Allow { workspace, source },
-            )
-            .await?;
+        let callback = self.allowed(&browser, &authorize).await?;
         let mark = self.sandbox.journal_mark();
         deliver(&browser, &callback).await?;
         let exchanges = self.token_calls(mark);
@@ -175,14 +168,7 @@ impl Kit {
                 "the authorization request carries no state",
             ));
         };
-        let (workspace, source) = self.workspace();
-        let callback = self
-            .consent(
-                &browser,
-                &authorize,
-                AutoConsent::Allow { workspace, source },
-            )
-            .await?;
+        let callback = self.allowed(&browser, &authorize).await?;
         let mark = self.sandbox.journal_mark();
         let page = deliver(&browser, &change(&callback, &state)).await?;
         Ok(self.judge_refusal(mark, &page, &format!("a callback {how}")))
@@ -220,14 +206,7 @@ impl Kit {
         let (second, user) = self.browser();
         let authorize = self.begin(&second, user).await?;
         let same = authorize.state() == Some(first_state.as_str());
-        let (workspace, source) = self.workspace();
-        let callback = self
-            .consent(
-                &second,
-                &authorize,
-                AutoConsent::Allow { workspace, source },
-            )
-            .await?;
+        let callback = self.allowed(&second, &authorize).await?;
         let mark = self.sandbox.journal_mark();
         let page = deliver(&second, &with_param(&callback, "state", Some(&first_state))).await?;
         let verdict = self.judge_refusal(mark, &page, "a callback with another browser's state");
@@ -246,14 +225,7 @@ impl Kit {
     pub(super) async fn callback_replay(&self) -> Step<Verdict> {
         let (browser, user) = self.browser();
         let authorize = self.begin(&browser, user).await?;
-        let (workspace, source) = self.workspace();
-        let callback = self
-            .consent(
-                &browser,
-                &authorize,
-                AutoConsent::Allow { workspace, source },
-            )
-            .await?;
+        let callback = self.allowed(&browser, &authorize).await?;
         let code = callback
             .query_pairs()
             .find(|(name, _)| name == "code")

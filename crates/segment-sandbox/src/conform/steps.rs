@@ -139,19 +139,20 @@ impl Kit {
         }
     }
 
+    /// The sandbox allows the authorization request, on a new workspace (and source): the
+    /// callback it sends the browser to.
+    pub(super) async fn allowed(&self, browser: &Browser, authorize: &Authorize) -> Step<Url> {
+        let (workspace, source) = self.workspace();
+        self.consent(browser, authorize, AutoConsent::Allow { workspace, source })
+            .await
+    }
+
     /// A browser that went through the flow (the sandbox allowing, on a new workspace), with
     /// the install the app made.
     pub(super) async fn installed(&self) -> Step<Installed> {
         let (browser, user) = self.browser();
         let authorize = self.begin(&browser, user).await?;
-        let (workspace, source) = self.workspace();
-        let callback = self
-            .consent(
-                &browser,
-                &authorize,
-                AutoConsent::Allow { workspace, source },
-            )
-            .await?;
+        let callback = self.allowed(&browser, &authorize).await?;
         let mark = self.sandbox.journal_mark();
         let page = deliver(&browser, &callback).await?;
         let exchange = self
