@@ -440,7 +440,7 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
 
     async fn save_token(&self, user: &Id, token: &InstallToken) -> Result<bool, Error> {
         let written = self.written(user, token);
-        queries!(self, |q| q.save_token(written))
+        queries!(self, |q| q.save_token(written, None))
     }
 
     async fn refused(&self, user: &Id, name: &InstallName, reason: &str) -> Result<(), Error> {
@@ -491,7 +491,7 @@ impl<Id: Display + Send + Sync> InstallStore<Id> for SqlStore {
     ) -> Result<bool, Error> {
         let written = self.written(user, token);
         queries!(self, |q| q
-            .save_refreshed(written, lease.timestamp_millis()))
+            .save_token(written, Some(lease.timestamp_millis())))
     }
 
     async fn end_refresh_lease(&self, user: &Id, name: &InstallName) -> Result<(), Error> {

@@ -178,34 +178,15 @@ where
         Ok(done.is_some())
     }
 
-    pub async fn save_token(&self, written: Written) -> Result<bool, Error> {
+    /// A new token for the user's connected install; with `lease`, only while the lease taken
+    /// until then is held (the row still carries that lease, and it has not lapsed).
+    pub async fn save_token(&self, written: Written, lease: Option<i64>) -> Result<bool, Error> {
         let done: Option<(String,)> = sqlx::query_as(
             "UPDATE segment_installs
              SET token_sealed = $1, token_sha256 = $2, token_expires_at = $3, used_at = $4,
                  refused_reason = NULL, refused_at = NULL, refresh_lease_until = NULL
              WHERE user_id = $5 AND install_name = $6 AND disconnected_at IS NULL
-             RETURNING install_name",
-        )
-        .bind(written.sealed)
-        .bind(written.sha256)
-        .bind(written.expires_at)
-        .bind(written.now)
-        .bind(written.user)
-        .bind(written.name)
-        .fetch_optional(self.0)
-        .await?;
-        Ok(done.is_some())
-    }
-
-    /// [`Queries::save_token`], only while the lease taken until `lease` is held: the row
-    /// still carries that lease, and it has not lapsed.
-    pub async fn save_refreshed(&self, written: Written, lease: i64) -> Result<bool, Error> {
-        let done: Option<(String,)> = sqlx::query_as(
-            "UPDATE segment_installs
-             SET token_sealed = $1, token_sha256 = $2, token_expires_at = $3, used_at = $4,
-                 refused_reason = NULL, refused_at = NULL, refresh_lease_until = NULL
-             WHERE user_id = $5 AND install_name = $6 AND disconnected_at IS NULL
-                 AND refresh_lease_until = $7 AND refresh_lease_until >= $4
+                 AND ($7 IS NULL OR (refresh_lease_until = $7 AND refresh_lease_until >= $4))
              RETURNING install_name",
         )
         .bind(written.sealed)
