@@ -1,12 +1,13 @@
 //! What reached Segment's endpoints, in order: every call to the token endpoint and the Config
 //! API (never the sandbox's own pages), with its answer. The conformance kit judges an app by it
 //! (`conform`); a test can read it too ([`Sandbox::calls_since`]). The last [`JOURNAL_LEN`]
-//! calls are kept.
+//! calls are kept, from the first [`Sandbox::journal_mark`] on.
 //!
 //! It holds no secret: a token exchange is described by how the client authenticated, the
 //! `redirect_uri` it sent, whether it sent a PKCE verifier, and the code's hash.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use actix_web::HttpRequest;
@@ -85,6 +86,9 @@ pub(crate) struct Arrival {
 impl Arrival {
     /// The arrival of `request`, if it is for one of Segment's endpoints.
     pub(crate) fn of(sandbox: &Sandbox, request: &ServiceRequest) -> Option<Arrival> {
+        if !sandbox.journaling.load(Ordering::Relaxed) {
+            return None;
+        }
         let full = request.path();
         let path = full.strip_prefix(&sandbox.base_path).unwrap_or(full);
         let endpoint = Endpoint::of(path)?;
@@ -149,7 +153,9 @@ impl Journal {
 
 impl Sandbox {
     /// A mark in the journal: [`Sandbox::calls_since`] it returns the calls made after now.
+    /// The first mark turns the journal on (until then nothing is recorded).
     pub fn journal_mark(&self) -> u64 {
+        self.journaling.store(true, Ordering::Relaxed);
         self.world().journal.next_seq
     }
 

@@ -90,6 +90,9 @@ pub struct Sandbox {
     world: Mutex<World>,
     /// For the credential tests it makes against the partner's API.
     http: reqwest::Client,
+    /// Whether calls are recorded in the journal: from the first [`Sandbox::journal_mark`] on,
+    /// so that a sandbox nobody reads the journal of (the demo's) spends nothing on it.
+    journaling: std::sync::atomic::AtomicBool,
 }
 
 impl Sandbox {
@@ -124,6 +127,7 @@ impl Sandbox {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            journaling: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
