@@ -169,9 +169,8 @@ pub async fn guard(
             .unwrap_or_default();
         let allowed = request
             .app_data::<web::Data<Sandbox>>()
-            .map(|sandbox| sandbox.world().allowed_hosts.clone())
-            .unwrap_or_default();
-        if !host_allowed(host, &allowed) {
+            .is_some_and(|sandbox| host_allowed(host, &sandbox.world().allowed_hosts));
+        if !allowed {
             return Ok(request.into_response(
                 HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body(
                     "This sandbox does not answer on this host name. Open it on the name it was \
