@@ -740,6 +740,10 @@ mod tests {
         let mut read = read.into_inner();
         read.extend(FILE_SETTINGS.iter().map(|name| format!("{name}_FILE")));
         read.extend(["LOG_FORMAT".to_owned(), "RUST_LOG".to_owned()]);
+        // The page describes the default build, whose sandbox reads this one.
+        if !cfg!(feature = "sandbox") {
+            read.insert("SANDBOX_PUBLIC".to_owned());
+        }
 
         let page = include_str!("../../docs/settings.md");
         let listed: BTreeSet<String> = page

@@ -692,8 +692,13 @@ async fn workspaces_have_a_name_length_and_a_count_limit() {
         "{body}"
     );
     // A body over the control endpoints' 16 KB is refused as it arrives: a 413, or, when the
-    // client is still sending, the connection closed under it.
-    match add("big".into(), "x".repeat(2_000_000)).await {
+    // client is still sending, the connection closed under it (on a client of its own, so that
+    // the closed connection is not the next request's).
+    let big = reqwest::Client::new()
+        .post(format!("{}/workspaces", segment.base))
+        .json(&json!({"slug": "big", "display_name": "x".repeat(2_000_000)}))
+        .send();
+    match big.await {
         Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
         Err(error) => assert!(!error.is_timeout(), "{error}"),
     }
