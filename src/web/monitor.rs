@@ -137,7 +137,7 @@ fn blank_page(
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("destination", target.destination.as_str())
             .finish();
-        format!("&{query}")
+        format!("{query}&")
     } else {
         String::new()
     };
@@ -148,14 +148,7 @@ fn blank_page(
         status_class: "absent",
         source: target.source.to_string(),
         named,
-        ranges: MetricsRange::ALL
-            .into_iter()
-            .map(|r| RangeLink {
-                href: format!("/destination/monitor?range={}{also}", r.as_str()),
-                label: r.label(),
-                current: r == range,
-            })
-            .collect(),
+        ranges: range_links(&format!("/destination/monitor?{also}range="), range),
         window: describe(range, window),
         panel: None,
         totals: Vec::new(),
@@ -169,6 +162,19 @@ fn blank_page(
         range: range.as_str(),
         demo_clock: false,
     }
+}
+
+/// A link to each range: `to` and the range's name (`/workspace/monitor?range=`), the one
+/// shown marked.
+pub fn range_links(to: &str, shown: MetricsRange) -> Vec<RangeLink> {
+    MetricsRange::ALL
+        .into_iter()
+        .map(|r| RangeLink {
+            href: format!("{to}{}", r.as_str()),
+            label: r.label(),
+            current: r == shown,
+        })
+        .collect()
 }
 
 /// The form of `POST /destination/monitor/later`.

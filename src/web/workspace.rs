@@ -14,8 +14,8 @@ use super::chart::count;
 use super::enable::Enable;
 use super::error::WebError;
 use super::extract::Connected;
-use super::monitor::{MonitorParams, panel, range_of};
-use super::pages::{Layout, RangeLink, WorkspaceMonitorPage, WorkspaceRow, render};
+use super::monitor::{MonitorParams, panel, range_links, range_of};
+use super::pages::{Layout, WorkspaceMonitorPage, WorkspaceRow, render};
 use super::session::TypedSession;
 use super::state::Site;
 use crate::segment::delivery::{DeliverySummary, MetricsRange, Window};
@@ -74,14 +74,7 @@ pub async fn show(
         layout: Layout::with_forms(site.sandbox, &session),
         workspace: workspace.to_string(),
         scope,
-        ranges: MetricsRange::ALL
-            .into_iter()
-            .map(|r| RangeLink {
-                href: format!("/workspace/monitor?range={}", r.as_str()),
-                label: r.label(),
-                current: r == range,
-            })
-            .collect(),
+        ranges: range_links("/workspace/monitor?range=", range),
         range: range.label(),
         rows,
         problem,
