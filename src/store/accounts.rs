@@ -74,13 +74,6 @@ fn account_by(column: &str) -> String {
 static BY_LOGIN: LazyLock<String> = LazyLock::new(|| account_by("login_hash"));
 static BY_USER: LazyLock<String> = LazyLock::new(|| account_by("user_id"));
 
-/// The columns of an [`Account`], a literal for `concat!`.
-macro_rules! account_columns {
-    () => {
-        "id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed"
-    };
-}
-
 /// How an account is found: by the demo cookie's credential (hashed), or by the partner's own
 /// user id.
 enum AccountBy<'a> {
@@ -100,11 +93,11 @@ impl Store {
         let key = ApiKey::generate();
         let login = LoginToken::generate();
         let hash = key.hash();
-        let sql = concat!(
-            "INSERT INTO segment_accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
-             VALUES ($1, $2, $3, $4, $5) RETURNING ",
-            account_columns!()
-        );
+        let sql = "INSERT INTO segment_accounts
+                       (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
+                   VALUES ($1, $2, $3, $4, $5)
+                   RETURNING id, created_at, api_key_prefix, api_key_hash, key_verified_at,
+                       api_key_sealed";
         let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
         let account = on!(self.db, write, |conn| {
             query_as(sql)
@@ -191,11 +184,9 @@ impl Store {
 
     /// The account whose current key this is.
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM segment_accounts WHERE api_key_hash = $1"
-        );
+        let sql =
+            "SELECT id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed
+                   FROM segment_accounts WHERE api_key_hash = $1";
         Ok(on!(self.db, read, |conn| {
             query_as(sql).bind(key.hash()).fetch_optional(conn).await?
         }))
