@@ -18,8 +18,7 @@ impl Kit {
             ));
         };
         let installed = self.installed().await?;
-        let mark = self.sandbox.journal_mark();
-        let page = self.probe(&installed.browser).await?;
+        let (page, calls) = self.probe_with_calls(&installed.browser).await?;
         if !page.status.is_success() {
             return Err(Verdict::failed(format!(
                 "the probe page ({}) answered {} before anything went wrong",
@@ -27,7 +26,7 @@ impl Kit {
                 page.status.as_u16()
             )));
         }
-        let Some(first) = self.sandbox.calls_since(mark).into_iter().next() else {
+        let Some(first) = calls.into_iter().next() else {
             return Err(Verdict::failed(format!(
                 "the probe page ({}) made no call to Segment",
                 path(probe)
@@ -49,12 +48,17 @@ impl Kit {
             .map_err(|e| Verdict::failed(format!("the probe page: {e}")))
     }
 
+    /// Opens the probe page: the page, and the calls to Segment it made.
+    async fn probe_with_calls(&self, browser: &Browser) -> Step<(Page, Vec<Call>)> {
+        let mark = self.sandbox.journal_mark();
+        let page = self.probe(browser).await?;
+        Ok((page, self.sandbox.calls_since(mark)))
+    }
+
     pub(super) async fn token_expired(&self) -> Step<Verdict> {
         let (installed, _) = self.probed().await?;
         self.sandbox.world().expire_tokens(installed.install);
-        let mark = self.sandbox.journal_mark();
-        let page = self.probe(&installed.browser).await?;
-        let calls = self.sandbox.calls_since(mark);
+        let (page, calls) = self.probe_with_calls(&installed.browser).await?;
         let status = page.status.as_u16();
         let refreshes: Vec<&Call> = calls
             .iter()
@@ -106,9 +110,7 @@ impl Kit {
         let (installed, _) = self.probed().await?;
         // A workspace owner removed the App in Segment.
         self.sandbox.world().uninstall(installed.install);
-        let mark = self.sandbox.journal_mark();
-        let page = self.probe(&installed.browser).await?;
-        let calls = self.sandbox.calls_since(mark);
+        let (page, calls) = self.probe_with_calls(&installed.browser).await?;
         let status = page.status.as_u16();
         if calls.len() > 2 {
             return Ok(Verdict::failed(format!(
@@ -148,12 +150,9 @@ impl Kit {
             kind: FaultKind::Status(429),
             count: 1,
         });
-        let mark = self.sandbox.journal_mark();
-        let page = self.probe(&installed.browser).await?;
+        let (page, calls) = self.probe_with_calls(&installed.browser).await?;
         let status = page.status.as_u16();
-        let same: Vec<Call> = self
-            .sandbox
-            .calls_since(mark)
+        let same: Vec<Call> = calls
             .into_iter()
             .filter(|c| c.method == first.method && c.endpoint == first.endpoint)
             .collect();
