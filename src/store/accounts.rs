@@ -2,15 +2,13 @@
 //! credential ([`LoginToken`], stored hashed) or by API key (stored hashed for lookup and sealed
 //! so Enable can push it).
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use enable_with_segment::Install;
-use enable_with_segment::sql::{INSTALL_COLUMNS, InstallRow};
+use enable_with_segment::sql::InstallRow;
 use sqlx::{FromRow, Row};
 
-use super::db::on;
 use super::keys::{ApiKey, LoginToken};
+use super::queries::{AccountBy, StoredKey, queries};
 use super::{Store, StoreError};
 use crate::segment::InstallName;
 
@@ -27,10 +25,10 @@ pub struct Account {
     api_key_sealed: Option<Vec<u8>>,
 }
 
-/// An account with the install it uses, if any, read from one row of [`Store::account_by`]'s
-/// join: the account's columns prefixed `a_`, then the install's (the flow library's
-/// `InstallRow`; all null without one).
-struct AccountRow(Account, Option<InstallRow>);
+/// An account with the install it uses, if any, read from one row of
+/// [`Queries::account_by`](super::queries::Queries::account_by)'s join: the account's columns
+/// prefixed `a_`, then the install's (the flow library's `InstallRow`; all null without one).
+pub(super) struct AccountRow(Account, Option<InstallRow>);
 
 impl<'r, R: Row> FromRow<'r, R> for AccountRow
 where
@@ -58,57 +56,33 @@ where
     }
 }
 
-/// The query that finds an account by `$2` in `column`, with its install named `$1`: one round
-/// trip for what every page needs to know about the visitor (the install is the flow
-/// library's row, keyed by the account's id as text).
-fn account_by(column: &str) -> String {
-    format!(
-        "SELECT a.id AS a_id, a.created_at AS a_created_at, a.api_key_prefix AS a_api_key_prefix,
-                a.api_key_hash AS a_api_key_hash, a.key_verified_at AS a_key_verified_at,
-                a.api_key_sealed AS a_api_key_sealed, {INSTALL_COLUMNS}
-         FROM segment_accounts a LEFT JOIN segment_installs i
-             ON i.user_id = CAST(a.id AS TEXT) AND i.install_name = $1
-         WHERE a.{column} = $2"
-    )
-}
-static BY_LOGIN: LazyLock<String> = LazyLock::new(|| account_by("login_hash"));
-static BY_USER: LazyLock<String> = LazyLock::new(|| account_by("user_id"));
-
-/// How an account is found: by the demo cookie's credential (hashed), or by the partner's own
-/// user id.
-enum AccountBy<'a> {
-    Login(&'a str),
-    User(&'a str),
-}
-
 /// What the API key is sealed for: the key's own hash, which the row holds next to it.
 fn key_row(hash: &str) -> String {
     format!("accounts/api_key/{hash}")
 }
 
 impl Store {
+    /// `key` as it is stored: its prefix, its hash, and the key sealed.
+    fn stored_key(&self, key: &ApiKey) -> StoredKey {
+        let hash = key.hash();
+        StoredKey {
+            prefix: key.display_prefix(),
+            sealed: self.sealer.seal(key.expose().as_bytes(), &key_row(&hash)),
+            hash,
+        }
+    }
+
     /// A new account, with a new API key and a login credential (both returned in full only
     /// here).
     pub async fn create_account(&self) -> Result<(Account, ApiKey, LoginToken), StoreError> {
         let key = ApiKey::generate();
         let login = LoginToken::generate();
-        let hash = key.hash();
-        let sql = "INSERT INTO segment_accounts
-                       (created_at, api_key_prefix, api_key_hash, api_key_sealed, login_hash)
-                   VALUES ($1, $2, $3, $4, $5)
-                   RETURNING id, created_at, api_key_prefix, api_key_hash, key_verified_at,
-                       api_key_sealed";
-        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
-        let account = on!(self.db, write, |conn| {
-            query_as(sql)
-                .bind(Utc::now())
-                .bind(key.display_prefix())
-                .bind(&hash)
-                .bind(&sealed)
-                .bind(login.hash())
-                .fetch_one(conn)
-                .await?
-        });
+        let stored = self.stored_key(&key);
+        let account = queries!(self.db, |q| q.create_account(
+            stored,
+            login.hash(),
+            Utc::now()
+        ))?;
         Ok((account, key, login))
     }
 
@@ -120,28 +94,19 @@ impl Store {
         login: &LoginToken,
         in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<Install>)>, StoreError> {
-        self.account_by(AccountBy::Login(&login.hash()), in_use)
+        self.account_by(AccountBy::Login, login.hash(), in_use)
             .await
     }
 
     /// An account, found by `by`, with its install named `in_use`, in one query.
     async fn account_by(
         &self,
-        by: AccountBy<'_>,
+        by: AccountBy,
+        value: String,
         in_use: Option<&InstallName>,
     ) -> Result<Option<(Account, Option<Install>)>, StoreError> {
-        let (sql, value) = match by {
-            AccountBy::Login(hash) => (BY_LOGIN.as_str(), hash),
-            AccountBy::User(id) => (BY_USER.as_str(), id),
-        };
-        // The statements are this file's own, and their values bound.
-        let row: Option<AccountRow> = on!(self.db, read, |conn| {
-            query_as(sqlx::AssertSqlSafe(sql))
-                .bind(in_use.map(InstallName::as_str))
-                .bind(value)
-                .fetch_optional(conn)
-                .await?
-        });
+        let install = in_use.map(|name| name.as_str().to_owned());
+        let row = queries!(self.db, |q| q.account_by(by, value, install))?;
         let Some(AccountRow(account, install)) = row else {
             return Ok(None);
         };
@@ -157,39 +122,24 @@ impl Store {
         user_id: &str,
         in_use: Option<&InstallName>,
     ) -> Result<(Account, Option<Install>), StoreError> {
-        if let Some(found) = self.account_by(AccountBy::User(user_id), in_use).await? {
+        let user = || user_id.to_owned();
+        if let Some(found) = self.account_by(AccountBy::User, user(), in_use).await? {
             return Ok(found);
         }
-        let key = ApiKey::generate();
-        let hash = key.hash();
-        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
-        on!(self.db, write, |conn| {
-            query(
-                "INSERT INTO segment_accounts (created_at, api_key_prefix, api_key_hash, api_key_sealed, user_id)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
-            )
-            .bind(Utc::now())
-            .bind(key.display_prefix())
-            .bind(&hash)
-            .bind(&sealed)
-            .bind(user_id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
-        self.account_by(AccountBy::User(user_id), in_use)
+        let stored = self.stored_key(&ApiKey::generate());
+        queries!(self.db, |q| q.create_user_account(
+            stored,
+            user(),
+            Utc::now()
+        ))?;
+        self.account_by(AccountBy::User, user(), in_use)
             .await?
             .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
 
     /// The account whose current key this is.
     pub async fn account_by_key(&self, key: &ApiKey) -> Result<Option<Account>, StoreError> {
-        let sql =
-            "SELECT id, created_at, api_key_prefix, api_key_hash, key_verified_at, api_key_sealed
-                   FROM segment_accounts WHERE api_key_hash = $1";
-        Ok(on!(self.db, read, |conn| {
-            query_as(sql).bind(key.hash()).fetch_optional(conn).await?
-        }))
+        Ok(queries!(self.db, |q| q.account_by_key(key.hash()))?)
     }
 
     /// The account's API key, unsealed. Fails if it was sealed under another `SESSION_KEY`
@@ -208,57 +158,20 @@ impl Store {
     /// Replaces the account's key: the old one stops working at once.
     pub async fn rotate_key(&self, id: i64) -> Result<ApiKey, StoreError> {
         let key = ApiKey::generate();
-        let hash = key.hash();
-        let sealed = self.sealer.seal(key.expose().as_bytes(), &key_row(&hash));
-        on!(self.db, write, |conn| {
-            query(
-                "UPDATE segment_accounts SET api_key_prefix = $1, api_key_hash = $2, api_key_sealed = $3,
-                     key_verified_at = NULL
-                 WHERE id = $4",
-            )
-            .bind(key.display_prefix())
-            .bind(&hash)
-            .bind(&sealed)
-            .bind(id)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
+        let stored = self.stored_key(&key);
+        queries!(self.db, |q| q.replace_key(id, stored))?;
         Ok(key)
     }
 
     /// Records that a credential test passed with the account's current key.
     pub async fn mark_key_verified(&self, id: i64) -> Result<(), StoreError> {
-        on!(self.db, write, |conn| {
-            query("UPDATE segment_accounts SET key_verified_at = $1 WHERE id = $2")
-                .bind(Utc::now())
-                .bind(id)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-        Ok(())
+        Ok(queries!(self.db, |q| q.mark_key_verified(id, Utc::now()))?)
     }
 
     /// Revokes the account's login credential: no copy of the cookie opens it any more. An
     /// account that holds no install is of no use to anyone then, and is removed.
     pub async fn revoke_login(&self, id: i64) -> Result<(), StoreError> {
-        on!(self.db, transaction, |conn| {
-            query("UPDATE segment_accounts SET login_hash = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            query(
-                "DELETE FROM segment_accounts WHERE id = $1
-                     AND NOT EXISTS (SELECT 1 FROM segment_installs
-                                     WHERE user_id = CAST(segment_accounts.id AS TEXT))",
-            )
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
+        Ok(queries!(self.db, |q| q.revoke_login(id))?)
     }
 
     /// Removes accounts made before `before` that never kept an install (a demo visitor who
@@ -267,27 +180,12 @@ impl Store {
         &self,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let removed: u64 = on!(self.db, write, |conn| {
-            query(
-                "DELETE FROM segment_accounts WHERE created_at < $1
-                     AND NOT EXISTS (SELECT 1 FROM segment_installs
-                                     WHERE user_id = CAST(segment_accounts.id AS TEXT))",
-            )
-            .bind(before)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(removed)
+        Ok(queries!(self.db, |q| q.remove_unused_accounts(before))?)
     }
 
     /// How many accounts there are (for the inspector of a demo, and tests).
     pub async fn account_count(&self) -> Result<i64, StoreError> {
-        Ok(on!(self.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM segment_accounts")
-                .fetch_one(conn)
-                .await?
-        }))
+        Ok(queries!(self.db, |q| q.account_count())?)
     }
 }
 

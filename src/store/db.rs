@@ -2,16 +2,14 @@
 //!
 //! Both are sqlx's: a `SqlitePool` or a `PgPool`, with sqlx's own types and row mapping. Every
 //! query is written once, in SQL both understand, with `$1, $2, …` placeholders (sqlx's SQLite
-//! driver reads `$N` as the N-th argument, as Postgres does). [`on!`] runs it on the pool at
-//! hand; its two arms are the same sqlx calls on the two pool types (Rust needs the types to
-//! be known), so each query is type-checked against both. How a transaction starts differs, and
-//! that lives here. (sqlx's own one-type-for-both, `AnyPool`, would need no macro, but it takes
-//! no chrono times, which every table here holds.)
+//! driver reads `$N` as the N-th argument, as Postgres does), in `queries.rs`, generic over
+//! the database. (sqlx's own one-type-for-both, `AnyPool`, would need no generics, but it takes
+//! no chrono times, which the tables here hold.)
 //!
 //! SQLite: WAL, so readers never wait for the writer; a statement waits up to [`BUSY_TIMEOUT`]
-//! for another connection's write lock. A transaction starts with `BEGIN IMMEDIATE` (it takes
-//! the write lock first: one that reads, then writes, would otherwise fail in WAL mode if
-//! another connection wrote in between).
+//! for another connection's write lock. A transaction writes first, so it takes the write lock
+//! at its first statement (one that read, then wrote, could fail in WAL mode if another
+//! connection wrote in between).
 //!
 //! Postgres: one sqlx `PgPool`, shared by every worker, without the test on acquire (the server
 //! closes nothing on its own on loopback or a private network, and a broken connection fails its
@@ -306,55 +304,6 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
         .test_before_acquire(false)
         .connect_lazy_with(options))
 }
-
-/// Runs `$body` with `$conn` bound to the store's database `$db`:
-/// - `read` and `write`: the pool (each query takes a connection for itself);
-/// - `transaction`: a `&mut` connection in a transaction that is committed when `$body` returns
-///   `Ok` (SQLite: `BEGIN IMMEDIATE`, see the module's doc).
-///
-/// `$body` is expanded once per pool type, so the same SQL and binds are checked for both. It
-/// may use `?` for `sqlx::Error` and `StoreError`.
-macro_rules! on {
-    ($db:expr, transaction, |$conn:ident| $body:expr) => {
-        match &*$db {
-            $crate::store::db::Db::Sqlite(pool) => {
-                #[allow(unused_imports)]
-                use sqlx::{query, query_as, query_scalar};
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let $conn = &mut *tx;
-                let done = $body;
-                tx.commit().await?;
-                done
-            }
-            $crate::store::db::Db::Postgres(pool) => {
-                #[allow(unused_imports)]
-                use sqlx::{query, query_as, query_scalar};
-                let mut tx = pool.begin().await?;
-                let $conn = &mut *tx;
-                let done = $body;
-                tx.commit().await?;
-                done
-            }
-        }
-    };
-    ($db:expr, $kind:ident, |$conn:ident| $body:expr) => {
-        match &*$db {
-            $crate::store::db::Db::Sqlite(pool) => {
-                #[allow(unused_imports)]
-                use sqlx::{query, query_as, query_scalar};
-                let $conn = pool;
-                $body
-            }
-            $crate::store::db::Db::Postgres(pool) => {
-                #[allow(unused_imports)]
-                use sqlx::{query, query_as, query_scalar};
-                let $conn = pool;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use on;
 
 #[cfg(test)]
 mod tests {

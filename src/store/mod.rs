@@ -19,6 +19,7 @@
 pub mod accounts;
 mod db;
 mod keys;
+mod queries;
 pub mod redis_sessions;
 pub mod sessions;
 
@@ -29,8 +30,8 @@ use chrono::Utc;
 
 use crate::crypto::{MasterKey, OpenError, Sealer};
 pub use db::describe as describe_database;
-use db::on;
 pub use db::{Db, MIGRATIONS_TABLE, Migrations};
+use queries::queries;
 
 pub use accounts::Account;
 pub use enable_with_segment::sql::SqlStore;
@@ -108,21 +109,8 @@ impl Store {
         migrations: Migrations,
     ) -> Result<(Store, MasterKey), StoreError> {
         let db = Arc::new(Db::open(url, migrations).await?);
-        let generated = MasterKey::generate();
-        on!(db, write, |conn| {
-            query(
-                "INSERT INTO segment_demo_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(generated.to_base64())
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
-        let kept: String = on!(db, read, |conn| {
-            query_scalar("SELECT key FROM segment_demo_key WHERE id = 1")
-                .fetch_one(conn)
-                .await?
-        });
+        let generated = MasterKey::generate().to_base64();
+        let kept = queries!(db, |q| q.demo_key(generated))?;
         let key = MasterKey::parse(&kept).map_err(|e| StoreError::DemoKey(e.to_string()))?;
         Ok((Store::on(db, &key), key))
     }
@@ -151,10 +139,7 @@ impl Store {
 
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on!(self.db, read, |conn| {
-            query("SELECT 1").execute(conn).await?.rows_affected()
-        });
-        Ok(())
+        Ok(queries!(self.db, |q| q.ping())?)
     }
 
     /// The browser sessions, in the same database.
@@ -332,17 +317,21 @@ pub(crate) mod test_support {
                 "INSERT INTO {table} (version, description, success, checksum, execution_time) \
                  VALUES (99991231000001, 'from a newer version', TRUE, $1, 0)"
             );
-            let done: Result<(), sqlx::Error> = async {
-                on!(store.db, write, |conn| {
-                    query(sqlx::AssertSqlSafe(insert.clone()))
-                        .bind(vec![0_u8])
-                        .execute(conn)
-                        .await
-                        .map(|_| ())
-                })
+            // The statement is the test's own.
+            let insert = sqlx::AssertSqlSafe(insert);
+            match &*store.db {
+                Db::Sqlite(pool) => sqlx::query(insert)
+                    .bind(vec![0_u8])
+                    .execute(pool)
+                    .await
+                    .map(drop),
+                Db::Postgres(pool) => sqlx::query(insert)
+                    .bind(vec![0_u8])
+                    .execute(pool)
+                    .await
+                    .map(drop),
             }
-            .await;
-            done.unwrap();
+            .unwrap();
         }
         for migrations in [Migrations::Apply, Migrations::Require] {
             let again = Store::open_with(&db.1, &MasterKey::generate(), migrations).await;
@@ -357,13 +346,19 @@ pub(crate) mod test_support {
         for<'r> T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
         for<'r> T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
     {
-        let value: Result<T, StoreError> = async {
-            Ok(on!(store.db, read, |conn| {
-                query_scalar(sql).bind(key).fetch_one(conn).await?
-            }))
+        match &*store.db {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).bind(key).fetch_one(pool).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).bind(key).fetch_one(pool).await,
         }
-        .await;
-        value.unwrap()
+        .unwrap()
+    }
+
+    /// `SELECT COUNT(*) …` on the store's database (for tests that look at what is stored).
+    pub async fn count(store: &Store, sql: &'static str) -> Result<i64, sqlx::Error> {
+        match &*store.db {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
     }
 }
 
@@ -372,7 +367,7 @@ pub(crate) mod test_support {
 /// stay apart (`segment_*`, `segment_migrations`), and either migrator runs again untroubled.
 #[cfg(test)]
 mod a_partner_database {
-    use super::test_support::{Backend, temp_db};
+    use super::test_support::{Backend, count, temp_db};
     use super::*;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
 
@@ -480,12 +475,12 @@ mod a_partner_database {
         }
         let store = Store::open(&temp.1, &MasterKey::generate()).await.unwrap();
         assert_eq!(store.account_count().await.unwrap(), 1);
-        let baseline: i64 = on!(store.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM segment_migrations WHERE version = 20261203000001")
-                .fetch_one(conn)
-                .await
-                .unwrap()
-        });
+        let baseline = count(
+            &store,
+            "SELECT COUNT(*) FROM segment_migrations WHERE version = 20261203000001",
+        )
+        .await
+        .unwrap();
         assert_eq!(baseline, 1, "the schema is recorded once, as applied");
         // And it opens again as any database does.
         let again = Store::open_with(&temp.1, &MasterKey::generate(), Migrations::Require).await;
@@ -522,7 +517,7 @@ mod a_partner_database {
 /// opens), and the app's table is gone.
 #[cfg(test)]
 mod installs_move_to_the_library {
-    use super::test_support::{Backend, temp_db, token};
+    use super::test_support::{Backend, count, temp_db, token};
     use super::*;
     use chrono::DateTime;
     use enable_with_segment::InstallStore;
@@ -649,13 +644,9 @@ mod installs_move_to_the_library {
         // The app's own table and the holding one are gone; opened again, nothing moves twice.
         let again = Store::open_with(&temp.1, &key, Migrations::Require).await;
         assert!(again.is_ok(), "{again:?}");
-        let left: i64 = on!(store.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM segment_installs_moving")
-                .fetch_one(conn)
-                .await
-                .map(|_: i64| 1)
-                .unwrap_or(0)
-        });
+        let left = count(&store, "SELECT COUNT(*) FROM segment_installs_moving")
+            .await
+            .map_or(0, |_| 1);
         assert_eq!(left, 0, "the holding table is still there");
     }
 

@@ -17,8 +17,9 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use chrono::Utc;
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::db::{Db, on};
+use super::db::Db;
 use super::keys::hash;
+use super::queries::queries;
 use crate::config::SessionLimits;
 use crate::crypto::Sealer;
 
@@ -56,95 +57,39 @@ impl SqlSessionStore {
     async fn insert(&self, state: &State) -> Result<SessionKey, anyhow::Error> {
         let id = Alphanumeric.sample_string(&mut rand::rng(), 64);
         let id_hash = hash(&id);
-        let now = now_ms();
         let sealed = self.seal(state, &id_hash)?;
-        on!(self.db, write, |conn| {
-            query(
-                "INSERT INTO segment_sessions (id_hash, state, created_at, last_seen_at)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&id_hash)
-            .bind(&sealed)
-            .bind(now)
-            .bind(now)
-            .execute(conn)
-            .await?
-            .rows_affected()
-        });
+        queries!(self.db, |q| q.insert_session(id_hash, sealed, now_ms()))?;
         Ok(SessionKey::try_from(id)?)
     }
 
     /// Deletes every session that has ended. Returns how many.
     pub async fn remove_expired(&self) -> Result<u64, sqlx::Error> {
-        let now = now_ms();
-        Ok(on!(self.db, write, |conn| {
-            query("DELETE FROM segment_sessions WHERE last_seen_at <= $1 OR created_at <= $2")
-                .bind(self.limits.ended_before(now).0)
-                .bind(self.limits.ended_before(now).1)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        }))
+        let (idle_before, begun_before) = self.limits.ended_before(now_ms());
+        queries!(self.db, |q| q
+            .remove_ended_sessions(idle_before, begun_before))
     }
 
     /// How many sessions are stored (ended or not).
     pub async fn count(&self) -> Result<i64, sqlx::Error> {
-        Ok(on!(self.db, read, |conn| {
-            query_scalar("SELECT COUNT(*) FROM segment_sessions")
-                .fetch_one(conn)
-                .await?
-        }))
+        queries!(self.db, |q| q.session_count())
     }
-}
 
-impl SqlSessionStore {
     async fn row(&self, id_hash: &str) -> Result<Option<(Vec<u8>, i64, i64)>, sqlx::Error> {
-        Ok(on!(self.db, read, |conn| {
-            query_as(
-                "SELECT state, created_at, last_seen_at FROM segment_sessions WHERE id_hash = $1",
-            )
-            .bind(id_hash)
-            .fetch_optional(conn)
-            .await?
-        }))
+        queries!(self.db, |q| q.session(id_hash.to_owned()))
     }
 
     async fn remove(&self, id_hash: &str) -> Result<(), sqlx::Error> {
-        on!(self.db, write, |conn| {
-            query("DELETE FROM segment_sessions WHERE id_hash = $1")
-                .bind(id_hash)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-        Ok(())
+        queries!(self.db, |q| q.remove_session(id_hash.to_owned()))
     }
 
-    /// Moves the session's last use to `now`, with new entries if `sealed` is given. `false`
+    /// Moves the session's last use to now, with new entries if `sealed` is given. `false`
     /// if there is no such session (any more).
     async fn touch(&self, id_hash: &str, sealed: Option<Vec<u8>>) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let updated = on!(self.db, write, |conn| {
-            match &sealed {
-                Some(sealed) => query(
-                    "UPDATE segment_sessions SET state = $1, last_seen_at = $2 WHERE id_hash = $3",
-                )
-                .bind(sealed)
-                .bind(now)
-                .bind(id_hash)
-                .execute(conn)
-                .await?,
-                None => {
-                    query("UPDATE segment_sessions SET last_seen_at = $1 WHERE id_hash = $2")
-                        .bind(now)
-                        .bind(id_hash)
-                        .execute(conn)
-                        .await?
-                }
-            }
-            .rows_affected()
-        });
-        Ok(updated > 0)
+        queries!(self.db, |q| q.touch_session(
+            id_hash.to_owned(),
+            sealed,
+            now_ms()
+        ))
     }
 }
 
