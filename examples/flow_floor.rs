@@ -23,7 +23,7 @@ use actix_web::cookie::Cookie;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use rand::Rng;
 use segment_partnerapp::config::Settings;
-use segment_partnerapp::secret::{AuthorizationCode, OAuthState, PkceVerifier};
+use segment_partnerapp::secret::{AuthorizationCode, CsrfToken, PkceCodeVerifier};
 use segment_partnerapp::segment::{DestinationSlug, InstallToken, SegmentClient};
 use serde::Deserialize;
 
@@ -31,7 +31,7 @@ const COOKIE: &str = "floor";
 
 /// What one browser's flow holds: the pending state, then the install.
 enum Flow {
-    Pending(OAuthState, Option<PkceVerifier>),
+    Pending(CsrfToken, Option<PkceCodeVerifier>),
     Installed(Box<InstallToken>),
 }
 
@@ -87,11 +87,11 @@ async fn callback(
     let Some(Flow::Pending(state, verifier)) = pending else {
         return HttpResponse::BadRequest().body("no flow");
     };
-    if params.state.as_deref() != Some(state.expose()) {
+    if params.state.as_deref() != Some(state.secret()) {
         return HttpResponse::BadRequest().body("state mismatch");
     }
     let code = AuthorizationCode::new(params.code.clone().unwrap_or_default());
-    match floor.segment.exchange_code(&code, verifier.as_ref()).await {
+    match floor.segment.exchange_code(code, verifier).await {
         Ok(install) => {
             let flow = Flow::Installed(Box::new(install));
             floor

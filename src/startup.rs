@@ -406,7 +406,7 @@ pub fn segment_client(settings: &Settings, port: u16) -> Result<SegmentClient, S
                     api_base: local,
                 },
                 sandbox::CLIENT_ID.to_owned(),
-                crate::secret::ClientSecret::new(sandbox::CLIENT_SECRET),
+                crate::secret::ClientSecret::new(sandbox::CLIENT_SECRET.to_owned()),
             )
         }
     };

@@ -13,7 +13,7 @@ use url::Url;
 use std::time::Duration;
 
 use crate::crypto::{KeyError, MasterKey};
-use crate::secret::{ClientSecret, DestinationKey};
+use crate::secret::{ClientSecret, Secret};
 use crate::segment::settings::{self as shared, SettingError};
 use crate::segment::{DestinationSlug, Limits, SegmentScope};
 
@@ -51,7 +51,7 @@ pub struct Settings {
     pub destination_slug: DestinationSlug,
     /// Pushed into the destination's `apiKey` setting by **Enable** instead of the visitor's
     /// own account key: an override for demos. Unset: each account's key.
-    pub destination_api_key: Option<DestinationKey>,
+    pub destination_api_key: Option<Secret>,
     /// The database of accounts, installs and (without Redis) sessions: `sqlite://…` or
     /// `postgres://…`.
     pub database_url: String,
@@ -262,7 +262,7 @@ impl Settings {
         Ok(Settings {
             mode,
             destination_slug,
-            destination_api_key: vars.get("DESTINATION_API_KEY").map(DestinationKey::new),
+            destination_api_key: vars.get("DESTINATION_API_KEY").map(Secret::new),
             database_url,
             redis_url,
             scope,

@@ -164,13 +164,13 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use crate::secret::InstallAccessToken;
+    use crate::secret::AccessToken;
     use crate::segment::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
 
     /// A token good for an hour for the install `install` on `workspace`'s `js` source.
     pub(crate) fn token(install: &str, workspace: &str) -> InstallToken {
         InstallToken {
-            access_token: InstallAccessToken::new(format!("token-for-{install}-0123456789")),
+            access_token: AccessToken::new(format!("token-for-{install}-0123456789")),
             expires_at: Utc::now() + chrono::Duration::hours(1),
             scope: SegmentScope::parse("destination/clearbrain").unwrap(),
             app_name: "apps/1".into(),
@@ -528,7 +528,7 @@ mod installs_move_to_the_library {
         let now = Utc::now();
         let kept = token("installs/7", "acme");
         let sealed = key.sealer().seal(
-            kept.access_token.expose().as_bytes(),
+            kept.access_token.secret().as_bytes(),
             "installs/token/installs/7",
         );
         // The same steps on either pool type: the app's schema as it was (its first
@@ -723,7 +723,7 @@ mod written_before_sqlx {
                 <= 1
         );
         assert!(
-            !install.token.access_token.expose().is_empty(),
+            !install.token.access_token.secret().is_empty(),
             "the token did not unseal"
         );
         assert_eq!(store.account_count().await.unwrap(), 1);

@@ -29,7 +29,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::error::WebError;
 use super::session::TypedSession;
-use crate::secret::DestinationKey;
+use crate::secret::Secret;
 use crate::segment::InstallName;
 use crate::store::{Account, Store, StoreError};
 use enable_with_segment::{FlowError, Install};
@@ -97,10 +97,10 @@ pub trait Login: Send + Sync + 'static {
         &'a self,
         store: &'a Store,
         account: &'a CurrentAccount,
-    ) -> Answer<'a, Result<DestinationKey, WebError>> {
+    ) -> Answer<'a, Result<Secret, WebError>> {
         Box::pin(async move {
             let key = store.api_key(&account.account).map_err(WebError::store)?;
-            Ok(DestinationKey::new(key.expose()))
+            Ok(Secret::new(key.expose()))
         })
     }
 }

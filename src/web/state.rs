@@ -24,7 +24,7 @@ use super::error::WebError;
 use super::login::{CurrentAccount, Login};
 use super::proxy::TrustedProxies;
 use crate::config::Settings;
-use crate::secret::DestinationKey;
+use crate::secret::Secret;
 use crate::segment::DestinationSlug;
 use crate::store::Store;
 
@@ -64,7 +64,7 @@ pub struct Partner {
     pub destination_slug: DestinationSlug,
     /// Pushed instead of the account's own key, when set (`DESTINATION_API_KEY`, a demo
     /// override).
-    key_override: Option<DestinationKey>,
+    key_override: Option<Secret>,
     login: Arc<dyn Login>,
     store: Store,
     /// The destination's display name ("Airship"), once a catalog or destination read said it:
@@ -111,7 +111,7 @@ impl Partner {
 
     /// The key Enable pushes into the destination's API key setting: the demo override if set,
     /// else the visitor's own key, as the login gives it (by default unsealed from the store).
-    pub async fn api_key(&self, account: &CurrentAccount) -> Result<DestinationKey, WebError> {
+    pub async fn api_key(&self, account: &CurrentAccount) -> Result<Secret, WebError> {
         match &self.key_override {
             Some(key) => Ok(key.clone()),
             None => self.login.api_key(&self.store, account).await,
@@ -124,7 +124,7 @@ impl Partner {
     }
 
     /// The demo override (`DESTINATION_API_KEY`), if set.
-    pub fn override_key(&self) -> Option<&DestinationKey> {
+    pub fn override_key(&self) -> Option<&Secret> {
         self.key_override.as_ref()
     }
 }

@@ -19,7 +19,7 @@ use super::pages::{Layout, WorkspaceMonitorPage, WorkspaceRow, render};
 use super::session::TypedSession;
 use super::state::Site;
 use crate::segment::delivery::{DeliverySummary, MetricsRange, Window};
-use crate::segment::secret::InstallAccessToken;
+use crate::segment::secret::AccessToken;
 use crate::segment::{
     Destination, DestinationName, SegmentClient, SegmentError, SourceName, WorkspaceName,
 };
@@ -86,7 +86,7 @@ pub async fn show(
 /// the page's to show beside the destinations.
 async fn read_workspace(
     segment: &SegmentClient,
-    token: &InstallAccessToken,
+    token: &AccessToken,
     workspace: &WorkspaceName,
     window: &Window,
 ) -> Result<(Vec<Destination>, Result<Vec<DeliverySummary>, SegmentError>), SegmentError> {

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 
 use reqwest::StatusCode;
 use segment_partnerapp::sandbox::{self, Sandbox};
-use segment_partnerapp::secret::{AuthorizationCode, ClientSecret, InstallAccessToken};
+use segment_partnerapp::secret::{AccessToken, AuthorizationCode, ClientSecret};
 use segment_partnerapp::segment::{
     AppCredentials, ConfigValue, DestinationChange, DestinationSlug, InstallToken, Limits,
     SegmentClient, SegmentError, SegmentScope, SegmentUrls,
@@ -38,7 +38,7 @@ fn client_at(base: Url, scope: SegmentScope, id: &str, secret: &str) -> SegmentC
         },
         AppCredentials {
             client_id: id.into(),
-            client_secret: ClientSecret::new(secret),
+            client_secret: ClientSecret::new(secret.to_owned()),
             redirect_url: Url::parse(REDIRECT).unwrap(),
             scope,
             pkce: true,
@@ -64,10 +64,10 @@ async fn install(client: &SegmentClient, source: &str) -> InstallToken {
     assert_eq!(response.status(), StatusCode::FOUND);
     let back = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let query: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
-    assert_eq!(query["state"], request.state.expose());
+    assert_eq!(&query["state"], request.state.secret());
     let code = AuthorizationCode::new(query["code"].clone());
     client
-        .exchange_code(&code, request.pkce_verifier.as_ref())
+        .exchange_code(code, request.pkce_verifier)
         .await
         .expect("the code is exchanged")
 }
@@ -82,7 +82,7 @@ async fn the_destination_calls_round_trip() {
     assert_eq!(source.as_str(), "workspaces/acme/sources/ios");
     let printed = format!("{token:?}");
     assert!(
-        !printed.contains(token.access_token.expose()),
+        !printed.contains(token.access_token.secret()),
         "Debug shows the token"
     );
 
@@ -214,7 +214,7 @@ async fn an_unreachable_segment_is_an_error_not_a_hang() {
     drop(closed);
     let client = client_at(base, SegmentScope::Workspace, "id", "secret");
     let error = client
-        .exchange_code(&AuthorizationCode::new("a-code-value"), None)
+        .exchange_code(AuthorizationCode::new("a-code-value".into()), None)
         .await
         .unwrap_err();
     assert!(matches!(error, SegmentError::Unreachable { .. }), "{error}");
@@ -252,7 +252,7 @@ async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
         },
         AppCredentials {
             client_id: "id".into(),
-            client_secret: ClientSecret::new("secret"),
+            client_secret: ClientSecret::new("secret".into()),
             redirect_url: Url::parse(REDIRECT).unwrap(),
             scope: SegmentScope::Workspace,
             pkce: false,
@@ -266,7 +266,7 @@ async fn calls_beyond_the_in_flight_limit_wait_for_a_slot() {
             let (client, workspace) = (client.clone(), workspace.clone());
             tokio::spawn(async move {
                 client
-                    .get_workspace(&InstallAccessToken::new("t"), &workspace)
+                    .get_workspace(&AccessToken::new("t".into()), &workspace)
                     .await
             })
         })

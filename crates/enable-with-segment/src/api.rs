@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use segment_client::secret::InstallAccessToken;
+use segment_client::secret::AccessToken;
 use segment_client::{
     ErrorKind, InstallName, InstallToken, SegmentClient, SegmentError, SourceName,
 };
@@ -142,7 +142,7 @@ where
     /// `api.call(|segment, token| async move { segment.get_workspace(&token, &name).await })`.
     pub async fn call<T, F, Fut>(&mut self, call: F) -> Result<T, ErrorOf<S, U>>
     where
-        F: Fn(&'a SegmentClient, InstallAccessToken) -> Fut,
+        F: Fn(&'a SegmentClient, AccessToken) -> Fut,
         Fut: Future<Output = Result<T, SegmentError>>,
     {
         let segment = &self.enable.inner.segment;

@@ -13,7 +13,7 @@ use actix_web::cookie::{
     Cookie, CookieBuilder, CookieJar, Key, SameSite, time::Duration as CookieDuration,
 };
 use chrono::{DateTime, Duration, Utc};
-use segment_client::secret::{OAuthState, PkceVerifier};
+use segment_client::secret::{CsrfToken, PkceCodeVerifier};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +23,8 @@ pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 /// A flow that was started and has not come back yet.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PendingFlow<Id> {
-    pub state: OAuthState,
-    pub pkce_verifier: Option<PkceVerifier>,
+    pub state: CsrfToken,
+    pub pkce_verifier: Option<PkceCodeVerifier>,
     pub started_at: DateTime<Utc>,
     /// The user who started it, whom the install will be for; `None`: a visitor nobody was
     /// signed in as, who gets a user when the flow succeeds (`Users::sign_up`).
@@ -152,8 +152,8 @@ mod tests {
 
     fn flow() -> PendingFlow<i64> {
         PendingFlow {
-            state: OAuthState::new("the-state"),
-            pkce_verifier: Some(PkceVerifier::new("the-verifier")),
+            state: CsrfToken::new("the-state".into()),
+            pkce_verifier: Some(PkceCodeVerifier::new("the-verifier".into())),
             started_at: Utc::now(),
             user: Some(7),
             return_to: Some("/settings".to_owned()),
@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(sealed.http_only(), Some(true));
         assert_eq!(sealed.secure(), Some(true));
         let opened = back(sealed.clone(), &seal).expect("the flow opens");
-        assert_eq!(opened.state.expose(), "the-state");
+        assert_eq!(opened.state.secret(), "the-state");
         assert_eq!(opened.user, Some(7));
         assert_eq!(opened.return_to.as_deref(), Some("/settings"));
         let other_key = FlowCookie::new("flow", Key::generate(), true);

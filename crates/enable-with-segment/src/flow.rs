@@ -168,7 +168,7 @@ where
         // The state works once on the server's side too, across instances: a saved copy of
         // the flow's cookie finishes nothing.
         let until = flow.started_at + crate::FLOW_LIFETIME;
-        let first_use = match self.inner.store.use_state(flow.state.expose(), until).await {
+        let first_use = match self.inner.store.use_state(flow.state.secret(), until).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(FlowError::NoFlow),
             Err(error) => Err(FlowError::Store(error)),
@@ -225,7 +225,7 @@ where
         let matches: bool = returned
             .unwrap_or_default()
             .as_bytes()
-            .ct_eq(flow.state.expose().as_bytes())
+            .ct_eq(flow.state.secret().as_bytes())
             .into();
         if matches {
             Ok(flow)
@@ -272,7 +272,7 @@ where
         let install = match self
             .inner
             .segment
-            .exchange_code(&code, flow.pkce_verifier.as_ref())
+            .exchange_code(code, flow.pkce_verifier)
             .await
         {
             Ok(install) => install,

@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use segment_client::secret::InstallAccessToken;
+use segment_client::secret::AccessToken;
 use segment_client::{InstallName, InstallToken};
 
 /// One of a user's installs, as the store keeps it.
@@ -71,7 +71,7 @@ impl Install {
     /// The token without its secret, expired: what a disconnected install, or one whose token
     /// cannot be read back, holds.
     pub fn without_token(mut token: InstallToken) -> InstallToken {
-        token.access_token = InstallAccessToken::new(String::new());
+        token.access_token = AccessToken::new(String::new());
         token.expires_at = DateTime::<Utc>::UNIX_EPOCH;
         token
     }

@@ -203,7 +203,7 @@ async fn uninstall_forgets_the_install_until_it_is_reconnected() {
     assert!(enable.current_install(&ann).await.unwrap().is_none());
     let listed = enable.installs(&ann).await.unwrap();
     assert!(!listed[0].is_connected());
-    assert!(listed[0].token.access_token.expose().is_empty());
+    assert!(listed[0].token.access_token.secret().is_empty());
     assert!(!enable.uninstall(&"bob".to_owned(), &name).await.unwrap());
 
     // Connecting the same workspace again: Segment says it is installed already.

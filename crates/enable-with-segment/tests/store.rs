@@ -4,7 +4,7 @@
 //! partner's database and migrations left alone, and users keyed by their id's `Display`.
 
 use chrono::Utc;
-use enable_with_segment::segment::secret::InstallAccessToken;
+use enable_with_segment::segment::secret::AccessToken;
 use enable_with_segment::segment::{
     InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName,
 };
@@ -14,7 +14,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 fn token(install: &str, workspace: &str) -> InstallToken {
     InstallToken {
-        access_token: InstallAccessToken::new(format!("secret-token-of-{install}")),
+        access_token: AccessToken::new(format!("secret-token-of-{install}")),
         expires_at: Utc::now() + chrono::Duration::hours(1),
         scope: SegmentScope::parse("destination/clearbrain").unwrap(),
         app_name: "apps/1".into(),
@@ -135,7 +135,7 @@ async fn tokens_are_sealed_at_rest_and_installs_outlive_a_lost_key() {
             .await
             .unwrap();
     assert_eq!(user, "ann");
-    let clear = ann.access_token.expose().as_bytes();
+    let clear = ann.access_token.secret().as_bytes();
     assert!(
         !sealed.windows(clear.len()).any(|w| w == clear),
         "the token is in clear"
@@ -150,7 +150,7 @@ async fn tokens_are_sealed_at_rest_and_installs_outlive_a_lost_key() {
         .unwrap()
         .expect("the install outlives the key");
     assert!(kept.token.is_expired(Utc::now()));
-    assert!(kept.token.access_token.expose().is_empty());
+    assert!(kept.token.access_token.secret().is_empty());
     assert_eq!(kept.token.source(), ann.source());
     // Its refresh can take the lease (once), and the token it stores opens.
     let user = "ann".to_owned();

@@ -23,7 +23,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::{DestinationName, SegmentClient, SegmentError, WorkspaceName};
-use crate::secret::InstallAccessToken;
+use crate::secret::AccessToken;
 
 /// The metric of events that reached the destination.
 pub const DELIVERED: &str = "successes";
@@ -326,7 +326,7 @@ impl SegmentClient {
     /// The destination's totals over `window`.
     pub async fn delivery_summary(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         destination: &DestinationName,
         window: &Window,
     ) -> Result<DeliverySummary, SegmentError> {
@@ -345,7 +345,7 @@ impl SegmentClient {
     /// bucket over `window`, in one call.
     pub async fn delivery_series(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         destination: &DestinationName,
         metrics: &[&str],
         window: &Window,
@@ -370,7 +370,7 @@ impl SegmentClient {
     /// scopes only). Destinations that do not exist are left out of the answer.
     pub async fn workspace_delivery_summaries(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         workspace: &WorkspaceName,
         destinations: &[DestinationName],
         window: &Window,

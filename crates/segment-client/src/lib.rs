@@ -63,7 +63,7 @@ pub use oauth::{AuthorizationRequest, SegmentTokenFields, SegmentTokenResponse};
 pub use settings::{AppSettings, DEFAULT_API_URL, DEFAULT_ID_URL, SettingError};
 pub use types::*;
 
-use crate::secret::{AuthorizationCode, ClientSecret, InstallAccessToken, PkceVerifier};
+use crate::secret::{AccessToken, AuthorizationCode, ClientSecret, PkceCodeVerifier};
 
 /// Told of each call a [`SegmentClient`] made, when it ended: the app counts them in its
 /// metrics.
@@ -181,11 +181,12 @@ impl SegmentClient {
         oauth::authorization_request(&self.oauth, &self.app.scope, self.app.pkce)
     }
 
-    /// Trades the code from the callback for an install token.
+    /// Trades the code from the callback for an install token. Both are used up: a code and a
+    /// verifier work once.
     pub async fn exchange_code(
         &self,
-        code: &AuthorizationCode,
-        pkce_verifier: Option<&PkceVerifier>,
+        code: AuthorizationCode,
+        pkce_verifier: Option<PkceCodeVerifier>,
     ) -> Result<InstallToken, SegmentError> {
         let _permit = self.permit().await?;
         let started = Instant::now();
@@ -216,7 +217,7 @@ impl SegmentClient {
         let request = || {
             self.http
                 .get(url.clone())
-                .basic_auth(&self.app.client_id, Some(self.app.client_secret.expose()))
+                .basic_auth(&self.app.client_id, Some(self.app.client_secret.secret()))
         };
         let response: SegmentTokenResponse = self
             .send_json("install_token", Method::GET, request)
@@ -229,7 +230,7 @@ impl SegmentClient {
     /// The destination, or `None` when it does not exist.
     pub async fn get_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         name: &DestinationName,
     ) -> Result<Option<Destination>, SegmentError> {
         match self
@@ -252,7 +253,7 @@ impl SegmentClient {
     /// exists" when it is there.
     pub async fn create_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         source: &SourceName,
         name: &DestinationName,
         fields: &DestinationChange,
@@ -272,7 +273,7 @@ impl SegmentClient {
     /// Changes the fields set in `change`, and only those (the update mask says which).
     pub async fn update_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         name: &DestinationName,
         change: &DestinationChange,
     ) -> Result<Destination, SegmentError> {
@@ -294,7 +295,7 @@ impl SegmentClient {
     /// (Disable and Push my API key before Enable created it).
     pub async fn update_existing_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         name: &DestinationName,
         change: &DestinationChange,
     ) -> Result<Option<Destination>, SegmentError> {
@@ -309,7 +310,7 @@ impl SegmentClient {
     /// kind [`ErrorKind::NotFound`].
     pub async fn delete_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         name: &DestinationName,
     ) -> Result<(), SegmentError> {
         let _: serde_json::Value = self
@@ -329,7 +330,7 @@ impl SegmentClient {
     /// The destination's catalog entry, with the schema of its settings.
     pub async fn get_catalog_destination(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         slug: &DestinationSlug,
     ) -> Result<CatalogDestination, SegmentError> {
         let path = format!("catalog/destinations/{slug}");
@@ -346,7 +347,7 @@ impl SegmentClient {
     /// The workspace (wider scopes only).
     pub async fn get_workspace(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         workspace: &WorkspaceName,
     ) -> Result<Workspace, SegmentError> {
         self.call(
@@ -362,7 +363,7 @@ impl SegmentClient {
     /// Every source on the workspace (wider scopes only), following pages up to a bound.
     pub async fn list_sources(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         workspace: &WorkspaceName,
     ) -> Result<Vec<Source>, SegmentError> {
         #[derive(serde::Deserialize)]
@@ -397,7 +398,7 @@ impl SegmentClient {
     /// The destinations on `source` (wider scopes), following pages up to a bound.
     pub async fn list_destinations(
         &self,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         source: &SourceName,
     ) -> Result<Vec<Destination>, SegmentError> {
         #[derive(serde::Deserialize)]
@@ -423,7 +424,7 @@ impl SegmentClient {
         endpoint: &'static str,
         method: Method,
         path: &str,
-        token: &InstallAccessToken,
+        token: &AccessToken,
         body: Option<&B>,
     ) -> Result<T, SegmentError> {
         let url = self.api(path);
@@ -431,7 +432,7 @@ impl SegmentClient {
             let request = self
                 .http
                 .request(method.clone(), url.clone())
-                .bearer_auth(token.expose());
+                .bearer_auth(token.secret());
             match body {
                 Some(body) => request.json(body),
                 None => request,

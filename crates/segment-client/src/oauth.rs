@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{InstallName, InstallToken, SegmentError, SegmentScope, SourceName, WorkspaceName};
-use crate::secret;
 
 /// How long a token lives when Segment does not say (its docs: "about an hour").
 const DEFAULT_TOKEN_LIFETIME_SECS: i64 = 3599;
@@ -65,20 +64,20 @@ pub struct AuthorizationRequest {
     /// Segment's consent screen, with this request's parameters.
     pub url: Url,
     /// Sent back unchanged by Segment; compare it on the callback.
-    pub state: secret::OAuthState,
+    pub state: CsrfToken,
     /// Proves on the code exchange that we started this flow (PKCE); `None` when PKCE is off.
-    pub pkce_verifier: Option<secret::PkceVerifier>,
+    pub pkce_verifier: Option<PkceCodeVerifier>,
 }
 
 pub(super) fn build_client(
     client_id: &str,
-    client_secret: &secret::ClientSecret,
+    client_secret: &ClientSecret,
     authorize_url: Url,
     token_url: Url,
     redirect_url: Url,
 ) -> OAuthClient {
     oauth2::Client::new(ClientId::new(client_id.to_owned()))
-        .set_client_secret(ClientSecret::new(client_secret.expose().to_owned()))
+        .set_client_secret(client_secret.clone())
         .set_auth_uri(AuthUrl::from_url(authorize_url))
         .set_token_uri(TokenUrl::from_url(token_url))
         .set_redirect_uri(RedirectUrl::from_url(redirect_url))
@@ -96,12 +95,12 @@ pub(super) fn authorization_request(
     if pkce {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         request = request.set_pkce_challenge(challenge);
-        pkce_verifier = Some(secret::PkceVerifier::new(verifier.secret().clone()));
+        pkce_verifier = Some(verifier);
     }
     let (url, state) = request.url();
     AuthorizationRequest {
         url,
-        state: secret::OAuthState::new(state.secret().clone()),
+        state,
         pkce_verifier,
     }
 }
@@ -109,12 +108,12 @@ pub(super) fn authorization_request(
 pub(super) async fn exchange_code(
     client: &OAuthClient,
     http: &reqwest::Client,
-    code: &secret::AuthorizationCode,
-    pkce_verifier: Option<&secret::PkceVerifier>,
+    code: AuthorizationCode,
+    pkce_verifier: Option<PkceCodeVerifier>,
 ) -> Result<InstallToken, SegmentError> {
-    let mut request = client.exchange_code(AuthorizationCode::new(code.expose().to_owned()));
+    let mut request = client.exchange_code(code);
     if let Some(verifier) = pkce_verifier {
-        request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
+        request = request.set_pkce_verifier(verifier);
     }
     let response = request
         .request_async(http)
@@ -169,7 +168,7 @@ pub(super) fn install_token(
         })
         .min(MAX_TOKEN_LIFETIME_SECS);
     Ok(InstallToken {
-        access_token: secret::InstallAccessToken::new(response.access_token().secret().clone()),
+        access_token: response.access_token().clone(),
         expires_at: Utc::now() + Duration::seconds(lifetime),
         scope,
         app_name: extra.app_name.clone(),

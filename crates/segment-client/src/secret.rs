@@ -1,16 +1,40 @@
-//! Strings that must never be printed in full: one type per role (authorization code, PKCE
-//! verifier, OAuth state, install access token, client secret, the key pushed into a
-//! destination), and [`Secret`] for the rest (login credentials, a new key shown once).
+//! Strings that must never be printed in full.
 //!
-//! `Debug` and `Display` print a masked form, so a secret that ends up in a log line or a page by
-//! accident shows only a hint of itself. Code that needs the value calls [`Secret::expose`],
-//! which is easy to search for.
+//! The OAuth ones are the `oauth2` crate's own types, used as they are everywhere (the flow
+//! library, its cookie, the install store): [`AuthorizationCode`], [`PkceCodeVerifier`],
+//! [`CsrfToken`] (the flow's `state`), [`AccessToken`] (an install token's bearer) and
+//! [`ClientSecret`]. Each is a type of its own, so two roles cannot be swapped:
+//!
+//! ```compile_fail
+//! # use segment_client::secret::{AuthorizationCode, PkceCodeVerifier};
+//! fn exchange(_code: &AuthorizationCode, _verifier: Option<&PkceCodeVerifier>) {}
+//! let (code, verifier) = (AuthorizationCode::new("c".into()), PkceCodeVerifier::new("v".into()));
+//! exchange(&verifier, Some(&code)); // swapped: does not compile
+//! ```
+//!
+//! A PKCE verifier, used once, cannot be copied:
+//!
+//! ```compile_fail
+//! # use segment_client::secret::PkceCodeVerifier;
+//! let copy = PkceCodeVerifier::new("v".into()).clone();
+//! ```
+//!
+//! None of them can be printed: their `Debug` says `[redacted]`, and they have no `Display`.
+//! Code that needs the value calls `secret()`, which is easy to search for; a page that shows one
+//! shows [`mask`] of it.
+//!
+//! [`Secret`] is for the rest (login credentials, the API key pushed into a destination, a new
+//! key shown once): its `Debug` and `Display` print the masked form, for pages that name a key
+//! by its last characters.
+
+pub use oauth2::{AccessToken, AuthorizationCode, ClientSecret, CsrfToken, PkceCodeVerifier};
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A string that is never printed in full (login credentials, a new key shown once).
+/// A string that is never printed in full (login credentials, the key pushed into a
+/// destination, a new key shown once).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -49,87 +73,6 @@ impl fmt::Display for Secret {
         f.write_str(&self.masked())
     }
 }
-
-/// A newtype for one role of secret, with the same masked `Debug` and `Display` as [`Secret`]
-/// and `Clone` only when it is asked for: a value whose copy would be a bug (a verifier, a
-/// code) cannot be copied, and two roles cannot be swapped for each other.
-macro_rules! secret_type {
-    ($(#[$doc:meta])* $name:ident $(, $derive:ident)*) => {
-        $(#[$doc])*
-        #[derive(Serialize, Deserialize $(, $derive)*)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Wraps `value`.
-            pub fn new(value: impl Into<String>) -> $name {
-                $name(value.into())
-            }
-
-            /// The value itself. Call only where it is sent to the party that owns it.
-            pub fn expose(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), mask(&self.0))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&mask(&self.0))
-            }
-        }
-    };
-}
-
-secret_type!(
-    /// The code Segment sends back to the callback: traded once for an install token.
-    ///
-    /// ```compile_fail
-    /// # use segment_client::secret::{AuthorizationCode, PkceVerifier};
-    /// fn exchange(_code: &AuthorizationCode, _verifier: Option<&PkceVerifier>) {}
-    /// let (code, verifier) = (AuthorizationCode::new("c"), PkceVerifier::new("v"));
-    /// exchange(&verifier, Some(&code)); // swapped: does not compile
-    /// ```
-    AuthorizationCode
-);
-secret_type!(
-    /// The PKCE verifier of one authorization request, kept in the session until the callback
-    /// uses it, once. It cannot be copied:
-    ///
-    /// ```compile_fail
-    /// # use segment_client::secret::PkceVerifier;
-    /// let copy = PkceVerifier::new("v").clone();
-    /// ```
-    PkceVerifier
-);
-secret_type!(
-    /// The `state` of one authorization request, compared (in constant time) with the one
-    /// Segment sends back.
-    OAuthState
-);
-secret_type!(
-    /// An install token's access token: the bearer of every Config API call for the install.
-    InstallAccessToken,
-    Clone,
-    PartialEq,
-    Eq
-);
-secret_type!(
-    /// The App's OAuth client secret (`CLIENT_SECRET`).
-    ClientSecret,
-    Clone
-);
-secret_type!(
-    /// The API key Enable pushes into the destination: the account's own, or the demo's
-    /// `DESTINATION_API_KEY`.
-    DestinationKey,
-    Clone
-);
 
 /// Masks a secret for display: the last four characters of a long value (enough to tell two
 /// keys apart), nothing of a short one.

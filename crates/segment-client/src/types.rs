@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::InstallAccessToken;
+use crate::secret::AccessToken;
 
 /// One path segment of a resource name: a workspace, source or destination slug.
 fn is_slug(value: &str) -> bool {
@@ -240,7 +240,7 @@ impl InstallName {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstallToken {
     /// The bearer of every Config API call for the install.
-    pub access_token: InstallAccessToken,
+    pub access_token: AccessToken,
     /// Absolute, so that a token kept in a session knows when it goes stale.
     pub expires_at: DateTime<Utc>,
     /// The scope the install was granted.

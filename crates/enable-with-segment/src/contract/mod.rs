@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use segment_client::secret::InstallAccessToken;
+use segment_client::secret::AccessToken;
 use segment_client::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
 
 use crate::store::{Install, InstallStore, Saved};
@@ -87,7 +87,7 @@ impl Run {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let name = format!("installs/contract-{}-{n}", self.id);
         InstallToken {
-            access_token: InstallAccessToken::new(format!("token-{n}-of-{name}")),
+            access_token: AccessToken::new(format!("token-{n}-of-{name}")),
             expires_at: Utc::now() + chrono::Duration::hours(1),
             scope: SegmentScope::parse("destination/contract").expect("a scope"),
             app_name: app.to_owned(),
@@ -105,7 +105,7 @@ impl Run {
     fn new_token(&self, install: &InstallToken) -> InstallToken {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         InstallToken {
-            access_token: InstallAccessToken::new(format!("token-{n}-of-{}", install.install_name)),
+            access_token: AccessToken::new(format!("token-{n}-of-{}", install.install_name)),
             expires_at: Utc::now() + chrono::Duration::hours(1),
             // The install token API does not repeat the source.
             source_names: Vec::new(),
@@ -404,7 +404,7 @@ async fn disconnect_keeps_the_install_without_its_token<Id: Debug + Sync, S: Ins
     );
     assert!(kept.disconnected_at.is_some(), "disconnected_at is set");
     assert!(
-        kept.token.access_token.expose().is_empty() && kept.token.is_expired(Utc::now()),
+        kept.token.access_token.secret().is_empty() && kept.token.is_expired(Utc::now()),
         "disconnect drops the token"
     );
     assert_eq!(

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{DateTime, Utc};
-use segment_client::secret::InstallAccessToken;
+use segment_client::secret::AccessToken;
 use segment_client::{InstallName, InstallToken, SegmentScope, SourceName, WorkspaceName};
 use sha2::{Digest, Sha256};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
@@ -231,7 +231,7 @@ impl SqlStore {
 
     /// `token`'s secret, sealed for its install.
     fn seal(&self, token: &InstallToken) -> Option<Vec<u8>> {
-        let secret = token.access_token.expose();
+        let secret = token.access_token.secret();
         if secret.is_empty() {
             return None;
         }
@@ -278,7 +278,7 @@ impl SqlStore {
             .as_deref()
             .and_then(|sealed| self.open(sealed, &name));
         let token = InstallToken {
-            access_token: InstallAccessToken::new(String::new()),
+            access_token: AccessToken::new(String::new()),
             expires_at: DateTime::<Utc>::UNIX_EPOCH,
             scope: SegmentScope::parse(&row.scope).map_err(|r| bad("scope", r))?,
             app_name: row.app_name.clone(),
@@ -293,7 +293,7 @@ impl SqlStore {
         };
         let token = match (secret, row.token_expires_at) {
             (Some(secret), Some(expires_at)) => InstallToken {
-                access_token: InstallAccessToken::new(secret),
+                access_token: AccessToken::new(secret),
                 expires_at: time(expires_at),
                 ..token
             },
@@ -316,7 +316,7 @@ impl SqlStore {
 
     /// What a save or a new token writes of `token`.
     fn written(&self, user: &impl Display, token: &InstallToken) -> Written {
-        let secret = token.access_token.expose();
+        let secret = token.access_token.secret();
         let sealed = self.seal(token);
         Written {
             user: user.to_string(),
