@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use segment_client::{InstallName, InstallToken};
-use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, QueryBuilder, Type};
 
 use super::Error;
 use crate::store::Saved;
@@ -39,21 +39,13 @@ pub struct InstallRow {
     pub(super) disconnected_at: Option<i64>,
 }
 
-/// The columns of an [`InstallRow`], of `segment_installs` aliased `i`: a literal, so that a
-/// query naming them is one `&'static str` (`concat!`).
-macro_rules! install_columns {
-    () => {
-        "i.install_name, i.app_name, i.workspace, i.source, i.scope, i.created_at, i.used_at, \
-         i.token_sealed, i.token_sha256, i.token_expires_at, i.refused_reason, i.refused_at, \
-         i.disconnected_at"
-    };
-}
-
 /// The columns an [`InstallRow`] reads, for a query in which `segment_installs` is aliased
 /// `i`: `SELECT u.name, {INSTALL_COLUMNS} FROM users u LEFT JOIN segment_installs i ON
 /// i.user_id = CAST(u.id AS TEXT) AND i.install_name = $1 WHERE u.id = $2` reads your user and their
 /// install in one round trip.
-pub const INSTALL_COLUMNS: &str = install_columns!();
+pub const INSTALL_COLUMNS: &str = "i.install_name, i.app_name, i.workspace, i.source, i.scope, \
+    i.created_at, i.used_at, i.token_sealed, i.token_sha256, i.token_expires_at, i.refused_reason, \
+    i.refused_at, i.disconnected_at";
 
 /// The store's queries, written once for both databases (the same SQL: both read `$1, $2, …`).
 pub(super) struct Queries<'a, DB: Database>(pub &'a Pool<DB>);
@@ -62,7 +54,7 @@ impl<DB> Queries<'_, DB>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
+    DB::Arguments: IntoArguments<DB> + Default,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Vec<u8>: Encode<'q, DB> + Type<DB>,
@@ -129,37 +121,45 @@ where
         Ok(Saved::Kept { superseded })
     }
 
+    /// `SELECT` [`INSTALL_COLUMNS`] `FROM segment_installs i`, for the caller's `WHERE`.
+    fn select_installs() -> QueryBuilder<DB> {
+        let mut query = QueryBuilder::new("SELECT ");
+        query
+            .push(INSTALL_COLUMNS)
+            .push(" FROM segment_installs i ");
+        query
+    }
+
     pub async fn installs(&self, user: String) -> Result<Vec<InstallRow>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            install_columns!(),
-            " FROM segment_installs i WHERE i.user_id = $1 ORDER BY i.used_at DESC"
-        );
-        Ok(sqlx::query_as(sql).bind(user).fetch_all(self.0).await?)
+        let mut query = Self::select_installs();
+        query
+            .push("WHERE i.user_id = ")
+            .push_bind(user)
+            .push(" ORDER BY i.used_at DESC");
+        Ok(query.build_query_as().fetch_all(self.0).await?)
     }
 
     pub async fn install(&self, user: String, name: String) -> Result<Option<InstallRow>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            install_columns!(),
-            " FROM segment_installs i WHERE i.user_id = $1 AND i.install_name = $2"
-        );
-        Ok(sqlx::query_as(sql)
-            .bind(user)
-            .bind(name)
-            .fetch_optional(self.0)
-            .await?)
+        let mut query = Self::select_installs();
+        query
+            .push("WHERE i.user_id = ")
+            .push_bind(user)
+            .push(" AND i.install_name = ")
+            .push_bind(name);
+        Ok(query.build_query_as().fetch_optional(self.0).await?)
     }
 
+    /// The connected install whose token lives longest (for a job that needs any token).
     pub async fn any_good(&self, now: i64) -> Result<Option<InstallRow>, Error> {
-        let sql = concat!(
-            "SELECT ",
-            install_columns!(),
-            " FROM segment_installs i
-             WHERE i.token_expires_at > $1 AND i.disconnected_at IS NULL AND i.refused_at IS NULL
-             ORDER BY i.token_expires_at DESC LIMIT 1"
-        );
-        Ok(sqlx::query_as(sql).bind(now).fetch_optional(self.0).await?)
+        let mut query = Self::select_installs();
+        query
+            .push("WHERE i.token_expires_at > ")
+            .push_bind(now)
+            .push(
+                " AND i.disconnected_at IS NULL AND i.refused_at IS NULL
+                 ORDER BY i.token_expires_at DESC LIMIT 1",
+            );
+        Ok(query.build_query_as().fetch_optional(self.0).await?)
     }
 
     pub async fn disconnect(&self, user: String, name: String, now: i64) -> Result<bool, Error> {
