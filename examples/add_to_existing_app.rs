@@ -128,8 +128,13 @@ pub async fn serve(
         destination: settings.destination,
         api_key,
     });
+    // actix-session's cookie is `Secure` by default, which curl and scripts do not send back
+    // over plain http: secure over https only.
+    let https = settings.app.redirect_url.scheme() == "https";
     let server = HttpServer::new(move || {
-        let sessions = SessionMiddleware::new(CookieSessionStore::default(), key.clone());
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            .cookie_secure(https)
+            .build();
         App::new()
             .wrap(sessions)
             .app_data(partner.clone())

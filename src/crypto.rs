@@ -159,16 +159,13 @@ impl Sealer {
 
     /// The plain value of [`Sealer::seal`]'s output for the same `row`.
     pub fn open(&self, sealed: &[u8], row: &str) -> Result<Vec<u8>, OpenError> {
-        if sealed.len() < NONCE_BYTES {
-            return Err(OpenError);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+        let (nonce, ciphertext) = sealed.split_first_chunk::<NONCE_BYTES>().ok_or(OpenError)?;
         let payload = Payload {
             msg: ciphertext,
             aad: row.as_bytes(),
         };
         self.0
-            .decrypt(Nonce::from_slice(nonce), payload)
+            .decrypt(&Nonce::from(*nonce), payload)
             .map_err(|_| OpenError)
     }
 

@@ -250,19 +250,13 @@ impl SqlStore {
 
     /// A sealed secret, opened; `None` if it does not open (another key, another row).
     fn open(&self, sealed: &[u8], install: &InstallName) -> Option<String> {
-        if sealed.len() < NONCE_BYTES {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+        let (nonce, ciphertext) = sealed.split_first_chunk::<NONCE_BYTES>()?;
         let aad = sealed_for(install);
         let payload = Payload {
             msg: ciphertext,
             aad: aad.as_bytes(),
         };
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
-            .ok()?;
+        let plain = self.cipher.decrypt(&Nonce::from(*nonce), payload).ok()?;
         String::from_utf8(plain).ok()
     }
 
