@@ -4,7 +4,8 @@
 # release binary (or BINARY) runs in sandbox mode under valgrind; bench/drive.py (Python 3 with
 # requests) runs FLOWS install flows, then PAGES destination and PAGES Monitor pages, as a
 # browser. Three runs give the marginal costs: (60, 100) − (20, 100) over 40 flows, and
-# (20, 400) − (20, 100) over 300 destination + Monitor pairs.
+# (20, 400) − (20, 100) over 300 destination + Monitor pairs; the median of ROUNDS rounds is
+# printed, with the lowest and highest.
 #   bench/instructions.sh                 # target/release/segment-partnerapp
 #   bench/instructions.sh path/to/binary  # an earlier build, to compare
 # Needs valgrind (Debian's package) and python3 with requests.
@@ -35,9 +36,19 @@ run() {
   rm -rf "$dir"
   echo "$total"
 }
-base=$(run 20 100)
-flows=$(run 60 100)
-pages=$(run 20 400)
+# Each round gives both marginal costs; ROUNDS rounds (3) give the median and the spread (a
+# flow's figure moves by up to a fifth from round to round, a page's by about 2%).
+flow_costs=() page_costs=()
+for _ in $(seq "${ROUNDS:-3}"); do
+  base=$(run 20 100)
+  flows=$(run 60 100)
+  pages=$(run 20 400)
+  flow_costs+=($(( (flows - base) / 40 )))
+  page_costs+=($(( (pages - base) / 300 )))
+done
+summary() { # median (lowest–highest) of the numbers given
+  sort -n <<<"$(printf '%s\n' "$@")" | awk '{v[NR]=$1} END {printf "%d (%d–%d)\n", v[int((NR+1)/2)], v[1], v[NR]}'
+}
 echo "binary: $bin"
-echo "instructions per install flow: $(( (flows - base) / 40 ))"
-echo "instructions per destination + Monitor page pair: $(( (pages - base) / 300 ))"
+echo "instructions per install flow: $(summary "${flow_costs[@]}")"
+echo "instructions per destination + Monitor page pair: $(summary "${page_costs[@]}")"
