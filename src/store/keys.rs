@@ -54,6 +54,11 @@ impl ApiKey {
         self.0.expose()
     }
 
+    /// The key as the [`Secret`] it is (for a page that shows it, for Enable that pushes it).
+    pub fn as_secret(&self) -> &Secret {
+        &self.0
+    }
+
     /// The part that may be shown to tell keys apart: the prefix and 4 characters.
     pub fn display_prefix(&self) -> String {
         self.expose().chars().take(PREFIX.len() + 4).collect()

@@ -100,7 +100,7 @@ pub trait Login: Send + Sync + 'static {
     ) -> Answer<'a, Result<Secret, WebError>> {
         Box::pin(async move {
             let key = store.api_key(&account.account).map_err(WebError::store)?;
-            Ok(Secret::new(key.expose()))
+            Ok(key.as_secret().clone())
         })
     }
 }

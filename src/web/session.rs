@@ -107,7 +107,7 @@ impl TypedSession {
 
     /// Keeps a new API key for the next page, which shows it in full once.
     pub fn show_new_api_key_once(&self, key: &crate::store::ApiKey) -> Result<(), WebError> {
-        self.insert(NEW_API_KEY, &Secret::new(key.expose()))
+        self.insert(NEW_API_KEY, key.as_secret())
     }
 
     /// The new API key to show, removed: it shows once.
